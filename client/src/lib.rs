@@ -1,0 +1,1 @@
+//! The slotpay client CLI (issue 5): filled in by its own issue.

@@ -1,0 +1,188 @@
+//! A Merkle tree of client public keys (keccak256), for many-to-one channels.
+//!
+//! Leaves and inner nodes are hashed under different one-byte prefixes (as RFC 6962 does),
+//! so an inner node can never be presented as a leaf. A level with an odd number of nodes
+//! promotes its last node unpaired instead of duplicating it, so no two different key sets
+//! share a root through duplication (the CVE-2012-2459 pitfall).
+use crate::crypto::Hasher;
+use crate::types::PublicKey;
+use alloc::vec::Vec;
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+use scale_info::TypeInfo;
+
+/// Prefix of a leaf hash: keccak256(0x00 || compressed key).
+pub const LEAF_PREFIX: u8 = 0x00;
+/// Prefix of an inner node hash: keccak256(0x01 || left || right).
+pub const NODE_PREFIX: u8 = 0x01;
+/// Deepest proof accepted: groups of up to 2^32 keys. Bounds the contract's work.
+pub const MAX_PROOF_DEPTH: usize = 32;
+
+/// The root of a key group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct MerkleRoot(pub [u8; 32]);
+
+/// Why a membership proof, or a tree, was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MerkleError {
+    #[error("proof has {len} steps, more than the maximum {max}")]
+    ProofTooLong { len: usize, max: usize },
+    #[error("proof direction bits are set beyond its length")]
+    NonCanonicalPath,
+    #[error("the key is not a member of the group")]
+    NotMember,
+    #[error("a group needs at least one key")]
+    EmptyGroup,
+    #[error("key {index} appears twice in the group")]
+    DuplicateKey { index: usize },
+    #[error("a group holds at most 2^32 keys")]
+    TooManyKeys,
+    #[error("no member at index {index}")]
+    NoSuchMember { index: usize },
+}
+
+/// The path from a leaf to the root: sibling hashes bottom-up, and for each step whether
+/// the sibling is on the left (bit i of `left_siblings` set) or on the right.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode, TypeInfo)]
+pub struct MembershipProof {
+    pub left_siblings: u32,
+    pub siblings: Vec<[u8; 32]>,
+}
+
+/// keccak256(0x00 || key).
+pub fn leaf_hash<H: Hasher>(key: &PublicKey) -> [u8; 32] {
+    let mut buf = [0u8; 34];
+    buf[0] = LEAF_PREFIX;
+    buf[1..].copy_from_slice(&key.0);
+    H::keccak256(&buf)
+}
+
+/// keccak256(0x01 || left || right).
+pub fn node_hash<H: Hasher>(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut buf = [0u8; 65];
+    buf[0] = NODE_PREFIX;
+    buf[1..33].copy_from_slice(left);
+    buf[33..].copy_from_slice(right);
+    H::keccak256(&buf)
+}
+
+impl MembershipProof {
+    /// The root this proof leads to from `key`, checking the proof's shape first.
+    pub fn root_from<H: Hasher>(&self, key: &PublicKey) -> Result<MerkleRoot, MerkleError> {
+        let len = self.siblings.len();
+        if len > MAX_PROOF_DEPTH {
+            return Err(MerkleError::ProofTooLong {
+                len,
+                max: MAX_PROOF_DEPTH,
+            });
+        }
+        // One encoding per path: unused direction bits must be zero.
+        if len < 32 && self.left_siblings >> len != 0 {
+            return Err(MerkleError::NonCanonicalPath);
+        }
+        let mut acc = leaf_hash::<H>(key);
+        for (i, sibling) in self.siblings.iter().enumerate() {
+            acc = if self.left_siblings >> i & 1 == 1 {
+                node_hash::<H>(sibling, &acc)
+            } else {
+                node_hash::<H>(&acc, sibling)
+            };
+        }
+        Ok(MerkleRoot(acc))
+    }
+
+    /// Ok if `key` is a member of the group with `root`.
+    pub fn verify<H: Hasher>(&self, key: &PublicKey, root: &MerkleRoot) -> Result<(), MerkleError> {
+        if self.root_from::<H>(key)? == *root {
+            Ok(())
+        } else {
+            Err(MerkleError::NotMember)
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub use tree::MerkleTree;
+
+#[cfg(feature = "std")]
+mod tree {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A whole key group, kept to hand out membership proofs.
+    pub struct MerkleTree {
+        /// levels[0] are the leaf hashes, the last level is the root alone.
+        levels: Vec<Vec<[u8; 32]>>,
+        index_of: HashMap<PublicKey, usize>,
+    }
+
+    impl MerkleTree {
+        /// Builds the tree over `keys` in the given order.
+        pub fn build<H: Hasher>(keys: &[PublicKey]) -> Result<Self, MerkleError> {
+            if keys.is_empty() {
+                return Err(MerkleError::EmptyGroup);
+            }
+            if keys.len() as u64 > 1u64 << MAX_PROOF_DEPTH {
+                return Err(MerkleError::TooManyKeys);
+            }
+            let mut index_of = HashMap::with_capacity(keys.len());
+            for (index, key) in keys.iter().enumerate() {
+                if index_of.insert(*key, index).is_some() {
+                    return Err(MerkleError::DuplicateKey { index });
+                }
+            }
+            let mut levels = vec![keys.iter().map(leaf_hash::<H>).collect::<Vec<_>>()];
+            while levels[levels.len() - 1].len() > 1 {
+                let below = &levels[levels.len() - 1];
+                let above = below
+                    .chunks(2)
+                    .map(|pair| match pair {
+                        [left, right] => node_hash::<H>(left, right),
+                        [odd] => *odd,
+                        _ => unreachable!("chunks(2) yields one or two items"),
+                    })
+                    .collect();
+                levels.push(above);
+            }
+            Ok(Self { levels, index_of })
+        }
+
+        pub fn root(&self) -> MerkleRoot {
+            MerkleRoot(self.levels[self.levels.len() - 1][0])
+        }
+
+        pub fn len(&self) -> usize {
+            self.levels[0].len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            false
+        }
+
+        /// The proof for the member at `index`.
+        pub fn proof(&self, index: usize) -> Result<MembershipProof, MerkleError> {
+            if index >= self.len() {
+                return Err(MerkleError::NoSuchMember { index });
+            }
+            let mut proof = MembershipProof::default();
+            let mut position = index;
+            for level in &self.levels[..self.levels.len() - 1] {
+                let sibling = position ^ 1;
+                // A promoted odd node has no sibling on this level: no step.
+                if sibling < level.len() {
+                    if sibling < position {
+                        proof.left_siblings |= 1 << proof.siblings.len();
+                    }
+                    proof.siblings.push(level[sibling]);
+                }
+                position /= 2;
+            }
+            Ok(proof)
+        }
+
+        /// The proof for `key`, if it is a member.
+        pub fn proof_for(&self, key: &PublicKey) -> Result<MembershipProof, MerkleError> {
+            let index = *self.index_of.get(key).ok_or(MerkleError::NotMember)?;
+            self.proof(index)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Cumulative payment receipts and their signing payload.
+use crate::crypto::{EcdsaRecover, Hasher};
+use crate::signature::{Signature, SignatureError};
+use crate::types::{Balance, ChannelId, Domain, PublicKey};
+use alloc::vec::Vec;
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+use scale_info::TypeInfo;
+
+/// Domain tag at the head of every receipt payload, so a receipt signature can never be
+/// mistaken for a signature over anything else (an extrinsic, an Ethereum message, ...).
+pub const RECEIPT_TAG: [u8; 15] = *b"slotpay-receipt";
+/// Payload format version; bump on any change to the payload.
+pub const RECEIPT_VERSION: u8 = 1;
+
+/// Why a receipt was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    #[error("bad signature: {0}")]
+    Signature(#[from] SignatureError),
+}
+
+/// "The channel's payee may take `amount` in total from channel `channel`". Receipts are
+/// cumulative: a later receipt replaces, never adds to, an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct Receipt {
+    pub channel: ChannelId,
+    pub amount: Balance,
+}
+
+impl Receipt {
+    /// The exact bytes that are hashed and signed:
+    /// SCALE(tag, version, genesis hash, contract, channel id, amount).
+    pub fn signing_payload(&self, domain: &Domain) -> Vec<u8> {
+        (
+            RECEIPT_TAG,
+            RECEIPT_VERSION,
+            domain.genesis_hash,
+            domain.contract,
+            self.channel.0,
+            self.amount,
+        )
+            .encode()
+    }
+
+    /// keccak256 of [`Self::signing_payload`].
+    pub fn signing_hash<H: Hasher>(&self, domain: &Domain) -> [u8; 32] {
+        H::keccak256(&self.signing_payload(domain))
+    }
+
+    /// Signs this receipt for `domain`.
+    #[cfg(feature = "std")]
+    pub fn sign(&self, domain: &Domain, secret: &crate::signature::keys::SecretKey) -> Signature {
+        crate::signature::keys::sign_hash(
+            secret,
+            &self.signing_hash::<crate::crypto::backend::SoftHasher>(domain),
+        )
+    }
+
+    /// The key that signed this receipt for `domain`. The hash is always computed here
+    /// from the receipt itself: no verifier ever takes a caller's hash.
+    pub fn recover_signer<H: Hasher, R: EcdsaRecover>(
+        &self,
+        domain: &Domain,
+        signature: &Signature,
+    ) -> Result<PublicKey, ReceiptError> {
+        Ok(signature.recover::<R>(&self.signing_hash::<H>(domain))?)
+    }
+}
