@@ -1,0 +1,61 @@
+# Shared helpers for slotpay's scripts. Source it; do not run it.
+# shellcheck shell=bash
+
+SLOTPAY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The one cache root: toolchain choice, cargo-contract, the node binary, cargo target
+# directories. Outside the checkout so fresh clones (CI) reuse it.
+export SLOTPAY_CACHE=${SLOTPAY_CACHE:-$HOME/.cache/slotpay}
+
+die() {
+    printf '\nslotpay: error: %s\n' "$*" >&2
+    exit 1
+}
+
+say() {
+    printf '==> %s\n' "$*"
+}
+
+# step NAME COMMAND...: runs COMMAND, printing the step's name and how long it took.
+step() {
+    local name=$1 start end
+    shift
+    start=$(date +%s)
+    say "$name"
+    # A subshell that is not part of a condition keeps errexit on inside the step.
+    local rc=0
+    set +e
+    (
+        set -e
+        "$@"
+    )
+    rc=$?
+    set -e
+    [ $rc -eq 0 ] || die "step '$name' failed (exit $rc; see the output above)"
+    end=$(date +%s)
+    printf '    done: %s (%ss)\n' "$name" "$((end - start))"
+}
+
+# Exports the environment every cargo invocation of the project needs: the contract
+# toolchain chosen by setup.sh, the cached tools on PATH, the node binary.
+slotpay_env() {
+    local toolchain_file=$SLOTPAY_CACHE/toolchain.env
+    [ -f "$toolchain_file" ] || die "no toolchain recorded in $toolchain_file: run scripts/setup.sh first"
+    # shellcheck source=/dev/null
+    . "$toolchain_file"
+    export SLOTPAY_TOOLCHAIN SLOTPAY_TOOLCHAIN_SOURCE
+    if [ "$SLOTPAY_TOOLCHAIN_SOURCE" = debian ]; then
+        export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19
+    fi
+    # Several crates declare an MSRV above 1.85 in newer releases; resolve to older ones.
+    export CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback
+    export PATH=$SLOTPAY_CACHE/tools/bin:$SLOTPAY_CACHE/node/bin:$PATH
+    export CONTRACTS_NODE=${CONTRACTS_NODE:-$SLOTPAY_CACHE/node/bin/substrate-contracts-node}
+}
+
+# cargo with the contract toolchain, and a per-workspace target directory in the cache.
+# Usage: tcargo TARGET_NAME cargo-args...
+tcargo() {
+    local target=$1
+    shift
+    CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/$target cargo "+$SLOTPAY_TOOLCHAIN" "$@"
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Installs everything slotpay needs, once per machine, into $SLOTPAY_CACHE
+# (default ~/.cache/slotpay). Idempotent: a second run checks and does nothing new.
+#
+#   scripts/setup.sh                   everything, the node build in the foreground
+#   scripts/setup.sh --node-background everything else now, the node build in the background
+#   scripts/setup.sh --no-node         skip the node (for unit tests only)
+#
+# Environment: SLOTPAY_CACHE (cache root), SLOTPAY_TOOLCHAIN_SOURCE=rustup|debian to force
+# where the Rust 1.85 contract toolchain comes from (default: rustup if it can download
+# 1.85 with rust-src and wasm32, else Debian bookworm's rustc-web 1.85 packages).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+NODE_VERSION=0.42.0
+CARGO_CONTRACT_VERSION=5.0.3
+DEBIAN_RUST_VERSION=1.85.0+dfsg3-1~deb12u3
+DEBIAN_TOOLCHAIN=slotpay-1.85
+NODE_BIN=$SLOTPAY_CACHE/node/bin/substrate-contracts-node
+NODE_LOG=$SLOTPAY_CACHE/logs/node-build.log
+
+node_mode=foreground
+for arg in "$@"; do
+    case $arg in
+    --node-background) node_mode=background ;;
+    --no-node) node_mode=skip ;;
+    --node-only) node_mode=only ;;
+    -h | --help)
+        sed -n '2,12p' "$0"
+        exit 0
+        ;;
+    *) die "unknown argument '$arg' (try --help)" ;;
+    esac
+done
+
+mkdir -p "$SLOTPAY_CACHE"/{logs,target,tools,node}
+
+is_installed() {
+    dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | grep -q "^install ok installed ${2:-}"
+}
+
+apt_install() {
+    command -v apt-get >/dev/null || die "need these packages but this is not a Debian system: $*"
+    [ "$(id -u)" = 0 ] || die "installing $* needs root (run: sudo $0)"
+    say "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades "$@" >/dev/null
+}
+
+system_packages() {
+    # The node build needs protoc and clang; sqlite3 is the AS database's shell.
+    local missing=()
+    for pkg in protobuf-compiler clang libclang-dev sqlite3; do
+        is_installed "$pkg" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "    present: protobuf-compiler clang libclang-dev sqlite3"
+    elif command -v apt-get >/dev/null; then
+        apt_install "${missing[@]}"
+    else
+        for cmd in protoc clang; do
+            command -v "$cmd" >/dev/null || die "install $cmd (protobuf compiler, clang) first"
+        done
+    fi
+}
+
+toolchain_works() {
+    rustc "+$1" --version 2>/dev/null | grep -q '^rustc 1\.85\.' &&
+        [ -d "$(rustc "+$1" --print sysroot)/lib/rustlib/src/rust/library" ]
+}
+
+record_toolchain() {
+    printf 'SLOTPAY_TOOLCHAIN=%s\nSLOTPAY_TOOLCHAIN_SOURCE=%s\n' "$1" "$2" >"$SLOTPAY_CACHE/toolchain.env"
+    echo "    using +$1 ($2): $(rustc "+$1" --version)"
+}
+
+toolchain_from_rustup() {
+    command -v rustup >/dev/null || return 1
+    timeout 600 rustup toolchain install 1.85 --profile minimal \
+        --component rust-src,clippy,rustfmt --target wasm32-unknown-unknown || return 1
+    rustup target list --installed --toolchain 1.85 | grep -q '^wasm32-unknown-unknown$' || return 1
+    toolchain_works 1.85
+}
+
+toolchain_from_debian() {
+    grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null ||
+        die "rustup could not install Rust 1.85 with rust-src and wasm32, and this is not Debian bookworm: install a Rust 1.85 toolchain with rust-src and the wasm32-unknown-unknown target"
+    local v=$DEBIAN_RUST_VERSION pkgs=() p
+    for p in rustc-web cargo-web libstd-rust-web-dev rust-web-src rust-web-clippy; do
+        is_installed "$p" "$v" || pkgs+=("$p=$v")
+    done
+    is_installed libstd-rust-web-1.85 || pkgs+=(libstd-rust-web-1.85)
+    is_installed lld-19 || pkgs+=(lld-19)
+    [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
+    command -v rustup >/dev/null || die "rustup is needed to name Debian's Rust 1.85 as a toolchain"
+    rustup toolchain link "$DEBIAN_TOOLCHAIN" /usr
+    toolchain_works "$DEBIAN_TOOLCHAIN"
+}
+
+contract_toolchain() {
+    if [ -f "$SLOTPAY_CACHE/toolchain.env" ]; then
+        # shellcheck source=/dev/null
+        . "$SLOTPAY_CACHE/toolchain.env"
+        if toolchain_works "$SLOTPAY_TOOLCHAIN"; then
+            echo "    cached: +$SLOTPAY_TOOLCHAIN ($SLOTPAY_TOOLCHAIN_SOURCE)"
+            return 0
+        fi
+    fi
+    local source=${SLOTPAY_TOOLCHAIN_SOURCE_OVERRIDE:-${SLOTPAY_TOOLCHAIN_SOURCE:-auto}}
+    if [ "$source" != debian ] && toolchain_from_rustup; then
+        record_toolchain 1.85 rustup
+    else
+        echo "    rustup cannot provide Rust 1.85 + rust-src + wasm32 here: using Debian's rustc-web 1.85"
+        toolchain_from_debian || die "Debian's Rust 1.85 toolchain does not work"
+        record_toolchain "$DEBIAN_TOOLCHAIN" debian
+    fi
+}
+
+# substrate-wasm-builder first probes a plain wasm32 build, so Debian's toolchain (which
+# has rust-src but no wasm32 std) needs one built once from rust-src.
+wasm_std() {
+    slotpay_env
+    local lib
+    lib=$(rustc "+$SLOTPAY_TOOLCHAIN" --print sysroot)/lib/rustlib/wasm32-unknown-unknown/lib
+    if compgen -G "$lib/libstd-*.rlib" >/dev/null; then
+        echo "    present in $lib"
+        return 0
+    fi
+    local dir=$SLOTPAY_CACHE/wasm-std/wstd
+    [ -d "$dir" ] || cargo "+$SLOTPAY_TOOLCHAIN" new --lib -q "$dir"
+    (cd "$dir" && RUSTC_BOOTSTRAP=1 RUSTFLAGS=-Cembed-bitcode=yes cargo "+$SLOTPAY_TOOLCHAIN" build -q \
+        --release --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort)
+    mkdir -p "$lib"
+    cp "$dir"/target/wasm32-unknown-unknown/release/deps/lib*.rlib "$lib"/
+    rm -f "$lib"/libwstd-*.rlib
+}
+
+cargo_contract() {
+    local bin=$SLOTPAY_CACHE/tools/bin/cargo-contract
+    if [ -x "$bin" ] && "$bin" --version | grep -q "cargo-contract-contract $CARGO_CONTRACT_VERSION\|cargo-contract $CARGO_CONTRACT_VERSION"; then
+        echo "    cached: $("$bin" --version)"
+        return 0
+    fi
+    echo "    building cargo-contract $CARGO_CONTRACT_VERSION from crates.io (about 10 minutes on 2 cores)"
+    CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/cargo-contract-install \
+        cargo install cargo-contract --version "$CARGO_CONTRACT_VERSION" --locked \
+        --root "$SLOTPAY_CACHE/tools" >"$SLOTPAY_CACHE/logs/cargo-contract-build.log" 2>&1 ||
+        die "cargo-contract build failed; last lines of $SLOTPAY_CACHE/logs/cargo-contract-build.log:
+$(tail -n 20 "$SLOTPAY_CACHE/logs/cargo-contract-build.log")"
+}
+
+node_present() {
+    [ -x "$NODE_BIN" ] && "$NODE_BIN" --version >/dev/null 2>&1
+}
+
+# Builds the node while printing a progress line a minute; holds a lock so a second
+# setup (say, CI while a background build runs) waits instead of building twice.
+build_node() {
+    exec 9>"$SLOTPAY_CACHE/node-build.lock"
+    if ! flock -n 9; then
+        echo "    another node build is running (log: $NODE_LOG); waiting for it"
+        flock 9
+    fi
+    if node_present; then
+        echo "    cached: $("$NODE_BIN" --version)"
+        return 0
+    fi
+    slotpay_env
+    cargo "+$SLOTPAY_TOOLCHAIN" info -q "contracts-node@$NODE_VERSION" >/dev/null 2>&1 || true
+    local hint
+    hint=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"contracts-node-$NODE_VERSION" 2>/dev/null | head -n 1)
+    [ -f "$hint/Cargo.lock" ] || die "could not fetch contracts-node $NODE_VERSION's source from crates.io"
+    echo "    building substrate-contracts-node $NODE_VERSION from crates.io: expect 60-75 minutes on"
+    echo "    2 cores (cargo resumes an interrupted build). Log: $NODE_LOG"
+    local start=$SECONDS
+    # The hint makes the runtime's inner wasm build use the crate's own Cargo.lock:
+    # re-resolving picks substrate-bip39 0.6.1, which breaks Rust 1.85.
+    WASM_BUILD_WORKSPACE_HINT=$hint CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/node-install \
+        cargo "+$SLOTPAY_TOOLCHAIN" install contracts-node --version "$NODE_VERSION" --locked \
+        --root "$SLOTPAY_CACHE/node" >"$NODE_LOG" 2>&1 &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 60 &
+        wait $! || true
+        kill -0 "$pid" 2>/dev/null || break
+        printf '    ... %s min, %s crates compiled, now: %s\n' "$(((SECONDS - start) / 60))" \
+            "$(grep -c '^ *Compiling' "$NODE_LOG" || true)" \
+            "$(grep '^ *Compiling' "$NODE_LOG" | tail -n 1 | sed 's/^ *Compiling //')"
+    done
+    wait "$pid" || die "node build failed; last lines of $NODE_LOG:
+$(tail -n 30 "$NODE_LOG")"
+    node_present || die "node build finished but $NODE_BIN does not run"
+    echo "    built: $("$NODE_BIN" --version)"
+}
+
+node_step() {
+    case $node_mode in
+    skip) echo "    skipped (--no-node)" ;;
+    background)
+        if node_present; then
+            echo "    cached: $("$NODE_BIN" --version)"
+        else
+            nohup "$0" --node-only >"$SLOTPAY_CACHE/logs/node-setup.log" 2>&1 &
+            echo "    building in the background (pid $!); progress: $SLOTPAY_CACHE/logs/node-setup.log"
+        fi
+        ;;
+    *) build_node ;;
+    esac
+}
+
+if [ "$node_mode" = only ]; then
+    step "substrate-contracts-node $NODE_VERSION" build_node
+    exit 0
+fi
+
+say "slotpay set-up; cache: $SLOTPAY_CACHE"
+total=$SECONDS
+step "system packages" system_packages
+step "contract toolchain (Rust 1.85 + rust-src + wasm32)" contract_toolchain
+slotpay_env
+if [ "$SLOTPAY_TOOLCHAIN_SOURCE" = debian ]; then
+    step "wasm32 standard library for +$SLOTPAY_TOOLCHAIN" wasm_std
+fi
+step "cargo-contract $CARGO_CONTRACT_VERSION" cargo_contract
+step "substrate-contracts-node $NODE_VERSION" node_step
+say "set-up complete in $((SECONDS - total))s"
