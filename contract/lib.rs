@@ -244,7 +244,7 @@ mod slotpay_channels {
                 return Err(Error::ExpiryNotInFuture);
             }
             if let Authority::Account(account) = authority {
-                if account != *payer.as_ref() {
+                if account != *AsRef::<[u8; 32]>::as_ref(&payer) {
                     return Err(Error::AccountAuthorityNotCaller);
                 }
             }
@@ -333,9 +333,10 @@ mod slotpay_channels {
             if self.is_expired(&state) {
                 return Err(Error::ChannelExpired);
             }
-            if amount > state.deposit {
-                return Err(Error::AmountExceedsDeposit);
-            }
+            let refunded = state
+                .deposit
+                .checked_sub(amount)
+                .ok_or(Error::AmountExceedsDeposit)?;
             let receipt = Receipt { channel, amount };
             authorize::<InkHost, InkHost>(
                 &state.authority,
@@ -345,7 +346,6 @@ mod slotpay_channels {
                 membership.as_ref(),
             )?;
             self.channels.remove(channel);
-            let refunded = state.deposit - amount;
             self.pay(state.payee, amount)?;
             self.pay(state.payer, refunded)?;
             self.env().emit_event(Closed {
@@ -383,7 +383,7 @@ mod slotpay_channels {
         pub fn domain(&self) -> Domain {
             Domain {
                 genesis_hash: self.genesis_hash,
-                contract: *self.env().account_id().as_ref(),
+                contract: *AsRef::<[u8; 32]>::as_ref(&self.env().account_id()),
             }
         }
 
@@ -538,7 +538,7 @@ mod slotpay_channels {
         fn domain_binds_genesis_and_this_contract() {
             let w = world();
             assert_eq!(w.domain().genesis_hash, GENESIS);
-            assert_eq!(w.domain().contract, *w.id.as_ref());
+            assert_eq!(w.domain().contract, *AsRef::<[u8; 32]>::as_ref(&w.id));
         }
 
         #[ink::test]
@@ -580,7 +580,7 @@ mod slotpay_channels {
                 Err(Error::ExpiryNotInFuture)
             );
             assert_eq!(
-                w.open(Authority::Account(*stranger.as_ref()), 5),
+                w.open(Authority::Account(*AsRef::<[u8; 32]>::as_ref(&stranger)), 5),
                 Err(Error::AccountAuthorityNotCaller)
             );
             assert_eq!(balance(w.payer), START_BALANCE);

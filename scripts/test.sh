@@ -22,7 +22,7 @@ step "clippy -D warnings (contract)" contract clippy --all-targets --locked --fe
 step "workspace tests (protocol: RFC vectors, receipts, Merkle)" tcargo root test --workspace --locked
 step "protocol builds for wasm32-unknown-unknown without std" \
     tcargo root build -p protocol --no-default-features --features hotp --target wasm32-unknown-unknown --locked
-step "contract: cargo contract build --release" contract contract build --release --locked
+step "contract: cargo contract build --release" contract contract build --release
 step "contract: #[ink::test] unit tests" contract test --locked
 step "contract: end-to-end on pallet-contracts (in-process sandbox)" contract test --locked --features e2e-tests
 
@@ -30,8 +30,8 @@ node_e2e() {
     local port=${SLOTPAY_NODE_PORT:-19944}
     "$SLOTPAY_ROOT/scripts/node.sh" start
     local rc=0
-    CONTRACTS_NODE_URL=ws://127.0.0.1:$port contract test --locked --features e2e-node-tests \
-        -- --test-threads 1 || rc=$?
+    SLOTPAY_NODE_URL=ws://127.0.0.1:$port contract test --locked --features e2e-node-tests \
+        --test node -- --test-threads 1 || rc=$?
     # Stop the node however the tests ended.
     "$SLOTPAY_ROOT/scripts/node.sh" stop
     return $rc

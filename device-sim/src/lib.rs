@@ -1,1 +1,7 @@
-//! The slotpay device core and CoAP simulator (issue 5): filled in by its own issue.
+//! The slotpay device. [`core`] is everything a microcontroller runs: it validates the
+//! one-time passwords the Authorization Server issues and persists its counter; it never
+//! touches the chain or public-key crypto.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod core;
