@@ -199,6 +199,8 @@ node_step() {
     background)
         if node_present; then
             echo "    cached: $("$NODE_BIN" --version)"
+        elif ! flock -n "$SLOTPAY_CACHE/node-build.lock" true; then
+            echo "    already building in the background; log: $NODE_LOG"
         else
             nohup "$0" --node-only >"$SLOTPAY_CACHE/logs/node-setup.log" 2>&1 &
             echo "    building in the background (pid $!); progress: $SLOTPAY_CACHE/logs/node-setup.log"

@@ -19,23 +19,33 @@ step "rustfmt" cargo "+$SLOTPAY_TOOLCHAIN" fmt --all --check
 step "rustfmt (contract)" contract fmt --check
 step "clippy -D warnings" tcargo root clippy --workspace --all-targets --locked -- -D warnings
 step "clippy -D warnings (contract)" contract clippy --all-targets --locked --features e2e-tests -- -D warnings
-step "workspace tests (protocol: RFC vectors, receipts, Merkle)" tcargo root test --workspace --locked
+step "workspace tests (protocol, AS ledger and HTTP API, device, CLI)" \
+    tcargo root test --workspace --locked --exclude slotpay-tests
 step "protocol builds for wasm32-unknown-unknown without std" \
     tcargo root build -p protocol --no-default-features --features hotp --target wasm32-unknown-unknown --locked
+step "device core builds for wasm32-unknown-unknown without std" \
+    tcargo root build -p device-sim --lib --no-default-features --target wasm32-unknown-unknown --locked
 step "contract: cargo contract build --release" contract contract build --release
 step "contract: #[ink::test] unit tests" contract test --locked
 step "contract: end-to-end on pallet-contracts (in-process sandbox)" contract test --locked --features e2e-tests
+
+step "build the binaries (slotpay, slotpay-as, slotpay-device)" tcargo root build --workspace --locked
 
 node_e2e() {
     local port=${SLOTPAY_NODE_PORT:-19944}
     "$SLOTPAY_ROOT/scripts/node.sh" start
     local rc=0
-    SLOTPAY_NODE_URL=ws://127.0.0.1:$port contract test --locked --features e2e-node-tests \
-        --test node -- --test-threads 1 || rc=$?
+    export SLOTPAY_NODE_URL=ws://127.0.0.1:$port
+    say "contract on the node (ink_e2e node backend, subxt)"
+    contract test --locked --features e2e-node-tests --test node -- --test-threads 1 || rc=$?
+    if [ $rc -eq 0 ]; then
+        say "slotpay end to end: binaries as processes, real chain"
+        tcargo root test --locked -p slotpay-tests -- --test-threads 1 || rc=$?
+    fi
     # Stop the node however the tests ended.
     "$SLOTPAY_ROOT/scripts/node.sh" stop
     return $rc
 }
-step "contract: end-to-end on substrate-contracts-node" node_e2e
+step "end to end on substrate-contracts-node (contract, then the whole system)" node_e2e
 
 say "all suites passed in $((SECONDS - total))s"

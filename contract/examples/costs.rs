@@ -23,7 +23,9 @@ struct Row {
     ethereum_gas: &'static str,
 }
 
-fn measured<T: std::fmt::Debug>(o: Outcome<Result<T, slotpay_channels::slotpay_channels::Error>>) -> Outcome<()> {
+fn measured<T: std::fmt::Debug>(
+    o: Outcome<Result<T, slotpay_channels::slotpay_channels::Error>>,
+) -> Outcome<()> {
     o.value.as_ref().expect("the measured call succeeds");
     Outcome {
         value: (),
@@ -55,29 +57,67 @@ fn main() {
     let client = secret(0x31);
     let payer_key = secret(0x41);
     let group_signer = secret(0x51);
-    type Case<'a> = (&'a str, &'static str, &'static str, Box<dyn Fn(&Chain) -> Authority + 'a>);
+    type Case<'a> = (
+        &'a str,
+        &'static str,
+        &'static str,
+        Box<dyn Fn(&Chain) -> Authority + 'a>,
+    );
     let cases: Vec<Case> = vec![
-        ("payer's own key", "43,700", "36,258", Box::new(|_| Authority::Account(*ecdsa_account(&payer_key).as_ref()))),
-        ("delegated client key", "50,388", "36,258", Box::new(|_| Authority::Delegate(keys::public_key(&client)))),
-        ("group of 2 keys", "50,388", "36,330", Box::new(|_| Authority::Group(group(2, keys::public_key(&group_signer)).root()))),
+        (
+            "payer's own key",
+            "43,700",
+            "36,258",
+            Box::new(|_| Authority::Account(*ecdsa_account(&payer_key).as_ref())),
+        ),
+        (
+            "delegated client key",
+            "50,388",
+            "36,258",
+            Box::new(|_| Authority::Delegate(keys::public_key(&client))),
+        ),
+        (
+            "group of 2 keys",
+            "50,388",
+            "36,330",
+            Box::new(|_| Authority::Group(group(2, keys::public_key(&group_signer)).root())),
+        ),
     ];
     for (name, open_gas, close_gas, authority) in &cases {
-        let payer = if name.starts_with("payer") { ecdsa_account(&payer_key) } else { account(1) };
+        let payer = if name.starts_with("payer") {
+            ecdsa_account(&payer_key)
+        } else {
+            account(1)
+        };
         let mut chain = Chain::new(&code, &[&payer, &payee]);
         let auth = authority(&chain);
         let opened = chain.open(&payer, &payee, auth, 1_000, DEPOSIT);
         let channel = *opened.value.as_ref().expect("open");
-        rows.push(Row { operation: "open".into(), construction: name.to_string(), outcome: measured(opened), ethereum_gas: open_gas });
+        rows.push(Row {
+            operation: "open".into(),
+            construction: name.to_string(),
+            outcome: measured(opened),
+            ethereum_gas: open_gas,
+        });
         let (signature, proof): (Signature, Option<MembershipProof>) = match auth {
             Authority::Account(_) => (chain.sign(channel, AMOUNT, &payer_key), None),
             Authority::Delegate(_) => (chain.sign(channel, AMOUNT, &client), None),
             Authority::Group(_) => (
                 chain.sign(channel, AMOUNT, &group_signer),
-                Some(group(2, keys::public_key(&group_signer)).proof(0).expect("proof")),
+                Some(
+                    group(2, keys::public_key(&group_signer))
+                        .proof(0)
+                        .expect("proof"),
+                ),
             ),
         };
         let closed = chain.close(&payee, channel, AMOUNT, signature, proof);
-        rows.push(Row { operation: "close".into(), construction: name.to_string(), outcome: measured(closed), ethereum_gas: close_gas });
+        rows.push(Row {
+            operation: "close".into(),
+            construction: name.to_string(),
+            outcome: measured(closed),
+            ethereum_gas: close_gas,
+        });
     }
 
     // Group close against group size: the proof grows by one hash per doubling.
@@ -89,7 +129,13 @@ fn main() {
         let payer = account(1);
         let mut chain = Chain::new(&code, &[&payer, &payee]);
         let channel = chain
-            .open(&payer, &payee, Authority::Group(tree.root()), 1_000, DEPOSIT)
+            .open(
+                &payer,
+                &payee,
+                Authority::Group(tree.root()),
+                1_000,
+                DEPOSIT,
+            )
             .value
             .expect("open");
         let sig = chain.sign(channel, AMOUNT, &group_signer);
@@ -111,7 +157,12 @@ fn main() {
          (pallet-contracts in ink_sandbox 5.1.1's runtime, running the compiled contract; \
          storage deposit there is 1 unit per byte and per item). Weight is what the call \
          consumed (`gas_consumed`). The Ethereum column is the original design's gas.",
-        std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+        std::process::Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%d")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
     )
     .unwrap();
     writeln!(out).unwrap();
@@ -121,11 +172,19 @@ fn main() {
         writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
-            row.operation, row.construction, row.outcome.ref_time, row.outcome.proof_size, row.outcome.storage_deposit, row.ethereum_gas
+            row.operation,
+            row.construction,
+            row.outcome.ref_time,
+            row.outcome.proof_size,
+            row.outcome.storage_deposit,
+            row.ethereum_gas
         )
         .unwrap();
     }
-    let group_closes: Vec<&Row> = rows.iter().filter(|r| r.construction.starts_with("group of 2^")).collect();
+    let group_closes: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.construction.starts_with("group of 2^"))
+        .collect();
     if let [two, .., largest] = group_closes.as_slice() {
         writeln!(out).unwrap();
         writeln!(
@@ -138,6 +197,8 @@ fn main() {
         .unwrap();
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/contract-costs.md");
+    std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/../bench"))
+        .expect("create bench/");
     std::fs::write(path, &out).expect("write bench/contract-costs.md");
     print!("{out}");
 }

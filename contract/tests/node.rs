@@ -31,8 +31,9 @@ const DEPOSIT: Balance = 3 * UNIT;
 const PRICE: Balance = 25_000_000_000;
 
 fn node_url() -> String {
-    std::env::var("SLOTPAY_NODE_URL")
-        .expect("SLOTPAY_NODE_URL is not set: start a node with scripts/node.sh (scripts/test.sh does)")
+    std::env::var("SLOTPAY_NODE_URL").expect(
+        "SLOTPAY_NODE_URL is not set: start a node with scripts/node.sh (scripts/test.sh does)",
+    )
 }
 
 async fn connect() -> (Client, OnlineClient<PolkadotConfig>) {
@@ -62,7 +63,9 @@ fn fee_paid(events: &Events) -> Balance {
     let mut total = 0;
     for event in events.iter() {
         let event = event.expect("decode event");
-        if event.pallet_name() == "TransactionPayment" && event.variant_name() == "TransactionFeePaid" {
+        if event.pallet_name() == "TransactionPayment"
+            && event.variant_name() == "TransactionFeePaid"
+        {
             let (_who, fee, tip) = <([u8; 32], Balance, Balance)>::decode(&mut event.field_bytes())
                 .expect("TransactionFeePaid fields");
             total += fee + tip;
@@ -101,7 +104,11 @@ async fn balance(client: &mut Client, who: &AccountId) -> Balance {
 }
 
 async fn best_block(api: &OnlineClient<PolkadotConfig>) -> u32 {
-    api.blocks().at_latest().await.expect("latest block").number()
+    api.blocks()
+        .at_latest()
+        .await
+        .expect("latest block")
+        .number()
 }
 
 struct Deployed {
@@ -140,7 +147,15 @@ async fn funded(client: &mut Client) -> Keypair {
 /// the unit.
 async fn sr25519_payer_life(
     authority_of: impl Fn() -> Authority,
-    sign: impl Fn(&Domain, ChannelId, Balance, u32) -> (slotpay_channels::protocol::Signature, Option<slotpay_channels::protocol::MembershipProof>),
+    sign: impl Fn(
+        &Domain,
+        ChannelId,
+        Balance,
+        u32,
+    ) -> (
+        slotpay_channels::protocol::Signature,
+        Option<slotpay_channels::protocol::MembershipProof>,
+    ),
     slots: u32,
 ) {
     let (mut client, api) = connect().await;
@@ -179,7 +194,10 @@ async fn sr25519_payer_life(
     assert_eq!(closed.return_value(), Ok(()));
     let close_fee = fee_paid(&closed.events);
     let close_refund = -storage_deposit(&closed.events, &payee_id);
-    assert_eq!(close_refund, open_storage, "the closer gets the storage deposit back");
+    assert_eq!(
+        close_refund, open_storage,
+        "the closer gets the storage deposit back"
+    );
 
     assert_eq!(
         balance(&mut client, &payee_id).await,
@@ -202,7 +220,16 @@ async fn delegated_client_key_channel_life_on_node() {
     let client_key = secret(0x31);
     sr25519_payer_life(
         || Authority::Delegate(keys::public_key(&client_key)),
-        |domain, channel, total, _| (Receipt { channel, amount: total }.sign(domain, &client_key), None),
+        |domain, channel, total, _| {
+            (
+                Receipt {
+                    channel,
+                    amount: total,
+                }
+                .sign(domain, &client_key),
+                None,
+            )
+        },
         30,
     )
     .await;
@@ -220,7 +247,11 @@ async fn group_channel_life_on_node() {
         |domain, channel, total, slot| {
             let member = order[(slot - 1) as usize];
             (
-                Receipt { channel, amount: total }.sign(domain, &members[member]),
+                Receipt {
+                    channel,
+                    amount: total,
+                }
+                .sign(domain, &members[member]),
                 Some(tree.proof(member).expect("proof")),
             )
         },
@@ -308,7 +339,11 @@ async fn payers_own_account_key_channel_life_on_node() {
     );
 
     let amount = 7 * PRICE;
-    let signature = Receipt { channel: next, amount }.sign(&contract.domain, &payer_key);
+    let signature = Receipt {
+        channel: next,
+        amount,
+    }
+    .sign(&contract.domain, &payer_key);
     let close = contract.builder.close(next, amount, signature, None);
     let closed = client.call(&payee, &close).submit().await.expect("close");
     assert_eq!(closed.return_value(), Ok(()));
@@ -328,7 +363,12 @@ async fn payers_own_account_key_channel_life_on_node() {
 async fn advance_blocks(client: &mut Client, api: &OnlineClient<PolkadotConfig>, to: u32) {
     while best_block(api).await < to {
         client
-            .runtime_call(&ink_e2e::alice(), "System", "remark", vec![Value::from_bytes(b"tick")])
+            .runtime_call(
+                &ink_e2e::alice(),
+                "System",
+                "remark",
+                vec![Value::from_bytes(b"tick")],
+            )
             .await
             .expect("remark");
     }
@@ -345,22 +385,45 @@ async fn expiry_returns_the_deposit_on_node() {
     let payer_start = balance(&mut client, &payer_id).await;
 
     let expires_at = best_block(&api).await + 4;
-    let open = contract
-        .builder
-        .open(payee_id, Authority::Delegate(keys::public_key(&client_key)), expires_at);
-    let opened = client.call(&payer, &open).value(DEPOSIT).submit().await.expect("open");
+    let open = contract.builder.open(
+        payee_id,
+        Authority::Delegate(keys::public_key(&client_key)),
+        expires_at,
+    );
+    let opened = client
+        .call(&payer, &open)
+        .value(DEPOSIT)
+        .submit()
+        .await
+        .expect("open");
     let channel = opened.return_value().expect("open succeeds");
     let mut fees = fee_paid(&opened.events);
 
     let claim = contract.builder.claim_expired(channel);
-    let early = client.call(&payer, &claim).dry_run().await.expect("dry run");
+    let early = client
+        .call(&payer, &claim)
+        .dry_run()
+        .await
+        .expect("dry run");
     assert_eq!(early.return_value(), Err(Error::NotExpired));
     advance_blocks(&mut client, &api, expires_at).await;
-    let sig = Receipt { channel, amount: PRICE }.sign(&contract.domain, &client_key);
+    let sig = Receipt {
+        channel,
+        amount: PRICE,
+    }
+    .sign(&contract.domain, &client_key);
     let late_close = contract.builder.close(channel, PRICE, sig, None);
-    let late = client.call(&payee, &late_close).dry_run().await.expect("dry run");
+    let late = client
+        .call(&payee, &late_close)
+        .dry_run()
+        .await
+        .expect("dry run");
     assert_eq!(late.return_value(), Err(Error::ChannelExpired));
-    let by_payee = client.call(&payee, &claim).dry_run().await.expect("dry run");
+    let by_payee = client
+        .call(&payee, &claim)
+        .dry_run()
+        .await
+        .expect("dry run");
     assert_eq!(by_payee.return_value(), Err(Error::NotPayer));
 
     let claimed = client.call(&payer, &claim).submit().await.expect("claim");
@@ -383,24 +446,38 @@ async fn node_restart_between_open_and_close() {
     let (payer_id, payee_id) = (account_of(&payer), account_of(&payee));
     let client_key = secret(0x71);
     let expires_at = best_block(&api).await + 1_000;
-    let open = contract
-        .builder
-        .open(payee_id, Authority::Delegate(keys::public_key(&client_key)), expires_at);
-    let opened = client.call(&payer, &open).value(DEPOSIT).submit().await.expect("open");
+    let open = contract.builder.open(
+        payee_id,
+        Authority::Delegate(keys::public_key(&client_key)),
+        expires_at,
+    );
+    let opened = client
+        .call(&payer, &open)
+        .value(DEPOSIT)
+        .submit()
+        .await
+        .expect("open");
     let channel = opened.return_value().expect("open succeeds");
     let payer_after_open = balance(&mut client, &payer_id).await;
     let payee_start = balance(&mut client, &payee_id).await;
     drop((client, api));
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/node.sh");
-    let status = Command::new(script).arg("restart").status().expect("run scripts/node.sh");
+    let status = Command::new(script)
+        .arg("restart")
+        .status()
+        .expect("run scripts/node.sh");
     assert!(status.success(), "node restart failed");
 
     let (mut client, _api) = connect().await;
     let amount = 11 * PRICE;
     let sig = Receipt { channel, amount }.sign(&contract.domain, &client_key);
     let close = contract.builder.close(channel, amount, sig, None);
-    let closed = client.call(&payee, &close).submit().await.expect("close after restart");
+    let closed = client
+        .call(&payee, &close)
+        .submit()
+        .await
+        .expect("close after restart");
     assert_eq!(closed.return_value(), Ok(()));
     let refund = -storage_deposit(&closed.events, &payee_id);
     assert_eq!(

@@ -87,8 +87,12 @@ pub struct Device<S: CounterStore> {
 impl<S: CounterStore> Device<S> {
     /// Boots the device from its stored state (counter 0 on first boot).
     pub fn boot(config: DeviceConfig, mut store: S) -> Result<Self, Refusal<S::Error>> {
-        let state = store.load().map_err(Refusal::Storage)?.unwrap_or(DeviceState { next_counter: 0 });
-        let verifier = HotpVerifier::new(state.next_counter, config.window, config.digits).map_err(Refusal::Config)?;
+        let state = store
+            .load()
+            .map_err(Refusal::Storage)?
+            .unwrap_or(DeviceState { next_counter: 0 });
+        let verifier = HotpVerifier::new(state.next_counter, config.window, config.digits)
+            .map_err(Refusal::Config)?;
         Ok(Self {
             config,
             verifier,
@@ -145,7 +149,10 @@ impl<S: CounterStore> Device<S> {
         let t = self.config.throttle;
         if self.consecutive_failures > t.free_failures {
             let doublings = (self.consecutive_failures - t.free_failures - 1).min(63);
-            let delay = t.base_delay_ms.saturating_mul(1u64 << doublings).min(t.max_delay_ms);
+            let delay = t
+                .base_delay_ms
+                .saturating_mul(1u64 << doublings)
+                .min(t.max_delay_ms);
             self.blocked_until_ms = now_ms.saturating_add(delay);
         }
     }

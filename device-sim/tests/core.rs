@@ -58,10 +58,17 @@ fn each_otp_grants_once_and_survives_reboot() {
     assert_eq!(flash.saved, Some(DeviceState { next_counter: 4 }));
     let mut rebooted = Device::boot(config(), &mut flash).unwrap();
     for used in 0..=3 {
-        assert_eq!(rebooted.present(&otp(used), 10), Err(Refusal::Invalid), "counter {used}");
+        assert_eq!(
+            rebooted.present(&otp(used), 10),
+            Err(Refusal::Invalid),
+            "counter {used}"
+        );
     }
     // Four replays in a row engaged throttling (1 s); after it the next OTP works.
-    assert!(matches!(rebooted.present(&otp(4), 500), Err(Refusal::Throttled { .. })));
+    assert!(matches!(
+        rebooted.present(&otp(4), 500),
+        Err(Refusal::Throttled { .. })
+    ));
     assert_eq!(rebooted.present(&otp(4), 1_010).unwrap().counter, 4);
 }
 
@@ -75,8 +82,15 @@ fn nothing_is_granted_if_the_counter_cannot_be_saved() {
     flash.broken = true;
     {
         let mut device = Device::boot(config(), &mut flash).unwrap();
-        assert_eq!(device.present(&otp(1), 0), Err(Refusal::Storage("flash write failed")));
-        assert_eq!(device.next_counter(), 1, "the in-memory counter did not move either");
+        assert_eq!(
+            device.present(&otp(1), 0),
+            Err(Refusal::Storage("flash write failed"))
+        );
+        assert_eq!(
+            device.next_counter(),
+            1,
+            "the in-memory counter did not move either"
+        );
     }
     flash.broken = false;
     let mut device = Device::boot(config(), &mut flash).unwrap();
@@ -95,20 +109,33 @@ fn otps_of_another_device_key_are_invalid() {
 fn guessing_is_throttled_with_doubling_delays() {
     let mut flash = Flash::default();
     let mut device = Device::boot(config(), &mut flash).unwrap();
-    let wrong = if otp(0) == "000000" { "000001" } else { "000000" };
+    let wrong = if otp(0) == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
     for t in 0..3 {
         assert_eq!(device.present(wrong, t), Err(Refusal::Invalid));
     }
     // The fourth failure starts a 1 s delay; during it even the right OTP is refused.
     assert_eq!(device.present(wrong, 10), Err(Refusal::Invalid));
-    assert_eq!(device.present(&otp(0), 500), Err(Refusal::Throttled { retry_in_ms: 510 }));
+    assert_eq!(
+        device.present(&otp(0), 500),
+        Err(Refusal::Throttled { retry_in_ms: 510 })
+    );
     // Fifth failure: 2 s; sixth: 4 s; then capped at 8 s.
     assert_eq!(device.present(wrong, 1_010), Err(Refusal::Invalid));
-    assert_eq!(device.present(wrong, 3_009), Err(Refusal::Throttled { retry_in_ms: 1 }));
+    assert_eq!(
+        device.present(wrong, 3_009),
+        Err(Refusal::Throttled { retry_in_ms: 1 })
+    );
     assert_eq!(device.present(wrong, 3_010), Err(Refusal::Invalid));
     assert_eq!(device.present(wrong, 7_010), Err(Refusal::Invalid));
     assert_eq!(device.present(wrong, 15_010), Err(Refusal::Invalid));
-    assert_eq!(device.present(&otp(0), 22_000), Err(Refusal::Throttled { retry_in_ms: 1_010 }));
+    assert_eq!(
+        device.present(&otp(0), 22_000),
+        Err(Refusal::Throttled { retry_in_ms: 1_010 })
+    );
     // After the delay, the right OTP works and resets the failure count.
     assert_eq!(device.present(&otp(0), 23_010).unwrap().counter, 0);
     assert_eq!(device.present(wrong, 23_011), Err(Refusal::Invalid));
@@ -121,8 +148,14 @@ fn malformed_input_is_refused_and_counts_as_a_failure() {
     let mut device = Device::boot(config(), &mut flash).unwrap();
     // Four failures: the fourth starts the first delay.
     for bad in ["", "12345", "1234567", "12 456"] {
-        assert!(matches!(device.present(bad, 0), Err(Refusal::Malformed(_))), "{bad:?}");
+        assert!(
+            matches!(device.present(bad, 0), Err(Refusal::Malformed(_))),
+            "{bad:?}"
+        );
     }
-    assert!(matches!(device.present(&otp(0), 0), Err(Refusal::Throttled { .. })));
+    assert!(matches!(
+        device.present(&otp(0), 0),
+        Err(Refusal::Throttled { .. })
+    ));
     assert_eq!(flash.writes, 0);
 }

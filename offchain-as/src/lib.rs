@@ -1,1 +1,15 @@
-//! The slotpay Authorization Server (issue 5): filled in by its own issue.
+//! The slotpay Authorization Server (AS): sells device time slots against cumulative
+//! payment receipts and closes channels on chain with the best one.
+//!
+//! The rules live in `protocol` ([`protocol::check_purchase`]); this crate adds what needs
+//! I/O: the durable [`ledger`], OTP issuance ([`sale`]), the chain ([`chain`]), the HTTP
+//! API ([`server`]) and the [`closer`].
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod chain;
+pub mod closer;
+pub mod config;
+pub mod ledger;
+pub mod sale;
+pub mod server;

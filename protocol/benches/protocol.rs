@@ -31,16 +31,31 @@ fn receipts(c: &mut Criterion) {
     let authority = Authority::Delegate(key);
 
     let mut g = c.benchmark_group("receipt");
-    g.bench_function("sign", |b| b.iter(|| black_box(&receipt).sign(&DOMAIN, &sk)));
+    g.bench_function("sign", |b| {
+        b.iter(|| black_box(&receipt).sign(&DOMAIN, &sk))
+    });
     g.bench_function("verify_full_libsecp256k1", |b| {
         b.iter(|| {
-            authorize::<SoftHasher, Libsecp256k1>(&authority, &DOMAIN, black_box(&receipt), black_box(&sig), None)
-                .unwrap()
+            authorize::<SoftHasher, Libsecp256k1>(
+                &authority,
+                &DOMAIN,
+                black_box(&receipt),
+                black_box(&sig),
+                None,
+            )
+            .unwrap()
         })
     });
     g.bench_function("verify_full_k256", |b| {
         b.iter(|| {
-            authorize::<SoftHasher, K256>(&authority, &DOMAIN, black_box(&receipt), black_box(&sig), None).unwrap()
+            authorize::<SoftHasher, K256>(
+                &authority,
+                &DOMAIN,
+                black_box(&receipt),
+                black_box(&sig),
+                None,
+            )
+            .unwrap()
         })
     });
     // The bare limit: libsecp256k1's recovery of the same message, nothing else.
@@ -49,7 +64,10 @@ fn receipts(c: &mut Criterion) {
     let rsig = secp256k1::ecdsa::RecoverableSignature::from_compact(&sig.0[..64], id).unwrap();
     let msg = secp256k1::Message::from_digest(hash);
     g.bench_function("bare_libsecp256k1_recover", |b| {
-        b.iter(|| secp.recover_ecdsa(black_box(&msg), black_box(&rsig)).unwrap())
+        b.iter(|| {
+            secp.recover_ecdsa(black_box(&msg), black_box(&rsig))
+                .unwrap()
+        })
     });
     g.finish();
 }
@@ -71,10 +89,16 @@ fn merkle(c: &mut Criterion) {
         let tree = MerkleTree::build::<SoftHasher>(&keys).unwrap();
         let root = tree.root();
         let index = keys.len() / 3;
-        g.bench_function(format!("proof_2^{log2}"), |b| b.iter(|| tree.proof(black_box(index)).unwrap()));
+        g.bench_function(format!("proof_2^{log2}"), |b| {
+            b.iter(|| tree.proof(black_box(index)).unwrap())
+        });
         let proof = tree.proof(index).unwrap();
         g.bench_function(format!("verify_2^{log2}"), |b| {
-            b.iter(|| proof.verify::<SoftHasher>(black_box(&keys[index]), &root).unwrap())
+            b.iter(|| {
+                proof
+                    .verify::<SoftHasher>(black_box(&keys[index]), &root)
+                    .unwrap()
+            })
         });
     }
     g.finish();
@@ -82,8 +106,12 @@ fn merkle(c: &mut Criterion) {
 
 fn hotps(c: &mut Criterion) {
     let mut g = c.benchmark_group("hotp");
-    g.bench_function("generate_sha1", |b| b.iter(|| hotp::<HmacSha1>(KEY20, black_box(7), Digits::SIX)));
-    g.bench_function("generate_sha256", |b| b.iter(|| hotp::<HmacSha256>(KEY32, black_box(7), Digits::SIX)));
+    g.bench_function("generate_sha1", |b| {
+        b.iter(|| hotp::<HmacSha1>(KEY20, black_box(7), Digits::SIX))
+    });
+    g.bench_function("generate_sha256", |b| {
+        b.iter(|| hotp::<HmacSha256>(KEY32, black_box(7), Digits::SIX))
+    });
     // Bare limit: one HMAC of the same 8 counter bytes, nothing else.
     g.bench_function("bare_hmac_sha1", |b| {
         b.iter(|| {
@@ -134,14 +162,42 @@ fn mean_ns(group: &str, name: &str) -> Option<f64> {
 fn report() {
     let rows = [
         ("receipt", "sign", None),
-        ("receipt", "verify_full_libsecp256k1", Some(("receipt", "bare_libsecp256k1_recover", 1.2))),
-        ("receipt", "verify_full_k256", Some(("receipt", "bare_libsecp256k1_recover", 1.2))),
+        (
+            "receipt",
+            "verify_full_libsecp256k1",
+            Some(("receipt", "bare_libsecp256k1_recover", 1.2)),
+        ),
+        (
+            "receipt",
+            "verify_full_k256",
+            Some(("receipt", "bare_libsecp256k1_recover", 1.2)),
+        ),
         ("receipt", "bare_libsecp256k1_recover", None),
-        ("hotp", "generate_sha1", Some(("hotp", "bare_hmac_sha1", 1.5))),
-        ("hotp", "generate_sha256", Some(("hotp", "bare_hmac_sha256", 1.5))),
-        ("hotp", "verify_sha1_window_1", Some(("hotp", "bare_hmac_sha1", 1.5))),
-        ("hotp", "verify_sha256_window_1", Some(("hotp", "bare_hmac_sha256", 1.5))),
-        ("hotp", "verify_sha256_window_10", Some(("hotp", "bare_hmac_sha256", 15.0))),
+        (
+            "hotp",
+            "generate_sha1",
+            Some(("hotp", "bare_hmac_sha1", 1.5)),
+        ),
+        (
+            "hotp",
+            "generate_sha256",
+            Some(("hotp", "bare_hmac_sha256", 1.5)),
+        ),
+        (
+            "hotp",
+            "verify_sha1_window_1",
+            Some(("hotp", "bare_hmac_sha1", 1.5)),
+        ),
+        (
+            "hotp",
+            "verify_sha256_window_1",
+            Some(("hotp", "bare_hmac_sha256", 1.5)),
+        ),
+        (
+            "hotp",
+            "verify_sha256_window_10",
+            Some(("hotp", "bare_hmac_sha256", 15.0)),
+        ),
         ("hotp", "bare_hmac_sha1", None),
         ("hotp", "bare_hmac_sha256", None),
         ("merkle", "build_2^10", None),
@@ -155,11 +211,22 @@ fn report() {
     let _ = writeln!(out, "| benchmark | mean | bare limit | ratio | goal |");
     let _ = writeln!(out, "| --- | ---: | --- | ---: | ---: |");
     for (group, name, bare) in rows {
-        let Some(mean) = mean_ns(group, name) else { continue };
-        let shown = if mean >= 1e6 { format!("{:.2} ms", mean / 1e6) } else { format!("{:.2} us", mean / 1e3) };
+        let Some(mean) = mean_ns(group, name) else {
+            continue;
+        };
+        let shown = if mean >= 1e6 {
+            format!("{:.2} ms", mean / 1e6)
+        } else {
+            format!("{:.2} us", mean / 1e3)
+        };
         match bare.and_then(|(g, n, goal)| mean_ns(g, n).map(|b| (n, b, goal))) {
             Some((n, b, goal)) => {
-                let _ = writeln!(out, "| {group}/{name} | {shown} | {n} ({:.2} us) | {:.2}x | <= {goal}x |", b / 1e3, mean / b);
+                let _ = writeln!(
+                    out,
+                    "| {group}/{name} | {shown} | {n} ({:.2} us) | {:.2}x | <= {goal}x |",
+                    b / 1e3,
+                    mean / b
+                );
             }
             None => {
                 let _ = writeln!(out, "| {group}/{name} | {shown} | | | |");

@@ -40,7 +40,9 @@ pub mod backend {
         fn blake2_256(data: &[u8]) -> [u8; 32] {
             use blake2::Digest as _;
             let mut out = [0u8; 32];
-            out.copy_from_slice(&blake2::Blake2b::<blake2::digest::consts::U32>::digest(data));
+            out.copy_from_slice(&blake2::Blake2b::<blake2::digest::consts::U32>::digest(
+                data,
+            ));
             out
         }
     }

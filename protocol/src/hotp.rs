@@ -89,7 +89,12 @@ impl Otp {
 
 impl core::fmt::Display for Otp {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:0width$}", self.value, width = usize::from(self.digits.get()))
+        write!(
+            f,
+            "{:0width$}",
+            self.value,
+            width = usize::from(self.digits.get())
+        )
     }
 }
 
@@ -179,9 +184,7 @@ impl<M: Mac + KeyInit> HotpVerifier<M> {
         if !bool::from(found) {
             return Err(HotpError::NoMatch);
         }
-        self.next_counter = matched
-            .checked_add(1)
-            .ok_or(HotpError::CounterExhausted)?;
+        self.next_counter = matched.checked_add(1).ok_or(HotpError::CounterExhausted)?;
         Ok(matched)
     }
 }

@@ -15,12 +15,14 @@ pub mod crypto;
 #[cfg(feature = "hotp")]
 pub mod hotp;
 pub mod merkle;
+pub mod purchase;
 pub mod receipt;
 pub mod signature;
 pub mod types;
 
 pub use authority::{authorize, AuthError, Authority};
 pub use merkle::{MembershipProof, MerkleError, MerkleRoot};
+pub use purchase::{check_purchase, ChannelView, Purchase, PurchaseError, PurchaseRequest, Tariff};
 pub use receipt::{Receipt, ReceiptError};
 pub use signature::{Signature, SignatureError};
 pub use types::{AccountId32, Balance, ChannelId, Domain, PublicKey};

@@ -81,7 +81,7 @@ impl MembershipProof {
         }
         let mut acc = leaf_hash::<H>(key);
         for (i, sibling) in self.siblings.iter().enumerate() {
-            acc = if self.left_siblings >> i & 1 == 1 {
+            acc = if (self.left_siblings >> i) & 1 == 1 {
                 node_hash::<H>(sibling, &acc)
             } else {
                 node_hash::<H>(&acc, sibling)

@@ -11,7 +11,18 @@ pub type AccountId32 = [u8; 32];
 /// A channel id, assigned by the contract from a counter that only grows: an id is
 /// never reused, so a receipt for a closed channel can never revive on a later one.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, MaxEncodedLen, TypeInfo,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Encode,
+    Decode,
+    MaxEncodedLen,
+    TypeInfo,
 )]
 pub struct ChannelId(pub u64);
 
@@ -22,7 +33,9 @@ impl core::fmt::Display for ChannelId {
 }
 
 /// A 33-byte SEC1 compressed secp256k1 public key: what ink!'s `ecdsa_recover` returns.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, MaxEncodedLen, TypeInfo)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, MaxEncodedLen, TypeInfo,
+)]
 pub struct PublicKey(pub [u8; 33]);
 
 impl core::fmt::Debug for PublicKey {

@@ -65,8 +65,19 @@ fn digits_are_six_to_nine() {
 #[test]
 fn parse_checks_length_and_digits() {
     assert_eq!(Otp::parse("007081", Digits::SIX).unwrap().value(), 7081);
-    assert_eq!(Otp::parse("007081", Digits::SIX).unwrap().to_string(), "007081");
-    for bad in ["", "12345", "1234567", "12a456", "+12345", " 23456", "１２３４５６"] {
+    assert_eq!(
+        Otp::parse("007081", Digits::SIX).unwrap().to_string(),
+        "007081"
+    );
+    for bad in [
+        "",
+        "12345",
+        "1234567",
+        "12a456",
+        "+12345",
+        " 23456",
+        "１２３４５６",
+    ] {
         assert!(Otp::parse(bad, Digits::SIX).is_err(), "{bad:?}");
     }
 }
@@ -84,7 +95,10 @@ fn verifier_accepts_within_window_and_never_twice() {
     // Skipping ahead inside the window works and burns the skipped counters.
     assert_eq!(v.verify(RFC4226_SECRET, &otp(3)), Ok(3));
     for used in 0..=3 {
-        assert_eq!(v.verify(RFC4226_SECRET, &otp(used)), Err(HotpError::NoMatch));
+        assert_eq!(
+            v.verify(RFC4226_SECRET, &otp(used)),
+            Err(HotpError::NoMatch)
+        );
     }
     assert_eq!(v.next_counter(), 4);
 }
@@ -105,10 +119,7 @@ fn verifier_checks_key_digits_window_and_exhaustion() {
     );
     assert!(HotpVerifier::<HmacSha256>::new(0, 2000, Digits::SIX).is_err());
     let mut v = HotpVerifier::<HmacSha256>::new(0, 3, Digits::SIX).unwrap();
-    assert_eq!(
-        v.verify(b"short", &otp(0)),
-        Err(HotpError::KeyTooShort(5))
-    );
+    assert_eq!(v.verify(b"short", &otp(0)), Err(HotpError::KeyTooShort(5)));
     let eight = hotp::<HmacSha256>(RFC4226_SECRET, 0, Digits::EIGHT);
     assert!(matches!(
         v.verify(RFC4226_SECRET, &eight),

@@ -46,7 +46,11 @@ fn every_member_proves_membership_for_1_2_3_5_and_1000_keys() {
         for (i, member) in k.iter().enumerate() {
             let proof = tree.proof(i).unwrap();
             assert!(proof.siblings.len() <= depth, "n={n} i={i}");
-            assert_eq!(proof.verify::<SoftHasher>(member, &tree.root()), Ok(()), "n={n} i={i}");
+            assert_eq!(
+                proof.verify::<SoftHasher>(member, &tree.root()),
+                Ok(()),
+                "n={n} i={i}"
+            );
             assert_eq!(tree.proof_for(member).unwrap(), proof);
             // The proof belongs to its member only.
             let neighbour = &k[(i + 1) % k.len()];
@@ -79,7 +83,10 @@ fn non_member_is_rejected_with_every_members_proof() {
 fn inner_node_cannot_pass_as_a_leaf() {
     let k = keys_n(4);
     let tree = MerkleTree::build::<SoftHasher>(&k).unwrap();
-    let left_leaves = (leaf_hash::<SoftHasher>(&k[0]), leaf_hash::<SoftHasher>(&k[1]));
+    let left_leaves = (
+        leaf_hash::<SoftHasher>(&k[0]),
+        leaf_hash::<SoftHasher>(&k[1]),
+    );
     let inner = node_hash::<SoftHasher>(&left_leaves.0, &left_leaves.1);
     let right_inner = node_hash::<SoftHasher>(
         &leaf_hash::<SoftHasher>(&k[2]),
@@ -91,7 +98,10 @@ fn inner_node_cannot_pass_as_a_leaf() {
     // the inner node and the forged proof would verify; with them it cannot.
     let forged_leaf = keccak_concat(&[&[0u8], &left_leaves.0, &left_leaves.1]);
     assert_ne!(forged_leaf, inner);
-    assert_ne!(node_hash::<SoftHasher>(&forged_leaf, &right_inner), tree.root().0);
+    assert_ne!(
+        node_hash::<SoftHasher>(&forged_leaf, &right_inner),
+        tree.root().0
+    );
     let unprefixed_inner = keccak_concat(&[&left_leaves.0, &left_leaves.1]);
     assert_eq!(
         unprefixed_inner,
@@ -154,7 +164,9 @@ fn builder_rejects_empty_and_duplicate_groups() {
         Some(MerkleError::DuplicateKey { index: 3 })
     );
     assert_eq!(
-        MerkleTree::build::<SoftHasher>(&keys_n(2)).unwrap().proof(2),
+        MerkleTree::build::<SoftHasher>(&keys_n(2))
+            .unwrap()
+            .proof(2),
         Err(MerkleError::NoSuchMember { index: 2 })
     );
 }

@@ -154,13 +154,18 @@ fn recovery_ids_27_28_are_normalised_others_refused() {
     let mut legacy = sig;
     legacy.0[64] += 27;
     assert_eq!(legacy.canonical(), Ok(sig));
-    assert_eq!(signer::<Libsecp256k1>(&r, &d, &legacy), Ok(keys::public_key(&sk)));
+    assert_eq!(
+        signer::<Libsecp256k1>(&r, &d, &legacy),
+        Ok(keys::public_key(&sk))
+    );
     for v in [2u8, 3, 4, 26, 29, 30, 255] {
         let mut bad = sig;
         bad.0[64] = v;
         assert_eq!(
             signer::<Libsecp256k1>(&r, &d, &bad),
-            Err(ReceiptError::Signature(SignatureError::InvalidRecoveryId(v)))
+            Err(ReceiptError::Signature(SignatureError::InvalidRecoveryId(
+                v
+            )))
         );
     }
 }
@@ -181,8 +186,8 @@ fn out_of_range_r_and_s_are_refused() {
     sig.0[32..64].copy_from_slice(&order);
     assert_eq!(sig.canonical(), Err(SignatureError::SOutOfRange));
     // n/2 is the largest low s; n/2 + 1 is high.
-    let half = hex::decode("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0")
-        .unwrap();
+    let half =
+        hex::decode("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0").unwrap();
     sig = good;
     sig.0[32..64].copy_from_slice(&half);
     assert!(sig.canonical().is_ok());

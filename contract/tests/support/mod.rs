@@ -221,7 +221,12 @@ impl Chain {
         channel: ChannelId,
         expires_at: u32,
     ) -> Outcome<Result<(), Error>> {
-        self.call(payer, 0, ink::selector_bytes!("extend"), (channel, expires_at))
+        self.call(
+            payer,
+            0,
+            ink::selector_bytes!("extend"),
+            (channel, expires_at),
+        )
     }
 
     pub fn claim_expired(

@@ -1,1 +1,0 @@
-//! The slotpay client CLI (issue 5): filled in by its own issue.

@@ -1,0 +1,442 @@
+//! The AS's view of the chain: reading channels from the slotpay contract and closing
+//! them, through subxt against a substrate-contracts-node.
+//!
+//! Calls go through pallet-contracts directly: the `ContractsApi_call` runtime API for
+//! reads and dry runs, and `Contracts::call` extrinsics for closes. Message arguments and
+//! return values are SCALE-encoded with the very `protocol` types the contract uses, so
+//! they cannot drift; the node end-to-end tests decode what the real contract returns.
+use parity_scale_codec::{Compact, Decode, Encode};
+use protocol::crypto::backend::SoftHasher;
+use protocol::crypto::Hasher;
+use protocol::{
+    AccountId32, Authority, Balance, ChannelId, ChannelView, Domain, MembershipProof, Signature,
+};
+use std::future::Future;
+use subxt::dynamic::Value;
+use subxt::tx::Signer;
+use subxt::{OnlineClient, PolkadotConfig};
+use subxt_signer::sr25519::Keypair;
+
+/// A chain read failed; the caller may retry.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("node RPC: {0}")]
+    Rpc(#[from] subxt::Error),
+    #[error("contract call {message} failed: {reason}")]
+    Call {
+        message: &'static str,
+        reason: String,
+    },
+    #[error("contract {message} returned undecodable data: {reason}")]
+    Decode {
+        message: &'static str,
+        reason: String,
+    },
+    #[error("the contract refused {message}: contract error #{index}")]
+    Refused { message: &'static str, index: u8 },
+}
+
+/// A channel as read at one block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainRead {
+    pub block: u32,
+    pub channel: Option<ChannelView>,
+}
+
+/// Reads channels; the HTTP layer needs only this.
+pub trait ChannelReader: Send + Sync + 'static {
+    fn read_channel(
+        &self,
+        id: ChannelId,
+    ) -> impl Future<Output = Result<ChainRead, ChainError>> + Send;
+}
+
+/// The contract's `Channel`, field for field (the contract stores and returns this).
+#[derive(Debug, Clone, Decode, Encode)]
+pub struct OnChainChannel {
+    pub payer: AccountId32,
+    pub payee: AccountId32,
+    pub authority: Authority,
+    pub deposit: Balance,
+    pub expires_at: u32,
+}
+
+/// ink! 5's selector: the first four bytes of blake2_256 of the message name.
+pub fn selector(message: &str) -> [u8; 4] {
+    let hash = SoftHasher::blake2_256(message.as_bytes());
+    [hash[0], hash[1], hash[2], hash[3]]
+}
+
+#[derive(Debug, Clone, Copy, Encode, Decode)]
+struct Weight {
+    ref_time: Compact<u64>,
+    proof_size: Compact<u64>,
+}
+
+#[derive(Debug, Decode)]
+enum StorageDeposit {
+    #[allow(dead_code)]
+    Refund(Balance),
+    #[allow(dead_code)]
+    Charge(Balance),
+}
+
+/// The head of pallet-contracts' `ContractResult`, up to and including the result (the
+/// event list that follows is not needed and its types are runtime-specific).
+#[derive(Debug)]
+struct DryRun {
+    gas_required: Weight,
+    /// `Ok((flags, data))`, or the module error bytes of a failed dispatch.
+    result: Result<(u32, Vec<u8>), Vec<u8>>,
+}
+
+fn decode_dry_run(bytes: &[u8], message: &'static str) -> Result<DryRun, ChainError> {
+    let bad = |e: parity_scale_codec::Error| ChainError::Decode {
+        message,
+        reason: e.to_string(),
+    };
+    let input = &mut &bytes[..];
+    let _gas_consumed = Weight::decode(input).map_err(bad)?;
+    let gas_required = Weight::decode(input).map_err(bad)?;
+    let _deposit = StorageDeposit::decode(input).map_err(bad)?;
+    let _debug = Vec::<u8>::decode(input).map_err(bad)?;
+    let result = match u8::decode(input).map_err(bad)? {
+        0 => {
+            let flags = u32::decode(input).map_err(bad)?;
+            let data = Vec::<u8>::decode(input).map_err(bad)?;
+            Ok((flags, data))
+        }
+        _ => Err(input.to_vec()),
+    };
+    Ok(DryRun {
+        gas_required,
+        result,
+    })
+}
+
+const REVERT: u32 = 1;
+
+/// A finalized contract call.
+#[derive(Debug, Clone)]
+pub struct Finalized {
+    pub block: u32,
+    /// `data` of every `Contracts::ContractEmitted` event of this contract, in order.
+    pub contract_events: Vec<Vec<u8>>,
+    /// The fee the signer paid (`TransactionPayment::TransactionFeePaid`, fee + tip).
+    pub fee: Balance,
+    /// Storage deposit the signer put on hold (opening) or got back (closing).
+    pub storage_deposit_held: Balance,
+    pub storage_deposit_released: Balance,
+}
+
+/// The slotpay contract on a node: read-only calls from any origin, and signed calls.
+#[derive(Clone)]
+pub struct ContractClient {
+    api: OnlineClient<PolkadotConfig>,
+    contract: AccountId32,
+}
+
+impl ContractClient {
+    pub async fn connect(url: &str, contract: AccountId32) -> Result<Self, ChainError> {
+        let api = OnlineClient::<PolkadotConfig>::from_insecure_url(url).await?;
+        Ok(Self { api, contract })
+    }
+
+    pub fn api(&self) -> &OnlineClient<PolkadotConfig> {
+        &self.api
+    }
+
+    pub fn contract(&self) -> AccountId32 {
+        self.contract
+    }
+
+    /// This chain's genesis hash with this contract's account.
+    pub fn domain(&self) -> Domain {
+        Domain {
+            genesis_hash: self.api.genesis_hash().0,
+            contract: self.contract,
+        }
+    }
+
+    async fn dry_run(
+        &self,
+        origin: AccountId32,
+        value: Balance,
+        message: &'static str,
+        args: &[u8],
+    ) -> Result<(u32, DryRun), ChainError> {
+        let mut input = selector(message).to_vec();
+        input.extend_from_slice(args);
+        let block = self.api.blocks().at_latest().await?;
+        let call_args = (
+            origin,
+            self.contract,
+            value,
+            None::<Weight>,
+            None::<Balance>,
+            input,
+        )
+            .encode();
+        let bytes = self
+            .api
+            .backend()
+            .call("ContractsApi_call", Some(&call_args), block.hash())
+            .await?;
+        Ok((block.number(), decode_dry_run(&bytes, message)?))
+    }
+
+    /// Runs `message` read-only (as `origin`) and decodes its `MessageResult<T>`.
+    pub async fn read<T: Decode>(
+        &self,
+        origin: AccountId32,
+        message: &'static str,
+        args: &[u8],
+    ) -> Result<(u32, T), ChainError> {
+        let (block, dry) = self.dry_run(origin, 0, message, args).await?;
+        let (flags, data) = dry.result.map_err(|e| ChainError::Call {
+            message,
+            reason: format!("dispatch error 0x{}", hex::encode(e)),
+        })?;
+        if flags & REVERT != 0 {
+            return Err(refusal(message, &data));
+        }
+        let value =
+            <Result<T, u8>>::decode(&mut data.as_slice()).map_err(|e| ChainError::Decode {
+                message,
+                reason: e.to_string(),
+            })?;
+        let value = value.map_err(|lang| ChainError::Call {
+            message,
+            reason: format!("ink! LangError {lang}"),
+        })?;
+        Ok((block, value))
+    }
+
+    /// The contract's own domain (the genesis hash it was deployed with, its account).
+    pub async fn contract_domain(&self) -> Result<Domain, ChainError> {
+        Ok(self.read::<Domain>(self.contract, "domain", &[]).await?.1)
+    }
+
+    pub async fn read_channel(&self, id: ChannelId) -> Result<ChainRead, ChainError> {
+        let (block, channel) = self
+            .read::<Option<OnChainChannel>>(self.contract, "channel", &id.encode())
+            .await?;
+        Ok(ChainRead {
+            block,
+            channel: channel.map(|c| ChannelView {
+                payee: c.payee,
+                authority: c.authority,
+                deposit: c.deposit,
+                expires_at: c.expires_at,
+            }),
+        })
+    }
+
+    /// The full on-chain channel (payer included), for clients.
+    pub async fn channel(
+        &self,
+        id: ChannelId,
+    ) -> Result<(u32, Option<OnChainChannel>), ChainError> {
+        self.read::<Option<OnChainChannel>>(self.contract, "channel", &id.encode())
+            .await
+    }
+
+    /// Calls `message` with `value` attached, signed by `signer`: dry-runs first (so a
+    /// refusal costs no fee and names the contract's error), then submits and waits for
+    /// finality.
+    pub async fn call<S: Signer<PolkadotConfig>>(
+        &self,
+        signer: &S,
+        value: Balance,
+        message: &'static str,
+        args: &[u8],
+    ) -> Result<Finalized, ChainError> {
+        let origin: AccountId32 = signer.account_id().0;
+        let (_, dry) = self.dry_run(origin, value, message, args).await?;
+        let (flags, data) = dry.result.map_err(|e| ChainError::Call {
+            message,
+            reason: format!("dispatch error 0x{}", hex::encode(e)),
+        })?;
+        if flags & REVERT != 0 {
+            return Err(refusal(message, &data));
+        }
+        let mut input = selector(message).to_vec();
+        input.extend_from_slice(args);
+        // Headroom over the dry run: state may move between dry run and inclusion.
+        let ref_time = dry.gas_required.ref_time.0.saturating_mul(2);
+        let proof_size = dry.gas_required.proof_size.0.saturating_mul(2);
+        let tx = subxt::dynamic::tx(
+            "Contracts",
+            "call",
+            vec![
+                Value::unnamed_variant("Id", [Value::from_bytes(self.contract)]),
+                Value::u128(value),
+                Value::named_composite([
+                    ("ref_time", Value::u128(ref_time.into())),
+                    ("proof_size", Value::u128(proof_size.into())),
+                ]),
+                Value::unnamed_variant("None", []),
+                Value::from_bytes(input),
+            ],
+        );
+        let finalized = self
+            .api
+            .tx()
+            .sign_and_submit_then_watch_default(&tx, signer)
+            .await?
+            .wait_for_finalized()
+            .await?;
+        let block_hash = finalized.block_hash();
+        let events = finalized.wait_for_success().await?;
+        let block = self.api.blocks().at(block_hash).await?.number();
+        let mut contract_events = Vec::new();
+        let mut fee = 0;
+        let (mut held, mut released) = (0, 0);
+        for event in events.iter() {
+            let event = event?;
+            match (event.pallet_name(), event.variant_name()) {
+                ("Contracts", "ContractEmitted") => {
+                    let (from, data) = <(AccountId32, Vec<u8>)>::decode(&mut event.field_bytes())
+                        .map_err(|e| ChainError::Decode {
+                        message,
+                        reason: format!("ContractEmitted: {e}"),
+                    })?;
+                    if from == self.contract {
+                        contract_events.push(data);
+                    }
+                }
+                ("TransactionPayment", "TransactionFeePaid") => {
+                    let (_who, paid, tip) =
+                        <(AccountId32, Balance, Balance)>::decode(&mut event.field_bytes())
+                            .map_err(|e| ChainError::Decode {
+                                message,
+                                reason: format!("TransactionFeePaid: {e}"),
+                            })?;
+                    fee += paid + tip;
+                }
+                (
+                    "Contracts",
+                    kind @ ("StorageDepositTransferredAndHeld"
+                    | "StorageDepositTransferredAndReleased"),
+                ) => {
+                    let (from, to, amount) =
+                        <(AccountId32, AccountId32, Balance)>::decode(&mut event.field_bytes())
+                            .map_err(|e| ChainError::Decode {
+                                message,
+                                reason: format!("{kind}: {e}"),
+                            })?;
+                    if kind.ends_with("Held") && from == origin {
+                        held += amount;
+                    } else if kind.ends_with("Released") && to == origin {
+                        released += amount;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(Finalized {
+            block,
+            contract_events,
+            fee,
+            storage_deposit_held: held,
+            storage_deposit_released: released,
+        })
+    }
+}
+
+/// A reverted message: `MessageResult<Result<_, Error>>` as `Ok(Err(index))` is
+/// `[0, 1, index]`.
+fn refusal(message: &'static str, data: &[u8]) -> ChainError {
+    match data {
+        [0, 1, index] => ChainError::Refused {
+            message,
+            index: *index,
+        },
+        _ => ChainError::Call {
+            message,
+            reason: format!("reverted with 0x{}", hex::encode(data)),
+        },
+    }
+}
+
+/// The AS's side: the contract client and the AS's own key, which signs closes.
+pub struct NodeChain {
+    pub client: ContractClient,
+    signer: Keypair,
+}
+
+/// What a close transaction did, from its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    pub block: u32,
+    /// From the contract's `Closed` event.
+    pub paid: Balance,
+    pub refunded: Balance,
+    /// What closing cost the AS, and the storage deposit it got back.
+    pub fee: Balance,
+    pub storage_deposit_released: Balance,
+}
+
+impl NodeChain {
+    pub async fn connect(
+        url: &str,
+        contract: AccountId32,
+        signer: Keypair,
+    ) -> Result<Self, ChainError> {
+        Ok(Self {
+            client: ContractClient::connect(url, contract).await?,
+            signer,
+        })
+    }
+
+    pub fn account(&self) -> AccountId32 {
+        self.signer.public_key().0
+    }
+
+    pub fn domain(&self) -> Domain {
+        self.client.domain()
+    }
+
+    pub async fn contract_domain(&self) -> Result<Domain, ChainError> {
+        self.client.contract_domain().await
+    }
+
+    /// Closes `channel` with a receipt, in one transaction.
+    pub async fn close(
+        &self,
+        channel: ChannelId,
+        amount: Balance,
+        signature: &Signature,
+        proof: Option<&MembershipProof>,
+    ) -> Result<Closed, ChainError> {
+        let args = (channel, amount, *signature, proof.cloned()).encode();
+        let done = self.client.call(&self.signer, 0, "close", &args).await?;
+        // Closed { channel, paid, refunded } is the one event close emits.
+        let (_, paid, refunded) = done
+            .contract_events
+            .first()
+            .map(|data| <(ChannelId, Balance, Balance)>::decode(&mut data.as_slice()))
+            .transpose()
+            .map_err(|e| ChainError::Decode {
+                message: "close",
+                reason: format!("Closed event: {e}"),
+            })?
+            .ok_or(ChainError::Decode {
+                message: "close",
+                reason: "no Closed event".into(),
+            })?;
+        Ok(Closed {
+            block: done.block,
+            paid,
+            refunded,
+            fee: done.fee,
+            storage_deposit_released: done.storage_deposit_released,
+        })
+    }
+}
+
+impl ChannelReader for NodeChain {
+    async fn read_channel(&self, id: ChannelId) -> Result<ChainRead, ChainError> {
+        self.client.read_channel(id).await
+    }
+}

@@ -1,0 +1,271 @@
+//! The HTTP/JSON front of the AS (axum): thin handlers around [`Seller`] and [`Ledger`].
+use crate::api::{to_hex, ApiError, ChannelReply, PurchaseBody, PurchaseReply, TermsReply};
+use crate::chain::{ChainError, ChainRead, ChannelReader};
+use crate::ledger::{Ledger, LedgerError};
+use crate::sale::{Offer, SaleError, Seller};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use protocol::{Authority, ChannelId, PurchaseError};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Requests are small JSON documents; anything bigger is refused before parsing.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Everything the handlers share.
+pub struct Service<C> {
+    pub seller: Seller,
+    pub ledger: Arc<Mutex<Ledger>>,
+    pub chain: C,
+    pub slot_seconds: u64,
+    pub metrics: Metrics,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    purchases: AtomicU64,
+    retries: AtomicU64,
+    slots: AtomicU64,
+    refusals: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    fn refused(&self, code: &'static str) {
+        if let Ok(mut map) = self.refusals.lock() {
+            *map.entry(code).or_default() += 1;
+        }
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            ));
+        };
+        counter(
+            "slotpay_purchases_total",
+            "Receipts accepted for new slots.",
+            self.purchases.load(Ordering::Relaxed),
+        );
+        counter(
+            "slotpay_purchase_retries_total",
+            "Repeated purchases answered with the earlier OTPs.",
+            self.retries.load(Ordering::Relaxed),
+        );
+        counter(
+            "slotpay_slots_sold_total",
+            "Slots sold (one OTP each).",
+            self.slots.load(Ordering::Relaxed),
+        );
+        out.push_str("# HELP slotpay_refusals_total Refused requests by code.\n");
+        out.push_str("# TYPE slotpay_refusals_total counter\n");
+        if let Ok(map) = self.refusals.lock() {
+            for (code, n) in map.iter() {
+                out.push_str(&format!("slotpay_refusals_total{{code=\"{code}\"}} {n}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// A refusal on the wire: status, stable code, message.
+pub struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    body: ApiError,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl ToString) -> Self {
+        Self {
+            status,
+            code,
+            body: ApiError {
+                code: code.to_owned(),
+                message: message.to_string(),
+                current_total: None,
+            },
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl From<ChainError> for Refusal {
+    fn from(e: ChainError) -> Self {
+        Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "chain_unavailable", e)
+    }
+}
+
+impl From<SaleError> for Refusal {
+    fn from(e: SaleError) -> Self {
+        let status = match &e {
+            SaleError::Purchase(p) => match p {
+                PurchaseError::ChannelNotFound => StatusCode::NOT_FOUND,
+                PurchaseError::WrongPayee | PurchaseError::Unauthorized(_) => StatusCode::FORBIDDEN,
+                PurchaseError::StaleTotal { .. } => StatusCode::CONFLICT,
+                PurchaseError::ExpiringSoon { .. }
+                | PurchaseError::NotWholeSlots { .. }
+                | PurchaseError::ExceedsDeposit { .. }
+                | PurchaseError::ZeroPrice => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            SaleError::RetryUnauthorized(_) => StatusCode::FORBIDDEN,
+            SaleError::UnknownDevice(_) => StatusCode::NOT_FOUND,
+            SaleError::Ledger(LedgerError::Closing(_)) => StatusCode::GONE,
+            SaleError::Ledger(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut refusal = Refusal::new(status, e.code(), &e);
+        if let SaleError::Purchase(PurchaseError::StaleTotal { current_total }) = e {
+            refusal.body.current_total = Some(current_total.to_string());
+        }
+        refusal
+    }
+}
+
+pub fn router<C: ChannelReader>(service: Arc<Service<C>>) -> Router {
+    Router::new()
+        .route("/v1/terms", get(terms::<C>))
+        .route("/v1/channels/{id}", get(channel::<C>))
+        .route("/v1/purchase", post(purchase::<C>))
+        .route("/metrics", get(metrics::<C>))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(service)
+}
+
+async fn terms<C: ChannelReader>(State(s): State<Arc<Service<C>>>) -> Json<TermsReply> {
+    Json(TermsReply {
+        payee: to_hex(&s.seller.our_account),
+        contract: to_hex(&s.seller.domain.contract),
+        genesis_hash: to_hex(&s.seller.domain.genesis_hash),
+        price: s.seller.tariff.price.to_string(),
+        slot_seconds: s.slot_seconds,
+        expiry_margin_blocks: s.seller.tariff.expiry_margin,
+        devices: s.seller.devices.keys().cloned().collect(),
+    })
+}
+
+async fn metrics<C: ChannelReader>(State(s): State<Arc<Service<C>>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+async fn channel<C: ChannelReader>(
+    State(s): State<Arc<Service<C>>>,
+    Path(id): Path<u64>,
+) -> Result<Json<ChannelReply>, Refusal> {
+    let id = ChannelId(id);
+    let ChainRead { block, channel } = s.chain.read_channel(id).await?;
+    let ledger = s.ledger.clone();
+    let (total, closed) = tokio::task::spawn_blocking(move || {
+        let ledger = ledger
+            .lock()
+            .map_err(|_| "ledger lock poisoned".to_owned())?;
+        let total = ledger.total(id).map_err(|e| e.to_string())?;
+        let closed = ledger.is_closed(id).map_err(|e| e.to_string())?;
+        Ok::<_, String>((total, closed))
+    })
+    .await
+    .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?
+    .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+    let channel = channel.ok_or_else(|| {
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            "channel_not_found",
+            format!("no open channel {id} on chain"),
+        )
+    })?;
+    Ok(Json(ChannelReply {
+        channel: id.0,
+        deposit: channel.deposit.to_string(),
+        expires_at: channel.expires_at,
+        block,
+        authority: match channel.authority {
+            Authority::Account(_) => "account",
+            Authority::Delegate(_) => "delegate",
+            Authority::Group(_) => "group",
+        }
+        .to_owned(),
+        total: total.to_string(),
+        price: s.seller.tariff.price.to_string(),
+        closed,
+    }))
+}
+
+async fn purchase<C: ChannelReader>(
+    State(s): State<Arc<Service<C>>>,
+    body: Bytes,
+) -> Result<Json<PurchaseReply>, Refusal> {
+    let result = purchase_inner(&s, &body).await;
+    match &result {
+        Ok(reply) if reply.fresh => {
+            s.metrics.purchases.fetch_add(1, Ordering::Relaxed);
+            s.metrics.slots.fetch_add(reply.slots, Ordering::Relaxed);
+        }
+        Ok(_) => {
+            s.metrics.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(refusal) => s.metrics.refused(refusal.code),
+    }
+    result.map(Json)
+}
+
+async fn purchase_inner<C: ChannelReader>(
+    s: &Arc<Service<C>>,
+    body: &[u8],
+) -> Result<PurchaseReply, Refusal> {
+    let body: PurchaseBody = serde_json::from_slice(body)
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
+    let parsed = body
+        .parse()
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
+    let read = s.chain.read_channel(parsed.receipt.channel).await?;
+    let service = s.clone();
+    let sold = tokio::task::spawn_blocking(move || {
+        let mut ledger = service.ledger.lock().map_err(|_| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "ledger lock poisoned",
+            )
+        })?;
+        service
+            .seller
+            .sell(
+                &mut ledger,
+                read.channel.as_ref(),
+                read.block,
+                &Offer {
+                    device: &parsed.device,
+                    receipt: &parsed.receipt,
+                    signature: &parsed.signature,
+                    proof: parsed.proof.as_ref(),
+                },
+            )
+            .map_err(Refusal::from)
+    })
+    .await
+    .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))??;
+    Ok(PurchaseReply {
+        device: sold.sale.device,
+        channel: sold.sale.channel.0,
+        total: sold.sale.new_total.to_string(),
+        slots: sold.sale.slots,
+        first_counter: sold.sale.first_counter,
+        otps: sold.otps.iter().map(|o| o.to_string()).collect(),
+        slot_seconds: s.slot_seconds,
+        fresh: sold.fresh,
+    })
+}

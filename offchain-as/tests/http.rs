@@ -1,0 +1,178 @@
+//! The HTTP API over a real loopback socket, with the chain read from an in-memory map
+//! (the node end-to-end tests cover the real chain): codes, idempotent retries, the
+//! stale-total answer for group races, body limits, metrics.
+use protocol::hotp::Digits;
+use protocol::signature::keys::{self, SecretKey};
+use protocol::{Authority, ChannelId, ChannelView, Domain, Receipt, Tariff};
+use slotpay_as::api::{ApiError, PurchaseBody, PurchaseReply};
+use slotpay_as::chain::{ChainError, ChainRead, ChannelReader};
+use slotpay_as::ledger::Ledger;
+use slotpay_as::sale::{DeviceKey, Seller};
+use slotpay_as::server::{router, Metrics, Service, MAX_BODY_BYTES};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+const AS: [u8; 32] = [0xA5; 32];
+const DOMAIN: Domain = Domain {
+    genesis_hash: [3; 32],
+    contract: [4; 32],
+};
+
+struct MapChain(BTreeMap<u64, ChannelView>);
+
+impl ChannelReader for MapChain {
+    async fn read_channel(&self, id: ChannelId) -> Result<ChainRead, ChainError> {
+        Ok(ChainRead {
+            block: 10,
+            channel: self.0.get(&id.0).copied(),
+        })
+    }
+}
+
+fn secret(seed: u8) -> SecretKey {
+    SecretKey::from_slice(&[seed; 32]).expect("valid scalar")
+}
+
+/// Serves the AS on an ephemeral loopback port; returns its base URL.
+fn serve(dir: &std::path::Path) -> String {
+    let client = secret(1);
+    let mut channels = BTreeMap::new();
+    channels.insert(
+        1,
+        ChannelView {
+            payee: AS,
+            authority: Authority::Delegate(keys::public_key(&client)),
+            deposit: 100,
+            expires_at: 1_000,
+        },
+    );
+    let mut ledger = Ledger::open(&dir.join("as.db")).expect("ledger");
+    ledger.register_device("lock").expect("device");
+    let mut devices = BTreeMap::new();
+    devices.insert(
+        "lock".to_owned(),
+        DeviceKey {
+            key: vec![9; 32],
+            digits: Digits::new(8).expect("8"),
+        },
+    );
+    let service = Arc::new(Service {
+        seller: Seller {
+            our_account: AS,
+            domain: DOMAIN,
+            tariff: Tariff {
+                price: 10,
+                expiry_margin: 5,
+            },
+            devices,
+        },
+        ledger: Arc::new(Mutex::new(ledger)),
+        chain: MapChain(channels),
+        slot_seconds: 60,
+        metrics: Metrics::default(),
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            axum::serve(listener, router(service)).await.expect("serve");
+        });
+    });
+    format!("http://{}", rx.recv().expect("address"))
+}
+
+fn purchase(base: &str, body: &serde_json::Value) -> Result<PurchaseReply, (u16, ApiError)> {
+    match ureq::post(&format!("{base}/v1/purchase")).send_json(body) {
+        Ok(r) => Ok(r.into_json().expect("reply")),
+        Err(ureq::Error::Status(status, r)) => Err((status, r.into_json().expect("error body"))),
+        Err(e) => panic!("transport: {e}"),
+    }
+}
+
+fn body(amount: u128, signer: &SecretKey) -> serde_json::Value {
+    let receipt = Receipt {
+        channel: ChannelId(1),
+        amount,
+    };
+    serde_json::to_value(PurchaseBody::new(
+        "lock",
+        &receipt,
+        &receipt.sign(&DOMAIN, signer),
+        None,
+    ))
+    .expect("json")
+}
+
+#[test]
+fn purchases_retries_and_refusals_over_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = serve(dir.path());
+    let client = secret(1);
+    let first = purchase(&base, &body(20, &client)).expect("two slots");
+    assert_eq!(
+        (first.slots, first.first_counter, first.otps.len()),
+        (2, 0, 2)
+    );
+    assert!(first.fresh);
+    let again = purchase(&base, &body(20, &client)).expect("retry");
+    assert!(!again.fresh);
+    assert_eq!(again.otps, first.otps);
+
+    let (status, stale) = purchase(&base, &body(10, &client)).expect_err("stale");
+    assert_eq!((status, stale.code.as_str()), (409, "stale_total"));
+    assert_eq!(stale.current_total.as_deref(), Some("20"));
+    let (status, e) = purchase(&base, &body(25, &client)).expect_err("partial slot");
+    assert_eq!((status, e.code.as_str()), (422, "not_whole_slots"));
+    let (status, e) = purchase(&base, &body(30, &secret(2))).expect_err("wrong key");
+    assert_eq!((status, e.code.as_str()), (403, "unauthorized"));
+
+    let mut bad = body(30, &client);
+    bad["signature"] = "0x1234".into();
+    let (status, e) = purchase(&base, &bad).expect_err("short signature");
+    assert_eq!((status, e.code.as_str()), (400, "bad_request"));
+    let mut bad = body(30, &client);
+    bad["amount"] = "+30".into();
+    assert_eq!(purchase(&base, &bad).expect_err("sign").0, 400);
+    let mut bad = body(30, &client);
+    bad["extra"] = 1.into();
+    assert_eq!(purchase(&base, &bad).expect_err("unknown field").0, 400);
+    let mut missing = body(30, &client);
+    missing["channel"] = 2.into();
+    let (status, e) = purchase(&base, &missing).expect_err("no channel");
+    assert_eq!((status, e.code.as_str()), (404, "channel_not_found"));
+
+    let huge = "x".repeat(MAX_BODY_BYTES + 1);
+    match ureq::post(&format!("{base}/v1/purchase")).send_string(&huge) {
+        Err(ureq::Error::Status(413, _)) => {}
+        other => panic!("expected 413, got {other:?}"),
+    }
+
+    // Nothing above changed the ledger: the next purchase starts at total 20, counter 2.
+    let next = purchase(&base, &body(30, &client)).expect("one more slot");
+    assert_eq!((next.first_counter, next.total.as_str()), (2, "30"));
+    let channel: serde_json::Value = ureq::get(&format!("{base}/v1/channels/1"))
+        .call()
+        .expect("channel")
+        .into_json()
+        .expect("json");
+    assert_eq!(channel["total"], "30");
+    assert_eq!(channel["authority"], "delegate");
+    let metrics = ureq::get(&format!("{base}/metrics"))
+        .call()
+        .expect("metrics")
+        .into_string()
+        .expect("text");
+    assert!(metrics.contains("slotpay_purchases_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("slotpay_purchase_retries_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("slotpay_refusals_total{code=\"stale_total\"} 1"),
+        "{metrics}"
+    );
+}
