@@ -18,7 +18,7 @@ contract() {
 step "rustfmt" cargo "+$SLOTPAY_TOOLCHAIN" fmt --all --check
 step "rustfmt (contract)" contract fmt --check
 step "clippy -D warnings" tcargo root clippy --workspace --all-targets --locked -- -D warnings
-step "clippy -D warnings (contract)" contract clippy --all-targets --locked --features e2e-tests -- -D warnings
+step "clippy -D warnings (contract)" contract clippy --all-targets --locked --features e2e-tests,e2e-node-tests -- -D warnings
 step "workspace tests (protocol, AS ledger and HTTP API, device, CLI)" \
     tcargo root test --workspace --locked --exclude slotpay-tests
 step "protocol builds for wasm32-unknown-unknown without std" \

@@ -153,7 +153,11 @@ fn hotps(c: &mut Criterion) {
 /// Criterion's point estimate of the mean, in nanoseconds, from its JSON output.
 fn mean_ns(group: &str, name: &str) -> Option<f64> {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = format!("{target}/criterion/{group}/{name}/new/estimates.json");
+    // Criterion writes '^' in a benchmark name as '_' in its directory name.
+    let path = format!(
+        "{target}/criterion/{group}/{}/new/estimates.json",
+        name.replace('^', "_")
+    );
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["mean"]["point_estimate"].as_f64()
@@ -237,9 +241,10 @@ fn report() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/protocol.md");
     let header = format!(
         "# Protocol micro-benchmarks\n\n`cargo bench -p protocol` (criterion, release), {} on this machine \
-         ({} cores). Ratios are against the bare operation measured in the same run.\n\n",
+         ({} cores). Ratios are against the bare operation measured in the same run.{}\n\n",
         std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::env::var("SLOTPAY_BENCH_NOTE").map(|n| format!(" {n}")).unwrap_or_default()
     );
     let _ = std::fs::write(path, header + &out);
 }
