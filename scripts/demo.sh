@@ -31,9 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bin=$SLOTPAY_CACHE/target/root/release
-step "build slotpay, slotpay-as and slotpay-device (release)" \
-    tcargo root build --release --locked -p slotpay -p slotpay-as -p device-sim
+bin=$SLOTPAY_CACHE/target/root/debug
+step "build slotpay, slotpay-as and slotpay-device" \
+    tcargo root build --locked -p slotpay -p slotpay-as -p device-sim
 slotpay() { "$bin/slotpay" "$@"; }
 
 step "start a dev chain on $url" "$SLOTPAY_ROOT/scripts/node.sh" start
@@ -45,8 +45,8 @@ echo "//Bob" >"$work/as.suri"
 for d in lock-1 pump-2; do od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$work/$d.key"; done
 for k in payer delegate g1 g2 g3; do slotpay keygen "$work/$k.key" >/dev/null; done
 slotpay group --out "$work/group.json" "$work/g1.key" "$work/g2.key" "$work/g3.key"
-alice=5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY
-bob=5FHneW46xGXgs5mUiveU4sgTyGyFyEfH5WedJuhKNrn54KLd
+alice=$(slotpay account --suri //Alice)
+bob=$(slotpay account --suri //Bob)
 ecdsa_payer=$(slotpay --json show "$work/payer.key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["account"])')
 step "fund the ECDSA payer account" slotpay transfer "${chain[@]}" --suri //Alice --to "$ecdsa_payer" --amount 100000000000000
 

@@ -40,8 +40,25 @@ result=$(cd "$SLOTPAY_ROOT/contract" && cargo contract instantiate "$bundle" --u
     --constructor new --args "$genesis" --salt "0x$(date +%s%N | sha256sum | cut -c1-16)" \
     --execute --skip-confirm --output-json) || die "instantiate failed: $result"
 contract=$(printf '%s' "$result" | python3 -c 'import json,sys; print(json.load(sys.stdin)["contract"])')
-code_hash=$(printf '%s' "$result" | python3 -c 'import json,sys; print(json.load(sys.stdin)["code_hash"])')
+# The bundle names the code hash (instantiate reports it only when it uploads the code).
+code_hash=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["source"]["hash"])' "$bundle")
 [ -n "$contract" ] && [ -n "$code_hash" ] || die "unexpected instantiate output: $result"
+
+# The AS and the CLI read at the finalized block; the dev node finalizes a moment after
+# sealing, so wait until the contract's block is final before handing it over.
+rpc() {
+    curl -sf -m 5 -H 'Content-Type: application/json' \
+        -d "{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"$1\",\"params\":${2:-[]}}" "$http"
+}
+number_of() { sed -n 's/.*"number":"\(0x[0-9a-f]*\)".*/\1/p'; }
+best=$(($(rpc chain_getHeader | number_of)))
+for _ in $(seq 1 100); do
+    final_hash=$(rpc chain_getFinalizedHead | sed -n 's/.*"result":"\(0x[0-9a-f]*\)".*/\1/p')
+    final=$(($(rpc chain_getHeader "[\"$final_hash\"]" | number_of)))
+    [ "$final" -ge "$best" ] && break
+    sleep 0.2
+done
+[ "$final" -ge "$best" ] || die "block $best did not become final within 20 s"
 
 tmp=$out.tmp
 cat >"$tmp" <<JSON

@@ -54,6 +54,11 @@ enum Command {
     Keygen { out: PathBuf },
     /// Print a key file's public key and chain account.
     Show { key: PathBuf },
+    /// Print the chain account of a signer (--suri or --ecdsa-key).
+    Account {
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
     /// Build a group file (Merkle root and proofs) from member public keys or key files.
     Group {
         #[arg(long)]
@@ -271,6 +276,14 @@ async fn main() -> Result<()> {
                     to_hex(&public.0),
                     ss58(&account)
                 ),
+            );
+        }
+        Command::Account { signer: s } => {
+            let account = signer(&s)?.account();
+            print(
+                json,
+                serde_json::json!({"account": ss58(&account), "hex": to_hex(&account)}),
+                ss58(&account),
             );
         }
         Command::Group { out, members } => {

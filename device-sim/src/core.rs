@@ -10,8 +10,11 @@ use protocol::hotp::{Digits, HmacSha256, HotpError, HotpVerifier, Otp};
 /// What the device persists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceState {
-    /// The lowest counter the device still accepts.
+    /// One past the highest counter accepted so far.
     pub next_counter: u64,
+    /// Which of the 64 counters below `next_counter` are used (bit i: counter
+    /// `next_counter - 1 - i`); the others were skipped and stay good once.
+    pub used_below: u64,
 }
 
 /// Durable storage for the counter (flash, EEPROM, a file).
@@ -90,9 +93,17 @@ impl<S: CounterStore> Device<S> {
         let state = store
             .load()
             .map_err(Refusal::Storage)?
-            .unwrap_or(DeviceState { next_counter: 0 });
-        let verifier = HotpVerifier::new(state.next_counter, config.window, config.digits)
-            .map_err(Refusal::Config)?;
+            .unwrap_or(DeviceState {
+                next_counter: 0,
+                used_below: u64::MAX,
+            });
+        let verifier = HotpVerifier::with_history(
+            state.next_counter,
+            state.used_below,
+            config.window,
+            config.digits,
+        )
+        .map_err(Refusal::Config)?;
         Ok(Self {
             config,
             verifier,
@@ -131,6 +142,7 @@ impl<S: CounterStore> Device<S> {
                 self.store
                     .save(&DeviceState {
                         next_counter: trial.next_counter(),
+                        used_below: trial.used_below(),
                     })
                     .map_err(Refusal::Storage)?;
                 self.verifier = trial;

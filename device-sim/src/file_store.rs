@@ -39,14 +39,22 @@ impl CounterStore for FileCounterStore {
     fn load(&mut self) -> Result<Option<DeviceState>, FileStoreError> {
         match fs::read_to_string(&self.path) {
             Ok(text) => {
-                let next_counter = text
-                    .trim()
-                    .strip_prefix("next_counter=")
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| FileStoreError::Corrupt {
-                        path: self.path.clone(),
-                    })?;
-                Ok(Some(DeviceState { next_counter }))
+                let corrupt = || FileStoreError::Corrupt {
+                    path: self.path.clone(),
+                };
+                let mut lines = text.lines();
+                let mut field = |name: &str| {
+                    lines
+                        .next()
+                        .and_then(|l| l.strip_prefix(name))
+                        .and_then(|n| n.parse::<u64>().ok())
+                };
+                let next_counter = field("next_counter=").ok_or_else(corrupt)?;
+                let used_below = field("used_below=").ok_or_else(corrupt)?;
+                Ok(Some(DeviceState {
+                    next_counter,
+                    used_below,
+                }))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(e)),
@@ -56,7 +64,12 @@ impl CounterStore for FileCounterStore {
     fn save(&mut self, state: &DeviceState) -> Result<(), FileStoreError> {
         let tmp = self.path.with_extension("tmp");
         let mut file = File::create(&tmp).map_err(|e| self.io(e))?;
-        writeln!(file, "next_counter={}", state.next_counter).map_err(|e| self.io(e))?;
+        write!(
+            file,
+            "next_counter={}\nused_below={}\n",
+            state.next_counter, state.used_below
+        )
+        .map_err(|e| self.io(e))?;
         file.sync_all().map_err(|e| self.io(e))?;
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
         // The rename is durable only once the directory is.

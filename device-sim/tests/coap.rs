@@ -65,6 +65,9 @@ fn otps_grant_slots_once_across_reboots() {
     let mut rebooted = boot(&state);
     assert_eq!(rebooted.device.next_counter(), 3);
     assert_eq!(ask(&mut rebooted, &otp(0), 0).0, ResponseType::Unauthorized);
+    assert_eq!(ask(&mut rebooted, &otp(2), 0).0, ResponseType::Unauthorized);
+    // Counter 1 was skipped, not used: still good once, after the reboot too.
+    assert_eq!(ask(&mut rebooted, &otp(1), 0).0, ResponseType::Changed);
     assert_eq!(ask(&mut rebooted, &otp(1), 0).0, ResponseType::Unauthorized);
     assert_eq!(ask(&mut rebooted, &otp(3), 0).0, ResponseType::Changed);
     assert_eq!(ask(&mut rebooted, "12ab", 0).0, ResponseType::BadRequest);

@@ -116,7 +116,7 @@ impl Seller {
                 // A retry returns the same OTPs, but only to a holder of a valid
                 // signature over this receipt (never matched on signature bytes).
                 let channel = channel.ok_or(PurchaseError::ChannelNotFound)?;
-                authorize::<SoftHasher, Libsecp256k1>(
+                let signer = authorize::<SoftHasher, Libsecp256k1>(
                     &channel.authority,
                     &self.domain,
                     offer.receipt,
@@ -124,6 +124,13 @@ impl Seller {
                     offer.proof,
                 )
                 .map_err(SaleError::RetryUnauthorized)?;
+                // In a group every member signs "total + price": the same amount from
+                // another member is a lost race, not a retry, and must not get the
+                // winner's OTPs.
+                if signer != sale.signer {
+                    let current_total = ledger.total(offer.receipt.channel)?;
+                    return Err(PurchaseError::StaleTotal { current_total }.into());
+                }
                 (sale, false)
             }
             Err(SellError::Refused(e)) => return Err(e.into()),

@@ -303,3 +303,70 @@ fn a_close_under_way_stops_sales_and_claims_the_best_receipt() {
     assert_eq!(late.expect_err("closing").code(), "channel_closing");
     assert_eq!(ledger.total(ChannelId(7)).expect("total"), 30);
 }
+
+#[test]
+fn another_member_signing_the_same_amount_loses_the_race_not_gets_the_otps() {
+    let mut ledger = ledger_at(&tempfile::tempdir().expect("tempdir").path().join("as.db"));
+    let seller = seller();
+    let members = [secret(30), secret(31)];
+    let keys: Vec<_> = members.iter().map(keys::public_key).collect();
+    let tree = MerkleTree::build::<SoftHasher>(&keys).expect("tree");
+    let view = ChannelView {
+        payee: AS,
+        authority: Authority::Group(tree.root()),
+        deposit: 100,
+        expires_at: 1000,
+    };
+    let (p0, p1) = (tree.proof(0).expect("proof"), tree.proof(1).expect("proof"));
+    let won = offer(
+        &seller,
+        &mut ledger,
+        &view,
+        "lock-1",
+        10,
+        &members[0],
+        Some(&p0),
+    )
+    .expect("won");
+    let lost = offer(
+        &seller,
+        &mut ledger,
+        &view,
+        "lock-1",
+        10,
+        &members[1],
+        Some(&p1),
+    );
+    assert!(
+        matches!(
+            lost,
+            Err(SaleError::Purchase(PurchaseError::StaleTotal {
+                current_total: 10
+            }))
+        ),
+        "{lost:?}"
+    );
+    // The winner's own retry still gets its OTPs back.
+    let again = offer(
+        &seller,
+        &mut ledger,
+        &view,
+        "lock-1",
+        10,
+        &members[0],
+        Some(&p0),
+    )
+    .expect("retry");
+    assert_eq!(again.otps, won.otps);
+    let next = offer(
+        &seller,
+        &mut ledger,
+        &view,
+        "lock-1",
+        20,
+        &members[1],
+        Some(&p1),
+    )
+    .expect("next");
+    assert_eq!(next.sale.first_counter, 1);
+}

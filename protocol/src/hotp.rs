@@ -119,27 +119,54 @@ pub fn hotp<M: Mac + KeyInit>(key: &[u8], counter: u64, digits: Digits) -> Otp {
     }
 }
 
+/// How many counters below `next_counter` a verifier still remembers, one bit each.
+pub const HISTORY: u64 = 64;
+
 /// The validating side: accepts an OTP for any counter in
-/// `next_counter .. next_counter + window`, then moves past it for good.
+/// `next_counter .. next_counter + window`, and any counter among the [`HISTORY`] below
+/// it that was skipped (issued but not yet presented), each at most once.
 ///
-/// The counter only advances on success, and only forward, so a counter is never accepted
-/// twice. Persist [`Self::next_counter`] durably before acting on a success.
+/// Several clients of one device present their OTPs in any order, so a later counter
+/// arriving first must not void an earlier, paid one. A bitmap of the counters used below
+/// `next_counter` (as in IPsec's anti-replay window) keeps every counter single-use.
+/// Persist [`Self::next_counter`] and [`Self::used_below`] durably before acting on a
+/// success.
 #[derive(Debug, Clone)]
 pub struct HotpVerifier<M> {
     next_counter: u64,
+    /// Bit i set: counter `next_counter - 1 - i` is used (or was never issued).
+    used_below: u64,
     window: u32,
     digits: Digits,
     _mac: core::marker::PhantomData<M>,
 }
 
 impl<M: Mac + KeyInit> HotpVerifier<M> {
-    /// A verifier whose next acceptable counter is `next_counter`.
+    /// A verifier whose next acceptable counter is `next_counter`; every counter below it
+    /// counts as used.
     pub fn new(next_counter: u64, window: u32, digits: Digits) -> Result<Self, HotpError> {
+        Self::with_history(next_counter, u64::MAX, window, digits)
+    }
+
+    /// A verifier restored from its persisted state.
+    pub fn with_history(
+        next_counter: u64,
+        used_below: u64,
+        window: u32,
+        digits: Digits,
+    ) -> Result<Self, HotpError> {
         if window == 0 || window > MAX_WINDOW {
             return Err(HotpError::WindowTooLarge(window));
         }
+        // Counters below 0 do not exist: mark them used.
+        let nonexistent = if next_counter >= HISTORY {
+            0
+        } else {
+            u64::MAX << next_counter
+        };
         Ok(Self {
             next_counter,
+            used_below: used_below | nonexistent,
             window,
             digits,
             _mac: core::marker::PhantomData,
@@ -148,6 +175,11 @@ impl<M: Mac + KeyInit> HotpVerifier<M> {
 
     pub fn next_counter(&self) -> u64 {
         self.next_counter
+    }
+
+    /// The bitmap of used counters below [`Self::next_counter`], for persistence.
+    pub fn used_below(&self) -> u64 {
+        self.used_below
     }
 
     pub fn window(&self) -> u32 {
@@ -172,6 +204,17 @@ impl<M: Mac + KeyInit> HotpVerifier<M> {
         }
         let mut found = subtle::Choice::from(0);
         let mut matched = 0u64;
+        // Every candidate is computed whatever matches, so timing tells nothing.
+        for back in 0..HISTORY {
+            let Some(counter) = self.next_counter.checked_sub(back + 1) else {
+                break;
+            };
+            let unused = subtle::Choice::from(((!self.used_below >> back) & 1) as u8);
+            let candidate = hotp::<M>(key, counter, self.digits);
+            let hit = candidate.value.ct_eq(&otp.value) & unused & !found;
+            matched.conditional_assign(&counter, hit);
+            found |= hit;
+        }
         for step in 0..u64::from(self.window) {
             let Some(counter) = self.next_counter.checked_add(step) else {
                 break;
@@ -184,7 +227,20 @@ impl<M: Mac + KeyInit> HotpVerifier<M> {
         if !bool::from(found) {
             return Err(HotpError::NoMatch);
         }
-        self.next_counter = matched.checked_add(1).ok_or(HotpError::CounterExhausted)?;
+        if matched < self.next_counter {
+            self.used_below |= 1 << (self.next_counter - 1 - matched);
+        } else {
+            let next = matched.checked_add(1).ok_or(HotpError::CounterExhausted)?;
+            let shift = next - self.next_counter;
+            let shifted = if shift >= HISTORY {
+                0
+            } else {
+                self.used_below << shift
+            };
+            // The matched counter is used; the ones skipped over stay available.
+            self.used_below = shifted | 1;
+            self.next_counter = next;
+        }
         Ok(matched)
     }
 }

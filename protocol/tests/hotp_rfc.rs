@@ -92,8 +92,12 @@ fn verifier_accepts_within_window_and_never_twice() {
     assert_eq!(v.verify(RFC4226_SECRET, &otp(0)), Ok(0));
     assert_eq!(v.next_counter(), 1);
     assert_eq!(v.verify(RFC4226_SECRET, &otp(0)), Err(HotpError::NoMatch));
-    // Skipping ahead inside the window works and burns the skipped counters.
+    // Skipping ahead inside the window works; the skipped counters stay good once each
+    // (another client may present them later), the used ones never come back.
     assert_eq!(v.verify(RFC4226_SECRET, &otp(3)), Ok(3));
+    assert_eq!(v.next_counter(), 4);
+    assert_eq!(v.verify(RFC4226_SECRET, &otp(2)), Ok(2));
+    assert_eq!(v.verify(RFC4226_SECRET, &otp(1)), Ok(1));
     for used in 0..=3 {
         assert_eq!(
             v.verify(RFC4226_SECRET, &otp(used)),
@@ -101,6 +105,46 @@ fn verifier_accepts_within_window_and_never_twice() {
         );
     }
     assert_eq!(v.next_counter(), 4);
+}
+
+#[test]
+fn skipped_counters_survive_a_restore_and_expire_after_the_history() {
+    let mut v = HotpVerifier::<HmacSha256>::new(0, 100, Digits::SIX).unwrap();
+    assert_eq!(v.verify(RFC4226_SECRET, &otp(5)), Ok(5));
+    // Restored from (next_counter, used_below), as a device does after a reboot.
+    let mut restored = HotpVerifier::<HmacSha256>::with_history(
+        v.next_counter(),
+        v.used_below(),
+        100,
+        Digits::SIX,
+    )
+    .unwrap();
+    assert_eq!(
+        restored.verify(RFC4226_SECRET, &otp(5)),
+        Err(HotpError::NoMatch)
+    );
+    assert_eq!(restored.verify(RFC4226_SECRET, &otp(4)), Ok(4));
+    assert_eq!(
+        restored.verify(RFC4226_SECRET, &otp(4)),
+        Err(HotpError::NoMatch)
+    );
+    // A jump past the whole history forgets the skipped counters below it.
+    assert_eq!(restored.verify(RFC4226_SECRET, &otp(90)), Ok(90));
+    assert_eq!(
+        restored.verify(RFC4226_SECRET, &otp(3)),
+        Err(HotpError::NoMatch)
+    );
+    assert_eq!(restored.verify(RFC4226_SECRET, &otp(27)), Ok(27));
+    assert_eq!(
+        restored.verify(RFC4226_SECRET, &otp(26)),
+        Err(HotpError::NoMatch)
+    );
+    // `new` treats everything below its counter as used.
+    let mut fresh = HotpVerifier::<HmacSha256>::new(10, 3, Digits::SIX).unwrap();
+    assert_eq!(
+        fresh.verify(RFC4226_SECRET, &otp(9)),
+        Err(HotpError::NoMatch)
+    );
 }
 
 #[test]

@@ -16,8 +16,6 @@ use std::process::Command;
 use std::time::Duration;
 
 const PRICE: u128 = 1_000_000_000;
-const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
-const BOB: &str = "5FHneW46xGXgs5mUiveU4sgTyGyFyEfH5WedJuhKNrn54KLd";
 
 struct World {
     dir: PathBuf,
@@ -51,7 +49,14 @@ impl World {
             &dir.join("as.log"),
         );
         let terms = format!("{as_url}/v1/terms");
+        let mut proc = proc;
         wait_until("the AS", Duration::from_secs(60), || {
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                panic!(
+                    "the AS exited ({status}):\n{}",
+                    std::fs::read_to_string(dir.join("as.log")).unwrap_or_default()
+                );
+            }
             ureq::get(&terms).call().is_ok()
         });
         proc
@@ -307,6 +312,14 @@ key_file = "pump-2.key"
 #[test]
 fn paid_slots_end_to_end_on_a_real_chain() {
     let mut w = setup();
+    let account_of = |suri: &str| -> String {
+        slotpay(&["account", "--suri", suri])["account"]
+            .as_str()
+            .expect("account")
+            .to_owned()
+    };
+    let (alice, bob) = (account_of("//Alice"), account_of("//Bob"));
+    let (alice_ss58, bob_ss58) = (alice.as_str(), bob.as_str());
     let chain = w.chain_args();
     let chain: Vec<&str> = chain.iter().map(String::as_str).collect();
     let payer = slotpay(&["show", &w.path("payer.key")])["account"]
@@ -324,14 +337,21 @@ fn paid_slots_end_to_end_on_a_real_chain() {
     ];
     args.extend_from_slice(&chain);
     slotpay(&args);
-    let before = balances(&w.url, &[ALICE, BOB, &payer]);
+    let before = balances(&w.url, &[alice_ss58, bob_ss58, &payer]);
 
     let open = |name: &str, signer: &[&str], deposit: u128, authority: &[&str]| -> Value {
         let deposit = deposit.to_string();
         let mut args = vec!["open"];
         args.extend_from_slice(&chain);
         args.extend_from_slice(signer);
-        args.extend_from_slice(&["--payee", BOB, "--deposit", &deposit, "--expires-in", "500"]);
+        args.extend_from_slice(&[
+            "--payee",
+            bob_ss58,
+            "--deposit",
+            &deposit,
+            "--expires-in",
+            "500",
+        ]);
         args.extend_from_slice(authority);
         let opened = slotpay(&args);
         eprintln!("opened {name}: {opened}");
@@ -540,7 +560,7 @@ fn paid_slots_end_to_end_on_a_real_chain() {
         })
         .collect();
     let expected_paid = [3 * PRICE, 10 * PRICE, 9 * PRICE];
-    let after = balances(&w.url, &[ALICE, BOB, &payer]);
+    let after = balances(&w.url, &[alice_ss58, bob_ss58, &payer]);
     let mut expected = [0i128; 3];
     for i in 0..3 {
         let (paid, refunded) = (num(&closes[i], "paid"), num(&closes[i], "refunded"));
@@ -579,6 +599,6 @@ fn paid_slots_end_to_end_on_a_real_chain() {
         .arg(w.dir.join("as.toml"))
         .args(["close", &ids[0].to_string()]));
     assert!(again.contains("\"closed\":false"), "{again}");
-    assert_eq!(balances(&w.url, &[BOB])[0], after[1]);
+    assert_eq!(balances(&w.url, &[bob_ss58])[0], after[1]);
     let _ = std::fs::remove_dir_all(&w.dir);
 }
