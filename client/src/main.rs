@@ -67,6 +67,19 @@ enum Command {
         #[arg(required = true)]
         members: Vec<String>,
     },
+    /// Upload and instantiate the slotpay contract; write the deployment file.
+    Deploy {
+        #[arg(long, default_value = "ws://127.0.0.1:19944")]
+        url: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// The contract bundle (`slotpay_channels.contract`) from `cargo contract build`.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Where to write the deployment file.
+        #[arg(long, default_value = "slotpay-deployment.json")]
+        out: PathBuf,
+    },
     /// Open a channel for a payee.
     Open {
         #[command(flatten)]
@@ -302,6 +315,54 @@ async fn main() -> Result<()> {
                     out.display(),
                     keys.len(),
                     group.root
+                ),
+            );
+        }
+        Command::Deploy {
+            url,
+            signer: s,
+            bundle,
+            out,
+        } => {
+            let text = std::fs::read_to_string(&bundle)
+                .with_context(|| format!("read {}", bundle.display()))?;
+            let json_bundle: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a contract bundle", bundle.display()))?;
+            let wasm = json_bundle["source"]["wasm"]
+                .as_str()
+                .context("the bundle has no source.wasm")?;
+            let code =
+                hex::decode(wasm.trim_start_matches("0x")).context("source.wasm is not hex")?;
+            let salt = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos().to_le_bytes().to_vec())
+                .unwrap_or_default();
+            let signer = signer(&s)?;
+            let done = with_progress(
+                &format!("deploying to {url}"),
+                slotpay_as::chain::deploy(&url, &signer, code, salt),
+            )
+            .await?;
+            let client = ContractClient::connect(&url, done.contract).await?;
+            let deployment = serde_json::json!({
+                "url": url,
+                "genesis_hash": to_hex(&client.domain().genesis_hash),
+                "contract": ss58(&done.contract),
+                "code_hash": to_hex(&done.code_hash),
+                "metadata": bundle.display().to_string(),
+            });
+            let tmp = out.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::to_string_pretty(&deployment)?)?;
+            std::fs::rename(&tmp, &out).with_context(|| format!("write {}", out.display()))?;
+            print(
+                json,
+                deployment.clone(),
+                format!(
+                    "deployed {} in block {} (fee {}); wrote {}",
+                    ss58(&done.contract),
+                    done.block,
+                    done.fee,
+                    out.display()
                 ),
             );
         }

@@ -344,6 +344,123 @@ impl ContractClient {
     }
 }
 
+/// What `deploy` did.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub contract: AccountId32,
+    pub code_hash: [u8; 32],
+    pub block: u32,
+    pub fee: Balance,
+}
+
+/// Uploads `code` and instantiates it with the constructor `new(genesis_hash)` of this
+/// chain, signed by `signer`: dry-runs `ContractsApi_instantiate` for the weight, then
+/// submits `Contracts::instantiate_with_code` and waits for finality.
+pub async fn deploy<S: Signer<PolkadotConfig>>(
+    url: &str,
+    signer: &S,
+    code: Vec<u8>,
+    salt: Vec<u8>,
+) -> Result<Deployed, ChainError> {
+    let message = "new";
+    let api = OnlineClient::<PolkadotConfig>::from_insecure_url(url).await?;
+    let genesis_hash = api.genesis_hash().0;
+    let mut data = selector(message).to_vec();
+    genesis_hash.encode_to(&mut data);
+    let origin: AccountId32 = signer.account_id().0;
+    let block = api.blocks().at_latest().await?;
+    // Code::Upload(code) is variant 0.
+    let args = (
+        origin,
+        0u128,
+        None::<Weight>,
+        None::<Balance>,
+        0u8,
+        &code,
+        &data,
+        &salt,
+    )
+        .encode();
+    let bytes = api
+        .backend()
+        .call("ContractsApi_instantiate", Some(&args), block.hash())
+        .await?;
+    let dry = decode_dry_run(&bytes, message)?;
+    let (flags, returned) = dry.result.map_err(|e| ChainError::Call {
+        message,
+        reason: format!("dispatch error 0x{}", hex::encode(e)),
+    })?;
+    if flags & REVERT != 0 {
+        return Err(ChainError::Call {
+            message,
+            reason: format!("constructor reverted with 0x{}", hex::encode(returned)),
+        });
+    }
+    let ref_time = dry.gas_required.ref_time.0.saturating_mul(2);
+    let proof_size = dry.gas_required.proof_size.0.saturating_mul(2);
+    let tx = subxt::dynamic::tx(
+        "Contracts",
+        "instantiate_with_code",
+        vec![
+            Value::u128(0),
+            Value::named_composite([
+                ("ref_time", Value::u128(ref_time.into())),
+                ("proof_size", Value::u128(proof_size.into())),
+            ]),
+            Value::unnamed_variant("None", []),
+            Value::from_bytes(&code),
+            Value::from_bytes(&data),
+            Value::from_bytes(&salt),
+        ],
+    );
+    let finalized = api
+        .tx()
+        .sign_and_submit_then_watch_default(&tx, signer)
+        .await?
+        .wait_for_finalized()
+        .await?;
+    let block_hash = finalized.block_hash();
+    let events = finalized.wait_for_success().await?;
+    let mut contract = None;
+    let mut fee = 0;
+    for event in events.iter() {
+        let event = event?;
+        match (event.pallet_name(), event.variant_name()) {
+            ("Contracts", "Instantiated") => {
+                let (_deployer, account) = <(AccountId32, AccountId32)>::decode(
+                    &mut event.field_bytes(),
+                )
+                .map_err(|e| ChainError::Decode {
+                    message,
+                    reason: format!("Instantiated: {e}"),
+                })?;
+                contract = Some(account);
+            }
+            ("TransactionPayment", "TransactionFeePaid") => {
+                let (_who, paid, tip) = <(AccountId32, Balance, Balance)>::decode(
+                    &mut event.field_bytes(),
+                )
+                .map_err(|e| ChainError::Decode {
+                    message,
+                    reason: format!("TransactionFeePaid: {e}"),
+                })?;
+                fee += paid + tip;
+            }
+            _ => {}
+        }
+    }
+    let contract = contract.ok_or(ChainError::Decode {
+        message,
+        reason: "no Contracts::Instantiated event".into(),
+    })?;
+    Ok(Deployed {
+        contract,
+        code_hash: SoftHasher::blake2_256(&code),
+        block: api.blocks().at(block_hash).await?.number(),
+        fee,
+    })
+}
+
 /// A reverted message: `MessageResult<Result<_, Error>>` as `Ok(Err(index))` is
 /// `[0, 1, index]`.
 fn refusal(message: &'static str, data: &[u8]) -> ChainError {

@@ -247,6 +247,39 @@ fn setup() -> World {
     run(Command::new(repo_root().join("scripts/deploy.sh"))
         .args(["--url", &url, "--out"])
         .arg(dir.join("deployment.json")));
+    // The CLI's own deploy path (upload + instantiate through subxt) on the same bundle.
+    let deployment: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("deployment.json")).expect("deployment file"),
+    )
+    .expect("deployment JSON");
+    let bundle = deployment["metadata"].as_str().expect("bundle path");
+    let cli_deployment = dir.join("deployment-cli.json").display().to_string();
+    let deployed = slotpay(&[
+        "deploy",
+        "--url",
+        &url,
+        "--suri",
+        "//Alice",
+        "--bundle",
+        bundle,
+        "--out",
+        &cli_deployment,
+    ]);
+    assert_ne!(
+        deployed["contract"], deployment["contract"],
+        "a second instance"
+    );
+    assert_eq!(deployed["genesis_hash"], deployment["genesis_hash"]);
+    let status = slotpay(&[
+        "status",
+        "--url",
+        &url,
+        "--deployment",
+        &cli_deployment,
+        "--channel",
+        "0",
+    ]);
+    assert_eq!(status["open"], json!(false));
     for k in ["payer", "delegate", "g1", "g2", "g3", "outsider"] {
         slotpay(&[
             "keygen",
