@@ -343,10 +343,9 @@ async fn main() -> Result<()> {
                 slotpay_as::chain::deploy(&url, &signer, code, salt),
             )
             .await?;
-            let client = ContractClient::connect(&url, done.contract).await?;
             let deployment = serde_json::json!({
                 "url": url,
-                "genesis_hash": to_hex(&client.domain().genesis_hash),
+                "genesis_hash": to_hex(&done.genesis_hash),
                 "contract": ss58(&done.contract),
                 "code_hash": to_hex(&done.code_hash),
                 "metadata": bundle.display().to_string(),

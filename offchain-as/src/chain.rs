@@ -11,7 +11,9 @@ use protocol::crypto::Hasher;
 use protocol::{
     AccountId32, Authority, Balance, ChannelId, ChannelView, Domain, MembershipProof, Signature,
 };
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use subxt::dynamic::Value;
 use subxt::tx::Signer;
 use subxt::{OnlineClient, PolkadotConfig};
@@ -116,6 +118,111 @@ fn decode_dry_run(bytes: &[u8], message: &'static str) -> Result<DryRun, ChainEr
 
 const REVERT: u32 = 1;
 
+impl DryRun {
+    /// The weight to give the real call and the returned data, or why the call would fail.
+    fn output(self, message: &'static str) -> Result<(Weight, Vec<u8>), ChainError> {
+        let (flags, data) = self.result.map_err(|e| ChainError::Call {
+            message,
+            reason: format!("dispatch error 0x{}", hex::encode(e)),
+        })?;
+        if flags & REVERT != 0 {
+            return Err(refusal(message, &data));
+        }
+        Ok((self.gas_required, data))
+    }
+}
+
+/// The gas limit of the real call: the dry run's requirement doubled, as headroom for
+/// state that moves between dry run and inclusion.
+fn gas_limit(required: Weight) -> Value {
+    Value::named_composite([
+        (
+            "ref_time",
+            Value::u128(required.ref_time.0.saturating_mul(2).into()),
+        ),
+        (
+            "proof_size",
+            Value::u128(required.proof_size.0.saturating_mul(2).into()),
+        ),
+    ])
+}
+
+/// What a finalized extrinsic's events say, for its signer `origin`.
+#[derive(Debug, Default)]
+struct EventSummary {
+    /// `data` of every `ContractEmitted` event of `contract`.
+    contract_events: Vec<Vec<u8>>,
+    /// The account of `Contracts::Instantiated`, if any.
+    instantiated: Option<AccountId32>,
+    fee: Balance,
+    storage_deposit_held: Balance,
+    storage_deposit_released: Balance,
+}
+
+/// Signs and submits `tx`, waits for finality and success, and reads its events.
+async fn submit<S: Signer<PolkadotConfig>>(
+    api: &OnlineClient<PolkadotConfig>,
+    tx: &subxt::tx::DynamicPayload,
+    signer: &S,
+    contract: Option<AccountId32>,
+    message: &'static str,
+) -> Result<(u32, EventSummary), ChainError> {
+    let origin: AccountId32 = signer.account_id().0;
+    let finalized = api
+        .tx()
+        .sign_and_submit_then_watch_default(tx, signer)
+        .await?
+        .wait_for_finalized()
+        .await?;
+    let block_hash = finalized.block_hash();
+    let events = finalized.wait_for_success().await?;
+    let block = api.blocks().at(block_hash).await?.number();
+    let mut summary = EventSummary::default();
+    for event in events.iter() {
+        let event = event?;
+        let kind = event.variant_name();
+        let bad = |e: parity_scale_codec::Error| ChainError::Decode {
+            message,
+            reason: format!("{kind}: {e}"),
+        };
+        let fields = &mut event.field_bytes();
+        match (event.pallet_name(), kind) {
+            ("Contracts", "ContractEmitted") => {
+                let (from, data) = <(AccountId32, Vec<u8>)>::decode(fields).map_err(bad)?;
+                if Some(from) == contract {
+                    summary.contract_events.push(data);
+                }
+            }
+            ("Contracts", "Instantiated") => {
+                let (_deployer, account) =
+                    <(AccountId32, AccountId32)>::decode(fields).map_err(bad)?;
+                summary.instantiated = Some(account);
+            }
+            ("Contracts", "StorageDepositTransferredAndHeld") => {
+                let (from, _to, amount) =
+                    <(AccountId32, AccountId32, Balance)>::decode(fields).map_err(bad)?;
+                if from == origin {
+                    summary.storage_deposit_held += amount;
+                }
+            }
+            ("Contracts", "StorageDepositTransferredAndReleased") => {
+                let (_from, to, amount) =
+                    <(AccountId32, AccountId32, Balance)>::decode(fields).map_err(bad)?;
+                if to == origin {
+                    summary.storage_deposit_released += amount;
+                }
+            }
+            ("TransactionPayment", "TransactionFeePaid") => {
+                let (_who, paid, tip) =
+                    <(AccountId32, Balance, Balance)>::decode(fields).map_err(bad)?;
+                summary.fee += paid + tip;
+            }
+            _ => {}
+        }
+    }
+    Ok((block, summary))
+}
+
 /// A finalized contract call.
 #[derive(Debug, Clone)]
 pub struct Finalized {
@@ -193,13 +300,7 @@ impl ContractClient {
         args: &[u8],
     ) -> Result<(u32, T), ChainError> {
         let (block, dry) = self.dry_run(origin, 0, message, args).await?;
-        let (flags, data) = dry.result.map_err(|e| ChainError::Call {
-            message,
-            reason: format!("dispatch error 0x{}", hex::encode(e)),
-        })?;
-        if flags & REVERT != 0 {
-            return Err(refusal(message, &data));
-        }
+        let (_, data) = dry.output(message)?;
         let value =
             <Result<T, u8>>::decode(&mut data.as_slice()).map_err(|e| ChainError::Decode {
                 message,
@@ -218,9 +319,7 @@ impl ContractClient {
     }
 
     pub async fn read_channel(&self, id: ChannelId) -> Result<ChainRead, ChainError> {
-        let (block, channel) = self
-            .read::<Option<OnChainChannel>>(self.contract, "channel", &id.encode())
-            .await?;
+        let (block, channel) = self.channel(id).await?;
         Ok(ChainRead {
             block,
             channel: channel.map(|c| ChannelView {
@@ -253,93 +352,27 @@ impl ContractClient {
     ) -> Result<Finalized, ChainError> {
         let origin: AccountId32 = signer.account_id().0;
         let (_, dry) = self.dry_run(origin, value, message, args).await?;
-        let (flags, data) = dry.result.map_err(|e| ChainError::Call {
-            message,
-            reason: format!("dispatch error 0x{}", hex::encode(e)),
-        })?;
-        if flags & REVERT != 0 {
-            return Err(refusal(message, &data));
-        }
+        let (required, _) = dry.output(message)?;
         let mut input = selector(message).to_vec();
         input.extend_from_slice(args);
-        // Headroom over the dry run: state may move between dry run and inclusion.
-        let ref_time = dry.gas_required.ref_time.0.saturating_mul(2);
-        let proof_size = dry.gas_required.proof_size.0.saturating_mul(2);
         let tx = subxt::dynamic::tx(
             "Contracts",
             "call",
             vec![
                 Value::unnamed_variant("Id", [Value::from_bytes(self.contract)]),
                 Value::u128(value),
-                Value::named_composite([
-                    ("ref_time", Value::u128(ref_time.into())),
-                    ("proof_size", Value::u128(proof_size.into())),
-                ]),
+                gas_limit(required),
                 Value::unnamed_variant("None", []),
                 Value::from_bytes(input),
             ],
         );
-        let finalized = self
-            .api
-            .tx()
-            .sign_and_submit_then_watch_default(&tx, signer)
-            .await?
-            .wait_for_finalized()
-            .await?;
-        let block_hash = finalized.block_hash();
-        let events = finalized.wait_for_success().await?;
-        let block = self.api.blocks().at(block_hash).await?.number();
-        let mut contract_events = Vec::new();
-        let mut fee = 0;
-        let (mut held, mut released) = (0, 0);
-        for event in events.iter() {
-            let event = event?;
-            match (event.pallet_name(), event.variant_name()) {
-                ("Contracts", "ContractEmitted") => {
-                    let (from, data) = <(AccountId32, Vec<u8>)>::decode(&mut event.field_bytes())
-                        .map_err(|e| ChainError::Decode {
-                        message,
-                        reason: format!("ContractEmitted: {e}"),
-                    })?;
-                    if from == self.contract {
-                        contract_events.push(data);
-                    }
-                }
-                ("TransactionPayment", "TransactionFeePaid") => {
-                    let (_who, paid, tip) =
-                        <(AccountId32, Balance, Balance)>::decode(&mut event.field_bytes())
-                            .map_err(|e| ChainError::Decode {
-                                message,
-                                reason: format!("TransactionFeePaid: {e}"),
-                            })?;
-                    fee += paid + tip;
-                }
-                (
-                    "Contracts",
-                    kind @ ("StorageDepositTransferredAndHeld"
-                    | "StorageDepositTransferredAndReleased"),
-                ) => {
-                    let (from, to, amount) =
-                        <(AccountId32, AccountId32, Balance)>::decode(&mut event.field_bytes())
-                            .map_err(|e| ChainError::Decode {
-                                message,
-                                reason: format!("{kind}: {e}"),
-                            })?;
-                    if kind.ends_with("Held") && from == origin {
-                        held += amount;
-                    } else if kind.ends_with("Released") && to == origin {
-                        released += amount;
-                    }
-                }
-                _ => {}
-            }
-        }
+        let (block, events) = submit(&self.api, &tx, signer, Some(self.contract), message).await?;
         Ok(Finalized {
             block,
-            contract_events,
-            fee,
-            storage_deposit_held: held,
-            storage_deposit_released: released,
+            contract_events: events.contract_events,
+            fee: events.fee,
+            storage_deposit_held: events.storage_deposit_held,
+            storage_deposit_released: events.storage_deposit_released,
         })
     }
 }
@@ -348,6 +381,8 @@ impl ContractClient {
 #[derive(Debug, Clone)]
 pub struct Deployed {
     pub contract: AccountId32,
+    /// The genesis hash of the chain, bound into the contract by its constructor.
+    pub genesis_hash: [u8; 32],
     pub code_hash: [u8; 32],
     pub block: u32,
     pub fee: Balance,
@@ -385,79 +420,30 @@ pub async fn deploy<S: Signer<PolkadotConfig>>(
         .backend()
         .call("ContractsApi_instantiate", Some(&args), block.hash())
         .await?;
-    let dry = decode_dry_run(&bytes, message)?;
-    let (flags, returned) = dry.result.map_err(|e| ChainError::Call {
-        message,
-        reason: format!("dispatch error 0x{}", hex::encode(e)),
-    })?;
-    if flags & REVERT != 0 {
-        return Err(ChainError::Call {
-            message,
-            reason: format!("constructor reverted with 0x{}", hex::encode(returned)),
-        });
-    }
-    let ref_time = dry.gas_required.ref_time.0.saturating_mul(2);
-    let proof_size = dry.gas_required.proof_size.0.saturating_mul(2);
+    let (required, _) = decode_dry_run(&bytes, message)?.output(message)?;
     let tx = subxt::dynamic::tx(
         "Contracts",
         "instantiate_with_code",
         vec![
             Value::u128(0),
-            Value::named_composite([
-                ("ref_time", Value::u128(ref_time.into())),
-                ("proof_size", Value::u128(proof_size.into())),
-            ]),
+            gas_limit(required),
             Value::unnamed_variant("None", []),
             Value::from_bytes(&code),
             Value::from_bytes(&data),
             Value::from_bytes(&salt),
         ],
     );
-    let finalized = api
-        .tx()
-        .sign_and_submit_then_watch_default(&tx, signer)
-        .await?
-        .wait_for_finalized()
-        .await?;
-    let block_hash = finalized.block_hash();
-    let events = finalized.wait_for_success().await?;
-    let mut contract = None;
-    let mut fee = 0;
-    for event in events.iter() {
-        let event = event?;
-        match (event.pallet_name(), event.variant_name()) {
-            ("Contracts", "Instantiated") => {
-                let (_deployer, account) = <(AccountId32, AccountId32)>::decode(
-                    &mut event.field_bytes(),
-                )
-                .map_err(|e| ChainError::Decode {
-                    message,
-                    reason: format!("Instantiated: {e}"),
-                })?;
-                contract = Some(account);
-            }
-            ("TransactionPayment", "TransactionFeePaid") => {
-                let (_who, paid, tip) = <(AccountId32, Balance, Balance)>::decode(
-                    &mut event.field_bytes(),
-                )
-                .map_err(|e| ChainError::Decode {
-                    message,
-                    reason: format!("TransactionFeePaid: {e}"),
-                })?;
-                fee += paid + tip;
-            }
-            _ => {}
-        }
-    }
-    let contract = contract.ok_or(ChainError::Decode {
+    let (block, events) = submit(&api, &tx, signer, None, message).await?;
+    let contract = events.instantiated.ok_or(ChainError::Decode {
         message,
         reason: "no Contracts::Instantiated event".into(),
     })?;
     Ok(Deployed {
         contract,
+        genesis_hash,
         code_hash: SoftHasher::blake2_256(&code),
-        block: api.blocks().at(block_hash).await?.number(),
-        fee,
+        block,
+        fee: events.fee,
     })
 }
 
@@ -480,6 +466,41 @@ fn refusal(message: &'static str, data: &[u8]) -> ChainError {
 pub struct NodeChain {
     pub client: ContractClient,
     signer: Keypair,
+    /// Channels read at the latest finalized block: a channel changes only in a new
+    /// block, so every purchase within one block after the first is served from memory
+    /// instead of a runtime call over RPC.
+    views: Arc<Mutex<ViewCache>>,
+    follower: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct ViewCache {
+    /// The latest finalized block the follower has seen; `None` when it is not following.
+    block: Option<u32>,
+    views: HashMap<ChannelId, ChannelView>,
+}
+
+impl Drop for NodeChain {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+/// Follows finalized blocks, emptying the cache at each one.
+async fn follow(api: OnlineClient<PolkadotConfig>, views: Arc<Mutex<ViewCache>>) {
+    let forget = |block: Option<u32>| {
+        if let Ok(mut cache) = views.lock() {
+            cache.block = block;
+            cache.views.clear();
+        }
+    };
+    if let Ok(mut blocks) = api.blocks().subscribe_finalized().await {
+        while let Some(Ok(block)) = blocks.next().await {
+            forget(Some(block.number()));
+        }
+    }
+    // Without a subscription every read goes to the chain.
+    forget(None);
 }
 
 /// What a close transaction did, from its events.
@@ -500,9 +521,14 @@ impl NodeChain {
         contract: AccountId32,
         signer: Keypair,
     ) -> Result<Self, ChainError> {
+        let client = ContractClient::connect(url, contract).await?;
+        let views = Arc::new(Mutex::new(ViewCache::default()));
+        let follower = tokio::spawn(follow(client.api().clone(), views.clone()));
         Ok(Self {
-            client: ContractClient::connect(url, contract).await?,
+            client,
             signer,
+            views,
+            follower,
         })
     }
 
@@ -554,6 +580,21 @@ impl NodeChain {
 
 impl ChannelReader for NodeChain {
     async fn read_channel(&self, id: ChannelId) -> Result<ChainRead, ChainError> {
-        self.client.read_channel(id).await
+        if let Ok(cache) = self.views.lock() {
+            if let (Some(block), Some(view)) = (cache.block, cache.views.get(&id)) {
+                return Ok(ChainRead {
+                    block,
+                    channel: Some(*view),
+                });
+            }
+        }
+        // Absent channels are not cached: one opened a moment ago must be seen at once.
+        let read = self.client.read_channel(id).await?;
+        if let (Some(view), Ok(mut cache)) = (read.channel, self.views.lock()) {
+            if cache.block == Some(read.block) {
+                cache.views.insert(id, view);
+            }
+        }
+        Ok(read)
     }
 }
