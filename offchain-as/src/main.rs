@@ -103,10 +103,20 @@ fn open_ledger(config: &Config) -> Result<Ledger> {
 
 async fn serve(config: Config) -> Result<()> {
     let chain = connect(&config).await?;
-    let domain = chain
-        .contract_domain()
-        .await
-        .context("read the contract's domain")?;
+    // Reads are at the latest finalized block: a contract deployed a moment ago may not be
+    // final yet, so wait a little for it.
+    let mut attempt = 0;
+    let domain = loop {
+        attempt += 1;
+        match chain.contract_domain().await {
+            Ok(domain) => break domain,
+            Err(e) if attempt < 30 => {
+                warn!(attempt, error = %e, "contract not readable at the finalized block yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("read the contract's domain"),
+        }
+    };
     if domain != chain.domain() {
         bail!(
             "the contract at {} was deployed for genesis 0x{} but this chain's is 0x{}",
