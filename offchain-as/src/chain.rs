@@ -350,22 +350,59 @@ impl ContractClient {
         message: &'static str,
         args: &[u8],
     ) -> Result<Finalized, ChainError> {
+        self.call_batch(
+            signer,
+            &[ContractCall {
+                value,
+                message,
+                args: args.to_vec(),
+            }],
+        )
+        .await
+    }
+
+    /// Several calls as one transaction (`Utility::batch_all`: all or none), each dry-run
+    /// first as in [`ContractClient::call`]. One fee and one block for many opens.
+    pub async fn call_batch<S: Signer<PolkadotConfig>>(
+        &self,
+        signer: &S,
+        calls: &[ContractCall],
+    ) -> Result<Finalized, ChainError> {
         let origin: AccountId32 = signer.account_id().0;
-        let (_, dry) = self.dry_run(origin, value, message, args).await?;
-        let (required, _) = dry.output(message)?;
-        let mut input = selector(message).to_vec();
-        input.extend_from_slice(args);
-        let tx = subxt::dynamic::tx(
-            "Contracts",
-            "call",
-            vec![
-                Value::unnamed_variant("Id", [Value::from_bytes(self.contract)]),
-                Value::u128(value),
-                gas_limit(required),
-                Value::unnamed_variant("None", []),
-                Value::from_bytes(input),
-            ],
-        );
+        let mut txs = Vec::with_capacity(calls.len());
+        for call in calls {
+            let (_, dry) = self
+                .dry_run(origin, call.value, call.message, &call.args)
+                .await?;
+            let (required, _) = dry.output(call.message)?;
+            let mut input = selector(call.message).to_vec();
+            input.extend_from_slice(&call.args);
+            txs.push(subxt::dynamic::tx(
+                "Contracts",
+                "call",
+                vec![
+                    Value::unnamed_variant("Id", [Value::from_bytes(self.contract)]),
+                    Value::u128(call.value),
+                    gas_limit(required),
+                    Value::unnamed_variant("None", []),
+                    Value::from_bytes(input),
+                ],
+            ));
+        }
+        let message = match calls {
+            [one] => one.message,
+            _ => "batch",
+        };
+        let tx = match txs.len() {
+            1 => txs.pop().expect("one call"),
+            _ => subxt::dynamic::tx(
+                "Utility",
+                "batch_all",
+                vec![Value::unnamed_composite(
+                    txs.into_iter().map(|t| t.into_value()),
+                )],
+            ),
+        };
         let (block, events) = submit(&self.api, &tx, signer, Some(self.contract), message).await?;
         Ok(Finalized {
             block,
@@ -375,6 +412,15 @@ impl ContractClient {
             storage_deposit_released: events.storage_deposit_released,
         })
     }
+}
+
+/// One message of a [`ContractClient::call_batch`].
+#[derive(Debug, Clone)]
+pub struct ContractCall {
+    pub value: Balance,
+    pub message: &'static str,
+    /// SCALE-encoded arguments.
+    pub args: Vec<u8>,
 }
 
 /// What `deploy` did.

@@ -22,6 +22,8 @@ pub enum LedgerError {
     Corrupt(&'static str),
     #[error("channel {0} is being closed: it sells nothing more")]
     Closing(ChannelId),
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
     #[error("device {device:?} has used up its HOTP counters")]
     CountersExhausted { device: String },
 }
@@ -202,76 +204,37 @@ impl Ledger {
         request: &SaleRequest<'_>,
         decide: impl FnOnce(Balance) -> Result<Decision, E>,
     ) -> Result<SellOutcome, SellError<E>> {
-        let tx = self
+        let mut decide = Some(decide);
+        let mut outcomes = self.sell_batch(std::slice::from_ref(request), |_, total| {
+            (decide.take().expect("one request, one decision"))(total)
+        })?;
+        outcomes.pop().expect("one request, one outcome")
+    }
+
+    /// [`Ledger::sell`] for many requests under one commit (group commit): each request is
+    /// decided in order inside a savepoint, so a refusal undoes only its own request and
+    /// later ones see earlier ones' totals and counters. One fsync makes the whole batch
+    /// durable; nothing in it may be answered before this returns `Ok`.
+    pub fn sell_batch<E>(
+        &mut self,
+        requests: &[SaleRequest<'_>],
+        mut decide: impl FnMut(usize, Balance) -> Result<Decision, E>,
+    ) -> Result<Vec<Result<SellOutcome, SellError<E>>>, LedgerError> {
+        let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(earlier) = sale_in(&tx, request.channel, request.amount)? {
-            return Ok(SellOutcome::AlreadySold(earlier));
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for (i, request) in requests.iter().enumerate() {
+            let savepoint = tx.savepoint()?;
+            let outcome = sell_in(&savepoint, request, |total| decide(i, total));
+            if matches!(outcome, Ok(SellOutcome::Sold(_))) {
+                savepoint.commit()?;
+            }
+            // Otherwise the savepoint rolls back when dropped: a refusal changes nothing.
+            outcomes.push(outcome);
         }
-        let closing: bool = tx
-            .query_row(
-                "SELECT closing FROM channels WHERE channel = ?1",
-                params![to_sql(request.channel.0)],
-                |row| row.get(0),
-            )
-            .optional()?
-            .unwrap_or(false);
-        if closing {
-            return Err(LedgerError::Closing(request.channel).into());
-        }
-        let total = total_in(&tx, request.channel)?;
-        let decision = decide(total).map_err(SellError::Refused)?;
-        let first_counter: u64 = tx
-            .query_row(
-                "SELECT next_counter FROM devices WHERE device = ?1",
-                params![request.device],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()?
-            .map(from_sql)
-            .ok_or_else(|| LedgerError::UnknownDevice(request.device.to_owned()))?;
-        let next = first_counter
-            .checked_add(decision.slots)
-            .filter(|n| *n <= i64::MAX as u64)
-            .ok_or_else(|| LedgerError::CountersExhausted {
-                device: request.device.to_owned(),
-            })?;
-        tx.execute(
-            "UPDATE devices SET next_counter = ?2 WHERE device = ?1",
-            params![request.device, to_sql(next)],
-        )?;
-        tx.execute(
-            "INSERT INTO channels (channel, total, signature, proof) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (channel) DO UPDATE SET
-                 total = excluded.total, signature = excluded.signature, proof = excluded.proof",
-            params![
-                to_sql(request.channel.0),
-                amount_bytes(request.amount).as_slice(),
-                request.signature.0.as_slice(),
-                request.proof.map(|p| p.encode()),
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO sales (channel, new_total, device, first_counter, slots, signer)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                to_sql(request.channel.0),
-                amount_bytes(request.amount).as_slice(),
-                request.device,
-                to_sql(first_counter),
-                to_sql(decision.slots),
-                decision.signer.0.as_slice(),
-            ],
-        )?;
         tx.commit()?;
-        Ok(SellOutcome::Sold(SaleRecord {
-            channel: request.channel,
-            new_total: request.amount,
-            device: request.device.to_owned(),
-            first_counter,
-            slots: decision.slots,
-            signer: decision.signer,
-        }))
+        Ok(outcomes)
     }
 
     /// The best receipt held for `channel`, if it has had a sale.
@@ -365,16 +328,79 @@ impl Ledger {
     }
 }
 
+/// One sale inside an open transaction or savepoint (see [`Ledger::sell`]).
+fn sell_in<E>(
+    tx: &Connection,
+    request: &SaleRequest<'_>,
+    decide: impl FnOnce(Balance) -> Result<Decision, E>,
+) -> Result<SellOutcome, SellError<E>> {
+    if let Some(earlier) = sale_in(tx, request.channel, request.amount)? {
+        return Ok(SellOutcome::AlreadySold(earlier));
+    }
+    let closing: bool = tx
+        .prepare_cached("SELECT closing FROM channels WHERE channel = ?1")?
+        .query_row(params![to_sql(request.channel.0)], |row| row.get(0))
+        .optional()?
+        .unwrap_or(false);
+    if closing {
+        return Err(LedgerError::Closing(request.channel).into());
+    }
+    let total = total_in(tx, request.channel)?;
+    let decision = decide(total).map_err(SellError::Refused)?;
+    let first_counter: u64 = tx
+        .prepare_cached("SELECT next_counter FROM devices WHERE device = ?1")?
+        .query_row(params![request.device], |row| row.get::<_, i64>(0))
+        .optional()?
+        .map(from_sql)
+        .ok_or_else(|| LedgerError::UnknownDevice(request.device.to_owned()))?;
+    let next = first_counter
+        .checked_add(decision.slots)
+        .filter(|n| *n <= i64::MAX as u64)
+        .ok_or_else(|| LedgerError::CountersExhausted {
+            device: request.device.to_owned(),
+        })?;
+    tx.prepare_cached("UPDATE devices SET next_counter = ?2 WHERE device = ?1")?
+        .execute(params![request.device, to_sql(next)])?;
+    tx.prepare_cached(
+        "INSERT INTO channels (channel, total, signature, proof) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (channel) DO UPDATE SET
+             total = excluded.total, signature = excluded.signature, proof = excluded.proof",
+    )?
+    .execute(params![
+        to_sql(request.channel.0),
+        amount_bytes(request.amount).as_slice(),
+        request.signature.0.as_slice(),
+        request.proof.map(|p| p.encode()),
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO sales (channel, new_total, device, first_counter, slots, signer)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        to_sql(request.channel.0),
+        amount_bytes(request.amount).as_slice(),
+        request.device,
+        to_sql(first_counter),
+        to_sql(decision.slots),
+        decision.signer.0.as_slice(),
+    ])?;
+    Ok(SellOutcome::Sold(SaleRecord {
+        channel: request.channel,
+        new_total: request.amount,
+        device: request.device.to_owned(),
+        first_counter,
+        slots: decision.slots,
+        signer: decision.signer,
+    }))
+}
+
 fn total_in(conn: &Connection, channel: ChannelId) -> Result<Balance, LedgerError> {
-    conn.query_row(
-        "SELECT total FROM channels WHERE channel = ?1",
-        params![to_sql(channel.0)],
-        |row| row.get::<_, Vec<u8>>(0),
-    )
-    .optional()?
-    .map(amount_from)
-    .transpose()
-    .map(|t| t.unwrap_or(0))
+    conn.prepare_cached("SELECT total FROM channels WHERE channel = ?1")?
+        .query_row(params![to_sql(channel.0)], |row| row.get::<_, Vec<u8>>(0))
+        .optional()?
+        .map(amount_from)
+        .transpose()
+        .map(|t| t.unwrap_or(0))
 }
 
 fn sale_in(
@@ -383,9 +409,11 @@ fn sale_in(
     amount: Balance,
 ) -> Result<Option<SaleRecord>, LedgerError> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT device, first_counter, slots, signer FROM sales
              WHERE channel = ?1 AND new_total = ?2",
+        )?
+        .query_row(
             params![to_sql(channel.0), amount_bytes(amount).as_slice()],
             |row| {
                 Ok((

@@ -2,13 +2,14 @@
 //! payment receipts and closes channels on chain with the best one.
 //!
 //! The rules live in `protocol` ([`protocol::check_purchase`]); this crate adds what needs
-//! I/O: the durable [`ledger`], OTP issuance ([`sale`]), the chain ([`chain`]), the HTTP
+//! I/O: the durable [`ledger`] with its group [`committer`], OTP issuance ([`sale`]), the chain ([`chain`]), the HTTP
 //! API ([`server`]) and the [`closer`].
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod chain;
 pub mod closer;
+pub mod committer;
 pub mod config;
 pub mod ledger;
 pub mod sale;

@@ -8,7 +8,7 @@ use slotpay_as::closer::{self, CloseOutcome};
 use slotpay_as::config::Config;
 use slotpay_as::ledger::Ledger;
 use slotpay_as::sale::{DeviceKey, Seller};
-use slotpay_as::server::{router, Metrics, Service};
+use slotpay_as::server::{router, Service};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -148,13 +148,12 @@ async fn serve(config: Config) -> Result<()> {
         },
         devices,
     };
-    let service = Arc::new(Service {
+    let service = Arc::new(Service::new(
         seller,
-        ledger: ledger.clone(),
+        ledger.clone(),
         chain,
-        slot_seconds: config.slot_seconds,
-        metrics: Metrics::default(),
-    });
+        config.slot_seconds,
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;

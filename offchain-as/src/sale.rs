@@ -5,8 +5,8 @@ use crate::ledger::{
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::hotp::{hotp, Digits, HmacSha256, Otp};
 use protocol::{
-    authorize, check_purchase, AccountId32, AuthError, ChannelView, Domain, MembershipProof,
-    PurchaseError, PurchaseRequest, Receipt, Signature, Tariff,
+    authorize, check_terms, AccountId32, ChannelView, Domain, MembershipProof, PublicKey,
+    PurchaseError, Receipt, Signature, Tariff,
 };
 use std::collections::BTreeMap;
 
@@ -22,8 +22,6 @@ pub struct DeviceKey {
 pub enum SaleError {
     #[error(transparent)]
     Purchase(#[from] PurchaseError),
-    #[error("the retried receipt is not authorized: {0}")]
-    RetryUnauthorized(AuthError),
     #[error("unknown device {0:?}")]
     UnknownDevice(String),
     #[error(transparent)]
@@ -35,7 +33,6 @@ impl SaleError {
     pub fn code(&self) -> &'static str {
         match self {
             SaleError::Purchase(e) => e.code(),
-            SaleError::RetryUnauthorized(_) => "unauthorized",
             SaleError::UnknownDevice(_) => "unknown_device",
             SaleError::Ledger(LedgerError::Closing(_)) => "channel_closing",
             SaleError::Ledger(_) => "internal",
@@ -70,7 +67,52 @@ pub struct Offer<'a> {
     pub proof: Option<&'a MembershipProof>,
 }
 
+/// An offer whose signature has been checked against its channel as read at block `now`:
+/// what [`Seller::sell_checked`] needs, owned so it can wait in a commit queue.
+#[derive(Debug, Clone)]
+pub struct CheckedOffer {
+    pub device: String,
+    pub receipt: Receipt,
+    pub signature: Signature,
+    pub proof: Option<MembershipProof>,
+    pub channel: ChannelView,
+    pub now: u32,
+    pub signer: PublicKey,
+}
+
 impl Seller {
+    /// Checks what needs no ledger: the device is ours, the channel is open on chain and
+    /// the signature is the channel's (a key recovery: the expensive part, run by each
+    /// request in parallel before the ledger is touched).
+    pub fn check(
+        &self,
+        channel: Option<&ChannelView>,
+        now: u32,
+        offer: &Offer<'_>,
+    ) -> Result<CheckedOffer, SaleError> {
+        if !self.devices.contains_key(offer.device) {
+            return Err(SaleError::UnknownDevice(offer.device.to_owned()));
+        }
+        let channel = channel.ok_or(PurchaseError::ChannelNotFound)?;
+        let signer = authorize::<SoftHasher, Libsecp256k1>(
+            &channel.authority,
+            &self.domain,
+            offer.receipt,
+            offer.signature,
+            offer.proof,
+        )
+        .map_err(PurchaseError::Unauthorized)?;
+        Ok(CheckedOffer {
+            device: offer.device.to_owned(),
+            receipt: *offer.receipt,
+            signature: *offer.signature,
+            proof: offer.proof.cloned(),
+            channel: *channel,
+            now,
+            signer,
+        })
+    }
+
     /// Sells slots for `offer`, given `channel` as read from the chain at block `now`.
     /// The receipt and consumed counters are durable before any OTP is computed.
     pub fn sell(
@@ -80,64 +122,65 @@ impl Seller {
         now: u32,
         offer: &Offer<'_>,
     ) -> Result<SoldSlots, SaleError> {
-        if !self.devices.contains_key(offer.device) {
-            return Err(SaleError::UnknownDevice(offer.device.to_owned()));
-        }
-        let purchase = PurchaseRequest {
-            receipt: offer.receipt,
-            signature: offer.signature,
-            proof: offer.proof,
-        };
-        let request = SaleRequest {
-            channel: offer.receipt.channel,
-            amount: offer.receipt.amount,
-            device: offer.device,
-            signature: offer.signature,
-            proof: offer.proof,
-        };
-        let outcome = ledger.sell(&request, |total| {
-            check_purchase::<SoftHasher, Libsecp256k1>(
-                &self.our_account,
-                &self.domain,
-                &self.tariff,
-                channel,
-                now,
-                total,
-                &purchase,
-            )
-            .map(|p| Decision {
-                slots: p.slots,
-                signer: p.signer,
+        let checked = self.check(channel, now, offer)?;
+        let mut sold = self.sell_checked(ledger, std::slice::from_ref(&checked))?;
+        sold.pop().expect("one offer, one outcome")
+    }
+
+    /// Sells checked offers in order under one durable commit (see
+    /// [`Ledger::sell_batch`]). `Err` means the commit failed and nothing was sold.
+    pub fn sell_checked(
+        &self,
+        ledger: &mut Ledger,
+        offers: &[CheckedOffer],
+    ) -> Result<Vec<Result<SoldSlots, SaleError>>, SaleError> {
+        let requests: Vec<SaleRequest<'_>> = offers
+            .iter()
+            .map(|o| SaleRequest {
+                channel: o.receipt.channel,
+                amount: o.receipt.amount,
+                device: &o.device,
+                signature: &o.signature,
+                proof: o.proof.as_ref(),
             })
-        });
-        let (sale, fresh) = match outcome {
-            Ok(SellOutcome::Sold(sale)) => (sale, true),
-            Ok(SellOutcome::AlreadySold(sale)) => {
-                // A retry returns the same OTPs, but only to a holder of a valid
-                // signature over this receipt (never matched on signature bytes).
-                let channel = channel.ok_or(PurchaseError::ChannelNotFound)?;
-                let signer = authorize::<SoftHasher, Libsecp256k1>(
-                    &channel.authority,
-                    &self.domain,
-                    offer.receipt,
-                    offer.signature,
-                    offer.proof,
-                )
-                .map_err(SaleError::RetryUnauthorized)?;
-                // In a group every member signs "total + price": the same amount from
-                // another member is a lost race, not a retry, and must not get the
-                // winner's OTPs.
-                if signer != sale.signer {
-                    let current_total = ledger.total(offer.receipt.channel)?;
-                    return Err(PurchaseError::StaleTotal { current_total }.into());
-                }
-                (sale, false)
-            }
-            Err(SellError::Refused(e)) => return Err(e.into()),
-            Err(SellError::Ledger(e)) => return Err(e.into()),
-        };
-        let otps = self.otps(&sale)?;
-        Ok(SoldSlots { sale, otps, fresh })
+            .collect();
+        let outcomes = ledger.sell_batch(&requests, |i, total| {
+            let o = &offers[i];
+            check_terms(
+                &self.our_account,
+                &self.tariff,
+                &o.channel,
+                o.now,
+                total,
+                o.receipt.amount,
+            )
+            .map(|slots| Decision {
+                slots,
+                signer: o.signer,
+            })
+        })?;
+        Ok(outcomes
+            .into_iter()
+            .zip(offers)
+            .map(|(outcome, offer)| {
+                let (sale, fresh) = match outcome {
+                    Ok(SellOutcome::Sold(sale)) => (sale, true),
+                    // In a group every member signs "total + price": the same amount
+                    // from another member is a lost race, not a retry, and must not get
+                    // the winner's OTPs. A retry is matched on the recovered signer,
+                    // never on signature bytes.
+                    Ok(SellOutcome::AlreadySold(sale)) if sale.signer != offer.signer => {
+                        let current_total = ledger.total(offer.receipt.channel)?;
+                        return Err(PurchaseError::StaleTotal { current_total }.into());
+                    }
+                    Ok(SellOutcome::AlreadySold(sale)) => (sale, false),
+                    Err(SellError::Refused(e)) => return Err(e.into()),
+                    Err(SellError::Ledger(e)) => return Err(e.into()),
+                };
+                let otps = self.otps(&sale)?;
+                Ok(SoldSlots { sale, otps, fresh })
+            })
+            .collect())
     }
 
     fn otps(&self, sale: &SaleRecord) -> Result<Vec<Otp>, SaleError> {

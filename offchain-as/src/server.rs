@@ -1,6 +1,7 @@
 //! The HTTP/JSON front of the AS (axum): thin handlers around [`Seller`] and [`Ledger`].
 use crate::api::{to_hex, ApiError, ChannelReply, PurchaseBody, PurchaseReply, TermsReply};
 use crate::chain::{ChainError, ChainRead, ChannelReader};
+use crate::committer::Committer;
 use crate::ledger::{Ledger, LedgerError};
 use crate::sale::{Offer, SaleError, Seller};
 use axum::body::Bytes;
@@ -19,11 +20,27 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Everything the handlers share.
 pub struct Service<C> {
-    pub seller: Seller,
+    pub seller: Arc<Seller>,
     pub ledger: Arc<Mutex<Ledger>>,
     pub chain: C,
     pub slot_seconds: u64,
     pub metrics: Metrics,
+    committer: Committer,
+}
+
+impl<C> Service<C> {
+    /// The service, with its group-commit thread started on `ledger`.
+    pub fn new(seller: Seller, ledger: Arc<Mutex<Ledger>>, chain: C, slot_seconds: u64) -> Self {
+        let seller = Arc::new(seller);
+        Self {
+            committer: Committer::start(seller.clone(), ledger.clone()),
+            seller,
+            ledger,
+            chain,
+            slot_seconds,
+            metrics: Metrics::default(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -120,7 +137,6 @@ impl From<SaleError> for Refusal {
                 | PurchaseError::ExceedsDeposit { .. }
                 | PurchaseError::ZeroPrice => StatusCode::UNPROCESSABLE_ENTITY,
             },
-            SaleError::RetryUnauthorized(_) => StatusCode::FORBIDDEN,
             SaleError::UnknownDevice(_) => StatusCode::NOT_FOUND,
             SaleError::Ledger(LedgerError::Closing(_)) => StatusCode::GONE,
             SaleError::Ledger(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -232,32 +248,19 @@ async fn purchase_inner<C: ChannelReader>(
         .parse()
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
     let read = s.chain.read_channel(parsed.receipt.channel).await?;
-    let service = s.clone();
-    let sold = tokio::task::spawn_blocking(move || {
-        let mut ledger = service.ledger.lock().map_err(|_| {
-            Refusal::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "ledger lock poisoned",
-            )
-        })?;
-        service
-            .seller
-            .sell(
-                &mut ledger,
-                read.channel.as_ref(),
-                read.block,
-                &Offer {
-                    device: &parsed.device,
-                    receipt: &parsed.receipt,
-                    signature: &parsed.signature,
-                    proof: parsed.proof.as_ref(),
-                },
-            )
-            .map_err(Refusal::from)
-    })
-    .await
-    .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))??;
+    // Signature recovery here, in parallel across requests; only the cheap rest of the
+    // rule runs in the commit thread.
+    let checked = s.seller.check(
+        read.channel.as_ref(),
+        read.block,
+        &Offer {
+            device: &parsed.device,
+            receipt: &parsed.receipt,
+            signature: &parsed.signature,
+            proof: parsed.proof.as_ref(),
+        },
+    )?;
+    let sold = s.committer.sell(checked).await?;
     Ok(PurchaseReply {
         device: sold.sale.device,
         channel: sold.sale.channel.0,

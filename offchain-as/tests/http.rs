@@ -8,7 +8,7 @@ use slotpay_as::api::{ApiError, PurchaseBody, PurchaseReply};
 use slotpay_as::chain::{ChainError, ChainRead, ChannelReader};
 use slotpay_as::ledger::Ledger;
 use slotpay_as::sale::{DeviceKey, Seller};
-use slotpay_as::server::{router, Metrics, Service, MAX_BODY_BYTES};
+use slotpay_as::server::{router, Service, MAX_BODY_BYTES};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -56,8 +56,8 @@ fn serve(dir: &std::path::Path) -> String {
             digits: Digits::new(8).expect("8"),
         },
     );
-    let service = Arc::new(Service {
-        seller: Seller {
+    let service = Arc::new(Service::new(
+        Seller {
             our_account: AS,
             domain: DOMAIN,
             tariff: Tariff {
@@ -66,11 +66,10 @@ fn serve(dir: &std::path::Path) -> String {
             },
             devices,
         },
-        ledger: Arc::new(Mutex::new(ledger)),
-        chain: MapChain(channels),
-        slot_seconds: 60,
-        metrics: Metrics::default(),
-    });
+        Arc::new(Mutex::new(ledger)),
+        MapChain(channels),
+        60,
+    ));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");

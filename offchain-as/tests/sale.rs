@@ -201,7 +201,10 @@ fn refusals_change_nothing() {
     assert_eq!(ledger.next_counter("lock-1").expect("counter"), 1);
     // A retry of the sold amount signed by someone else gets nothing.
     let stolen = offer(&seller, &mut ledger, &view, "lock-1", 10, &secret(2), None);
-    assert!(matches!(stolen, Err(SaleError::RetryUnauthorized(_))));
+    assert!(matches!(
+        stolen,
+        Err(SaleError::Purchase(PurchaseError::Unauthorized(_)))
+    ));
 }
 
 #[test]
@@ -369,4 +372,70 @@ fn another_member_signing_the_same_amount_loses_the_race_not_gets_the_otps() {
     )
     .expect("next");
     assert_eq!(next.sale.first_counter, 1);
+}
+
+/// A group commit decides its offers in order: a refusal in the middle undoes only itself,
+/// later offers see the totals and counters of earlier ones, and all of it survives a
+/// reopen of the database (it was one durable commit).
+#[test]
+fn one_batch_commits_in_order_and_a_refusal_changes_only_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("as.db");
+    let seller = seller();
+    let client = secret(1);
+    let view = delegate_channel(&client);
+    let checked = |amount: u128, device: &str| {
+        let receipt = Receipt {
+            channel: ChannelId(7),
+            amount,
+        };
+        let signature = receipt.sign(&DOMAIN, &client);
+        seller
+            .check(
+                Some(&view),
+                10,
+                &Offer {
+                    device,
+                    receipt: &receipt,
+                    signature: &signature,
+                    proof: None,
+                },
+            )
+            .expect("signature checks")
+    };
+    // 10: 1 slot; 15: not whole slots (refused); 30: 2 more slots on top of 10;
+    // 30 again: the same sale (a retry); 20: stale below 30.
+    let batch = [
+        checked(10, "lock-1"),
+        checked(15, "lock-1"),
+        checked(30, "lock-1"),
+        checked(30, "lock-1"),
+        checked(20, "pump-2"),
+    ];
+    {
+        let mut ledger = ledger_at(&path);
+        let outcomes = seller.sell_checked(&mut ledger, &batch).expect("commit");
+        let summary: Vec<Result<(u64, u64, bool), &str>> = outcomes
+            .iter()
+            .map(|o| match o {
+                Ok(s) => Ok((s.sale.first_counter, s.sale.slots, s.fresh)),
+                Err(e) => Err(e.code()),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                Ok((0, 1, true)),
+                Err("not_whole_slots"),
+                Ok((1, 2, true)),
+                Ok((1, 2, false)),
+                Err("stale_total"),
+            ]
+        );
+    }
+    let ledger = ledger_at(&path);
+    assert_eq!(ledger.total(ChannelId(7)).expect("total"), 30);
+    assert_eq!(ledger.next_counter("lock-1").expect("counter"), 3);
+    assert_eq!(ledger.next_counter("pump-2").expect("counter"), 0);
+    assert!(ledger.sale_for(ChannelId(7), 15).expect("read").is_none());
 }

@@ -22,7 +22,9 @@ pub mod types;
 
 pub use authority::{authorize, AuthError, Authority};
 pub use merkle::{MembershipProof, MerkleError, MerkleRoot};
-pub use purchase::{check_purchase, ChannelView, Purchase, PurchaseError, PurchaseRequest, Tariff};
+pub use purchase::{
+    check_purchase, check_terms, ChannelView, Purchase, PurchaseError, PurchaseRequest, Tariff,
+};
 pub use receipt::{Receipt, ReceiptError};
 pub use signature::{Signature, SignatureError};
 pub use types::{AccountId32, Balance, ChannelId, Domain, PublicKey};

@@ -92,26 +92,26 @@ pub struct PurchaseRequest<'a> {
     pub proof: Option<&'a MembershipProof>,
 }
 
-/// Decides whether `request` buys slots on `channel` (as read from the chain at block
-/// `now`), given the running total the AS has already accepted. Checks are ordered
-/// cheapest first; the signature is checked last but always before any acceptance.
-#[allow(clippy::too_many_arguments)]
-pub fn check_purchase<H: Hasher, R: EcdsaRecover>(
+/// Whether a receipt for `amount` buys slots on `channel`, given the running total the AS
+/// has accepted: every rule but the signature's. Returns the number of slots.
+///
+/// Split from [`authorize`] so an AS can recover the signer (the expensive part) in
+/// parallel, before it takes its ledger's lock, and run only this cheap check inside.
+pub fn check_terms(
     our_account: &AccountId32,
-    domain: &Domain,
     tariff: &Tariff,
-    channel: Option<&ChannelView>,
+    channel: &ChannelView,
     now: u32,
     accepted_total: Balance,
-    request: &PurchaseRequest<'_>,
-) -> Result<Purchase, PurchaseError> {
-    let channel = channel.ok_or(PurchaseError::ChannelNotFound)?;
+    amount: Balance,
+) -> Result<u64, PurchaseError> {
     if tariff.price == 0 {
         return Err(PurchaseError::ZeroPrice);
     }
     if channel.payee != *our_account {
         return Err(PurchaseError::WrongPayee);
     }
+    // The AS must still have `expiry_margin` blocks to get its close in.
     if u64::from(now) + u64::from(tariff.expiry_margin) >= u64::from(channel.expires_at) {
         return Err(PurchaseError::ExpiringSoon {
             expires_at: channel.expires_at,
@@ -119,7 +119,6 @@ pub fn check_purchase<H: Hasher, R: EcdsaRecover>(
             margin: tariff.expiry_margin,
         });
     }
-    let amount = request.receipt.amount;
     if amount <= accepted_total {
         return Err(PurchaseError::StaleTotal {
             current_total: accepted_total,
@@ -137,10 +136,27 @@ pub fn check_purchase<H: Hasher, R: EcdsaRecover>(
             price: tariff.price,
         });
     }
-    let slots = u64::try_from(added / tariff.price).map_err(|_| PurchaseError::NotWholeSlots {
+    u64::try_from(added / tariff.price).map_err(|_| PurchaseError::NotWholeSlots {
         added,
         price: tariff.price,
-    })?;
+    })
+}
+
+/// Whether `request` buys slots on `channel` (`None`: no open channel with its id on chain),
+/// given the running total the AS has accepted so far: [`check_terms`], then the signature.
+#[allow(clippy::too_many_arguments)]
+pub fn check_purchase<H: Hasher, R: EcdsaRecover>(
+    our_account: &AccountId32,
+    domain: &Domain,
+    tariff: &Tariff,
+    channel: Option<&ChannelView>,
+    now: u32,
+    accepted_total: Balance,
+    request: &PurchaseRequest<'_>,
+) -> Result<Purchase, PurchaseError> {
+    let channel = channel.ok_or(PurchaseError::ChannelNotFound)?;
+    let amount = request.receipt.amount;
+    let slots = check_terms(our_account, tariff, channel, now, accepted_total, amount)?;
     let signer = authorize::<H, R>(
         &channel.authority,
         domain,

@@ -119,3 +119,112 @@ pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Deploys the contract with `scripts/deploy.sh`; returns the deployment file's path.
+pub fn deploy(dir: &Path, url: &str) -> PathBuf {
+    let out = dir.join("deployment.json");
+    run(Command::new(repo_root().join("scripts/deploy.sh"))
+        .args(["--url", url, "--out"])
+        .arg(&out));
+    out
+}
+
+/// The shared HOTP key of the `index`th device an AS config names: 32 bytes of
+/// `0x11 * (index + 1)` (index 0: `11..11`, index 1: `22..22`).
+pub fn device_key_hex(index: usize) -> String {
+    format!("{:02x}", (0x11 * (index + 1)) as u8).repeat(32)
+}
+
+/// Writes `as.toml` (AS account //Bob, database `as.db`, closes only on demand) and the
+/// key files it names into `dir`, next to `deployment.json`.
+pub fn write_as_config(dir: &Path, url: &str, port: u16, price: u128, devices: &[&str]) {
+    std::fs::write(dir.join("as.suri"), "//Bob\n").expect("as key");
+    let mut config = format!(
+        r#"rpc_url = "{url}"
+deployment = "deployment.json"
+account_key_file = "as.suri"
+price = "{price}"
+slot_seconds = 30
+expiry_margin_blocks = 5
+database = "as.db"
+listen = "127.0.0.1:{port}"
+
+[close]
+remaining_below = "0"
+blocks_before_expiry = 3
+interval_seconds = 3600
+"#
+    );
+    for (i, id) in devices.iter().enumerate() {
+        std::fs::write(dir.join(format!("{id}.key")), device_key_hex(i)).expect("device key");
+        config.push_str(&format!(
+            "\n[[devices]]\nid = \"{id}\"\nkey_file = \"{id}.key\"\n"
+        ));
+    }
+    std::fs::write(dir.join("as.toml"), config).expect("config");
+}
+
+/// Starts `slotpay-as serve` on `dir/as.toml` and waits until it answers at `as_url`.
+pub fn start_as(dir: &Path, as_url: &str) -> Proc {
+    let mut proc = Proc::spawn(
+        Command::new(bin("slotpay-as"))
+            .arg("--config")
+            .arg(dir.join("as.toml"))
+            .arg("serve"),
+        &dir.join("as.log"),
+    );
+    let terms = format!("{as_url}/v1/terms");
+    wait_until("the AS", Duration::from_secs(60), || {
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!(
+                "the AS exited ({status}):\n{}",
+                std::fs::read_to_string(dir.join("as.log")).unwrap_or_default()
+            );
+        }
+        ureq::get(&terms).call().is_ok()
+    });
+    proc
+}
+
+/// Starts `slotpay-device` for device `id` (key file `dir/{id}.key`) on `addr`.
+pub fn start_device(dir: &Path, id: &str, addr: SocketAddr) -> Proc {
+    let proc = Proc::spawn(
+        Command::new(bin("slotpay-device"))
+            .args([
+                "--id",
+                id,
+                "--listen",
+                &addr.to_string(),
+                "--slot-seconds",
+                "30",
+            ])
+            .arg("--key-file")
+            .arg(dir.join(format!("{id}.key")))
+            .arg("--state-file")
+            .arg(dir.join(format!("{id}.state"))),
+        &dir.join(format!("{id}.log")),
+    );
+    // Probe with GET /status: a bad OTP would count as a failure for throttling.
+    wait_until("the device", Duration::from_secs(10), || {
+        device_status(addr).is_some()
+    });
+    proc
+}
+
+/// `GET /status` of a device over CoAP, if it answers.
+pub fn device_status(addr: SocketAddr) -> Option<String> {
+    let mut packet = coap_lite::Packet::new();
+    packet.header.set_version(1);
+    packet.header.set_type(coap_lite::MessageType::Confirmable);
+    packet.header.code = coap_lite::MessageClass::Request(coap_lite::RequestType::Get);
+    packet.header.message_id = 1;
+    packet.add_option(coap_lite::CoapOption::UriPath, b"status".to_vec());
+    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .ok()?;
+    socket.send_to(&packet.to_bytes().ok()?, addr).ok()?;
+    let mut buf = [0u8; 1280];
+    let (n, _) = socket.recv_from(&mut buf).ok()?;
+    device_sim::coap::parse_response(&buf[..n]).map(|(_, _, text)| text)
+}

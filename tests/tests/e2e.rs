@@ -40,55 +40,9 @@ impl World {
         ]
     }
 
-    fn start_as(dir: &Path, as_url: &str) -> Proc {
-        let proc = Proc::spawn(
-            Command::new(bin("slotpay-as"))
-                .arg("--config")
-                .arg(dir.join("as.toml"))
-                .arg("serve"),
-            &dir.join("as.log"),
-        );
-        let terms = format!("{as_url}/v1/terms");
-        let mut proc = proc;
-        wait_until("the AS", Duration::from_secs(60), || {
-            if let Ok(Some(status)) = proc.child.try_wait() {
-                panic!(
-                    "the AS exited ({status}):\n{}",
-                    std::fs::read_to_string(dir.join("as.log")).unwrap_or_default()
-                );
-            }
-            ureq::get(&terms).call().is_ok()
-        });
-        proc
-    }
-
-    fn start_device(dir: &Path, id: &str, addr: SocketAddr) -> Proc {
-        let proc = Proc::spawn(
-            Command::new(bin("slotpay-device"))
-                .args([
-                    "--id",
-                    id,
-                    "--listen",
-                    &addr.to_string(),
-                    "--slot-seconds",
-                    "30",
-                ])
-                .arg("--key-file")
-                .arg(dir.join(format!("{id}.key")))
-                .arg("--state-file")
-                .arg(dir.join(format!("{id}.state"))),
-            &dir.join(format!("{id}.log")),
-        );
-        // Probe with GET /status: a bad OTP would count as a failure for throttling.
-        wait_until("the device", Duration::from_secs(10), || {
-            status_of(addr).is_some()
-        });
-        proc
-    }
-
     fn restart_as(&mut self) {
         self.as_proc.kill9();
-        self.as_proc = Self::start_as(&self.dir, &self.as_url);
+        self.as_proc = start_as(&self.dir, &self.as_url);
     }
 
     fn domain(&self) -> Domain {
@@ -195,24 +149,6 @@ fn present_raw(addr: SocketAddr, otp: &str) -> Option<(ResponseType, String)> {
     None
 }
 
-/// `GET /status` of a device, if it answers.
-fn status_of(addr: SocketAddr) -> Option<String> {
-    let mut packet = coap_lite::Packet::new();
-    packet.header.set_version(1);
-    packet.header.set_type(coap_lite::MessageType::Confirmable);
-    packet.header.code = coap_lite::MessageClass::Request(coap_lite::RequestType::Get);
-    packet.header.message_id = 1;
-    packet.add_option(coap_lite::CoapOption::UriPath, b"status".to_vec());
-    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .ok()?;
-    socket.send_to(&packet.to_bytes().ok()?, addr).ok()?;
-    let mut buf = [0u8; 1280];
-    let (n, _) = socket.recv_from(&mut buf).ok()?;
-    parse_response(&buf[..n]).map(|(_, _, text)| text)
-}
-
 fn balances(url: &str, accounts: &[&str]) -> Vec<i128> {
     let mut args = vec!["balance", "--url", url];
     args.extend_from_slice(accounts);
@@ -244,9 +180,7 @@ fn setup() -> World {
     let dir = std::env::temp_dir().join(format!("slotpay-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("work dir");
-    run(Command::new(repo_root().join("scripts/deploy.sh"))
-        .args(["--url", &url, "--out"])
-        .arg(dir.join("deployment.json")));
+    deploy(&dir, &url);
     // The CLI's own deploy path (upload + instantiate through subxt) on the same bundle.
     let deployment: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("deployment.json")).expect("deployment file"),
@@ -295,43 +229,13 @@ fn setup() -> World {
         &member("g2"),
         &member("g3"),
     ]);
-    std::fs::write(dir.join("as.suri"), "//Bob\n").expect("as key");
-    std::fs::write(dir.join("lock-1.key"), "11".repeat(32)).expect("device key");
-    std::fs::write(dir.join("pump-2.key"), "22".repeat(32)).expect("device key");
     let as_port = free_tcp_port();
-    std::fs::write(
-        dir.join("as.toml"),
-        format!(
-            r#"rpc_url = "{url}"
-deployment = "deployment.json"
-account_key_file = "as.suri"
-price = "{PRICE}"
-slot_seconds = 30
-expiry_margin_blocks = 5
-database = "as.db"
-listen = "127.0.0.1:{as_port}"
-
-[close]
-remaining_below = "0"
-blocks_before_expiry = 3
-interval_seconds = 3600
-
-[[devices]]
-id = "lock-1"
-key_file = "lock-1.key"
-
-[[devices]]
-id = "pump-2"
-key_file = "pump-2.key"
-"#
-        ),
-    )
-    .expect("config");
+    write_as_config(&dir, &url, as_port, PRICE, &["lock-1", "pump-2"]);
     let as_url = format!("http://127.0.0.1:{as_port}");
-    let as_proc = World::start_as(&dir, &as_url);
+    let as_proc = start_as(&dir, &as_url);
     let (lock_addr, pump_addr) = (free_udp_addr(), free_udp_addr());
-    let lock = World::start_device(&dir, "lock-1", lock_addr);
-    let pump = World::start_device(&dir, "pump-2", pump_addr);
+    let lock = start_device(&dir, "lock-1", lock_addr);
+    let pump = start_device(&dir, "pump-2", pump_addr);
     World {
         dir,
         url,
@@ -555,7 +459,7 @@ fn paid_slots_end_to_end_on_a_real_chain() {
         "replay"
     );
     w.lock.1.kill9();
-    w.lock.1 = World::start_device(&w.dir, "lock-1", w.lock.0);
+    w.lock.1 = start_device(&w.dir, "lock-1", w.lock.0);
     assert_eq!(
         present_raw(w.lock.0, &otp).expect("answer").0,
         ResponseType::Unauthorized,

@@ -1,0 +1,600 @@
+//! AS load benchmark: the real `slotpay-as` (release build, SQLite with durable commits)
+//! on loopback, against a real node, driven by valid receipts over many channels and
+//! devices; beside it, the machine's bare secp256k1 recovery rate measured in the same run.
+//!
+//! Open loop: each request has a scheduled send time fixed in advance (constant arrival
+//! rate), and its latency runs from that time, not from when it was actually sent, so a
+//! slow AS cannot hide queueing by slowing the generator (coordinated omission). Receipts
+//! on one channel are cumulative, so a channel's requests go one after another (a real
+//! client does the same); concurrency comes from the number of channels.
+//!
+//! Then, end to end: `slotpay pay` as a process, from its start to the device's grant.
+//!
+//! Needs SLOTPAY_NODE_URL and the release binaries: `scripts/bench.sh` provides both.
+//! Writes `bench/as-load.md`. Knobs: SLOTPAY_LOAD_CHANNELS (256), SLOTPAY_LOAD_SECONDS (10).
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use parity_scale_codec::Encode;
+use protocol::signature::keys::{self, SecretKey};
+use protocol::{Authority, ChannelId, Domain, Receipt};
+use serde_json::Value;
+use slotpay_as::api::{from_hex, to_hex, PurchaseBody};
+use slotpay_as::chain::{ContractCall, ContractClient};
+use slotpay_tests::*;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PRICE: u128 = 1_000_000;
+const DEVICES: usize = 16;
+/// Opens per transaction: a block's proof-size limit allows about a hundred.
+const OPENS_PER_BATCH: usize = 64;
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn device_name(i: usize) -> String {
+    format!("dev-{i:02}")
+}
+
+/// Bare libsecp256k1 public-key recovery on one core: recoveries per second.
+fn bare_recovery_rate() -> f64 {
+    use secp256k1::{ecdsa::RecoverableSignature, Message, Secp256k1, SecretKey as Sk};
+    let secp = Secp256k1::new();
+    let sk = Sk::from_slice(&[7; 32]).expect("key");
+    let cases: Vec<(Message, RecoverableSignature)> = (0..256u32)
+        .map(|i| {
+            let mut digest = [0u8; 32];
+            digest[..4].copy_from_slice(&i.to_le_bytes());
+            let msg = Message::from_digest_slice(&digest).expect("32 bytes");
+            (msg, secp.sign_ecdsa_recoverable(&msg, &sk))
+        })
+        .collect();
+    let mut best = 0f64;
+    // Best of 5 one-second rounds: the rate the core can sustain when nothing interferes.
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < Duration::from_secs(1) {
+            for (msg, sig) in &cases {
+                std::hint::black_box(secp.recover_ecdsa(msg, sig).expect("recovers"));
+            }
+            n += cases.len() as u64;
+        }
+        best = best.max(n as f64 / start.elapsed().as_secs_f64());
+    }
+    best
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" closing the command name: utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: f64 = fields
+        .get(11..13)
+        .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
+        .unwrap_or(0.0);
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+struct Channel {
+    id: ChannelId,
+    secret: SecretKey,
+    /// Slots bought so far (the running total is `sold * PRICE`).
+    sold: u64,
+}
+
+/// Pre-signed request bodies for the next `n` purchases of one slot on `channel`.
+fn sign_ahead(channel: &Channel, domain: &Domain, index: usize, n: u64) -> Vec<Bytes> {
+    (1..=n)
+        .map(|k| {
+            let receipt = Receipt {
+                channel: channel.id,
+                amount: u128::from(channel.sold + k) * PRICE,
+            };
+            let device = device_name((index + (channel.sold + k) as usize) % DEVICES);
+            let body = PurchaseBody::new(
+                &device,
+                &receipt,
+                &receipt.sign(domain, &channel.secret),
+                None,
+            );
+            Bytes::from(serde_json::to_vec(&body).expect("json"))
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Outcome {
+    latencies_us: Vec<u64>,
+    failures: Vec<String>,
+}
+
+/// Sends `bodies` in order; each waits for its scheduled time (if given) and for the
+/// previous answer. Latency counts from the scheduled time. Without a schedule, sends
+/// until `deadline`; a request under way then is finished, never abandoned.
+async fn drive(
+    http: Http,
+    url: hyper::Uri,
+    bodies: Vec<Bytes>,
+    schedule: Option<Vec<Instant>>,
+    deadline: Instant,
+) -> Outcome {
+    let mut out = Outcome::default();
+    for (k, body) in bodies.into_iter().enumerate() {
+        let due = match &schedule {
+            Some(times) => {
+                tokio::time::sleep_until(times[k].into()).await;
+                times[k]
+            }
+            None if Instant::now() >= deadline => break,
+            None => Instant::now(),
+        };
+        let request = hyper::Request::post(url.clone())
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .expect("request");
+        let answer = match http.request(request).await {
+            Ok(response) => {
+                let status = response.status();
+                let body = response.into_body().collect().await.map(|b| b.to_bytes());
+                match body {
+                    Ok(b) if status == 200 && b.windows(12).any(|w| w == b"\"fresh\":true") => {
+                        Ok(())
+                    }
+                    Ok(b) => Err(format!("{status}: {}", String::from_utf8_lossy(&b))),
+                    Err(e) => Err(format!("{status}: body: {e}")),
+                }
+            }
+            Err(e) => Err(format!("request: {e}")),
+        };
+        match answer {
+            Ok(()) => out.latencies_us.push(due.elapsed().as_micros() as u64),
+            Err(e) => {
+                out.failures.push(e);
+                // The channel's total is now uncertain: stop this channel.
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The AS under load.
+struct Target {
+    http: Http,
+    as_url: String,
+    as_pid: String,
+    domain: Domain,
+}
+
+struct Phase {
+    name: String,
+    offered: Option<f64>,
+    completed: usize,
+    failures: Vec<String>,
+    seconds: f64,
+    as_cpu: f64,
+    gen_cpu: f64,
+    latencies_us: Vec<u64>,
+}
+
+impl Phase {
+    fn throughput(&self) -> f64 {
+        self.completed as f64 / self.seconds
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies_us.len() as f64 * p).ceil() as usize)
+            .clamp(1, self.latencies_us.len());
+        self.latencies_us[i - 1] as f64 / 1000.0
+    }
+}
+
+/// One load phase over every channel: closed loop (`rate` None: each channel sends as soon
+/// as its previous answer arrives) or open loop at `rate` requests per second in total.
+async fn phase(
+    target: &Target,
+    name: &str,
+    channels: &[Channel],
+    rate: Option<f64>,
+    seconds: f64,
+    closed_loop_budget: u64,
+) -> Phase {
+    let Target {
+        http,
+        as_url,
+        as_pid,
+        domain,
+    } = target;
+    let url: hyper::Uri = format!("{as_url}/v1/purchase").parse().expect("uri");
+    let n = channels.len();
+    let per_channel = match rate {
+        Some(r) => (r * seconds / n as f64).ceil() as u64,
+        None => closed_loop_budget,
+    };
+    eprintln!("{name}: signing {} receipts ahead", per_channel * n as u64);
+    let bodies: Vec<Vec<Bytes>> = channels
+        .iter()
+        .enumerate()
+        .map(|(i, c)| sign_ahead(c, domain, i, per_channel))
+        .collect();
+    eprintln!("{name}: running");
+    let (as_cpu0, gen_cpu0) = (cpu_seconds(as_pid), cpu_seconds("self"));
+    let start = Instant::now() + Duration::from_millis(50);
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::with_capacity(n);
+    for (i, bodies) in bodies.into_iter().enumerate() {
+        let schedule = rate.map(|r| {
+            (0..bodies.len())
+                .map(|k| start + Duration::from_secs_f64((i + k * n) as f64 / r))
+                .collect()
+        });
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start.into()).await;
+            drive(http, url, bodies, schedule, deadline).await
+        }));
+    }
+    let mut outcome = Outcome::default();
+    for task in tasks {
+        let o = task.await.expect("channel task");
+        outcome.latencies_us.extend(o.latencies_us);
+        outcome.failures.extend(o.failures);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let (as_cpu, gen_cpu) = (
+        cpu_seconds(as_pid) - as_cpu0,
+        cpu_seconds("self") - gen_cpu0,
+    );
+    outcome.latencies_us.sort_unstable();
+    Phase {
+        name: name.into(),
+        offered: rate,
+        completed: outcome.latencies_us.len(),
+        failures: outcome.failures,
+        seconds: elapsed,
+        as_cpu: as_cpu / elapsed,
+        gen_cpu: gen_cpu / elapsed,
+        latencies_us: outcome.latencies_us,
+    }
+}
+
+/// Re-reads each channel's total from the AS after a phase, so the next phase signs on top.
+fn resync(as_url: &str, channels: &mut [Channel]) {
+    for c in channels.iter_mut() {
+        let reply: Value = ureq::get(&format!("{as_url}/v1/channels/{}", c.id.0))
+            .call()
+            .expect("channel")
+            .into_json()
+            .expect("json");
+        let total: u128 = reply["total"]
+            .as_str()
+            .expect("total")
+            .parse()
+            .expect("number");
+        assert_eq!(total % PRICE, 0);
+        c.sold = (total / PRICE) as u64;
+    }
+}
+
+fn main() {
+    let Some(url) = node_url() else {
+        eprintln!("as_load: SLOTPAY_NODE_URL is not set; run scripts/bench.sh");
+        std::process::exit(2);
+    };
+    let n_channels = env_or("SLOTPAY_LOAD_CHANNELS", 256) as usize;
+    let seconds = env_or("SLOTPAY_LOAD_SECONDS", 10) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    eprintln!("bare secp256k1 recovery, one core …");
+    let bare = bare_recovery_rate();
+    eprintln!("  {bare:.0}/s per core");
+
+    let dir = std::env::temp_dir().join(format!("slotpay-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("work dir");
+    deploy(&dir, &url);
+    // One more device, never used by the load, for the end-to-end runs: its counter must
+    // stay within the look-ahead window of the simulated device.
+    let devices: Vec<String> = (0..=DEVICES).map(device_name).collect();
+    let device_refs: Vec<&str> = devices.iter().map(String::as_str).collect();
+    let as_port = free_tcp_port();
+    write_as_config(&dir, &url, as_port, PRICE, &device_refs);
+    let as_url = format!("http://127.0.0.1:{as_port}");
+    let as_proc = start_as(&dir, &as_url);
+    let as_pid = as_proc.child.id().to_string();
+    let terms: Value = ureq::get(&format!("{as_url}/v1/terms"))
+        .call()
+        .expect("terms")
+        .into_json()
+        .expect("json");
+    let domain = Domain {
+        genesis_hash: from_hex(terms["genesis_hash"].as_str().expect("genesis"), "g").expect("hex"),
+        contract: from_hex(terms["contract"].as_str().expect("contract"), "c").expect("hex"),
+    };
+    let payee: [u8; 32] = from_hex(terms["payee"].as_str().expect("payee"), "p").expect("hex");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // One extra channel, untouched by the load, for the end-to-end `slotpay pay` runs.
+    let mut channels = runtime.block_on(open_channels(&url, &domain, payee, n_channels + 1));
+    let pay_channel = channels.pop().expect("pay channel");
+
+    let http: Http = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(n_channels)
+        .build_http();
+    let target = Target {
+        http,
+        as_url: as_url.clone(),
+        as_pid,
+        domain,
+    };
+    let mut phases = Vec::new();
+    // Warm-up: one purchase per channel (connections, the AS's channel views, SQLite pages).
+    let p = runtime.block_on(phase(&target, "warm-up", &channels, None, 30.0, 1));
+    assert!(
+        p.failures.is_empty(),
+        "warm-up failed: {:?}",
+        &p.failures[..p.failures.len().min(3)]
+    );
+    resync(&as_url, &mut channels);
+    let capacity_budget = ((bare * cores as f64 * seconds) / n_channels as f64).ceil() as u64;
+    let capacity = runtime.block_on(phase(
+        &target,
+        "capacity (closed loop)",
+        &channels,
+        None,
+        seconds,
+        capacity_budget,
+    ));
+    resync(&as_url, &mut channels);
+    let max = capacity.throughput();
+    phases.push(capacity);
+    for fraction in [0.25, 0.5, 0.75] {
+        let p = runtime.block_on(phase(
+            &target,
+            &format!("open loop at {:.0}% of capacity", fraction * 100.0),
+            &channels,
+            Some(max * fraction),
+            seconds,
+            0,
+        ));
+        resync(&as_url, &mut channels);
+        phases.push(p);
+    }
+    // Every answered purchase is in the ledger, and nothing else is: the AS's count, the
+    // totals in its ledger and the generator's answers agree.
+    let answered: usize = phases.iter().map(|p| p.completed).sum::<usize>() + channels.len();
+    let metrics = ureq::get(&format!("{as_url}/metrics"))
+        .call()
+        .expect("metrics")
+        .into_string()
+        .expect("text");
+    let sold: u64 = channels.iter().map(|c| c.sold).sum();
+    assert_eq!(sold as usize, answered, "ledger totals vs answers");
+    assert!(
+        metrics.contains(&format!("slotpay_purchases_total {sold}\n")),
+        "the AS counted other than the {sold} purchases the generator saw:\n{metrics}"
+    );
+
+    let e2e = end_to_end(&dir, &as_url, &pay_channel, 100);
+    drop(as_proc);
+    let report = report(bare, cores, n_channels, &phases, &e2e);
+    println!("{report}");
+    let out = repo_root().join("bench/as-load.md");
+    std::fs::write(&out, report).expect("write bench/as-load.md");
+    eprintln!("wrote {}", out.display());
+    for p in &phases {
+        assert!(
+            p.failures.is_empty(),
+            "{}: {} requests failed, first: {:?}",
+            p.name,
+            p.failures.len(),
+            &p.failures[..p.failures.len().min(3)]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn open_channels(url: &str, domain: &Domain, payee: [u8; 32], n: usize) -> Vec<Channel> {
+    let client = ContractClient::connect(url, domain.contract)
+        .await
+        .expect("connect");
+    let alice = subxt_signer::sr25519::dev::alice();
+    let best = client
+        .api()
+        .blocks()
+        .at_latest()
+        .await
+        .expect("block")
+        .number();
+    let mut channels = Vec::with_capacity(n);
+    let started = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(OPENS_PER_BATCH) {
+        let secrets: Vec<SecretKey> = chunk.iter().map(|_| keys::generate()).collect();
+        let calls: Vec<ContractCall> = secrets
+            .iter()
+            .map(|s| ContractCall {
+                value: PRICE * 1_000_000,
+                message: "open",
+                args: (
+                    payee,
+                    Authority::Delegate(keys::public_key(s)),
+                    best + 1_000_000,
+                )
+                    .encode(),
+            })
+            .collect();
+        let done = client.call_batch(&alice, &calls).await.expect("open batch");
+        assert_eq!(
+            done.contract_events.len(),
+            secrets.len(),
+            "one Opened event per open"
+        );
+        for (event, secret) in done.contract_events.iter().zip(secrets) {
+            let id = <ChannelId as parity_scale_codec::Decode>::decode(&mut event.as_slice())
+                .expect("Opened event");
+            channels.push(Channel {
+                id,
+                secret,
+                sold: 0,
+            });
+        }
+        eprintln!(
+            "opened {} of {n} channels ({:.1} s)",
+            channels.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    channels
+}
+
+struct EndToEnd {
+    runs: usize,
+    wall_ms: Vec<f64>,
+    inner_ms: Vec<f64>,
+}
+
+/// `slotpay pay` as a process, one slot each time, through the AS to a device over CoAP.
+fn end_to_end(dir: &Path, as_url: &str, channel: &Channel, runs: usize) -> EndToEnd {
+    let addr = free_udp_addr();
+    let _device = start_device(dir, &device_name(DEVICES), addr);
+    let key = dir.join("pay.key");
+    std::fs::write(&key, to_hex(&channel.secret.secret_bytes())).expect("key file");
+    let mut wall_ms = Vec::with_capacity(runs);
+    let mut inner_ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let out = run(Command::new(bin("slotpay"))
+            .args([
+                "--json",
+                "pay",
+                "--as",
+                as_url,
+                "--channel",
+                &channel.id.0.to_string(),
+                "--device",
+                &device_name(DEVICES),
+                "--coap",
+                &addr.to_string(),
+                "--key",
+            ])
+            .arg(&key));
+        wall_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        let v: Value = serde_json::from_str(out.trim()).expect("pay JSON");
+        inner_ms.push(v["elapsed_ms"].as_f64().expect("elapsed_ms"));
+    }
+    wall_ms.sort_by(f64::total_cmp);
+    inner_ms.sort_by(f64::total_cmp);
+    EndToEnd {
+        runs,
+        wall_ms,
+        inner_ms,
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    sorted[i - 1]
+}
+
+fn report(bare: f64, cores: usize, channels: usize, phases: &[Phase], e2e: &EndToEnd) -> String {
+    let mut r = String::new();
+    let limit = bare * cores as f64;
+    let date = run(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]));
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_owned())
+        .unwrap_or_default();
+    let _ = writeln!(r, "# AS load and end-to-end latency\n");
+    let _ = writeln!(
+        r,
+        "Measured {} on {cores} cores ({cpu}). Reproduce: `scripts/bench.sh` (or, with a node at \
+         SLOTPAY_NODE_URL and release binaries, `cargo bench -p slotpay-tests --bench as_load`).\n",
+        date.trim()
+    );
+    if let Ok(note) = std::env::var("SLOTPAY_BENCH_NOTE") {
+        let _ = writeln!(r, "Note: {note}\n");
+    }
+    let _ = writeln!(
+        r,
+        "The real `slotpay-as` (release) on loopback: SQLite WAL with `synchronous=FULL`, every sale \
+         durable before its answer (group commit). {channels} delegate channels opened on a real \
+         substrate-contracts-node, {DEVICES} devices, one slot per receipt, every receipt a fresh \
+         valid signature. Generator and AS share the same {cores} cores.\n"
+    );
+    let _ = writeln!(
+        r,
+        "Bare limit, same run: libsecp256k1 recovery {bare:.0}/s per core, × {cores} cores = {limit:.0}/s.\n"
+    );
+    let _ = writeln!(
+        r,
+        "| phase | offered /s | receipts /s | vs cores × bare | p50 ms | p99 ms | p99.9 ms | AS CPU (cores) | generator CPU | failures |"
+    );
+    let _ = writeln!(r, "|---|---|---|---|---|---|---|---|---|---|");
+    for p in phases {
+        let _ = writeln!(
+            r,
+            "| {} | {} | {:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            p.name,
+            p.offered.map_or("max".into(), |o| format!("{o:.0}")),
+            p.throughput(),
+            p.throughput() / limit,
+            p.percentile(0.5),
+            p.percentile(0.99),
+            p.percentile(0.999),
+            p.as_cpu,
+            p.gen_cpu,
+            p.failures.len()
+        );
+    }
+    let _ = writeln!(
+        r,
+        "\nClosed loop latency is per request (no schedule); open-loop latency counts from each \
+         request's scheduled time.\n"
+    );
+    let _ = writeln!(r, "## End to end: `slotpay pay` to the device's grant\n");
+    let _ = writeln!(
+        r,
+        "{} runs of `slotpay --json pay` (release), one slot each: the CLI reads terms and the \
+         channel's total from the AS, signs, buys, presents the OTP to `slotpay-device` over \
+         CoAP/UDP and waits for 2.04 Changed.\n",
+        e2e.runs
+    );
+    let _ = writeln!(r, "| measured | median ms | p99 ms |\n|---|---|---|");
+    let _ = writeln!(
+        r,
+        "| inside the CLI (its `elapsed_ms`: first request to grant) | {:.2} | {:.2} |",
+        pct(&e2e.inner_ms, 0.5),
+        pct(&e2e.inner_ms, 0.99)
+    );
+    let _ = writeln!(
+        r,
+        "| whole process (spawn to exit, as a user sees it) | {:.2} | {:.2} |",
+        pct(&e2e.wall_ms, 0.5),
+        pct(&e2e.wall_ms, 0.99)
+    );
+    r
+}
