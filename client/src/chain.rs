@@ -96,6 +96,7 @@ pub async fn free_balance(
 /// Transfers `amount` to `to` and waits for finality.
 pub async fn transfer(
     api: &OnlineClient<PolkadotConfig>,
+    rpc: &subxt::backend::legacy::LegacyRpcMethods<PolkadotConfig>,
     signer: &AnySigner,
     to: &AccountId32,
     amount: u128,
@@ -108,8 +109,9 @@ pub async fn transfer(
             Value::u128(amount),
         ],
     );
+    let params = slotpay_as::chain::next_tx_params(rpc, &signer.account_id()).await?;
     api.tx()
-        .sign_and_submit_then_watch_default(&tx, signer)
+        .sign_and_submit_then_watch(&tx, signer, params)
         .await?
         .wait_for_finalized_success()
         .await?;

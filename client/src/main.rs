@@ -525,12 +525,11 @@ async fn main() -> Result<()> {
             to,
             amount,
         } => {
-            let api =
-                subxt::OnlineClient::<subxt::PolkadotConfig>::from_insecure_url(&chain.url).await?;
+            let (api, rpc) = slotpay_as::chain::connect(&chain.url).await?;
             let to = parse_account(&to)?;
             with_progress(
                 "transferring",
-                chain::transfer(&api, &signer(&s)?, &to, parse_amount(&amount)?),
+                chain::transfer(&api, &rpc, &signer(&s)?, &to, parse_amount(&amount)?),
             )
             .await?;
             print(

@@ -14,6 +14,9 @@ use protocol::{
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use subxt::backend::legacy::LegacyRpcMethods;
+use subxt::backend::rpc::RpcClient;
+use subxt::config::{DefaultExtrinsicParams, DefaultExtrinsicParamsBuilder, ExtrinsicParams};
 use subxt::dynamic::Value;
 use subxt::tx::Signer;
 use subxt::{OnlineClient, PolkadotConfig};
@@ -162,15 +165,17 @@ struct EventSummary {
 /// Signs and submits `tx`, waits for finality and success, and reads its events.
 async fn submit<S: Signer<PolkadotConfig>>(
     api: &OnlineClient<PolkadotConfig>,
+    rpc: &LegacyRpcMethods<PolkadotConfig>,
     tx: &subxt::tx::DynamicPayload,
     signer: &S,
     contract: Option<AccountId32>,
     message: &'static str,
 ) -> Result<(u32, EventSummary), ChainError> {
     let origin: AccountId32 = signer.account_id().0;
+    let params = next_tx_params(rpc, &signer.account_id()).await?;
     let finalized = api
         .tx()
-        .sign_and_submit_then_watch_default(tx, signer)
+        .sign_and_submit_then_watch(tx, signer, params)
         .await?
         .wait_for_finalized()
         .await?;
@@ -240,13 +245,47 @@ pub struct Finalized {
 #[derive(Clone)]
 pub struct ContractClient {
     api: OnlineClient<PolkadotConfig>,
+    rpc: LegacyRpcMethods<PolkadotConfig>,
     contract: AccountId32,
+}
+
+/// A node connection: the subxt client, and the raw RPC methods on the same socket.
+pub async fn connect(
+    url: &str,
+) -> Result<
+    (
+        OnlineClient<PolkadotConfig>,
+        LegacyRpcMethods<PolkadotConfig>,
+    ),
+    ChainError,
+> {
+    let rpc = RpcClient::from_insecure_url(url).await?;
+    let api = OnlineClient::<PolkadotConfig>::from_rpc_client(rpc.clone()).await?;
+    Ok((api, LegacyRpcMethods::new(rpc)))
+}
+
+/// Transaction parameters for `signer`'s next transaction. The nonce comes from the node's
+/// `system_accountNextIndex` (best block and transaction pool), not from the latest
+/// finalized block as subxt's default does: after a node restart the last block can stay
+/// unfinalized, and a nonce read there is already used ("Transaction is outdated"), which
+/// on an instant-seal chain nothing would ever resolve.
+pub async fn next_tx_params(
+    rpc: &LegacyRpcMethods<PolkadotConfig>,
+    signer: &subxt::utils::AccountId32,
+) -> Result<
+    <DefaultExtrinsicParams<PolkadotConfig> as ExtrinsicParams<PolkadotConfig>>::Params,
+    ChainError,
+> {
+    let nonce = rpc.system_account_next_index(signer).await?;
+    Ok(DefaultExtrinsicParamsBuilder::<PolkadotConfig>::new()
+        .nonce(nonce)
+        .build())
 }
 
 impl ContractClient {
     pub async fn connect(url: &str, contract: AccountId32) -> Result<Self, ChainError> {
-        let api = OnlineClient::<PolkadotConfig>::from_insecure_url(url).await?;
-        Ok(Self { api, contract })
+        let (api, rpc) = connect(url).await?;
+        Ok(Self { api, rpc, contract })
     }
 
     pub fn api(&self) -> &OnlineClient<PolkadotConfig> {
@@ -403,7 +442,15 @@ impl ContractClient {
                 )],
             ),
         };
-        let (block, events) = submit(&self.api, &tx, signer, Some(self.contract), message).await?;
+        let (block, events) = submit(
+            &self.api,
+            &self.rpc,
+            &tx,
+            signer,
+            Some(self.contract),
+            message,
+        )
+        .await?;
         Ok(Finalized {
             block,
             contract_events: events.contract_events,
@@ -444,7 +491,7 @@ pub async fn deploy<S: Signer<PolkadotConfig>>(
     salt: Vec<u8>,
 ) -> Result<Deployed, ChainError> {
     let message = "new";
-    let api = OnlineClient::<PolkadotConfig>::from_insecure_url(url).await?;
+    let (api, rpc) = connect(url).await?;
     let genesis_hash = api.genesis_hash().0;
     let mut data = selector(message).to_vec();
     genesis_hash.encode_to(&mut data);
@@ -479,7 +526,7 @@ pub async fn deploy<S: Signer<PolkadotConfig>>(
             Value::from_bytes(&salt),
         ],
     );
-    let (block, events) = submit(&api, &tx, signer, None, message).await?;
+    let (block, events) = submit(&api, &rpc, &tx, signer, None, message).await?;
     let contract = events.instantiated.ok_or(ChainError::Decode {
         message,
         reason: "no Contracts::Instantiated event".into(),

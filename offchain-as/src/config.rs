@@ -30,7 +30,32 @@ pub struct Config {
     pub listen: SocketAddr,
     #[serde(default)]
     pub close: ClosePolicy,
+    #[serde(default)]
+    pub limits: Limits,
     pub devices: Vec<DeviceEntry>,
+}
+
+/// What one client may hold of the AS: slow or idle clients are cut off, and connections
+/// beyond the cap are refused at once instead of queueing.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// A request's headers must arrive within this (slowloris).
+    pub header_timeout_ms: u64,
+    /// A request's body must arrive and its answer be ready within this; else 408.
+    pub request_timeout_ms: u64,
+    /// Open connections at most.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: 5_000,
+            request_timeout_ms: 10_000,
+            max_connections: 4_096,
+        }
+    }
 }
 
 /// When the AS closes a channel by itself.

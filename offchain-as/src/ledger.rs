@@ -211,27 +211,23 @@ impl Ledger {
         outcomes.pop().expect("one request, one outcome")
     }
 
-    /// [`Ledger::sell`] for many requests under one commit (group commit): each request is
-    /// decided in order inside a savepoint, so a refusal undoes only its own request and
-    /// later ones see earlier ones' totals and counters. One fsync makes the whole batch
-    /// durable; nothing in it may be answered before this returns `Ok`.
+    /// [`Ledger::sell`] for many requests under one commit (group commit): requests are
+    /// decided in order, so later ones see earlier ones' totals and counters. A refusal
+    /// is always decided before its request writes anything, so it changes nothing; a
+    /// database error aborts the whole batch (`Err`: nothing in it happened). One fsync
+    /// makes the batch durable; nothing in it may be answered before this returns `Ok`.
     pub fn sell_batch<E>(
         &mut self,
         requests: &[SaleRequest<'_>],
         mut decide: impl FnMut(usize, Balance) -> Result<Decision, E>,
     ) -> Result<Vec<Result<SellOutcome, SellError<E>>>, LedgerError> {
-        let mut tx = self
+        let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(requests.len());
         for (i, request) in requests.iter().enumerate() {
-            let savepoint = tx.savepoint()?;
-            let outcome = sell_in(&savepoint, request, |total| decide(i, total));
-            if matches!(outcome, Ok(SellOutcome::Sold(_))) {
-                savepoint.commit()?;
-            }
-            // Otherwise the savepoint rolls back when dropped: a refusal changes nothing.
-            outcomes.push(outcome);
+            // `?`: a database error leaves `tx` to roll back when dropped.
+            outcomes.push(sell_in(&tx, request, |total| decide(i, total))?);
         }
         tx.commit()?;
         Ok(outcomes)
@@ -328,37 +324,51 @@ impl Ledger {
     }
 }
 
-/// One sale inside an open transaction or savepoint (see [`Ledger::sell`]).
+/// One sale inside an open transaction (see [`Ledger::sell_batch`]). The outer `Err` is a
+/// database failure, which may leave this request half written: the caller must abort the
+/// transaction. Every refusal (inner `Err`) is decided before the first write.
 fn sell_in<E>(
     tx: &Connection,
     request: &SaleRequest<'_>,
     decide: impl FnOnce(Balance) -> Result<Decision, E>,
-) -> Result<SellOutcome, SellError<E>> {
+) -> Result<Result<SellOutcome, SellError<E>>, LedgerError> {
+    let refuse = |e: LedgerError| Ok(Err(SellError::Ledger(e)));
     if let Some(earlier) = sale_in(tx, request.channel, request.amount)? {
-        return Ok(SellOutcome::AlreadySold(earlier));
+        return Ok(Ok(SellOutcome::AlreadySold(earlier)));
     }
-    let closing: bool = tx
-        .prepare_cached("SELECT closing FROM channels WHERE channel = ?1")?
-        .query_row(params![to_sql(request.channel.0)], |row| row.get(0))
+    let (total, closing) = tx
+        .prepare_cached("SELECT total, closing FROM channels WHERE channel = ?1")?
+        .query_row(params![to_sql(request.channel.0)], |row| {
+            Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, bool>(1)?))
+        })
         .optional()?
-        .unwrap_or(false);
+        .map(|(total, closing)| Ok::<_, LedgerError>((amount_from(total)?, closing)))
+        .transpose()?
+        .unwrap_or((0, false));
     if closing {
-        return Err(LedgerError::Closing(request.channel).into());
+        return refuse(LedgerError::Closing(request.channel));
     }
-    let total = total_in(tx, request.channel)?;
-    let decision = decide(total).map_err(SellError::Refused)?;
-    let first_counter: u64 = tx
+    let decision = match decide(total) {
+        Ok(decision) => decision,
+        Err(e) => return Ok(Err(SellError::Refused(e))),
+    };
+    let Some(first_counter) = tx
         .prepare_cached("SELECT next_counter FROM devices WHERE device = ?1")?
         .query_row(params![request.device], |row| row.get::<_, i64>(0))
         .optional()?
         .map(from_sql)
-        .ok_or_else(|| LedgerError::UnknownDevice(request.device.to_owned()))?;
-    let next = first_counter
+    else {
+        return refuse(LedgerError::UnknownDevice(request.device.to_owned()));
+    };
+    let Some(next) = first_counter
         .checked_add(decision.slots)
         .filter(|n| *n <= i64::MAX as u64)
-        .ok_or_else(|| LedgerError::CountersExhausted {
+    else {
+        return refuse(LedgerError::CountersExhausted {
             device: request.device.to_owned(),
-        })?;
+        });
+    };
+    // Writes from here on: any error aborts the batch.
     tx.prepare_cached("UPDATE devices SET next_counter = ?2 WHERE device = ?1")?
         .execute(params![request.device, to_sql(next)])?;
     tx.prepare_cached(
@@ -384,14 +394,14 @@ fn sell_in<E>(
         to_sql(decision.slots),
         decision.signer.0.as_slice(),
     ])?;
-    Ok(SellOutcome::Sold(SaleRecord {
+    Ok(Ok(SellOutcome::Sold(SaleRecord {
         channel: request.channel,
         new_total: request.amount,
         device: request.device.to_owned(),
         first_counter,
         slots: decision.slots,
         signer: decision.signer,
-    }))
+    })))
 }
 
 fn total_in(conn: &Connection, channel: ChannelId) -> Result<Balance, LedgerError> {

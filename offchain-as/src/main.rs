@@ -8,7 +8,7 @@ use slotpay_as::closer::{self, CloseOutcome};
 use slotpay_as::config::Config;
 use slotpay_as::ledger::Ledger;
 use slotpay_as::sale::{DeviceKey, Seller};
-use slotpay_as::server::{router, Service};
+use slotpay_as::server::{router_with, serve as serve_http, Service};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -186,12 +186,23 @@ async fn serve(config: Config) -> Result<()> {
         }
     });
 
-    axum::serve(listener, router(service))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("HTTP server")
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install the SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        info!("shutting down: no new connections, open requests finish");
+    };
+    serve_http(
+        listener,
+        router_with(service, config.limits),
+        config.limits,
+        shutdown,
+    )
+    .await
+    .context("HTTP server")
 }
 
 async fn close_now(config: Config, channel: u64) -> Result<()> {

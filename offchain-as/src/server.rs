@@ -2,6 +2,7 @@
 use crate::api::{to_hex, ApiError, ChannelReply, PurchaseBody, PurchaseReply, TermsReply};
 use crate::chain::{ChainError, ChainRead, ChannelReader};
 use crate::committer::Committer;
+use crate::config::Limits;
 use crate::ledger::{Ledger, LedgerError};
 use crate::sale::{Offer, SaleError, Seller};
 use axum::body::Bytes;
@@ -14,6 +15,7 @@ use protocol::{Authority, ChannelId, PurchaseError};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Requests are small JSON documents; anything bigger is refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -150,13 +152,86 @@ impl From<SaleError> for Refusal {
 }
 
 pub fn router<C: ChannelReader>(service: Arc<Service<C>>) -> Router {
+    router_with(service, Limits::default())
+}
+
+/// The API with `limits.request_timeout_ms` on every request (body included).
+pub fn router_with<C: ChannelReader>(service: Arc<Service<C>>, limits: Limits) -> Router {
+    let timeout = Duration::from_millis(limits.request_timeout_ms);
     Router::new()
         .route("/v1/terms", get(terms::<C>))
         .route("/v1/channels/{id}", get(channel::<C>))
         .route("/v1/purchase", post(purchase::<C>))
         .route("/metrics", get(metrics::<C>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                // A purchase cut off here may still be sold (the commit goes on): the
+                // client's retry of the same receipt gets its OTPs.
+                match tokio::time::timeout(timeout, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => Refusal::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        format!("the request took longer than {} ms", timeout.as_millis()),
+                    )
+                    .into_response(),
+                }
+            },
+        ))
         .with_state(service)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves: HTTP/1.1 with keep-alive, a
+/// header timeout against clients that trickle bytes, and a cap on open connections
+/// (beyond it a new connection is closed at once). On shutdown, stops accepting and
+/// gives open connections up to the request timeout to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: wait instead of spinning.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::warn!(
+                max = limits.max_connections,
+                "connection refused: too many open"
+            );
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_millis(limits.header_timeout_ms));
+            if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+            drop(permit);
+        });
+    }
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let grace = Duration::from_millis(limits.request_timeout_ms);
+    let _ = tokio::time::timeout(grace, open.acquire_many(all)).await;
+    Ok(())
 }
 
 async fn terms<C: ChannelReader>(State(s): State<Arc<Service<C>>>) -> Json<TermsReply> {

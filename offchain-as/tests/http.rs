@@ -1,14 +1,15 @@
 //! The HTTP API over a real loopback socket, with the chain read from an in-memory map
 //! (the node end-to-end tests cover the real chain): codes, idempotent retries, the
-//! stale-total answer for group races, body limits, metrics.
+//! stale-total answer for group races, body limits, slow and excess clients, metrics.
 use protocol::hotp::Digits;
 use protocol::signature::keys::{self, SecretKey};
 use protocol::{Authority, ChannelId, ChannelView, Domain, Receipt, Tariff};
 use slotpay_as::api::{ApiError, PurchaseBody, PurchaseReply};
 use slotpay_as::chain::{ChainError, ChainRead, ChannelReader};
+use slotpay_as::config::Limits;
 use slotpay_as::ledger::Ledger;
 use slotpay_as::sale::{DeviceKey, Seller};
-use slotpay_as::server::{router, Service, MAX_BODY_BYTES};
+use slotpay_as::server::{router_with, Service, MAX_BODY_BYTES};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +36,10 @@ fn secret(seed: u8) -> SecretKey {
 
 /// Serves the AS on an ephemeral loopback port; returns its base URL.
 fn serve(dir: &std::path::Path) -> String {
+    serve_with(dir, Limits::default())
+}
+
+fn serve_with(dir: &std::path::Path, limits: Limits) -> String {
     let client = secret(1);
     let mut channels = BTreeMap::new();
     channels.insert(
@@ -78,7 +83,14 @@ fn serve(dir: &std::path::Path) -> String {
                 .await
                 .expect("bind");
             tx.send(listener.local_addr().expect("addr")).expect("send");
-            axum::serve(listener, router(service)).await.expect("serve");
+            slotpay_as::server::serve(
+                listener,
+                router_with(service, limits),
+                limits,
+                std::future::pending(),
+            )
+            .await
+            .expect("serve");
         });
     });
     format!("http://{}", rx.recv().expect("address"))
@@ -173,5 +185,103 @@ fn purchases_retries_and_refusals_over_http() {
     assert!(
         metrics.contains("slotpay_refusals_total{code=\"stale_total\"} 1"),
         "{metrics}"
+    );
+}
+
+/// Clients that trickle their headers or body are cut off with nothing changed, and
+/// connections beyond the cap are closed at once; well-behaved clients are served
+/// meanwhile.
+#[test]
+fn slow_and_excess_clients_are_cut_off() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = serve_with(
+        dir.path(),
+        Limits {
+            header_timeout_ms: 300,
+            request_timeout_ms: 500,
+            max_connections: 3,
+        },
+    );
+    let addr = base.trim_start_matches("http://").to_owned();
+    let connect = || {
+        let s = TcpStream::connect(&addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s
+    };
+    // Reads until the server closes; returns what it said and how long it took.
+    let drain = |mut s: TcpStream| {
+        let start = Instant::now();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        (
+            String::from_utf8_lossy(&answer).into_owned(),
+            start.elapsed(),
+        )
+    };
+
+    // Half a request line and headers, never finished.
+    let mut slow_headers = connect();
+    slow_headers
+        .write_all(b"POST /v1/purchase HTTP/1.1\r\nHost: as\r\n")
+        .expect("write");
+    let (answer, took) = drain(slow_headers);
+    assert!(took < Duration::from_secs(3), "headers timeout: {took:?}");
+    assert!(answer.is_empty() || answer.contains("408"), "{answer}");
+
+    // Headers, then a body that never completes: 408 with the API's code.
+    let mut slow_body = connect();
+    slow_body
+        .write_all(b"POST /v1/purchase HTTP/1.1\r\nHost: as\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{\"device\": ")
+        .expect("write");
+    let (answer, took) = drain(slow_body);
+    assert!(took < Duration::from_secs(3), "request timeout: {took:?}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+
+    // Three idle connections fill the cap: a fourth is closed at once, unanswered. (A
+    // second AS with a longer header timeout, so the idle ones are surely still open.)
+    let capped = serve_with(
+        &{
+            let capped_dir = dir.path().join("capped");
+            std::fs::create_dir_all(&capped_dir).expect("dir");
+            capped_dir
+        },
+        Limits {
+            header_timeout_ms: 1_500,
+            request_timeout_ms: 500,
+            max_connections: 3,
+        },
+    );
+    let addr = capped.trim_start_matches("http://").to_owned();
+    let connect = || {
+        let s = TcpStream::connect(&addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s
+    };
+    let idle: Vec<TcpStream> = (0..3).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut extra = connect();
+    let _ = extra.write_all(b"GET /v1/terms HTTP/1.1\r\nHost: as\r\n\r\n");
+    let (answer, _) = drain(extra);
+    assert!(answer.is_empty(), "over the cap yet answered: {answer}");
+    // The idle ones are cut by the header timeout, which frees the cap.
+    for s in idle {
+        let (_, took) = drain(s);
+        assert!(took < Duration::from_secs(3));
+    }
+    let terms = ureq::get(&format!("{base}/v1/terms"))
+        .call()
+        .expect("served again");
+    assert_eq!(terms.status(), 200);
+    let ledger = Ledger::open(&dir.path().join("as.db")).expect("ledger");
+    assert_eq!(
+        ledger.total(ChannelId(1)).expect("total"),
+        0,
+        "nothing sold"
     );
 }

@@ -228,3 +228,23 @@ pub fn device_status(addr: SocketAddr) -> Option<String> {
     let (n, _) = socket.recv_from(&mut buf).ok()?;
     device_sim::coap::parse_response(&buf[..n]).map(|(_, _, text)| text)
 }
+
+/// One CoAP exchange presenting `otp` to a device (three tries on loss): its status and
+/// text, or None if it never answered.
+pub fn present_otp(addr: SocketAddr, otp: &str) -> Option<(coap_lite::ResponseType, String)> {
+    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .ok()?;
+    let mut buf = [0u8; 1280];
+    for id in 0..3u16 {
+        socket
+            .send_to(&device_sim::coap::otp_request(id, b"t", otp), addr)
+            .ok()?;
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            let (status, _, text) = device_sim::coap::parse_response(&buf[..n])?;
+            return Some((status, text));
+        }
+    }
+    None
+}

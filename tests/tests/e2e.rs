@@ -4,13 +4,12 @@
 //!
 //! Needs `SLOTPAY_NODE_URL` (scripts/test.sh starts a node and sets it).
 use coap_lite::ResponseType;
-use device_sim::coap::{otp_request, parse_response};
 use protocol::signature::keys::SecretKey;
 use protocol::{ChannelId, Domain, Receipt};
 use serde_json::{json, Value};
 use slotpay_as::api::{from_hex, PurchaseBody};
 use slotpay_tests::*;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -130,23 +129,6 @@ impl World {
 fn read_key(path: &Path) -> SecretKey {
     let text = std::fs::read_to_string(path).expect("key file");
     SecretKey::from_slice(&from_hex::<32>(text.trim(), "key").expect("hex")).expect("secret")
-}
-
-/// One CoAP exchange with a device: its status and text, or None if it never answered.
-fn present_raw(addr: SocketAddr, otp: &str) -> Option<(ResponseType, String)> {
-    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
-    socket
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .ok()?;
-    let mut buf = [0u8; 1280];
-    for id in 0..3u16 {
-        socket.send_to(&otp_request(id, b"t", otp), addr).ok()?;
-        if let Ok((n, _)) = socket.recv_from(&mut buf) {
-            let (status, _, text) = parse_response(&buf[..n])?;
-            return Some((status, text));
-        }
-    }
-    None
 }
 
 fn balances(url: &str, accounts: &[&str]) -> Vec<i128> {
@@ -436,7 +418,7 @@ fn paid_slots_end_to_end_on_a_real_chain() {
         // Present it so the device's counter keeps up.
         let otp = sold["otps"][0].as_str().expect("otp");
         assert_eq!(
-            present_raw(w.pump.0, otp).expect("answer").0,
+            present_otp(w.pump.0, otp).expect("answer").0,
             ResponseType::Changed
         );
     }
@@ -445,23 +427,23 @@ fn paid_slots_end_to_end_on_a_real_chain() {
     let (_, sold) = w.offer("lock-1", delegate, 9 * PRICE, "delegate.key");
     let otp = sold["otps"][0].as_str().expect("otp").to_owned();
     assert_eq!(
-        present_raw(w.pump.0, &otp).expect("answer").0,
+        present_otp(w.pump.0, &otp).expect("answer").0,
         ResponseType::Unauthorized,
         "lock-1's OTP on pump-2"
     );
     assert_eq!(
-        present_raw(w.lock.0, &otp).expect("answer").0,
+        present_otp(w.lock.0, &otp).expect("answer").0,
         ResponseType::Changed
     );
     assert_eq!(
-        present_raw(w.lock.0, &otp).expect("answer").0,
+        present_otp(w.lock.0, &otp).expect("answer").0,
         ResponseType::Unauthorized,
         "replay"
     );
     w.lock.1.kill9();
     w.lock.1 = start_device(&w.dir, "lock-1", w.lock.0);
     assert_eq!(
-        present_raw(w.lock.0, &otp).expect("answer").0,
+        present_otp(w.lock.0, &otp).expect("answer").0,
         ResponseType::Unauthorized,
         "replay after reboot"
     );
@@ -471,17 +453,17 @@ fn paid_slots_end_to_end_on_a_real_chain() {
     // delay starts: even the right OTP must wait.
     for guess in ["00000000", "12345678", "87654321"] {
         assert_eq!(
-            present_raw(w.lock.0, guess).expect("answer").0,
+            present_otp(w.lock.0, guess).expect("answer").0,
             ResponseType::Unauthorized
         );
     }
     assert_eq!(
-        present_raw(w.lock.0, &next_otp).expect("answer").0,
+        present_otp(w.lock.0, &next_otp).expect("answer").0,
         ResponseType::TooManyRequests
     );
     std::thread::sleep(Duration::from_millis(1_100));
     assert_eq!(
-        present_raw(w.lock.0, &next_otp).expect("answer").0,
+        present_otp(w.lock.0, &next_otp).expect("answer").0,
         ResponseType::Changed
     );
 
