@@ -55,8 +55,8 @@ for t in "${targets[@]}"; do
     step "$t: $runs executions" run_target
     # Keep a small committed seed corpus: the first run's 16 smallest inputs.
     if ! compgen -G "seeds/$t/*" >/dev/null; then
-        find "$corpus" -type f -printf '%s %p\n' | sort -n | head -16 | cut -d' ' -f2- |
-            while read -r f; do cp "$f" "seeds/$t/"; done
+        mapfile -t smallest < <(find "$corpus" -type f -printf '%s %p\n' | sort -n | cut -d' ' -f2-)
+        cp "${smallest[@]:0:16}" "seeds/$t/"
     fi
     secs=$(grep -oE '^Done [0-9]+ runs in [0-9]+ second' "$log" | awk '{print $5}')
     cov=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+' | awk '{print $2}')
@@ -77,11 +77,16 @@ done
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     printf '%s\n' "${rows[@]}"
 } >"$report.tmp"
-if [ ${#targets[@]} -eq 6 ]; then
+if [ ${#targets[@]} -eq 6 ] || [ ! -f "$report" ]; then
     mv "$report.tmp" "$report"
 else
-    # A partial run only prints its rows.
-    cat "$report.tmp"
+    # A partial run replaces its targets' rows, dated, and keeps the others.
+    for row in "${rows[@]}"; do
+        t=$(echo "$row" | cut -d'|' -f2 | tr -d ' ')
+        dated="${row% |} (rerun $(date -u '+%Y-%m-%d %H:%M UTC')) |"
+        awk -v t="$t" -v r="$dated" -F'|' '{ if ($2 == " " t " ") print r; else print }' "$report" >"$report.new"
+        mv "$report.new" "$report"
+    done
     rm -f "$report.tmp"
 fi
 say "fuzzing done: ${targets[*]}"
