@@ -29,9 +29,9 @@ if ! command -v cargo-fuzz >/dev/null; then
 fi
 export CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/fuzz
 # No sanitizer: the code under test is safe Rust (the AS forbids unsafe), so ASan adds
-# cost without finding more; release build with debug assertions, as cargo-fuzz does.
+# cost without finding more. Release build with debug assertions and overflow checks (-a).
 fuzz() { cargo +nightly fuzz "$@"; }
-step "build the fuzz targets" fuzz build -O --sanitizer none
+step "build the fuzz targets" fuzz build -O -a --sanitizer none
 
 report=$SLOTPAY_ROOT/docs/fuzz-results.md
 rows=()
@@ -39,11 +39,11 @@ for t in "${targets[@]}"; do
     corpus=$SLOTPAY_CACHE/fuzz/corpus/$t
     mkdir -p "$corpus" "seeds/$t" "regressions/$t" "artifacts/$t"
     if compgen -G "regressions/$t/*" >/dev/null; then
-        step "$t: replay regressions" fuzz run -O --sanitizer none "$t" regressions/"$t"/* -- -runs=1
+        step "$t: replay regressions" fuzz run -O -a --sanitizer none "$t" regressions/"$t"/* -- -runs=1
     fi
     log=$SLOTPAY_CACHE/logs/fuzz-$t.log
     run_target() {
-        fuzz run -O --sanitizer none "$t" "$corpus" "seeds/$t" -- \
+        fuzz run -O -a --sanitizer none "$t" "$corpus" "seeds/$t" -- \
             -runs="$runs" -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>&1 | tee "$log" |
             grep --line-buffered -E '^#[0-9]+.*(pulse|DONE)|Done|ERROR|panicked' || true
         grep -q "^Done $runs runs" "$log" || {
@@ -69,7 +69,7 @@ done
     echo "# Fuzzing results"
     echo
     echo "\`scripts/fuzz.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(cargo +nightly --version),"
-    echo "libFuzzer through cargo-fuzz $(cargo-fuzz --version 2>/dev/null | awk '{print $2}'), no sanitizer, debug assertions on."
+    echo "libFuzzer through cargo-fuzz $(cargo-fuzz --version 2>/dev/null | awk '{print $2}'), release build with debug assertions and overflow checks (\`-O -a\`), no sanitizer."
     echo "Each target ran exactly the executions shown (libFuzzer \`-runs\`) after replaying its"
     echo "committed seeds and regressions. Targets are described in fuzz/fuzz_targets/*.rs."
     echo

@@ -60,8 +60,8 @@ fuzz_replay() {
     for t in receipt differential merkle device_otp as_purchase lifecycle; do
         local inputs=(seeds/"$t"/* regressions/"$t"/*)
         [ ${#inputs[@]} -gt 0 ] || continue
-        cargo +nightly fuzz run -O --sanitizer none "$t" "${inputs[@]}" -- -runs=1 >/dev/null 2>&1 || {
-            cargo +nightly fuzz run -O --sanitizer none "$t" "${inputs[@]}" -- -runs=1 2>&1 | tail -30
+        cargo +nightly fuzz run -O -a --sanitizer none "$t" "${inputs[@]}" -- -runs=1 >/dev/null 2>&1 || {
+            cargo +nightly fuzz run -O -a --sanitizer none "$t" "${inputs[@]}" -- -runs=1 2>&1 | tail -30
             return 1
         }
         echo "    $t: ${#inputs[@]} inputs replayed"
