@@ -8,7 +8,7 @@
 #   AS load     cargo bench --bench as_load      -> bench/as-load.md (real node, release AS)
 #   end to end  (same binary: `slotpay pay` to the device's grant)
 #
-#   scripts/bench.sh            (set-up must have run; about 15 minutes when built)
+#   scripts/bench.sh            (set-up must have run; 7.5 minutes measured here, built)
 #
 # Environment: SLOTPAY_BENCH_NOTE (a remark written into each report, e.g. the machine's
 # load), SLOTPAY_LOAD_CHANNELS / SLOTPAY_LOAD_SECONDS (AS load shape), SLOTPAY_BENCH_PORT
