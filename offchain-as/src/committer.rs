@@ -4,6 +4,7 @@
 //! ([`Seller::sell_checked`]), and answers each only after that single commit. While one
 //! batch syncs the next one gathers, so batches grow with load.
 use crate::ledger::{Ledger, LedgerError};
+use crate::metrics::Metrics;
 use crate::sale::{CheckedOffer, SaleError, Seller, SoldSlots};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -21,7 +22,7 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the commit thread; it ends when the committer is dropped.
-    pub fn start(seller: Arc<Seller>, ledger: Arc<Mutex<Ledger>>) -> Self {
+    pub fn start(seller: Arc<Seller>, ledger: Arc<Mutex<Ledger>>, metrics: Arc<Metrics>) -> Self {
         let (queue, mut waiting) = mpsc::channel::<(CheckedOffer, Reply)>(QUEUE);
         std::thread::Builder::new()
             .name("slotpay-commit".into())
@@ -35,7 +36,7 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    commit(&seller, &ledger, &mut batch);
+                    commit(&seller, &ledger, &metrics, &mut batch);
                 }
             })
             .expect("spawn the commit thread");
@@ -55,7 +56,12 @@ impl Committer {
     }
 }
 
-fn commit(seller: &Seller, ledger: &Mutex<Ledger>, batch: &mut Vec<(CheckedOffer, Reply)>) {
+fn commit(
+    seller: &Seller,
+    ledger: &Mutex<Ledger>,
+    metrics: &Metrics,
+    batch: &mut Vec<(CheckedOffer, Reply)>,
+) {
     let (offers, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
     let outcomes = match ledger.lock() {
         Ok(mut ledger) => seller.sell_checked(&mut ledger, &offers),
@@ -66,6 +72,9 @@ fn commit(seller: &Seller, ledger: &Mutex<Ledger>, batch: &mut Vec<(CheckedOffer
     match outcomes {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                if let Ok(sold) = &outcome {
+                    metrics.sold(sold);
+                }
                 // A requester that went away still paid: its sale stays in the ledger.
                 let _ = reply.send(outcome);
             }

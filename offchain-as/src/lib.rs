@@ -12,5 +12,6 @@ pub mod closer;
 pub mod committer;
 pub mod config;
 pub mod ledger;
+pub mod metrics;
 pub mod sale;
 pub mod server;

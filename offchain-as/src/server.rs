@@ -4,6 +4,7 @@ use crate::chain::{ChainError, ChainRead, ChannelReader};
 use crate::committer::Committer;
 use crate::config::Limits;
 use crate::ledger::{Ledger, LedgerError};
+use crate::metrics::Metrics;
 use crate::sale::{Offer, SaleError, Seller};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -12,8 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use protocol::{Authority, ChannelId, PurchaseError};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ pub struct Service<C> {
     pub ledger: Arc<Mutex<Ledger>>,
     pub chain: C,
     pub slot_seconds: u64,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     committer: Committer,
 }
 
@@ -34,63 +33,15 @@ impl<C> Service<C> {
     /// The service, with its group-commit thread started on `ledger`.
     pub fn new(seller: Seller, ledger: Arc<Mutex<Ledger>>, chain: C, slot_seconds: u64) -> Self {
         let seller = Arc::new(seller);
+        let metrics = Arc::new(Metrics::default());
         Self {
-            committer: Committer::start(seller.clone(), ledger.clone()),
+            committer: Committer::start(seller.clone(), ledger.clone(), metrics.clone()),
             seller,
             ledger,
             chain,
             slot_seconds,
-            metrics: Metrics::default(),
+            metrics,
         }
-    }
-}
-
-#[derive(Default)]
-pub struct Metrics {
-    purchases: AtomicU64,
-    retries: AtomicU64,
-    slots: AtomicU64,
-    refusals: Mutex<BTreeMap<&'static str, u64>>,
-}
-
-impl Metrics {
-    fn refused(&self, code: &'static str) {
-        if let Ok(mut map) = self.refusals.lock() {
-            *map.entry(code).or_default() += 1;
-        }
-    }
-
-    /// Prometheus text exposition format.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let mut counter = |name: &str, help: &str, value: u64| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-            ));
-        };
-        counter(
-            "slotpay_purchases_total",
-            "Receipts accepted for new slots.",
-            self.purchases.load(Ordering::Relaxed),
-        );
-        counter(
-            "slotpay_purchase_retries_total",
-            "Repeated purchases answered with the earlier OTPs.",
-            self.retries.load(Ordering::Relaxed),
-        );
-        counter(
-            "slotpay_slots_sold_total",
-            "Slots sold (one OTP each).",
-            self.slots.load(Ordering::Relaxed),
-        );
-        out.push_str("# HELP slotpay_refusals_total Refused requests by code.\n");
-        out.push_str("# TYPE slotpay_refusals_total counter\n");
-        if let Ok(map) = self.refusals.lock() {
-            for (code, n) in map.iter() {
-                out.push_str(&format!("slotpay_refusals_total{{code=\"{code}\"}} {n}\n"));
-            }
-        }
-        out
     }
 }
 
@@ -299,16 +250,11 @@ async fn purchase<C: ChannelReader>(
     State(s): State<Arc<Service<C>>>,
     body: Bytes,
 ) -> Result<Json<PurchaseReply>, Refusal> {
+    // Sales are counted where they are committed (a sale whose requester went away
+    // still counts); refusals here.
     let result = purchase_inner(&s, &body).await;
-    match &result {
-        Ok(reply) if reply.fresh => {
-            s.metrics.purchases.fetch_add(1, Ordering::Relaxed);
-            s.metrics.slots.fetch_add(reply.slots, Ordering::Relaxed);
-        }
-        Ok(_) => {
-            s.metrics.retries.fetch_add(1, Ordering::Relaxed);
-        }
-        Err(refusal) => s.metrics.refused(refusal.code),
+    if let Err(refusal) = &result {
+        s.metrics.refused(refusal.code);
     }
     result.map(Json)
 }

@@ -1,0 +1,64 @@
+//! The AS's counters, exposed at `/metrics` in Prometheus' text format.
+use crate::sale::SoldSlots;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Metrics {
+    purchases: AtomicU64,
+    retries: AtomicU64,
+    slots: AtomicU64,
+    refusals: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    /// A committed outcome: a new sale, or a retry answered with an earlier one.
+    pub fn sold(&self, sold: &SoldSlots) {
+        if sold.fresh {
+            self.purchases.fetch_add(1, Ordering::Relaxed);
+            self.slots.fetch_add(sold.sale.slots, Ordering::Relaxed);
+        } else {
+            self.retries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn refused(&self, code: &'static str) {
+        if let Ok(mut map) = self.refusals.lock() {
+            *map.entry(code).or_default() += 1;
+        }
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            ));
+        };
+        counter(
+            "slotpay_purchases_total",
+            "Receipts accepted for new slots.",
+            self.purchases.load(Ordering::Relaxed),
+        );
+        counter(
+            "slotpay_purchase_retries_total",
+            "Repeated purchases answered with the earlier OTPs.",
+            self.retries.load(Ordering::Relaxed),
+        );
+        counter(
+            "slotpay_slots_sold_total",
+            "Slots sold (one OTP each).",
+            self.slots.load(Ordering::Relaxed),
+        );
+        out.push_str("# HELP slotpay_refusals_total Refused requests by code.\n");
+        out.push_str("# TYPE slotpay_refusals_total counter\n");
+        if let Ok(map) = self.refusals.lock() {
+            for (code, n) in map.iter() {
+                out.push_str(&format!("slotpay_refusals_total{{code=\"{code}\"}} {n}\n"));
+            }
+        }
+        out
+    }
+}
