@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use coap_lite::ResponseType;
 use device_sim::coap::{otp_request, parse_response};
 use protocol::signature::keys::SecretKey;
-use protocol::{ChannelId, Domain, MembershipProof, Receipt};
+use protocol::{ChannelId, MembershipProof, Receipt};
 use slotpay_as::api::{
     parse_amount, ApiError, ChannelReply, PurchaseBody, PurchaseReply, TermsReply,
 };
@@ -54,10 +54,7 @@ pub fn terms(as_url: &str) -> Result<TermsReply> {
 pub fn pay(request: &PayRequest<'_>) -> Result<PayOutcome> {
     let start = Instant::now();
     let terms = terms(request.as_url)?;
-    let domain = Domain {
-        genesis_hash: slotpay_as::api::from_hex::<32>(&terms.genesis_hash, "genesis_hash")?,
-        contract: slotpay_as::api::from_hex::<32>(&terms.contract, "contract")?,
-    };
+    let domain = terms.domain()?;
     let price = parse_amount(&terms.price)?;
     let channel: ChannelReply = get(&format!(
         "{}/v1/channels/{}",

@@ -3,7 +3,7 @@
 //! Balances travel as decimal strings (JSON numbers lose precision above 2^53), bytes as
 //! 0x-prefixed hex. Every refusal is an [`ApiError`] with a stable `code`.
 use protocol::merkle::MAX_PROOF_DEPTH;
-use protocol::{Balance, ChannelId, MembershipProof, Receipt, Signature};
+use protocol::{AccountId32, Balance, ChannelId, Domain, MembershipProof, Receipt, Signature};
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/purchase`: a receipt offered for slots on one device.
@@ -74,6 +74,21 @@ pub struct TermsReply {
     pub slot_seconds: u64,
     pub expiry_margin_blocks: u32,
     pub devices: Vec<String>,
+}
+
+impl TermsReply {
+    /// What receipts for this AS must be bound to: its chain and contract.
+    pub fn domain(&self) -> Result<Domain, BodyError> {
+        Ok(Domain {
+            genesis_hash: from_hex(&self.genesis_hash, "genesis_hash")?,
+            contract: from_hex(&self.contract, "contract")?,
+        })
+    }
+
+    /// The AS's account: the payee every channel must name.
+    pub fn payee_account(&self) -> Result<AccountId32, BodyError> {
+        from_hex(&self.payee, "payee")
+    }
 }
 
 /// Every non-2xx answer.

@@ -16,12 +16,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use parity_scale_codec::Encode;
 use protocol::signature::keys::{self, SecretKey};
-use protocol::{Authority, ChannelId, Domain, Receipt};
+use protocol::{ChannelId, Domain, Receipt};
 use serde_json::Value;
-use slotpay_as::api::{from_hex, to_hex, PurchaseBody};
-use slotpay_as::chain::{ContractCall, ContractClient};
+use slotpay_as::api::{to_hex, PurchaseBody};
+use slotpay_as::chain::ContractClient;
 use slotpay_tests::*;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -320,16 +319,9 @@ fn main() {
     let as_url = format!("http://127.0.0.1:{as_port}");
     let as_proc = start_as(&dir, &as_url);
     let as_pid = as_proc.child.id().to_string();
-    let terms: Value = ureq::get(&format!("{as_url}/v1/terms"))
-        .call()
-        .expect("terms")
-        .into_json()
-        .expect("json");
-    let domain = Domain {
-        genesis_hash: from_hex(terms["genesis_hash"].as_str().expect("genesis"), "g").expect("hex"),
-        contract: from_hex(terms["contract"].as_str().expect("contract"), "c").expect("hex"),
-    };
-    let payee: [u8; 32] = from_hex(terms["payee"].as_str().expect("payee"), "p").expect("hex");
+    let terms = as_terms(&as_url);
+    let domain = terms.domain().expect("domain");
+    let payee = terms.payee_account().expect("payee");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -423,40 +415,14 @@ async fn open_channels(url: &str, domain: &Domain, payee: [u8; 32], n: usize) ->
     let client = ContractClient::connect(url, domain.contract)
         .await
         .expect("connect");
-    let alice = subxt_signer::sr25519::dev::alice();
-    let best = client
-        .api()
-        .blocks()
-        .at_latest()
-        .await
-        .expect("block")
-        .number();
+    let expires_at = best_block(&client).await + 1_000_000;
     let mut channels = Vec::with_capacity(n);
     let started = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(OPENS_PER_BATCH) {
         let secrets: Vec<SecretKey> = chunk.iter().map(|_| keys::generate()).collect();
-        let calls: Vec<ContractCall> = secrets
-            .iter()
-            .map(|s| ContractCall {
-                value: PRICE * 1_000_000,
-                message: "open",
-                args: (
-                    payee,
-                    Authority::Delegate(keys::public_key(s)),
-                    best + 1_000_000,
-                )
-                    .encode(),
-            })
-            .collect();
-        let done = client.call_batch(&alice, &calls).await.expect("open batch");
-        assert_eq!(
-            done.contract_events.len(),
-            secrets.len(),
-            "one Opened event per open"
-        );
-        for (event, secret) in done.contract_events.iter().zip(secrets) {
-            let id = <ChannelId as parity_scale_codec::Decode>::decode(&mut event.as_slice())
-                .expect("Opened event");
+        let ids =
+            open_delegate_channels(&client, payee, &secrets, PRICE * 1_000_000, expires_at).await;
+        for (id, secret) in ids.into_iter().zip(secrets) {
             channels.push(Channel {
                 id,
                 secret,

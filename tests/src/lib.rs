@@ -131,8 +131,71 @@ pub fn deploy(dir: &Path, url: &str) -> PathBuf {
 
 /// The shared HOTP key of the `index`th device an AS config names: 32 bytes of
 /// `0x11 * (index + 1)` (index 0: `11..11`, index 1: `22..22`).
+pub fn device_key(index: usize) -> [u8; 32] {
+    [(0x11 * (index + 1)) as u8; 32]
+}
+
+/// [`device_key`] as the hex its key file holds.
 pub fn device_key_hex(index: usize) -> String {
-    format!("{:02x}", (0x11 * (index + 1)) as u8).repeat(32)
+    format!("{:02x}", device_key(index)[0]).repeat(32)
+}
+
+/// `GET /v1/terms` of the AS at `as_url`.
+pub fn as_terms(as_url: &str) -> slotpay_as::api::TermsReply {
+    ureq::get(&format!("{as_url}/v1/terms"))
+        .call()
+        .expect("terms")
+        .into_json()
+        .expect("terms JSON")
+}
+
+/// Opens one delegate channel per key with `deposit` each, paying `payee`, expiring at
+/// `expires_at`, all in one transaction signed by //Alice; returns their ids in order.
+pub async fn open_delegate_channels(
+    client: &slotpay_as::chain::ContractClient,
+    payee: protocol::AccountId32,
+    secrets: &[protocol::signature::keys::SecretKey],
+    deposit: protocol::Balance,
+    expires_at: u32,
+) -> Vec<protocol::ChannelId> {
+    use parity_scale_codec::{Decode, Encode};
+    let calls: Vec<slotpay_as::chain::ContractCall> = secrets
+        .iter()
+        .map(|s| slotpay_as::chain::ContractCall {
+            value: deposit,
+            message: "open",
+            args: (
+                payee,
+                protocol::Authority::Delegate(protocol::signature::keys::public_key(s)),
+                expires_at,
+            )
+                .encode(),
+        })
+        .collect();
+    let done = client
+        .call_batch(&subxt_signer::sr25519::dev::alice(), &calls)
+        .await
+        .expect("open the channels");
+    assert_eq!(
+        done.contract_events.len(),
+        secrets.len(),
+        "one Opened per open"
+    );
+    done.contract_events
+        .iter()
+        .map(|e| protocol::ChannelId::decode(&mut e.as_slice()).expect("Opened event"))
+        .collect()
+}
+
+/// The best block number, to set expiries from.
+pub async fn best_block(client: &slotpay_as::chain::ContractClient) -> u32 {
+    client
+        .api()
+        .blocks()
+        .at_latest()
+        .await
+        .expect("block")
+        .number()
 }
 
 /// Writes `as.toml` (AS account //Bob, database `as.db`, closes only on demand) and the

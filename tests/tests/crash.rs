@@ -6,13 +6,12 @@
 //! Needs `SLOTPAY_NODE_URL` (scripts/test.sh starts a node and sets it), and for the node
 //! restart `SLOTPAY_NODE_PORT` naming the port `scripts/node.sh` started it on.
 use coap_lite::ResponseType;
-use parity_scale_codec::Encode;
 use protocol::hotp::{hotp, Digits, HmacSha256};
 use protocol::signature::keys::{self, SecretKey};
-use protocol::{Authority, ChannelId, Domain, Receipt};
+use protocol::{ChannelId, Domain, Receipt};
 use serde_json::Value;
-use slotpay_as::api::{from_hex, PurchaseBody};
-use slotpay_as::chain::{ContractCall, ContractClient};
+use slotpay_as::api::PurchaseBody;
+use slotpay_as::chain::ContractClient;
 use slotpay_as::ledger::Ledger;
 use slotpay_tests::*;
 use std::path::{Path, PathBuf};
@@ -68,18 +67,10 @@ fn work_dir(name: &str) -> PathBuf {
 }
 
 fn terms(as_url: &str) -> (Domain, [u8; 32]) {
-    let terms: Value = ureq::get(&format!("{as_url}/v1/terms"))
-        .call()
-        .expect("terms")
-        .into_json()
-        .expect("json");
-    let hex = |field: &str| terms[field].as_str().expect("hex field").to_owned();
+    let terms = as_terms(as_url);
     (
-        Domain {
-            genesis_hash: from_hex(&hex("genesis_hash"), "genesis").expect("hex"),
-            contract: from_hex(&hex("contract"), "contract").expect("hex"),
-        },
-        from_hex(&hex("payee"), "payee").expect("hex"),
+        terms.domain().expect("domain"),
+        terms.payee_account().expect("payee"),
     )
 }
 
@@ -95,37 +86,8 @@ fn open_channels(
         let client = ContractClient::connect(url, domain.contract)
             .await
             .expect("connect");
-        let best = client
-            .api()
-            .blocks()
-            .at_latest()
-            .await
-            .expect("block")
-            .number();
-        let calls: Vec<ContractCall> = keys
-            .iter()
-            .map(|k| ContractCall {
-                value: PRICE * 1_000_000,
-                message: "open",
-                args: (
-                    payee,
-                    Authority::Delegate(keys::public_key(k)),
-                    best + 100_000,
-                )
-                    .encode(),
-            })
-            .collect();
-        let done = client
-            .call_batch(&subxt_signer::sr25519::dev::alice(), &calls)
-            .await
-            .expect("open the channels");
-        done.contract_events
-            .iter()
-            .map(|e| {
-                <ChannelId as parity_scale_codec::Decode>::decode(&mut e.as_slice())
-                    .expect("Opened")
-            })
-            .collect()
+        let expires_at = best_block(&client).await + 100_000;
+        open_delegate_channels(&client, payee, keys, PRICE * 1_000_000, expires_at).await
     })
 }
 
@@ -215,7 +177,7 @@ fn check_durable(db: &Path, answered: &[Answered]) {
             "{a:?}"
         );
         let index = DEVICES.iter().position(|d| *d == a.device).expect("device");
-        let key = hex_key(&device_key_hex(index));
+        let key = device_key(index);
         for (i, otp) in a.otps.iter().enumerate() {
             let expected =
                 hotp::<HmacSha256>(&key, a.first_counter + i as u64, Digits::new(8).expect("8"));
@@ -223,13 +185,6 @@ fn check_durable(db: &Path, answered: &[Answered]) {
         }
         assert!(ledger.total(a.channel).expect("total") >= a.amount);
     }
-}
-
-fn hex_key(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect()
 }
 
 fn close(dir: &Path, channel: ChannelId) -> Result<Value, String> {
@@ -384,7 +339,7 @@ fn a_device_never_grants_an_otp_twice_across_sigkills() {
     let mut rng = Rng::from_env();
     let dir = work_dir("device-crash");
     std::fs::write(dir.join("lock-1.key"), device_key_hex(0)).expect("key");
-    let key = hex_key(&device_key_hex(0));
+    let key = device_key(0);
     let digits = Digits::new(8).expect("8");
     let addr = free_udp_addr();
     let mut device = start_device(&dir, "lock-1", addr);
@@ -393,7 +348,7 @@ fn a_device_never_grants_an_otp_twice_across_sigkills() {
     for round in 0..=kills {
         // Present fresh OTPs in order until the device stops answering.
         let presenter = {
-            let (granted, key) = (granted.clone(), key.clone());
+            let granted = granted.clone();
             std::thread::spawn(move || {
                 let mut counter = next;
                 loop {

@@ -45,16 +45,7 @@ impl World {
     }
 
     fn domain(&self) -> Domain {
-        let terms: Value = ureq::get(&format!("{}/v1/terms", self.as_url))
-            .call()
-            .expect("terms")
-            .into_json()
-            .expect("json");
-        Domain {
-            genesis_hash: from_hex(terms["genesis_hash"].as_str().expect("genesis"), "g")
-                .expect("hex"),
-            contract: from_hex(terms["contract"].as_str().expect("contract"), "c").expect("hex"),
-        }
+        as_terms(&self.as_url).domain().expect("domain")
     }
 
     fn total(&self, channel: u64) -> u128 {
