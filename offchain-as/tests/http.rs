@@ -195,7 +195,7 @@ fn purchases_retries_and_refusals_over_http() {
 fn slow_and_excess_clients_are_cut_off() {
     use std::io::{Read, Write};
     use std::net::TcpStream;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let dir = tempfile::tempdir().expect("tempdir");
     let base = serve_with(
         dir.path(),
@@ -212,15 +212,20 @@ fn slow_and_excess_clients_are_cut_off() {
             .expect("timeout");
         s
     };
-    // Reads until the server closes; returns what it said and how long it took.
+    // Reads until the connection ends; returns what the server said and whether the
+    // server closed it (rather than the client giving up after its 5 s read timeout,
+    // which the server's sub-second limits leave far behind).
     let drain = |mut s: TcpStream| {
-        let start = Instant::now();
         let mut answer = Vec::new();
-        let _ = s.read_to_end(&mut answer);
-        (
-            String::from_utf8_lossy(&answer).into_owned(),
-            start.elapsed(),
-        )
+        // A reset (unread bytes when the server dropped the socket) is a close too.
+        let closed = match s.read_to_end(&mut answer) {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        (String::from_utf8_lossy(&answer).into_owned(), closed)
     };
 
     // Half a request line and headers, never finished.
@@ -228,8 +233,8 @@ fn slow_and_excess_clients_are_cut_off() {
     slow_headers
         .write_all(b"POST /v1/purchase HTTP/1.1\r\nHost: as\r\n")
         .expect("write");
-    let (answer, took) = drain(slow_headers);
-    assert!(took < Duration::from_secs(3), "headers timeout: {took:?}");
+    let (answer, closed) = drain(slow_headers);
+    assert!(closed, "the server never cut off trickled headers");
     assert!(answer.is_empty() || answer.contains("408"), "{answer}");
 
     // Headers, then a body that never completes: 408 with the API's code.
@@ -237,8 +242,8 @@ fn slow_and_excess_clients_are_cut_off() {
     slow_body
         .write_all(b"POST /v1/purchase HTTP/1.1\r\nHost: as\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{\"device\": ")
         .expect("write");
-    let (answer, took) = drain(slow_body);
-    assert!(took < Duration::from_secs(3), "request timeout: {took:?}");
+    let (answer, closed) = drain(slow_body);
+    assert!(closed, "the server never cut off a trickled body");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
 
@@ -267,12 +272,15 @@ fn slow_and_excess_clients_are_cut_off() {
     std::thread::sleep(Duration::from_millis(100));
     let mut extra = connect();
     let _ = extra.write_all(b"GET /v1/terms HTTP/1.1\r\nHost: as\r\n\r\n");
-    let (answer, _) = drain(extra);
-    assert!(answer.is_empty(), "over the cap yet answered: {answer}");
+    let (answer, closed) = drain(extra);
+    assert!(
+        closed && answer.is_empty(),
+        "over the cap yet kept or answered: {answer}"
+    );
     // The idle ones are cut by the header timeout, which frees the cap.
     for s in idle {
-        let (_, took) = drain(s);
-        assert!(took < Duration::from_secs(3));
+        let (_, closed) = drain(s);
+        assert!(closed, "an idle connection was never cut off");
     }
     let terms = ureq::get(&format!("{base}/v1/terms"))
         .call()
