@@ -6,8 +6,8 @@
 #   scripts/fuzz.sh differential    one target
 #
 # Environment: SLOTPAY_FUZZ_RUNS (executions per target, default 1000000).
-# Needs a nightly toolchain (cargo-fuzz's instrumentation); cargo-fuzz is installed into
-# the cache on first use. The working corpus lives in the cache ($SLOTPAY_CACHE/fuzz);
+# Needs a nightly toolchain (cargo-fuzz's instrumentation) and cargo-fuzz, both installed
+# by scripts/setup.sh. The working corpus lives in the cache ($SLOTPAY_CACHE/fuzz);
 # fuzz/seeds/<target> (committed) seeds it. A crash stops the script: its input is in
 # fuzz/artifacts/<target>/; copy it to fuzz/regressions/<target>/ and fix the bug, and
 # every later run replays it first.
@@ -20,13 +20,8 @@ runs=${SLOTPAY_FUZZ_RUNS:-1000000}
 targets=(receipt differential merkle device_otp as_purchase lifecycle)
 [ $# -gt 0 ] && targets=("$@")
 
-if ! rustup toolchain list | grep -q '^nightly'; then
-    step "install a nightly toolchain (cargo-fuzz needs it)" rustup toolchain install nightly --profile minimal
-fi
-if ! command -v cargo-fuzz >/dev/null; then
-    step "install cargo-fuzz into the cache" \
-        env CARGO_TARGET_DIR="$SLOTPAY_CACHE/target/tools" cargo +nightly install cargo-fuzz --locked --root "$SLOTPAY_CACHE/tools"
-fi
+rustup toolchain list | grep -q '^nightly' && command -v cargo-fuzz >/dev/null ||
+    die "no nightly toolchain or cargo-fuzz: scripts/setup.sh installs them where rustup can download"
 export CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/fuzz
 # No sanitizer: the code under test is safe Rust (the AS forbids unsafe), so ASan adds
 # cost without finding more. Release build with debug assertions and overflow checks (-a).

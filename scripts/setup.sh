@@ -14,6 +14,7 @@ set -euo pipefail
 
 NODE_VERSION=0.42.0
 CARGO_CONTRACT_VERSION=5.0.3
+CARGO_FUZZ_VERSION=0.13.2
 DEBIAN_RUST_VERSION=1.85.0+dfsg3-1~deb12u3
 DEBIAN_TOOLCHAIN=slotpay-1.85
 NODE_BIN=$SLOTPAY_CACHE/node/bin/substrate-contracts-node
@@ -149,6 +150,29 @@ cargo_contract() {
 $(tail -n 20 "$SLOTPAY_CACHE/logs/cargo-contract-build.log")"
 }
 
+# Fuzzing (scripts/fuzz.sh, and the seed replay in scripts/test.sh) needs a nightly
+# toolchain for libFuzzer's instrumentation, and cargo-fuzz. Where rustup cannot download
+# one, fuzzing is unavailable; everything else works and test.sh says it skips the replay.
+fuzz_tools() {
+    if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+        if ! rustup toolchain install nightly --profile minimal >"$SLOTPAY_CACHE/logs/nightly.log" 2>&1; then
+            echo "    no nightly toolchain can be installed here: fuzzing unavailable (see $SLOTPAY_CACHE/logs/nightly.log)"
+            return 0
+        fi
+    fi
+    local bin=$SLOTPAY_CACHE/tools/bin/cargo-fuzz
+    if [ -x "$bin" ] && "$bin" --version | grep -q "cargo-fuzz $CARGO_FUZZ_VERSION"; then
+        echo "    cached: $("$bin" --version), $(cargo +nightly --version)"
+        return 0
+    fi
+    echo "    building cargo-fuzz $CARGO_FUZZ_VERSION from crates.io (about 2 minutes)"
+    CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/tools \
+        cargo +nightly install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked \
+        --root "$SLOTPAY_CACHE/tools" >"$SLOTPAY_CACHE/logs/cargo-fuzz-build.log" 2>&1 ||
+        die "cargo-fuzz build failed; last lines of $SLOTPAY_CACHE/logs/cargo-fuzz-build.log:
+$(tail -n 20 "$SLOTPAY_CACHE/logs/cargo-fuzz-build.log")"
+}
+
 node_present() {
     [ -x "$NODE_BIN" ] && "$NODE_BIN" --version >/dev/null 2>&1
 }
@@ -224,5 +248,6 @@ if [ "$SLOTPAY_TOOLCHAIN_SOURCE" = debian ]; then
     step "wasm32 standard library for +$SLOTPAY_TOOLCHAIN" wasm_std
 fi
 step "cargo-contract $CARGO_CONTRACT_VERSION" cargo_contract
+step "fuzzing tools (nightly toolchain, cargo-fuzz $CARGO_FUZZ_VERSION)" fuzz_tools
 step "substrate-contracts-node $NODE_VERSION" node_step
 say "set-up complete in $((SECONDS - total))s"

@@ -70,7 +70,7 @@ fuzz_replay() {
 if rustup toolchain list | grep -q '^nightly' && command -v cargo-fuzz >/dev/null; then
     step "fuzz targets replay their seeds and regressions" fuzz_replay
 else
-    say "skipping the fuzz seed replay: no nightly toolchain or cargo-fuzz (scripts/fuzz.sh installs them)"
+    say "skipping the fuzz seed replay: no nightly toolchain here (scripts/setup.sh said why)"
 fi
 
 say "all suites passed in $((SECONDS - total))s"
