@@ -3,7 +3,7 @@
 //!
 //! A sale is one `BEGIN IMMEDIATE` transaction (so concurrent sales on one channel are
 //! serialised and the running total cannot race) committed with WAL and
-//! `synchronous=FULL`: once [`Ledger::sell`] returns, the receipt and the counters it
+//! `synchronous=FULL`: once [`Ledger::sell_batch`] returns, the receipt and the counters it
 //! consumed survive a crash or power loss, and only then may an OTP leave the AS.
 use parity_scale_codec::{Decode, Encode};
 use protocol::{Balance, ChannelId, MembershipProof, PublicKey, Signature};
@@ -49,7 +49,7 @@ pub struct BestReceipt {
     pub proof: Option<MembershipProof>,
 }
 
-/// What [`Ledger::sell`] did.
+/// What [`Ledger::sell_batch`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SellOutcome {
     /// A new sale, now durable.
@@ -195,27 +195,14 @@ impl Ledger {
         sale_in(&self.conn, channel, amount)
     }
 
-    /// Sells slots against a receipt for `request.amount` on `request.channel`, atomically:
-    /// `decide` gets the channel's running total inside the transaction and either
-    /// refuses (nothing changes) or names the slots, which are then recorded with the new
-    /// best receipt and the device's consumed counters, durably, before this returns.
-    pub fn sell<E>(
-        &mut self,
-        request: &SaleRequest<'_>,
-        decide: impl FnOnce(Balance) -> Result<Decision, E>,
-    ) -> Result<SellOutcome, SellError<E>> {
-        let mut decide = Some(decide);
-        let mut outcomes = self.sell_batch(std::slice::from_ref(request), |_, total| {
-            (decide.take().expect("one request, one decision"))(total)
-        })?;
-        outcomes.pop().expect("one request, one outcome")
-    }
-
-    /// [`Ledger::sell`] for many requests under one commit (group commit): requests are
-    /// decided in order, so later ones see earlier ones' totals and counters. A refusal
-    /// is always decided before its request writes anything, so it changes nothing; a
-    /// database error aborts the whole batch (`Err`: nothing in it happened). One fsync
-    /// makes the batch durable; nothing in it may be answered before this returns `Ok`.
+    /// Sells slots against receipts, many under one commit (group commit). For each
+    /// request, `decide` gets its index and the channel's running total inside the
+    /// transaction and either refuses or names the slots, which are then recorded with the
+    /// new best receipt and the device's consumed counters. Requests are decided in order,
+    /// so later ones see earlier ones' totals and counters. A refusal is always decided
+    /// before its request writes anything, so it changes nothing; a database error aborts
+    /// the whole batch (`Err`: nothing in it happened). One fsync makes the batch durable;
+    /// nothing in it may be answered before this returns `Ok`.
     pub fn sell_batch<E>(
         &mut self,
         requests: &[SaleRequest<'_>],
