@@ -1,13 +1,15 @@
-//! Who may sign receipts for a channel: the three constructions.
+//! Who may sign receipts for a channel: the three constructions, and the proof that a
+//! receipt was signed by one.
 use crate::crypto::{EcdsaRecover, Hasher};
 use crate::merkle::{MembershipProof, MerkleError, MerkleRoot};
 use crate::receipt::{Receipt, ReceiptError};
 use crate::signature::Signature;
-use crate::types::{AccountId32, Domain, PublicKey};
+use crate::types::{AccountId32, Balance, Domain, PublicKey};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
-/// The signing authority a channel is bound to when it is opened.
+/// The signing authority a channel is bound to when it is opened (and that the payer may
+/// rotate, see [`crate::channel`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 pub enum Authority {
     /// The payer's own ECDSA account key: the signer's account id,
@@ -15,8 +17,12 @@ pub enum Authority {
     Account(AccountId32),
     /// A delegated client key: a client with no chain account spends up to the deposit.
     Delegate(PublicKey),
-    /// The Merkle root of a group of client keys of one owner; any member may sign.
+    /// The Merkle root of a group of client keys of one owner, each with its spending cap;
+    /// any member may sign.
     Group(MerkleRoot),
+    /// Nobody: what a payer rotates to in order to revoke every key without naming a new
+    /// one. No receipt is authorized by it.
+    Revoked,
 }
 
 /// Why a receipt is not authorized by a channel's authority.
@@ -34,6 +40,8 @@ pub enum AuthError {
     UnexpectedProof,
     #[error("signer is not a group member: {0}")]
     NotMember(#[from] MerkleError),
+    #[error("the channel's keys are revoked: no receipt counts")]
+    Revoked,
 }
 
 /// The account id of an ECDSA public key, as Substrate derives it.
@@ -41,20 +49,55 @@ pub fn account_id_of<H: Hasher>(key: &PublicKey) -> AccountId32 {
     H::blake2_256(&key.0)
 }
 
+/// A receipt whose signature [`authorize`] has checked against an authority. Only
+/// [`authorize`] makes one, so a rule that takes it (the AS's [`crate::check_terms`])
+/// cannot be reached with an unchecked signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authorized {
+    receipt: Receipt,
+    authority: Authority,
+    signer: PublicKey,
+    cap: Option<Balance>,
+}
+
+impl Authorized {
+    pub fn receipt(&self) -> &Receipt {
+        &self.receipt
+    }
+
+    /// The authority the signature was checked against.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    pub fn signer(&self) -> PublicKey {
+        self.signer
+    }
+
+    /// For a group member: the spending cap committed in its leaf.
+    pub fn cap(&self) -> Option<Balance> {
+        self.cap
+    }
+}
+
 /// Checks that `signature` over `receipt` in `domain` is authorized by `authority`
-/// (with `proof` for groups), returning the signer. This one function is the rule used by
-/// the contract on close and by the AS before it returns an OTP.
+/// (with `proof` for groups). This one function is the rule used by the contract on
+/// settle and close, and by the AS before it sells.
 pub fn authorize<H: Hasher, R: EcdsaRecover>(
     authority: &Authority,
     domain: &Domain,
     receipt: &Receipt,
     signature: &Signature,
     proof: Option<&MembershipProof>,
-) -> Result<PublicKey, AuthError> {
+) -> Result<Authorized, AuthError> {
     if proof.is_some() && !matches!(authority, Authority::Group(_)) {
         return Err(AuthError::UnexpectedProof);
     }
+    if *authority == Authority::Revoked {
+        return Err(AuthError::Revoked);
+    }
     let signer = receipt.recover_signer::<H, R>(domain, signature)?;
+    let mut cap = None;
     match authority {
         Authority::Account(account) => {
             if account_id_of::<H>(&signer) != *account {
@@ -67,10 +110,16 @@ pub fn authorize<H: Hasher, R: EcdsaRecover>(
             }
         }
         Authority::Group(root) => {
-            proof
-                .ok_or(AuthError::MissingProof)?
-                .verify::<H>(&signer, root)?;
+            let proof = proof.ok_or(AuthError::MissingProof)?;
+            proof.verify::<H>(&signer, root)?;
+            cap = Some(proof.cap);
         }
+        Authority::Revoked => return Err(AuthError::Revoked),
     }
-    Ok(signer)
+    Ok(Authorized {
+        receipt: *receipt,
+        authority: *authority,
+        signer,
+        cap,
+    })
 }

@@ -1,36 +1,85 @@
-//! HOTP one-time passwords (RFC 4226), generic over the HMAC hash.
+//! HOTP one-time passwords (RFC 4226) and the tokens slotpay's devices accept.
+//!
+//! A [`Token`] names its counter: the client presents `<counter>:<otp>`, so the device
+//! computes exactly one HMAC (for the named counter) per attempt and a guess succeeds
+//! with probability about 10^-digits ([`Digits::best_guess_odds`] has the exact figure).
+//! Which counters are still acceptable is the device's [`ReplayWindow`] (RFC 4303
+//! section 3.4.3 style): every counter once, in any order, until W newer ones pass it.
 //!
 //! slotpay uses HMAC-SHA256 ([`HmacSha256`]); HMAC-SHA1 ([`HmacSha1`]) is here to prove
 //! conformance with RFC 4226's own test vectors.
 use hmac::digest::KeyInit;
 use hmac::Mac;
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::ConstantTimeEq;
+
+mod window;
+pub use window::{ReplayWindow, DEFAULT_WINDOW, MAX_WINDOW};
 
 /// HMAC-SHA1, RFC 4226's original hash.
 pub type HmacSha1 = hmac::Hmac<sha1::Sha1>;
 /// HMAC-SHA256, slotpay's default.
 pub type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
-/// Shortest shared secret accepted by the verifier (RFC 4226 R6: at least 128 bits).
-pub const MIN_KEY_LEN: usize = 16;
-/// Widest look-ahead window a verifier accepts; bounds the work per attempt.
-pub const MAX_WINDOW: u32 = 1024;
+/// Length of the key a device shares with the AS: the one rule, used by the AS, the
+/// device, its provisioning file and the firmware alike.
+pub const KEY_LEN: usize = 32;
 
-/// Why an OTP, or a verifier set-up, was refused.
+/// Why an OTP, a token, a key or a window set-up was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HotpError {
     #[error("{0} digits: an OTP has 6 to 9 digits")]
     InvalidDigits(u8),
     #[error("OTP must be exactly {expected} decimal digits")]
     Malformed { expected: u8 },
-    #[error("shared key of {0} bytes is shorter than 16")]
-    KeyTooShort(usize),
-    #[error("look-ahead window {0} is larger than {max}", max = MAX_WINDOW)]
-    WindowTooLarge(u32),
-    #[error("OTP does not match any counter in the window")]
-    NoMatch,
-    #[error("the counter space is used up: re-key the device")]
-    CounterExhausted,
+    #[error("not a token: expected <counter>:<6 to 9 digits>")]
+    BadToken,
+    #[error("device key of {0} bytes: it must be exactly 32")]
+    KeyLength(usize),
+    #[error("replay window of {0} counters: it must be 1 to {max}", max = MAX_WINDOW)]
+    WindowSize(u32),
+    #[error("counter {0} was already granted")]
+    AlreadyGranted(u64),
+    #[error("counter {0} is below the replay window")]
+    Expired(u64),
+}
+
+/// The secret a device shares with the AS: exactly [`KEY_LEN`] bytes, by construction.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceKey(pub [u8; KEY_LEN]);
+
+impl DeviceKey {
+    /// The key from raw bytes; anything but exactly 32 bytes is refused.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, HotpError> {
+        let key: [u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| HotpError::KeyLength(bytes.len()))?;
+        Ok(Self(key))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
+    /// HMAC-SHA256 keyed with this key, for [`Token::matches_keyed`].
+    pub fn keyed(&self) -> HmacSha256 {
+        <HmacSha256 as KeyInit>::new_from_slice(&self.0).expect("HMAC accepts keys of any length")
+    }
+
+    /// A key for another purpose, HMAC-SHA256(key, label): the device derives its CoAP
+    /// Echo key this way, so a value it hands out never relates to an OTP.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC accepts keys of any length");
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl core::fmt::Debug for DeviceKey {
+    // Never print the secret (configs and errors get logged).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("DeviceKey(..)")
+    }
 }
 
 /// Number of decimal digits of an OTP, 6 to 9.
@@ -40,6 +89,7 @@ pub struct Digits(u8);
 impl Digits {
     pub const SIX: Digits = Digits(6);
     pub const EIGHT: Digits = Digits(8);
+    pub const NINE: Digits = Digits(9);
 
     pub const fn new(digits: u8) -> Result<Self, HotpError> {
         if digits >= 6 && digits <= 9 {
@@ -56,6 +106,13 @@ impl Digits {
     const fn modulus(self) -> u32 {
         10u32.pow(self.0 as u32)
     }
+
+    /// The best single guess's chance is `best_guess_odds() / 2^31`: truncation yields a
+    /// uniform 31-bit code, reduced mod 10^digits, so the likeliest value has
+    /// ceil(2^31 / 10^digits) codes (22 for 8 digits: 1.0245e-8, not exactly 1e-8).
+    pub const fn best_guess_odds(self) -> u32 {
+        (1u32 << 31).div_ceil(self.modulus())
+    }
 }
 
 /// A one-time password: a value below 10^digits, shown zero-padded.
@@ -66,6 +123,17 @@ pub struct Otp {
 }
 
 impl Otp {
+    /// An OTP value, which must be below 10^digits.
+    pub fn new(value: u32, digits: Digits) -> Result<Self, HotpError> {
+        if value < digits.modulus() {
+            Ok(Otp { value, digits })
+        } else {
+            Err(HotpError::Malformed {
+                expected: digits.get(),
+            })
+        }
+    }
+
     pub fn value(&self) -> u32 {
         self.value
     }
@@ -76,14 +144,18 @@ impl Otp {
 
     /// Parses exactly `digits` ASCII decimal digits (leading zeros included).
     pub fn parse(text: &str, digits: Digits) -> Result<Self, HotpError> {
-        let malformed = HotpError::Malformed {
-            expected: digits.get(),
-        };
-        if text.len() != usize::from(digits.get()) || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(malformed);
+        if text.len() != usize::from(digits.get()) {
+            return Err(HotpError::Malformed {
+                expected: digits.get(),
+            });
         }
-        let value = text.parse::<u32>().map_err(|_| malformed)?;
-        Ok(Otp { value, digits })
+        let value = decimal(text.as_bytes()).ok_or(HotpError::Malformed {
+            expected: digits.get(),
+        })?;
+        let value = u32::try_from(value).map_err(|_| HotpError::Malformed {
+            expected: digits.get(),
+        })?;
+        Otp::new(value, digits)
     }
 }
 
@@ -101,7 +173,14 @@ impl core::fmt::Display for Otp {
 /// HOTP(K, C) = Truncate(HMAC(K, C)) mod 10^digits (RFC 4226 section 5.3).
 pub fn hotp<M: Mac + KeyInit>(key: &[u8], counter: u64, digits: Digits) -> Otp {
     // HMAC takes keys of any length, so new_from_slice cannot fail for Hmac<_>.
-    let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    hotp_keyed(mac, counter, digits)
+}
+
+/// [`hotp`] from an HMAC already keyed (clone a keyed one: a device's key never changes,
+/// so it hashes the key's two padded blocks once, at boot, not per check; that halves
+/// the SHA-256 compressions per token).
+pub fn hotp_keyed<M: Mac>(mut mac: M, counter: u64, digits: Digits) -> Otp {
     mac.update(&counter.to_be_bytes());
     let tag = mac.finalize().into_bytes();
     // Dynamic truncation: the low nibble of the last byte picks 4 bytes; works for any
@@ -119,132 +198,111 @@ pub fn hotp<M: Mac + KeyInit>(key: &[u8], counter: u64, digits: Digits) -> Otp {
     }
 }
 
-/// How many counters below `next_counter` a verifier still remembers, one bit each.
-pub const HISTORY: u64 = 64;
-
-/// The validating side: accepts an OTP for any counter in
-/// `next_counter .. next_counter + window`, and any counter among the [`HISTORY`] below
-/// it that was skipped (issued but not yet presented), each at most once.
+/// What a client presents to a device: a counter and its HOTP-SHA256 value.
 ///
-/// Several clients of one device present their OTPs in any order, so a later counter
-/// arriving first must not void an earlier, paid one. A bitmap of the counters used below
-/// `next_counter` (as in IPsec's anti-replay window) keeps every counter single-use.
-/// Persist [`Self::next_counter`] and [`Self::used_below`] durably before acting on a
-/// success.
-#[derive(Debug, Clone)]
-pub struct HotpVerifier<M> {
-    next_counter: u64,
-    /// Bit i set: counter `next_counter - 1 - i` is used (or was never issued).
-    used_below: u64,
-    window: u32,
-    digits: Digits,
-    _mac: core::marker::PhantomData<M>,
+/// Text form (the AS's API, the CLI, the CoAP payload): `<counter>:<otp>`, the counter
+/// in decimal without leading zeros (`0` itself excepted), the OTP zero-padded to its
+/// 6 to 9 digits, nothing else (no sign, no spaces): e.g. `1042:07081804`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Token {
+    counter: u64,
+    otp: Otp,
 }
 
-impl<M: Mac + KeyInit> HotpVerifier<M> {
-    /// A verifier whose next acceptable counter is `next_counter`; every counter below it
-    /// counts as used.
-    pub fn new(next_counter: u64, window: u32, digits: Digits) -> Result<Self, HotpError> {
-        Self::with_history(next_counter, u64::MAX, window, digits)
-    }
+impl Token {
+    /// Longest text form: 20 counter digits, the colon, 9 OTP digits.
+    pub const MAX_TEXT_LEN: usize = 30;
 
-    /// A verifier restored from its persisted state.
-    pub fn with_history(
-        next_counter: u64,
-        used_below: u64,
-        window: u32,
-        digits: Digits,
-    ) -> Result<Self, HotpError> {
-        if window == 0 || window > MAX_WINDOW {
-            return Err(HotpError::WindowTooLarge(window));
+    /// The token for `counter` of the device holding `key` (what the AS sells).
+    pub fn issue(key: &DeviceKey, counter: u64, digits: Digits) -> Self {
+        Token {
+            counter,
+            otp: hotp::<HmacSha256>(&key.0, counter, digits),
         }
-        // Counters below 0 do not exist: mark them used.
-        let nonexistent = if next_counter >= HISTORY {
-            0
-        } else {
-            u64::MAX << next_counter
-        };
-        Ok(Self {
-            next_counter,
-            used_below: used_below | nonexistent,
-            window,
-            digits,
-            _mac: core::marker::PhantomData,
-        })
     }
 
-    pub fn next_counter(&self) -> u64 {
-        self.next_counter
+    pub fn new(counter: u64, otp: Otp) -> Self {
+        Token { counter, otp }
     }
 
-    /// The bitmap of used counters below [`Self::next_counter`], for persistence.
-    pub fn used_below(&self) -> u64 {
-        self.used_below
+    pub fn counter(&self) -> u64 {
+        self.counter
     }
 
-    pub fn window(&self) -> u32 {
-        self.window
+    pub fn otp(&self) -> Otp {
+        self.otp
     }
 
     pub fn digits(&self) -> Digits {
-        self.digits
+        self.otp.digits
     }
 
-    /// Checks `otp` against every counter in the window, in constant time with respect to
-    /// which counter (if any) matches. On success returns the matched counter and moves the
-    /// next acceptable counter just past it; on failure changes nothing.
-    pub fn verify(&mut self, key: &[u8], otp: &Otp) -> Result<u64, HotpError> {
-        if key.len() < MIN_KEY_LEN {
-            return Err(HotpError::KeyTooShort(key.len()));
-        }
-        if otp.digits != self.digits {
-            return Err(HotpError::Malformed {
-                expected: self.digits.get(),
-            });
-        }
-        let mut found = subtle::Choice::from(0);
-        let mut matched = 0u64;
-        // Every candidate is computed whatever matches, so timing does not tell which
-        // counter matched. Used history counters are skipped: the bitmap is not secret,
-        // and in the usual in-order case this costs no HMAC at all.
-        for back in 0..HISTORY {
-            if (self.used_below >> back) & 1 == 1 {
-                continue;
-            }
-            let Some(counter) = self.next_counter.checked_sub(back + 1) else {
-                break;
-            };
-            let candidate = hotp::<M>(key, counter, self.digits);
-            let hit = candidate.value.ct_eq(&otp.value) & !found;
-            matched.conditional_assign(&counter, hit);
-            found |= hit;
-        }
-        for step in 0..u64::from(self.window) {
-            let Some(counter) = self.next_counter.checked_add(step) else {
-                break;
-            };
-            let candidate = hotp::<M>(key, counter, self.digits);
-            let hit = candidate.value.ct_eq(&otp.value) & !found;
-            matched.conditional_assign(&counter, hit);
-            found |= hit;
-        }
-        if !bool::from(found) {
-            return Err(HotpError::NoMatch);
-        }
-        if matched < self.next_counter {
-            self.used_below |= 1 << (self.next_counter - 1 - matched);
-        } else {
-            let next = matched.checked_add(1).ok_or(HotpError::CounterExhausted)?;
-            let shift = next - self.next_counter;
-            let shifted = if shift >= HISTORY {
-                0
-            } else {
-                self.used_below << shift
-            };
-            // The matched counter is used; the ones skipped over stay available.
-            self.used_below = shifted | 1;
-            self.next_counter = next;
-        }
-        Ok(matched)
+    /// Checks the OTP against the one counter the token names: exactly one
+    /// HMAC-SHA256, compared in constant time. Says nothing about replay: that is the
+    /// [`ReplayWindow`]'s job.
+    pub fn matches(&self, key: &DeviceKey) -> bool {
+        self.matches_keyed(&key.keyed())
     }
+
+    /// [`Self::matches`] with the key's HMAC state computed once ([`DeviceKey::keyed`]).
+    pub fn matches_keyed(&self, keyed: &HmacSha256) -> bool {
+        let expected = hotp_keyed(keyed.clone(), self.counter, self.otp.digits);
+        bool::from(expected.value.ct_eq(&self.otp.value))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, HotpError> {
+        Self::parse_bytes(text.as_bytes())
+    }
+
+    /// Parses the text form from raw bytes (a CoAP payload), strictly.
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Self, HotpError> {
+        if bytes.len() > Self::MAX_TEXT_LEN {
+            return Err(HotpError::BadToken);
+        }
+        let colon = bytes
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(HotpError::BadToken)?;
+        let (counter, otp) = (&bytes[..colon], &bytes[colon + 1..]);
+        // One spelling per counter: "007" and "7" must not both name counter 7.
+        if counter.len() > 1 && counter[0] == b'0' {
+            return Err(HotpError::BadToken);
+        }
+        let counter = decimal(counter).ok_or(HotpError::BadToken)?;
+        let digits = u8::try_from(otp.len())
+            .ok()
+            .and_then(|n| Digits::new(n).ok())
+            .ok_or(HotpError::BadToken)?;
+        let value = decimal(otp)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or(HotpError::BadToken)?;
+        Ok(Token {
+            counter,
+            otp: Otp::new(value, digits)?,
+        })
+    }
+}
+
+impl core::fmt::Display for Token {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.counter, self.otp)
+    }
+}
+
+impl core::str::FromStr for Token {
+    type Err = HotpError;
+    fn from_str(text: &str) -> Result<Self, HotpError> {
+        Token::parse(text)
+    }
+}
+
+/// 1 to 20 ASCII decimal digits as a u64; `None` for anything else or an overflow.
+fn decimal(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 20 {
+        return None;
+    }
+    bytes.iter().try_fold(0u64, |n, &b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }

@@ -1,16 +1,22 @@
-//! A Merkle tree of client public keys (keccak256), for many-to-one channels.
+//! A Merkle tree of client keys with their spending caps (keccak256), for many-to-one
+//! channels.
+//!
+//! Each leaf binds a member's key *and* its cap, so the root the payer puts on chain
+//! commits to both: a member proves membership by presenting its cap with its proof, and
+//! cannot claim a larger cap than the payer gave it. The contract only checks membership;
+//! the AS enforces the cap on each member's own spending (see [`crate::purchase`]).
 //!
 //! Leaves and inner nodes are hashed under different one-byte prefixes (as RFC 6962 does),
 //! so an inner node can never be presented as a leaf. A level with an odd number of nodes
 //! promotes its last node unpaired instead of duplicating it, so no two different key sets
 //! share a root through duplication (the CVE-2012-2459 pitfall).
 use crate::crypto::Hasher;
-use crate::types::PublicKey;
+use crate::types::{Balance, PublicKey};
 use alloc::vec::Vec;
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
-/// Prefix of a leaf hash: keccak256(0x00 || compressed key).
+/// Prefix of a leaf hash: keccak256(0x00 || compressed key || cap as u128 little-endian).
 pub const LEAF_PREFIX: u8 = 0x00;
 /// Prefix of an inner node hash: keccak256(0x01 || left || right).
 pub const NODE_PREFIX: u8 = 0x01;
@@ -40,19 +46,34 @@ pub enum MerkleError {
     NoSuchMember { index: usize },
 }
 
-/// The path from a leaf to the root: sibling hashes bottom-up, and for each step whether
-/// the sibling is on the left (bit i of `left_siblings` set) or on the right.
+/// The most a member may spend when its payer sets no limit.
+pub const UNLIMITED: Balance = Balance::MAX;
+
+/// One member of a key group: its key and the most it may spend on a channel (in the
+/// channel's current authority epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct Member {
+    pub key: PublicKey,
+    pub cap: Balance,
+}
+
+/// A member's cap and the path from its leaf to the root: sibling hashes bottom-up, and
+/// for each step whether the sibling is on the left (bit i of `left_siblings` set) or on
+/// the right.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode, TypeInfo)]
 pub struct MembershipProof {
+    /// The member's spending cap, as committed in its leaf.
+    pub cap: Balance,
     pub left_siblings: u32,
     pub siblings: Vec<[u8; 32]>,
 }
 
-/// keccak256(0x00 || key).
-pub fn leaf_hash<H: Hasher>(key: &PublicKey) -> [u8; 32] {
-    let mut buf = [0u8; 34];
+/// keccak256(0x00 || key || cap little-endian).
+pub fn leaf_hash<H: Hasher>(member: &Member) -> [u8; 32] {
+    let mut buf = [0u8; 50];
     buf[0] = LEAF_PREFIX;
-    buf[1..].copy_from_slice(&key.0);
+    buf[1..34].copy_from_slice(&member.key.0);
+    buf[34..].copy_from_slice(&member.cap.to_le_bytes());
     H::keccak256(&buf)
 }
 
@@ -66,7 +87,16 @@ pub fn node_hash<H: Hasher>(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
 }
 
 impl MembershipProof {
-    /// The root this proof leads to from `key`, checking the proof's shape first.
+    /// The member this proof speaks for, when presented with `key`.
+    pub fn member(&self, key: &PublicKey) -> Member {
+        Member {
+            key: *key,
+            cap: self.cap,
+        }
+    }
+
+    /// The root this proof leads to from `key` (with the proof's cap), checking the
+    /// proof's shape first.
     pub fn root_from<H: Hasher>(&self, key: &PublicKey) -> Result<MerkleRoot, MerkleError> {
         let len = self.siblings.len();
         if len > MAX_PROOF_DEPTH {
@@ -79,7 +109,7 @@ impl MembershipProof {
         if len < 32 && self.left_siblings >> len != 0 {
             return Err(MerkleError::NonCanonicalPath);
         }
-        let mut acc = leaf_hash::<H>(key);
+        let mut acc = leaf_hash::<H>(&self.member(key));
         for (i, sibling) in self.siblings.iter().enumerate() {
             acc = if (self.left_siblings >> i) & 1 == 1 {
                 node_hash::<H>(sibling, &acc)
@@ -90,7 +120,7 @@ impl MembershipProof {
         Ok(MerkleRoot(acc))
     }
 
-    /// Ok if `key` is a member of the group with `root`.
+    /// Ok if `key`, with this proof's cap, is a member of the group with `root`.
     pub fn verify<H: Hasher>(&self, key: &PublicKey, root: &MerkleRoot) -> Result<(), MerkleError> {
         if self.root_from::<H>(key)? == *root {
             Ok(())
@@ -113,24 +143,26 @@ mod tree {
         /// levels[0] are the leaf hashes, the last level is the root alone.
         levels: Vec<Vec<[u8; 32]>>,
         index_of: HashMap<PublicKey, usize>,
+        members: Vec<Member>,
     }
 
     impl MerkleTree {
-        /// Builds the tree over `keys` in the given order.
-        pub fn build<H: Hasher>(keys: &[PublicKey]) -> Result<Self, MerkleError> {
-            if keys.is_empty() {
+        /// Builds the tree over `members` in the given order. A key may appear once only,
+        /// so no member holds two caps.
+        pub fn build<H: Hasher>(members: &[Member]) -> Result<Self, MerkleError> {
+            if members.is_empty() {
                 return Err(MerkleError::EmptyGroup);
             }
-            if keys.len() as u64 > 1u64 << MAX_PROOF_DEPTH {
+            if members.len() as u64 > 1u64 << MAX_PROOF_DEPTH {
                 return Err(MerkleError::TooManyKeys);
             }
-            let mut index_of = HashMap::with_capacity(keys.len());
-            for (index, key) in keys.iter().enumerate() {
-                if index_of.insert(*key, index).is_some() {
+            let mut index_of = HashMap::with_capacity(members.len());
+            for (index, member) in members.iter().enumerate() {
+                if index_of.insert(member.key, index).is_some() {
                     return Err(MerkleError::DuplicateKey { index });
                 }
             }
-            let mut levels = vec![keys.iter().map(leaf_hash::<H>).collect::<Vec<_>>()];
+            let mut levels = vec![members.iter().map(leaf_hash::<H>).collect::<Vec<_>>()];
             while levels[levels.len() - 1].len() > 1 {
                 let below = &levels[levels.len() - 1];
                 let above = below
@@ -143,7 +175,25 @@ mod tree {
                     .collect();
                 levels.push(above);
             }
-            Ok(Self { levels, index_of })
+            Ok(Self {
+                levels,
+                index_of,
+                members: members.to_vec(),
+            })
+        }
+
+        /// Builds a group of `keys`, each with the same `cap`.
+        pub fn build_uniform<H: Hasher>(
+            keys: &[PublicKey],
+            cap: Balance,
+        ) -> Result<Self, MerkleError> {
+            let members: Vec<Member> = keys.iter().map(|&key| Member { key, cap }).collect();
+            Self::build::<H>(&members)
+        }
+
+        /// The members, in tree order.
+        pub fn members(&self) -> &[Member] {
+            &self.members
         }
 
         pub fn root(&self) -> MerkleRoot {
@@ -163,7 +213,10 @@ mod tree {
             if index >= self.len() {
                 return Err(MerkleError::NoSuchMember { index });
             }
-            let mut proof = MembershipProof::default();
+            let mut proof = MembershipProof {
+                cap: self.members[index].cap,
+                ..MembershipProof::default()
+            };
             let mut position = index;
             for level in &self.levels[..self.levels.len() - 1] {
                 let sibling = position ^ 1;

@@ -1,34 +1,98 @@
 //! The Authorization Server's rule for selling slots against a receipt.
 //!
-//! Sans-I/O: the AS adapter reads the channel from the chain and the running total from
-//! its database, then asks [`check_purchase`] whether the receipt buys slots. Everything
-//! the contract will check on close is checked here first (same [`authorize`] call), plus
-//! what only the AS cares about: a whole number of slots, and enough time left to close.
-use crate::authority::{authorize, AuthError, Authority};
-use crate::crypto::{EcdsaRecover, Hasher};
-use crate::merkle::MembershipProof;
+//! Sans-I/O: the AS reads the channel from the chain and the running total from its
+//! ledger, recovers the signer with [`authorize`](crate::authorize) and asks
+//! [`check_terms`] whether the receipt buys slots. Everything the contract will check when
+//! the AS settles or closes is checked here first (the same [`Channel`] rules and the same
+//! signature rule), plus what only the AS cares about: whole slots, a bounded number of
+//! them, the member's cap, and enough time left to get its settle or close in.
+//!
+//! [`screen`] is the part of the rule that needs neither the signer nor the ledger's
+//! authoritative total: the AS runs it first so that a request it would refuse anyway
+//! costs no key recovery. [`check_terms`] runs all of it again.
+use crate::authority::{AuthError, Authority, Authorized};
+use crate::channel::Channel;
 use crate::receipt::Receipt;
-use crate::signature::Signature;
-use crate::types::{AccountId32, Balance, Domain, PublicKey};
-
-/// What the AS needs to know of an on-chain channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChannelView {
-    pub payee: AccountId32,
-    pub authority: Authority,
-    pub deposit: Balance,
-    /// First block at which the channel is expired (the contract's `expires_at`).
-    pub expires_at: u32,
-}
+use crate::types::{AccountId32, Balance, BlockNumber, ChannelId, Epoch, PublicKey};
 
 /// The AS's selling terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tariff {
-    /// Price of one slot; every receipt must add a whole number of slots.
-    pub price: Balance,
-    /// Blocks the AS keeps in hand to get its close transaction in before expiry: it
-    /// sells nothing on a channel that expires within this margin.
-    pub expiry_margin: u32,
+    price: Balance,
+    expiry_margin: BlockNumber,
+    max_slots: u64,
+    min_notice: BlockNumber,
+}
+
+/// Terms that cannot work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TariffError {
+    #[error("the price of a slot must be above zero")]
+    ZeroPrice,
+    #[error("at least one slot per purchase must be allowed")]
+    NoSlots,
+    #[error("the rotation notice the AS requires ({min_notice} blocks) must exceed its expiry margin ({expiry_margin}): it settles within that margin")]
+    NoticeWithinMargin {
+        min_notice: BlockNumber,
+        expiry_margin: BlockNumber,
+    },
+}
+
+impl Tariff {
+    /// `price` per slot; nothing sold within `expiry_margin` blocks of a channel's expiry
+    /// or of a rotation taking effect (the blocks the AS keeps in hand to land its close or
+    /// settle); at most `max_slots` per purchase; only channels whose rotation notice is at
+    /// least `min_notice` blocks.
+    pub fn new(
+        price: Balance,
+        expiry_margin: BlockNumber,
+        max_slots: u64,
+        min_notice: BlockNumber,
+    ) -> Result<Self, TariffError> {
+        if price == 0 {
+            return Err(TariffError::ZeroPrice);
+        }
+        if max_slots == 0 {
+            return Err(TariffError::NoSlots);
+        }
+        if min_notice <= expiry_margin {
+            return Err(TariffError::NoticeWithinMargin {
+                min_notice,
+                expiry_margin,
+            });
+        }
+        Ok(Self {
+            price,
+            expiry_margin,
+            max_slots,
+            min_notice,
+        })
+    }
+
+    pub fn price(&self) -> Balance {
+        self.price
+    }
+
+    pub fn expiry_margin(&self) -> BlockNumber {
+        self.expiry_margin
+    }
+
+    pub fn max_slots(&self) -> u64 {
+        self.max_slots
+    }
+
+    pub fn min_notice(&self) -> BlockNumber {
+        self.min_notice
+    }
+}
+
+/// What the AS's ledger knows of a channel's current epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Spent {
+    /// The running total accepted so far in the epoch (0 before the first sale).
+    pub total: Balance,
+    /// What the receipt's signer has itself added to it in the epoch (for member caps).
+    pub by_signer: Balance,
 }
 
 /// A receipt the AS may accept.
@@ -36,9 +100,17 @@ pub struct Tariff {
 pub struct Purchase {
     /// Slots bought: (new total - previous total) / price.
     pub slots: u64,
+    pub epoch: Epoch,
     pub previous_total: Balance,
     pub new_total: Balance,
     pub signer: PublicKey,
+}
+
+impl Purchase {
+    /// What this purchase adds to the running total.
+    pub fn added(&self) -> Balance {
+        self.new_total - self.previous_total
+    }
 }
 
 /// Why a receipt buys nothing. Each has a stable machine-readable [`Self::code`].
@@ -49,23 +121,36 @@ pub enum PurchaseError {
     #[error("the channel pays another payee, not this Authorization Server")]
     WrongPayee,
     #[error(
+        "the channel's rotation notice of {notice} blocks is shorter than the {min} this AS needs"
+    )]
+    NoticeTooShort {
+        notice: BlockNumber,
+        min: BlockNumber,
+    },
+    #[error(
         "the channel expires at block {expires_at}, too soon to sell (now {now}, margin {margin})"
     )]
     ExpiringSoon {
-        expires_at: u32,
-        now: u32,
-        margin: u32,
+        expires_at: BlockNumber,
+        now: BlockNumber,
+        margin: BlockNumber,
     },
+    #[error("the channel's authority changes at block {effective_at}: the old one can no longer buy, the new one can from that block on")]
+    RotationPending { effective_at: BlockNumber },
+    #[error("the receipt is for epoch {claimed}, the channel is in epoch {current}")]
+    WrongEpoch { claimed: Epoch, current: Epoch },
     #[error("the receipt's amount does not exceed the running total {current_total}: sign current total + price")]
     StaleTotal { current_total: Balance },
     #[error("the receipt adds {added}, not a whole number of slots at price {price}")]
     NotWholeSlots { added: Balance, price: Balance },
-    #[error("the receipt's amount exceeds the channel's deposit {deposit}")]
-    ExceedsDeposit { deposit: Balance },
+    #[error("the receipt buys {slots} slots, more than the {max} one purchase may")]
+    TooManySlots { slots: u128, max: u64 },
+    #[error("the receipt's amount exceeds {limit}, what the deposit leaves for this epoch")]
+    ExceedsDeposit { limit: Balance },
+    #[error("the signer would spend {would_spend}, above its cap of {cap}")]
+    OverCap { cap: Balance, would_spend: Balance },
     #[error("the receipt is not authorized by the channel: {0}")]
     Unauthorized(#[from] AuthError),
-    #[error("the tariff's price is zero")]
-    ZeroPrice,
 }
 
 impl PurchaseError {
@@ -74,100 +159,129 @@ impl PurchaseError {
         match self {
             PurchaseError::ChannelNotFound => "channel_not_found",
             PurchaseError::WrongPayee => "wrong_payee",
+            PurchaseError::NoticeTooShort { .. } => "notice_too_short",
             PurchaseError::ExpiringSoon { .. } => "channel_expiring",
+            PurchaseError::RotationPending { .. } => "rotation_pending",
+            PurchaseError::WrongEpoch { .. } => "wrong_epoch",
             PurchaseError::StaleTotal { .. } => "stale_total",
             PurchaseError::NotWholeSlots { .. } => "not_whole_slots",
+            PurchaseError::TooManySlots { .. } => "too_many_slots",
             PurchaseError::ExceedsDeposit { .. } => "exceeds_deposit",
+            PurchaseError::OverCap { .. } => "over_cap",
             PurchaseError::Unauthorized(_) => "unauthorized",
-            PurchaseError::ZeroPrice => "zero_price",
         }
     }
 }
 
-/// Everything one purchase check looks at.
-#[derive(Debug, Clone, Copy)]
-pub struct PurchaseRequest<'a> {
-    pub receipt: &'a Receipt,
-    pub signature: &'a Signature,
-    pub proof: Option<&'a MembershipProof>,
-}
-
-/// Whether a receipt for `amount` buys slots on `channel`, given the running total the AS
-/// has accepted: every rule but the signature's. Returns the number of slots.
-///
-/// Split from [`authorize`] so an AS can recover the signer (the expensive part) in
-/// parallel, before it takes its ledger's lock, and run only this cheap check inside.
-pub fn check_terms(
+/// The checks that need neither the signer nor the ledger's authoritative total, given
+/// `channel` as it stands at block `now` ([`Channel::at`]) and a running total `seen` that
+/// the ledger had reached at some point (totals only grow, so a receipt at or below it is
+/// stale for good). Everything refused here is refused by [`check_terms`] too.
+pub fn screen(
     our_account: &AccountId32,
     tariff: &Tariff,
-    channel: &ChannelView,
-    now: u32,
-    accepted_total: Balance,
-    amount: Balance,
-) -> Result<u64, PurchaseError> {
-    if tariff.price == 0 {
-        return Err(PurchaseError::ZeroPrice);
-    }
+    channel: &Channel,
+    now: BlockNumber,
+    receipt: &Receipt,
+    seen: Balance,
+) -> Result<(), PurchaseError> {
     if channel.payee != *our_account {
         return Err(PurchaseError::WrongPayee);
     }
+    if channel.notice < tariff.min_notice {
+        return Err(PurchaseError::NoticeTooShort {
+            notice: channel.notice,
+            min: tariff.min_notice,
+        });
+    }
     // The AS must still have `expiry_margin` blocks to get its close in.
-    if u64::from(now) + u64::from(tariff.expiry_margin) >= u64::from(channel.expires_at) {
+    let horizon = u64::from(now) + u64::from(tariff.expiry_margin);
+    if horizon >= u64::from(channel.expires_at) {
         return Err(PurchaseError::ExpiringSoon {
             expires_at: channel.expires_at,
             now,
             margin: tariff.expiry_margin,
         });
     }
-    if amount <= accepted_total {
+    // ... and to settle the current epoch before a rotation ends it.
+    if let Some(rotation) = channel.rotation {
+        if horizon >= u64::from(rotation.effective_at) {
+            return Err(PurchaseError::RotationPending {
+                effective_at: rotation.effective_at,
+            });
+        }
+    }
+    if channel.authority == Authority::Revoked {
+        return Err(AuthError::Revoked.into());
+    }
+    if receipt.epoch != channel.epoch {
+        return Err(PurchaseError::WrongEpoch {
+            claimed: receipt.epoch,
+            current: channel.epoch,
+        });
+    }
+    let limit = channel.deposit.saturating_sub(channel.base);
+    if receipt.amount > limit {
+        return Err(PurchaseError::ExceedsDeposit { limit });
+    }
+    if receipt.amount <= seen {
         return Err(PurchaseError::StaleTotal {
-            current_total: accepted_total,
+            current_total: seen,
         });
     }
-    if amount > channel.deposit {
-        return Err(PurchaseError::ExceedsDeposit {
-            deposit: channel.deposit,
+    Ok(())
+}
+
+/// Whether the authorized receipt buys slots on channel `id`, given the channel as it
+/// stands at block `now` ([`Channel::at`]) and what the ledger has accepted in the
+/// channel's current epoch. This is the AS's whole purchase rule.
+pub fn check_terms(
+    our_account: &AccountId32,
+    tariff: &Tariff,
+    id: ChannelId,
+    channel: &Channel,
+    now: BlockNumber,
+    spent: Spent,
+    authorized: Authorized,
+) -> Result<Purchase, PurchaseError> {
+    let receipt = authorized.receipt();
+    // The signature must have been checked for this very channel and authority.
+    if receipt.channel != id {
+        return Err(PurchaseError::ChannelNotFound);
+    }
+    screen(our_account, tariff, channel, now, receipt, spent.total)?;
+    if *authorized.authority() != channel.authority {
+        return Err(PurchaseError::WrongEpoch {
+            claimed: receipt.epoch,
+            current: channel.epoch,
         });
     }
-    let added = amount - accepted_total;
+    let added = receipt.amount - spent.total;
     if added % tariff.price != 0 {
         return Err(PurchaseError::NotWholeSlots {
             added,
             price: tariff.price,
         });
     }
-    u64::try_from(added / tariff.price).map_err(|_| PurchaseError::NotWholeSlots {
-        added,
-        price: tariff.price,
-    })
-}
-
-/// Whether `request` buys slots on `channel` (`None`: no open channel with its id on chain),
-/// given the running total the AS has accepted so far: [`check_terms`], then the signature.
-#[allow(clippy::too_many_arguments)]
-pub fn check_purchase<H: Hasher, R: EcdsaRecover>(
-    our_account: &AccountId32,
-    domain: &Domain,
-    tariff: &Tariff,
-    channel: Option<&ChannelView>,
-    now: u32,
-    accepted_total: Balance,
-    request: &PurchaseRequest<'_>,
-) -> Result<Purchase, PurchaseError> {
-    let channel = channel.ok_or(PurchaseError::ChannelNotFound)?;
-    let amount = request.receipt.amount;
-    let slots = check_terms(our_account, tariff, channel, now, accepted_total, amount)?;
-    let signer = authorize::<H, R>(
-        &channel.authority,
-        domain,
-        request.receipt,
-        request.signature,
-        request.proof,
-    )?;
+    let slots = added / tariff.price;
+    if slots > u128::from(tariff.max_slots) {
+        return Err(PurchaseError::TooManySlots {
+            slots,
+            max: tariff.max_slots,
+        });
+    }
+    if let Some(cap) = authorized.cap() {
+        let would_spend = spent.by_signer.saturating_add(added);
+        if would_spend > cap {
+            return Err(PurchaseError::OverCap { cap, would_spend });
+        }
+    }
     Ok(Purchase {
-        slots,
-        previous_total: accepted_total,
-        new_total: amount,
-        signer,
+        // At most max_slots, a u64.
+        slots: slots as u64,
+        epoch: receipt.epoch,
+        previous_total: spent.total,
+        new_total: receipt.amount,
+        signer: authorized.signer(),
     })
 }

@@ -1,7 +1,7 @@
 //! Cumulative payment receipts and their signing payload.
 use crate::crypto::{EcdsaRecover, Hasher};
 use crate::signature::{Signature, SignatureError};
-use crate::types::{Balance, ChannelId, Domain, PublicKey};
+use crate::types::{Balance, ChannelId, Domain, Epoch, PublicKey};
 use alloc::vec::Vec;
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
@@ -9,8 +9,8 @@ use scale_info::TypeInfo;
 /// Domain tag at the head of every receipt payload, so a receipt signature can never be
 /// mistaken for a signature over anything else (an extrinsic, an Ethereum message, ...).
 pub const RECEIPT_TAG: [u8; 15] = *b"slotpay-receipt";
-/// Payload format version; bump on any change to the payload.
-pub const RECEIPT_VERSION: u8 = 1;
+/// Payload format version; bump on any change to the payload. Version 2 added the epoch.
+pub const RECEIPT_VERSION: u8 = 2;
 
 /// Why a receipt was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -19,17 +19,21 @@ pub enum ReceiptError {
     Signature(#[from] SignatureError),
 }
 
-/// "The channel's payee may take `amount` in total from channel `channel`". Receipts are
-/// cumulative: a later receipt replaces, never adds to, an earlier one.
+/// "The channel's payee may take `amount` in total from channel `channel`, counted from the
+/// start of authority epoch `epoch`". Receipts are cumulative within an epoch: a later
+/// receipt replaces, never adds to, an earlier one. The epoch changes only when the payer
+/// rotates the channel's authority (see [`crate::channel`]), so a new key starts at zero
+/// without having to know what the keys before it spent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 pub struct Receipt {
     pub channel: ChannelId,
+    pub epoch: Epoch,
     pub amount: Balance,
 }
 
 impl Receipt {
     /// The exact bytes that are hashed and signed:
-    /// SCALE(tag, version, genesis hash, contract, channel id, amount).
+    /// SCALE(tag, version, genesis hash, contract, channel id, epoch, amount).
     pub fn signing_payload(&self, domain: &Domain) -> Vec<u8> {
         (
             RECEIPT_TAG,
@@ -37,6 +41,7 @@ impl Receipt {
             domain.genesis_hash,
             domain.contract,
             self.channel.0,
+            self.epoch,
             self.amount,
         )
             .encode()

@@ -8,6 +8,13 @@ pub type Balance = u128;
 /// A 32-byte account id, as Substrate's `AccountId32`.
 pub type AccountId32 = [u8; 32];
 
+/// A block height (ink!'s default environment uses `u32`).
+pub type BlockNumber = u32;
+
+/// How many times a channel's authority has been rotated: receipts count from zero in
+/// each epoch (see [`crate::channel`]).
+pub type Epoch = u32;
+
 /// A channel id, assigned by the contract from a counter that only grows: an id is
 /// never reused, so a receipt for a closed channel can never revive on a later one.
 #[derive(

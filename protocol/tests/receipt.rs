@@ -1,11 +1,11 @@
-//! Receipt signing, recovery, domain binding, canonical signatures, and agreement of the
-//! two independent recovery backends.
+//! Receipt signing, recovery, domain and epoch binding, canonical signatures, agreement of
+//! the two independent recovery backends, and what each authority construction authorizes.
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher, K256};
 use protocol::crypto::Hasher;
 use protocol::signature::keys::{self, SecretKey};
 use protocol::{
-    authorize, AuthError, Authority, ChannelId, Domain, Receipt, ReceiptError, Signature,
-    SignatureError,
+    authorize, AuthError, Authority, Authorized, ChannelId, Domain, Epoch, MembershipProof,
+    PublicKey, Receipt, ReceiptError, Signature, SignatureError,
 };
 
 fn secret(seed: u8) -> SecretKey {
@@ -19,9 +19,10 @@ fn domain() -> Domain {
     }
 }
 
-fn receipt(channel: u64, amount: u128) -> Receipt {
+fn receipt(channel: u64, epoch: Epoch, amount: u128) -> Receipt {
     Receipt {
         channel: ChannelId(channel),
+        epoch,
         amount,
     }
 }
@@ -30,8 +31,17 @@ fn signer<R: protocol::crypto::EcdsaRecover>(
     r: &Receipt,
     d: &Domain,
     sig: &Signature,
-) -> Result<protocol::PublicKey, ReceiptError> {
+) -> Result<PublicKey, ReceiptError> {
     r.recover_signer::<SoftHasher, R>(d, sig)
+}
+
+fn as_delegate(
+    r: &Receipt,
+    d: &Domain,
+    sig: &Signature,
+    key: PublicKey,
+) -> Result<Authorized, AuthError> {
+    authorize::<SoftHasher, Libsecp256k1>(&Authority::Delegate(key), d, r, sig, None)
 }
 
 #[test]
@@ -47,23 +57,47 @@ fn independent_hash_references() {
     );
 }
 
+/// The payload of version 2, written out byte by byte from the layout (not with SCALE),
+/// and its keccak256 as an independent implementation (a from-the-spec Keccak in Python)
+/// computed it. Every field has distinct bytes, so a swapped, dropped or re-encoded field
+/// (a compact-encoded epoch, a big-endian amount, the version-1 layout without the epoch)
+/// changes the bytes.
 #[test]
-fn payload_layout_is_scale_of_all_bound_fields() {
-    let payload = receipt(7, 1000).signing_payload(&domain());
-    assert_eq!(payload.len(), 15 + 1 + 32 + 32 + 8 + 16);
-    assert_eq!(&payload[..15], b"slotpay-receipt");
-    assert_eq!(payload[15], 1);
-    assert_eq!(&payload[16..48], &[0x11; 32]);
-    assert_eq!(&payload[48..80], &[0x22; 32]);
-    assert_eq!(&payload[80..88], &7u64.to_le_bytes());
-    assert_eq!(&payload[88..], &1000u128.to_le_bytes());
+fn payload_layout_version_2_matches_hand_built_bytes_and_an_independent_hash() {
+    let d = Domain {
+        genesis_hash: core::array::from_fn(|i| i as u8),
+        contract: core::array::from_fn(|i| 0x20 + i as u8),
+    };
+    let r = receipt(
+        0x0102_0304_0506_0708,
+        0x0a0b_0c0d,
+        0x1112_1314_1516_1718_191a_1b1c_1d1e_1f20,
+    );
+    let mut expected = Vec::new();
+    expected.extend_from_slice(b"slotpay-receipt");
+    expected.push(2);
+    expected.extend(0x00u8..0x20);
+    expected.extend(0x20u8..0x40);
+    expected.extend([0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01]);
+    expected.extend([0x0d, 0x0c, 0x0b, 0x0a]);
+    expected.extend((0x11u8..=0x20).rev());
+    assert_eq!(expected.len(), 15 + 1 + 32 + 32 + 8 + 4 + 16);
+    assert_eq!(hex::encode(r.signing_payload(&d)), hex::encode(&expected));
+    assert_eq!(
+        hex::encode(r.signing_hash::<SoftHasher>(&d)),
+        "81a6e4a2e582f961daf4503a03f26c37dcd61cad8a94052eab22475ecb9e8ee7"
+    );
 }
 
 #[test]
 fn sign_recover_round_trip_on_both_backends() {
     for seed in 1..=20u8 {
         let sk = secret(seed);
-        let r = receipt(u64::from(seed), u128::from(seed) * 1_000_000_007);
+        let r = receipt(
+            u64::from(seed),
+            u32::from(seed) % 3,
+            u128::from(seed) * 1_000_000_007,
+        );
         let sig = r.sign(&domain(), &sk);
         assert!(sig.0[64] <= 1);
         let expected = keys::public_key(&sk);
@@ -78,24 +112,25 @@ fn sign_recover_round_trip_on_both_backends() {
     }
 }
 
-fn delegate_rejects(r: &Receipt, d: &Domain, sig: &Signature, key: protocol::PublicKey) {
-    let result = authorize::<SoftHasher, Libsecp256k1>(&Authority::Delegate(key), d, r, sig, None);
+fn delegate_rejects(r: &Receipt, d: &Domain, sig: &Signature, key: PublicKey) {
+    let result = as_delegate(r, d, sig, key);
     assert!(result.is_err(), "accepted {r:?} in {d:?}");
 }
 
 #[test]
-fn replay_on_other_channel_contract_chain_or_amount_is_rejected() {
+fn replay_on_other_channel_contract_chain_epoch_or_amount_is_rejected() {
     let sk = secret(3);
     let key = keys::public_key(&sk);
     let d = domain();
-    let r = receipt(5, 500);
+    let r = receipt(5, 1, 500);
     let sig = r.sign(&d, &sk);
-    assert_eq!(
-        authorize::<SoftHasher, Libsecp256k1>(&Authority::Delegate(key), &d, &r, &sig, None),
-        Ok(key)
-    );
-    delegate_rejects(&receipt(6, 500), &d, &sig, key);
-    delegate_rejects(&receipt(5, 501), &d, &sig, key);
+    let accepted = as_delegate(&r, &d, &sig, key).expect("its own receipt");
+    assert_eq!(accepted.signer(), key);
+    assert_eq!(*accepted.receipt(), r);
+    delegate_rejects(&receipt(6, 1, 500), &d, &sig, key);
+    delegate_rejects(&receipt(5, 1, 501), &d, &sig, key);
+    delegate_rejects(&receipt(5, 0, 500), &d, &sig, key);
+    delegate_rejects(&receipt(5, 2, 500), &d, &sig, key);
     let other_contract = Domain {
         contract: [0x23; 32],
         ..d
@@ -108,13 +143,42 @@ fn replay_on_other_channel_contract_chain_or_amount_is_rejected() {
     delegate_rejects(&r, &other_chain, &sig, key);
 }
 
+/// After a rotation the new authority starts again from zero in the next epoch; if the
+/// epoch were not signed, a receipt the old key signed in epoch 0 would count again, above
+/// the new base, in epoch 1 (and a new key's epoch-1 receipt could be pushed back into
+/// epoch 0). Both directions are refused, for a key that is in force in both epochs.
+#[test]
+fn the_epoch_is_bound_a_receipt_of_one_epoch_does_not_verify_as_another() {
+    let sk = secret(12);
+    let key = keys::public_key(&sk);
+    let d = domain();
+    for (signed, presented) in [(0, 1), (1, 0), (1, 2), (0, u32::MAX), (u32::MAX, 0)] {
+        let r = receipt(9, signed, 700);
+        let sig = r.sign(&d, &sk);
+        assert_eq!(as_delegate(&r, &d, &sig, key).map(|a| a.signer()), Ok(key));
+        let moved = receipt(9, presented, 700);
+        assert_eq!(
+            as_delegate(&moved, &d, &sig, key),
+            Err(AuthError::NotDelegate),
+            "epoch {signed} signature accepted as epoch {presented}"
+        );
+        // Recovery itself yields some other key: the epoch is in the signed hash.
+        assert_ne!(signer::<Libsecp256k1>(&moved, &d, &sig), Ok(key));
+        assert_ne!(
+            moved.signing_hash::<SoftHasher>(&d),
+            r.signing_hash::<SoftHasher>(&d)
+        );
+    }
+}
+
 #[test]
 fn every_flipped_bit_is_rejected() {
     let sk = secret(4);
     let key = keys::public_key(&sk);
     let d = domain();
-    let r = receipt(9, 12345);
+    let r = receipt(9, 3, 12345);
     let sig = r.sign(&d, &sk);
+    assert!(as_delegate(&r, &d, &sig, key).is_ok());
     for bit in 0..65 * 8 {
         let mut bad = sig;
         bad.0[bit / 8] ^= 1 << (bit % 8);
@@ -126,7 +190,7 @@ fn every_flipped_bit_is_rejected() {
 fn high_s_twin_is_rejected_although_raw_recovery_accepts_it() {
     let sk = secret(5);
     let d = domain();
-    let r = receipt(1, 1);
+    let r = receipt(1, 0, 1);
     let sig = r.sign(&d, &sk);
     let twin = sig.malleate();
     assert_ne!(twin, sig);
@@ -142,6 +206,12 @@ fn high_s_twin_is_rejected_although_raw_recovery_accepts_it() {
         signer::<Libsecp256k1>(&r, &d, &twin),
         Err(ReceiptError::Signature(SignatureError::HighS))
     );
+    assert_eq!(
+        as_delegate(&r, &d, &twin, keys::public_key(&sk)),
+        Err(AuthError::Receipt(ReceiptError::Signature(
+            SignatureError::HighS
+        )))
+    );
     assert_eq!(twin.malleate(), sig);
 }
 
@@ -149,7 +219,7 @@ fn high_s_twin_is_rejected_although_raw_recovery_accepts_it() {
 fn recovery_ids_27_28_are_normalised_others_refused() {
     let sk = secret(6);
     let d = domain();
-    let r = receipt(2, 2);
+    let r = receipt(2, 0, 2);
     let sig = r.sign(&d, &sk);
     let mut legacy = sig;
     legacy.0[64] += 27;
@@ -174,7 +244,7 @@ fn recovery_ids_27_28_are_normalised_others_refused() {
 fn out_of_range_r_and_s_are_refused() {
     let order =
         hex::decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141").unwrap();
-    let mut sig = receipt(1, 1).sign(&domain(), &secret(7));
+    let mut sig = receipt(1, 0, 1).sign(&domain(), &secret(7));
     let good = sig;
     sig.0[..32].fill(0);
     assert_eq!(sig.canonical(), Err(SignatureError::ROutOfRange));
@@ -212,7 +282,7 @@ fn backends_agree_on_valid_mutated_and_random_signatures() {
     let mut rejected = 0;
     for i in 0..600u64 {
         let sk = secret((i % 250 + 1) as u8);
-        let r = receipt(i, u128::from(next()));
+        let r = receipt(i, (next() % 4) as u32, u128::from(next()));
         let mut sig = r.sign(&d, &sk);
         match i % 4 {
             0 => {}
@@ -242,18 +312,28 @@ fn account_authority_matches_blake2_of_the_key() {
     let key = keys::public_key(&sk);
     let account = SoftHasher::blake2_256(&key.0);
     let d = domain();
-    let r = receipt(3, 30);
+    let r = receipt(3, 0, 30);
     let sig = r.sign(&d, &sk);
-    assert_eq!(
-        authorize::<SoftHasher, Libsecp256k1>(&Authority::Account(account), &d, &r, &sig, None),
-        Ok(key)
-    );
+    let accepted =
+        authorize::<SoftHasher, Libsecp256k1>(&Authority::Account(account), &d, &r, &sig, None)
+            .expect("the payer's own key");
+    assert_eq!(accepted.signer(), key);
+    assert_eq!(*accepted.authority(), Authority::Account(account));
+    // Only group members carry a cap.
+    assert_eq!(accepted.cap(), None);
     let other = SoftHasher::blake2_256(&keys::public_key(&secret(9)).0);
     assert_eq!(
         authorize::<SoftHasher, Libsecp256k1>(&Authority::Account(other), &d, &r, &sig, None),
         Err(AuthError::NotPayerAccount)
     );
-    let proof = protocol::MembershipProof::default();
+    // The raw key bytes are not an account id: only blake2_256 of them is.
+    let mut raw = [0u8; 32];
+    raw.copy_from_slice(&key.0[1..]);
+    assert_eq!(
+        authorize::<SoftHasher, Libsecp256k1>(&Authority::Account(raw), &d, &r, &sig, None),
+        Err(AuthError::NotPayerAccount)
+    );
+    let proof = MembershipProof::default();
     assert_eq!(
         authorize::<SoftHasher, Libsecp256k1>(
             &Authority::Account(account),
@@ -263,5 +343,72 @@ fn account_authority_matches_blake2_of_the_key() {
             Some(&proof)
         ),
         Err(AuthError::UnexpectedProof)
+    );
+}
+
+#[test]
+fn a_delegate_authorizes_its_key_only_and_carries_no_cap() {
+    let sk = secret(10);
+    let key = keys::public_key(&sk);
+    let d = domain();
+    let r = receipt(4, 0, 40);
+    let sig = r.sign(&d, &sk);
+    let accepted = as_delegate(&r, &d, &sig, key).expect("the delegate's receipt");
+    assert_eq!(accepted.cap(), None);
+    assert_eq!(*accepted.authority(), Authority::Delegate(key));
+    let stranger = r.sign(&d, &secret(11));
+    assert_eq!(
+        as_delegate(&r, &d, &stranger, key),
+        Err(AuthError::NotDelegate)
+    );
+    assert_eq!(
+        authorize::<SoftHasher, Libsecp256k1>(
+            &Authority::Delegate(key),
+            &d,
+            &r,
+            &sig,
+            Some(&MembershipProof::default())
+        ),
+        Err(AuthError::UnexpectedProof)
+    );
+}
+
+/// A payer revokes by rotating to `Revoked`: from then on no receipt counts, not even one
+/// signed by the key that was in force before, or by the payer's own account key, with or
+/// without a proof.
+#[test]
+fn revoked_authorizes_nothing() {
+    let d = domain();
+    for seed in [1u8, 8, 12, 200] {
+        let sk = secret(seed);
+        for r in [receipt(1, 0, 1), receipt(1, 1, 1000), receipt(7, 5, 0)] {
+            let sig = r.sign(&d, &sk);
+            // The same receipt is valid for its key: only the authority refuses it.
+            assert!(as_delegate(&r, &d, &sig, keys::public_key(&sk)).is_ok());
+            assert_eq!(
+                authorize::<SoftHasher, Libsecp256k1>(&Authority::Revoked, &d, &r, &sig, None),
+                Err(AuthError::Revoked)
+            );
+            assert!(authorize::<SoftHasher, Libsecp256k1>(
+                &Authority::Revoked,
+                &d,
+                &r,
+                &sig,
+                Some(&MembershipProof::default())
+            )
+            .is_err());
+        }
+    }
+    // Nor does garbage: nothing is recovered for it.
+    let r = receipt(1, 0, 1);
+    assert_eq!(
+        authorize::<SoftHasher, Libsecp256k1>(
+            &Authority::Revoked,
+            &d,
+            &r,
+            &Signature([0xff; 65]),
+            None
+        ),
+        Err(AuthError::Revoked)
     );
 }
