@@ -3,16 +3,25 @@
 //! One contract instance holds many channels. A payer opens a channel with a deposit for a
 //! payee (the Authorization Server) and binds it to a signing authority: the payer's own
 //! ECDSA account key, a delegated client key, or the Merkle root of a group of client keys.
-//! The payee closes the channel with one transaction carrying the best (highest)
-//! cumulative receipt; the contract pays the receipt's amount to the payee and the rest of
-//! the deposit back to the payer. If the payee never closes, the payer takes the deposit
-//! back once the channel expires.
+//! The payee settles the best (highest) cumulative receipt whenever it likes and keeps the
+//! channel open, or closes it, with or without a last receipt; the payer may rotate the
+//! authority (after the channel's notice period), top up, extend, and takes back what is
+//! left once the channel expires.
 //!
-//! Every receipt rule (payload, canonical signature, Merkle membership) comes from the
-//! `protocol` crate; this contract only plugs in the chain's host functions for hashing
-//! and public-key recovery, so the AS and the contract accept exactly the same receipts.
+//! Every rule comes from the `protocol` crate (`protocol::Channel` for the money and the
+//! epochs, `protocol::authorize` for receipts) and the interface (messages, events, errors)
+//! from the `interface` crate; this contract only stores channels, plugs in the chain's
+//! host functions for hashing and public-key recovery, and moves the money. So the AS and
+//! the contract accept exactly the same receipts, and off-chain code decodes exactly what
+//! the contract emits.
+//!
+//! Payments out of the contract never make an operation fail: a payment the chain refuses
+//! (an account reaped below the existential deposit cannot receive less than it) is kept as
+//! a balance its owner withdraws later. Otherwise a payer could make every close fail by
+//! reaping its own account, and take the whole deposit back after expiry.
 #![cfg_attr(not(feature = "std"), no_std, no_main)]
 
+pub use interface;
 pub use protocol;
 
 /// The chain's host functions behind the protocol's crypto traits.
@@ -49,170 +58,53 @@ pub mod host {
 pub mod slotpay_channels {
     use crate::host::InkHost;
     use ink::storage::Mapping;
-    use protocol::{
-        authorize, AuthError, Authority, ChannelId, Domain, MembershipProof, MerkleError, Receipt,
-        ReceiptError, Signature, SignatureError,
+    use interface::events::{
+        Closed, ExpiredClaimed, Extended, Opened, PaymentDeferred, RotationAnnounced, Settled,
+        ToppedUp, Withdrawn,
     };
-
-    /// One open channel.
-    #[derive(Debug, Clone, PartialEq, Eq, scale::Encode, scale::Decode)]
-    #[cfg_attr(feature = "std", derive(scale_info::TypeInfo))]
-    pub struct Channel {
-        pub payer: AccountId,
-        pub payee: AccountId,
-        pub authority: Authority,
-        pub deposit: Balance,
-        /// The first block at which the channel is expired: the payee may close before it,
-        /// the payer may claim the deposit back from it on.
-        pub expires_at: BlockNumber,
-    }
-
-    // A channel is stored SCALE-encoded as one value: lay it out as a single leaf.
-    #[cfg(feature = "std")]
-    impl ink::storage::traits::StorageLayout for Channel {
-        fn layout(key: &ink::primitives::Key) -> ink::metadata::layout::Layout {
-            ink::metadata::layout::Layout::Leaf(
-                ink::metadata::layout::LeafLayout::from_key::<Self>(
-                    ink::metadata::layout::LayoutKey::from(key),
-                ),
-            )
-        }
-    }
-
-    /// Every way a message can fail; each failure has its own variant.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, scale::Encode, scale::Decode)]
-    #[cfg_attr(feature = "std", derive(scale_info::TypeInfo))]
-    pub enum Error {
-        /// `open` or `top_up` was called without value.
-        ZeroDeposit,
-        /// `open` with an expiry that is not after the current block.
-        ExpiryNotInFuture,
-        /// `open` with `Authority::Account` naming another account than the caller.
-        AccountAuthorityNotCaller,
-        /// The payer cannot be its own payee.
-        PayeeIsPayer,
-        /// No open channel has this id.
-        ChannelNotFound,
-        /// Only the channel's payer may do this.
-        NotPayer,
-        /// Only the channel's payee may do this.
-        NotPayee,
-        /// `extend` must move the expiry later.
-        ExpiryNotLater,
-        /// The channel has expired: it can no longer be closed or topped up.
-        ChannelExpired,
-        /// `claim_expired` before the channel's expiry.
-        NotExpired,
-        /// The receipt's amount is larger than the deposit.
-        AmountExceedsDeposit,
-        /// The deposit would overflow.
-        DepositOverflow,
-        /// Channel ids are used up (2^64 channels).
-        ChannelIdsExhausted,
-        /// Signature recovery id is not 0, 1, 27 or 28.
-        InvalidRecoveryId,
-        /// Signature r is zero or not below the curve order.
-        SignatureROutOfRange,
-        /// Signature s is zero or not below the curve order.
-        SignatureSOutOfRange,
-        /// Signature s is in the upper half of the order (a malleated signature).
-        SignatureHighS,
-        /// No public key recovers from the signature.
-        SignatureRecoveryFailed,
-        /// The signer is not the payer's account key.
-        NotPayerAccount,
-        /// The signer is not the delegated key.
-        NotDelegate,
-        /// A group channel was closed without a membership proof.
-        MissingProof,
-        /// A membership proof was given for a channel that is not a group.
-        UnexpectedProof,
-        /// The membership proof is longer than the protocol's maximum depth.
-        ProofTooLong,
-        /// The membership proof's direction bits are not canonical.
-        NonCanonicalProof,
-        /// The signer is not a member of the channel's group.
-        NotMember,
-        /// A balance transfer out of the contract failed.
-        TransferFailed,
-    }
-
-    impl From<AuthError> for Error {
-        fn from(error: AuthError) -> Self {
-            match error {
-                AuthError::Receipt(ReceiptError::Signature(e)) => match e {
-                    SignatureError::InvalidRecoveryId(_) => Error::InvalidRecoveryId,
-                    SignatureError::ROutOfRange => Error::SignatureROutOfRange,
-                    SignatureError::SOutOfRange => Error::SignatureSOutOfRange,
-                    SignatureError::HighS => Error::SignatureHighS,
-                    SignatureError::RecoveryFailed => Error::SignatureRecoveryFailed,
-                },
-                AuthError::NotPayerAccount => Error::NotPayerAccount,
-                AuthError::NotDelegate => Error::NotDelegate,
-                AuthError::MissingProof => Error::MissingProof,
-                AuthError::UnexpectedProof => Error::UnexpectedProof,
-                AuthError::NotMember(MerkleError::ProofTooLong { .. }) => Error::ProofTooLong,
-                AuthError::NotMember(MerkleError::NonCanonicalPath) => Error::NonCanonicalProof,
-                // The verifier yields only the three above; tree-building errors are
-                // off-chain only and also mean "not a member" here.
-                AuthError::NotMember(_) => Error::NotMember,
-            }
-        }
-    }
+    pub use interface::Error;
+    pub use protocol::{Authority, Channel, ChannelId, Claim, Domain};
 
     pub type Result<T> = core::result::Result<T, Error>;
 
-    #[ink(event)]
-    pub struct Opened {
-        #[ink(topic)]
-        pub channel: ChannelId,
-        #[ink(topic)]
-        pub payer: AccountId,
-        #[ink(topic)]
-        pub payee: AccountId,
-        pub authority: Authority,
-        pub deposit: Balance,
-        pub expires_at: BlockNumber,
+    /// A [`Channel`] in storage: the same bytes, and the same type in the metadata. ink!
+    /// needs a `StorageLayout` for a mapping's values, which this crate cannot implement for
+    /// the protocol's type (orphan rule), hence the wrapper.
+    #[derive(scale::Encode, scale::Decode)]
+    pub struct Stored(Channel);
+
+    #[cfg(feature = "std")]
+    impl scale_info::TypeInfo for Stored {
+        type Identity = Channel;
+
+        fn type_info() -> scale_info::Type {
+            <Channel as scale_info::TypeInfo>::type_info()
+        }
     }
 
-    #[ink(event)]
-    pub struct ToppedUp {
-        #[ink(topic)]
-        pub channel: ChannelId,
-        pub added: Balance,
-        pub deposit: Balance,
-    }
-
-    #[ink(event)]
-    pub struct Extended {
-        #[ink(topic)]
-        pub channel: ChannelId,
-        pub expires_at: BlockNumber,
-    }
-
-    #[ink(event)]
-    pub struct Closed {
-        #[ink(topic)]
-        pub channel: ChannelId,
-        pub paid: Balance,
-        pub refunded: Balance,
-    }
-
-    #[ink(event)]
-    pub struct ExpiredClaimed {
-        #[ink(topic)]
-        pub channel: ChannelId,
-        pub refunded: Balance,
+    // A channel is one SCALE-encoded value: lay it out as a single leaf.
+    #[cfg(feature = "std")]
+    impl ink::storage::traits::StorageLayout for Stored {
+        fn layout(key: &ink::primitives::Key) -> ink::metadata::layout::Layout {
+            use ink::metadata::layout::{Layout, LayoutKey, LeafLayout};
+            Layout::Leaf(LeafLayout::from_key::<Channel>(LayoutKey::from(key)))
+        }
     }
 
     #[ink(storage)]
     pub struct SlotpayChannels {
-        channels: Mapping<ChannelId, Channel>,
+        channels: Mapping<ChannelId, Stored>,
+        /// Payments the chain refused, by recipient: theirs to withdraw.
+        owed: Mapping<AccountId, Balance>,
         /// Only grows: channel ids are never reused, so old receipts never revive.
         next_id: u64,
         /// Bound into every receipt. ink! cannot read it on chain, so the deployer passes
         /// it and the AS and clients check it against the chain they talk to.
         genesis_hash: [u8; 32],
+    }
+
+    fn raw(account: &AccountId) -> [u8; 32] {
+        *AsRef::<[u8; 32]>::as_ref(account)
     }
 
     impl SlotpayChannels {
@@ -221,95 +113,67 @@ pub mod slotpay_channels {
         pub fn new(genesis_hash: [u8; 32]) -> Self {
             Self {
                 channels: Mapping::default(),
+                owed: Mapping::default(),
                 next_id: 0,
                 genesis_hash,
             }
         }
 
         /// Opens a channel with the transferred value as deposit; returns its id.
+        /// `notice`: blocks from a rotation's announcement to its effect.
         #[ink(message, payable)]
         pub fn open(
             &mut self,
             payee: AccountId,
             authority: Authority,
             expires_at: BlockNumber,
+            notice: BlockNumber,
         ) -> Result<ChannelId> {
-            let payer = self.env().caller();
-            let deposit = self.env().transferred_value();
-            if deposit == 0 {
-                return Err(Error::ZeroDeposit);
-            }
-            if payee == payer {
-                return Err(Error::PayeeIsPayer);
-            }
-            if expires_at <= self.env().block_number() {
-                return Err(Error::ExpiryNotInFuture);
-            }
-            if let Authority::Account(account) = authority {
-                if account != *AsRef::<[u8; 32]>::as_ref(&payer) {
-                    return Err(Error::AccountAuthorityNotCaller);
-                }
-            }
+            let state = Channel::open(
+                raw(&self.env().caller()),
+                raw(&payee),
+                authority,
+                self.env().transferred_value(),
+                expires_at,
+                notice,
+                self.env().block_number(),
+            )?;
             let channel = ChannelId(self.next_id);
             self.next_id = self
                 .next_id
                 .checked_add(1)
                 .ok_or(Error::ChannelIdsExhausted)?;
-            self.channels.insert(
-                channel,
-                &Channel {
-                    payer,
-                    payee,
-                    authority,
-                    deposit,
-                    expires_at,
-                },
-            );
+            self.channels.insert(channel, &Stored(state));
             self.env().emit_event(Opened {
                 channel,
-                payer,
-                payee,
+                payer: state.payer,
+                payee: state.payee,
                 authority,
-                deposit,
+                deposit: state.deposit,
                 expires_at,
+                notice,
             });
             Ok(channel)
         }
 
-        /// Adds the transferred value to an open, unexpired channel's deposit.
+        /// Adds the transferred value to an open, unexpired channel's deposit (payer only).
         #[ink(message, payable)]
         pub fn top_up(&mut self, channel: ChannelId) -> Result<()> {
-            let mut state = self.payers_channel(channel)?;
-            let added = self.env().transferred_value();
-            if added == 0 {
-                return Err(Error::ZeroDeposit);
-            }
-            if self.is_expired(&state) {
-                return Err(Error::ChannelExpired);
-            }
-            state.deposit = state
-                .deposit
-                .checked_add(added)
-                .ok_or(Error::DepositOverflow)?;
-            self.channels.insert(channel, &state);
-            self.env().emit_event(ToppedUp {
-                channel,
-                added,
-                deposit: state.deposit,
-            });
+            let mut state = self.payers(channel)?;
+            let deposit =
+                state.top_up(self.env().transferred_value(), self.env().block_number())?;
+            self.channels.insert(channel, &Stored(state));
+            self.env().emit_event(ToppedUp { channel, deposit });
             Ok(())
         }
 
-        /// Moves a channel's expiry later. Works on an expired, unclaimed channel too: the
-        /// payer may choose to revive it instead of claiming.
+        /// Moves a channel's expiry later (payer only). Works on an expired, unclaimed
+        /// channel too: the payer may revive it instead of claiming.
         #[ink(message)]
         pub fn extend(&mut self, channel: ChannelId, expires_at: BlockNumber) -> Result<()> {
-            let mut state = self.payers_channel(channel)?;
-            if expires_at <= state.expires_at {
-                return Err(Error::ExpiryNotLater);
-            }
-            state.expires_at = expires_at;
-            self.channels.insert(channel, &state);
+            let mut state = self.payers(channel)?;
+            state.extend(expires_at, self.env().block_number())?;
+            self.channels.insert(channel, &Stored(state));
             self.env().emit_event(Extended {
                 channel,
                 expires_at,
@@ -317,67 +181,111 @@ pub mod slotpay_channels {
             Ok(())
         }
 
-        /// Closes a channel with the receipt for `amount`: pays `amount` to the payee and
-        /// the rest of the deposit to the payer, in this one transaction. Payee only,
-        /// before expiry. `membership` is the signer's proof for group channels.
+        /// Announces `authority` to take over the channel after its notice period (payer
+        /// only); replaces a rotation still pending. Returns the block it takes effect at.
         #[ink(message)]
-        pub fn close(
-            &mut self,
-            channel: ChannelId,
-            amount: Balance,
-            signature: Signature,
-            membership: Option<MembershipProof>,
-        ) -> Result<()> {
-            let state = self.channels.get(channel).ok_or(Error::ChannelNotFound)?;
-            if self.env().caller() != state.payee {
-                return Err(Error::NotPayee);
-            }
-            if self.is_expired(&state) {
-                return Err(Error::ChannelExpired);
-            }
-            let refunded = state
-                .deposit
-                .checked_sub(amount)
-                .ok_or(Error::AmountExceedsDeposit)?;
-            let receipt = Receipt { channel, amount };
-            authorize::<InkHost, InkHost>(
-                &state.authority,
-                &self.domain(),
-                &receipt,
-                &signature,
-                membership.as_ref(),
+        pub fn rotate(&mut self, channel: ChannelId, authority: Authority) -> Result<BlockNumber> {
+            let mut state = self.payers(channel)?;
+            let rotation = state.rotate(authority, self.env().block_number())?;
+            self.channels.insert(channel, &Stored(state));
+            self.env().emit_event(RotationAnnounced {
+                channel,
+                authority,
+                // The epoch its receipts will carry: rotate() brought any due rotation
+                // into force first, so this is one above the epoch now in force.
+                epoch: state.epoch.saturating_add(1),
+                effective_at: rotation.effective_at,
+            });
+            Ok(rotation.effective_at)
+        }
+
+        /// Pays the payee what `claim` claims above what was settled; the channel stays open
+        /// (payee only). Returns what was paid.
+        #[ink(message)]
+        pub fn settle(&mut self, channel: ChannelId, claim: Claim) -> Result<Balance> {
+            let mut state = self.payees(channel)?;
+            // The cheap rules first: no signature recovery for a claim they refuse.
+            let settlement =
+                state.settlement(claim.epoch, claim.amount, self.env().block_number())?;
+            self.authorize(&state, channel, &claim)?;
+            state.apply(settlement);
+            self.channels.insert(channel, &Stored(state));
+            self.env().emit_event(Settled {
+                channel,
+                epoch: state.epoch,
+                settled: settlement.settled,
+                paid: settlement.paid,
+            });
+            self.pay(state.payee, settlement.paid);
+            Ok(settlement.paid)
+        }
+
+        /// Closes a channel (payee only): pays the payee what `claim` claims above what was
+        /// settled, the payer the rest. Without a claim, closes at what was settled.
+        #[ink(message)]
+        pub fn close(&mut self, channel: ChannelId, claim: Option<Claim>) -> Result<()> {
+            let mut state = self.payees(channel)?;
+            let payout = state.payout(
+                claim.as_ref().map(|c| (c.epoch, c.amount)),
+                self.env().block_number(),
             )?;
+            if let Some(claim) = &claim {
+                self.authorize(&state, channel, claim)?;
+            }
             self.channels.remove(channel);
-            self.pay(state.payee, amount)?;
-            self.pay(state.payer, refunded)?;
             self.env().emit_event(Closed {
                 channel,
-                paid: amount,
-                refunded,
+                paid: payout.paid,
+                refunded: payout.refunded,
             });
+            // Two independent payments: a refused refund never holds up the payee's.
+            self.pay(state.payee, payout.paid);
+            self.pay(state.payer, payout.refunded);
             Ok(())
         }
 
-        /// Gives the whole deposit back to the payer once the channel has expired.
+        /// Gives what is left of an expired channel back to the payer (payer only).
         #[ink(message)]
         pub fn claim_expired(&mut self, channel: ChannelId) -> Result<()> {
-            let state = self.payers_channel(channel)?;
-            if !self.is_expired(&state) {
-                return Err(Error::NotExpired);
-            }
+            let state = self.payers(channel)?;
+            let refunded = state.expired_refund(self.env().block_number())?;
             self.channels.remove(channel);
-            self.pay(state.payer, state.deposit)?;
-            self.env().emit_event(ExpiredClaimed {
-                channel,
-                refunded: state.deposit,
-            });
+            self.env().emit_event(ExpiredClaimed { channel, refunded });
+            self.pay(state.payer, refunded);
             Ok(())
         }
 
-        /// The open channel with this id, if any.
+        /// Pays the caller what the contract owes it (payments the chain refused earlier).
+        #[ink(message)]
+        pub fn withdraw(&mut self) -> Result<Balance> {
+            let caller = self.env().caller();
+            let amount = self.owed.get(caller).ok_or(Error::NothingToWithdraw)?;
+            // A balance transfer runs no code, so nothing can re-enter before the entry is
+            // removed; transferring first leaves the debt untouched if the chain refuses.
+            self.env()
+                .transfer(caller, amount)
+                .map_err(|_| Error::WithdrawFailed)?;
+            self.owed.remove(caller);
+            self.env().emit_event(Withdrawn {
+                account: raw(&caller),
+                amount,
+            });
+            Ok(amount)
+        }
+
+        /// The open channel with this id as it stands at the current block (a rotation
+        /// whose block has come is shown in force), if any.
         #[ink(message)]
         pub fn channel(&self, channel: ChannelId) -> Option<Channel> {
-            self.channels.get(channel)
+            self.channels
+                .get(channel)
+                .map(|Stored(state)| state.at(self.env().block_number()))
+        }
+
+        /// What the contract owes `account`.
+        #[ink(message)]
+        pub fn owed(&self, account: AccountId) -> Balance {
+            self.owed.get(account).unwrap_or_default()
         }
 
         /// What every receipt for this contract is bound to.
@@ -385,7 +293,7 @@ pub mod slotpay_channels {
         pub fn domain(&self) -> Domain {
             Domain {
                 genesis_hash: self.genesis_hash,
-                contract: *AsRef::<[u8; 32]>::as_ref(&self.env().account_id()),
+                contract: raw(&self.env().account_id()),
             }
         }
 
@@ -395,25 +303,61 @@ pub mod slotpay_channels {
             ChannelId(self.next_id)
         }
 
-        fn payers_channel(&self, channel: ChannelId) -> Result<Channel> {
-            let state = self.channels.get(channel).ok_or(Error::ChannelNotFound)?;
-            if self.env().caller() != state.payer {
+        fn load(&self, channel: ChannelId) -> Result<Channel> {
+            self.channels
+                .get(channel)
+                .map(|Stored(state)| state)
+                .ok_or(Error::ChannelNotFound)
+        }
+
+        fn payers(&self, channel: ChannelId) -> Result<Channel> {
+            let state = self.load(channel)?;
+            if raw(&self.env().caller()) != state.payer {
                 return Err(Error::NotPayer);
             }
             Ok(state)
         }
 
-        fn is_expired(&self, state: &Channel) -> bool {
-            self.env().block_number() >= state.expires_at
+        fn payees(&self, channel: ChannelId) -> Result<Channel> {
+            let state = self.load(channel)?;
+            if raw(&self.env().caller()) != state.payee {
+                return Err(Error::NotPayee);
+            }
+            Ok(state)
         }
 
-        fn pay(&self, to: AccountId, amount: Balance) -> Result<()> {
+        /// The claim's receipt must be signed by the authority in force (`state` has been
+        /// advanced by the channel rule that priced the claim).
+        fn authorize(&self, state: &Channel, channel: ChannelId, claim: &Claim) -> Result<()> {
+            protocol::authorize::<InkHost, InkHost>(
+                &state.authority,
+                &self.domain(),
+                &claim.receipt(channel),
+                &claim.signature,
+                claim.membership.as_ref(),
+            )?;
+            Ok(())
+        }
+
+        /// Every payment out of the contract. If the chain refuses the transfer (say, less
+        /// than the existential deposit to a reaped account), the amount is owed to
+        /// `to` instead, for `withdraw`: the operation that pays never fails on it.
+        fn pay(&mut self, to: [u8; 32], amount: Balance) {
             if amount == 0 {
-                return Ok(());
+                return;
             }
-            self.env()
-                .transfer(to, amount)
-                .map_err(|_| Error::TransferFailed)
+            let account = AccountId::from(to);
+            if self.env().transfer(account, amount).is_ok() {
+                return;
+            }
+            // Cannot saturate: everything owed is held by this contract.
+            let owed = self.owed(account).saturating_add(amount);
+            self.owed.insert(account, &owed);
+            self.env().emit_event(PaymentDeferred {
+                account: to,
+                amount,
+                owed,
+            });
         }
     }
 
@@ -421,17 +365,20 @@ pub mod slotpay_channels {
     mod tests {
         use super::*;
         use ink::env::{test, DefaultEnvironment as Env};
+        use interface::events::ContractEvent;
         use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
         use protocol::crypto::{EcdsaRecover, Hasher};
-        use protocol::merkle::MerkleTree;
+        use protocol::merkle::{Member, MerkleTree, UNLIMITED};
         use protocol::signature::keys::{self, SecretKey};
-        use protocol::PublicKey;
+        use protocol::{MembershipProof, Receipt, Rotation, Signature};
 
         const GENESIS: [u8; 32] = [7; 32];
         const START_BALANCE: Balance = 1_000_000_000;
-        /// The off-chain engine refuses balances below its existential minimum (10^6) and
-        /// reaps accounts set to 0, so the contract starts with exactly the minimum.
+        /// The off-chain engine refuses balances below its existential minimum (10^6), so
+        /// the contract starts with exactly the minimum.
         const CONTRACT_FLOOR: Balance = 1_000_000;
+        const EXPIRES: BlockNumber = 10;
+        const NOTICE: BlockNumber = 3;
 
         fn secret(seed: u8) -> SecretKey {
             SecretKey::from_slice(&[seed; 32]).expect("valid scalar")
@@ -443,9 +390,20 @@ pub mod slotpay_channels {
             payer: AccountId,
             payee: AccountId,
             stranger: AccountId,
+            /// Whether value moves between accounts (see [`unfunded_world`]).
+            funded: bool,
         }
 
         fn world() -> World {
+            let w = unfunded_world();
+            test::set_account_balance::<Env>(w.id, CONTRACT_FLOOR);
+            World { funded: true, ..w }
+        }
+
+        /// A contract account without a balance: the off-chain engine refuses every
+        /// transfer out of it (its one way to make a transfer fail), as the chain refuses
+        /// a payment below the existential deposit to a reaped account.
+        fn unfunded_world() -> World {
             let accounts = test::default_accounts::<Env>();
             // The engine's default callee is one of the default accounts: give the
             // contract an account of its own.
@@ -454,13 +412,13 @@ pub mod slotpay_channels {
             for account in [accounts.alice, accounts.bob, accounts.charlie] {
                 test::set_account_balance::<Env>(account, START_BALANCE);
             }
-            test::set_account_balance::<Env>(id, CONTRACT_FLOOR);
             World {
                 contract: SlotpayChannels::new(GENESIS),
                 id,
                 payer: accounts.alice,
                 payee: accounts.bob,
                 stranger: accounts.charlie,
+                funded: false,
             }
         }
 
@@ -470,6 +428,15 @@ pub mod slotpay_channels {
 
         fn set_balance(account: AccountId, value: Balance) {
             test::set_account_balance::<Env>(account, value);
+        }
+
+        /// Every recorded event of type `E` (recognised by its signature topic, as
+        /// off-chain code does), in order.
+        fn events<E: ContractEvent>() -> Vec<E> {
+            test::recorded_events()
+                .filter(|e| e.topics.first().map(Vec::as_slice) == Some(&E::signature_topic()[..]))
+                .map(|e| E::decode(&mut &e.data[..]).expect("decode event"))
+                .collect()
         }
 
         impl World {
@@ -483,12 +450,15 @@ pub mod slotpay_channels {
             ) -> Result<T> {
                 test::set_caller::<Env>(caller);
                 test::set_value_transferred::<Env>(value);
+                let moves = self.funded;
                 // Saturating: the overflow test moves more than u128 can hold in total;
                 // the contract's own arithmetic is what it checks.
-                set_balance(caller, balance(caller) - value);
-                set_balance(self.id, balance(self.id).saturating_add(value));
+                if moves {
+                    set_balance(caller, balance(caller) - value);
+                    set_balance(self.id, balance(self.id).saturating_add(value));
+                }
                 let result = call(&mut self.contract);
-                if result.is_err() {
+                if moves && result.is_err() {
                     set_balance(caller, balance(caller) + value);
                     set_balance(self.id, balance(self.id).saturating_sub(value));
                 }
@@ -496,39 +466,65 @@ pub mod slotpay_channels {
                 result
             }
 
-            fn open(&mut self, authority: Authority, deposit: Balance) -> Result<ChannelId> {
-                let (payer, payee) = (self.payer, self.payee);
-                self.paying(payer, deposit, |c| c.open(payee, authority, 10))
-            }
-
-            fn close_as(
+            /// Calls a message as `caller`.
+            fn by<T>(
                 &mut self,
                 caller: AccountId,
-                channel: ChannelId,
-                amount: Balance,
-                signature: Signature,
-                proof: Option<MembershipProof>,
-            ) -> Result<()> {
+                call: impl FnOnce(&mut SlotpayChannels) -> T,
+            ) -> T {
                 test::set_caller::<Env>(caller);
-                self.contract.close(channel, amount, signature, proof)
+                call(&mut self.contract)
             }
 
-            fn close(
-                &mut self,
-                channel: ChannelId,
-                amount: Balance,
-                signature: Signature,
-                proof: Option<MembershipProof>,
-            ) -> Result<()> {
-                self.close_as(self.payee, channel, amount, signature, proof)
+            fn open(&mut self, authority: Authority, deposit: Balance) -> Result<ChannelId> {
+                let (payer, payee) = (self.payer, self.payee);
+                self.paying(payer, deposit, |c| {
+                    c.open(payee, authority, EXPIRES, NOTICE)
+                })
+            }
+
+            fn settle(&mut self, channel: ChannelId, claim: Claim) -> Result<Balance> {
+                let payee = self.payee;
+                self.by(payee, |c| c.settle(channel, claim))
+            }
+
+            fn close(&mut self, channel: ChannelId, claim: Option<Claim>) -> Result<()> {
+                let payee = self.payee;
+                self.by(payee, |c| c.close(channel, claim))
+            }
+
+            fn rotate(&mut self, channel: ChannelId, authority: Authority) -> Result<BlockNumber> {
+                let payer = self.payer;
+                self.by(payer, |c| c.rotate(channel, authority))
             }
 
             fn domain(&self) -> Domain {
                 self.contract.domain()
             }
 
-            fn sign(&self, channel: ChannelId, amount: Balance, key: &SecretKey) -> Signature {
-                Receipt { channel, amount }.sign(&self.domain(), key)
+            /// A claim for `amount` in `epoch`, signed by `key`, without a proof.
+            fn claim(
+                &self,
+                channel: ChannelId,
+                epoch: u32,
+                amount: Balance,
+                key: &SecretKey,
+            ) -> Claim {
+                let receipt = Receipt {
+                    channel,
+                    epoch,
+                    amount,
+                };
+                Claim {
+                    epoch,
+                    amount,
+                    signature: receipt.sign(&self.domain(), key),
+                    membership: None,
+                }
+            }
+
+            fn state(&self, channel: ChannelId) -> Channel {
+                self.contract.channel(channel).expect("an open channel")
             }
         }
 
@@ -548,7 +544,30 @@ pub mod slotpay_channels {
         fn domain_binds_genesis_and_this_contract() {
             let w = world();
             assert_eq!(w.domain().genesis_hash, GENESIS);
-            assert_eq!(w.domain().contract, *AsRef::<[u8; 32]>::as_ref(&w.id));
+            assert_eq!(w.domain().contract, raw(&w.id));
+        }
+
+        /// The interface's signature strings are what ink! hashes into each event's first
+        /// topic: off-chain code recognises events by them.
+        #[ink::test]
+        fn event_signature_topics_are_the_interfaces() {
+            fn check<E: ContractEvent + ink::env::Event>() {
+                assert_eq!(
+                    <E as ink::env::Event>::SIGNATURE_TOPIC,
+                    Some(<E as ContractEvent>::signature_topic()),
+                    "{}",
+                    E::SIGNATURE
+                );
+            }
+            check::<Opened>();
+            check::<ToppedUp>();
+            check::<Extended>();
+            check::<RotationAnnounced>();
+            check::<Settled>();
+            check::<Closed>();
+            check::<ExpiredClaimed>();
+            check::<PaymentDeferred>();
+            check::<Withdrawn>();
         }
 
         #[ink::test]
@@ -561,17 +580,38 @@ pub mod slotpay_channels {
             assert_eq!(
                 w.contract.channel(first),
                 Some(Channel {
-                    payer: w.payer,
-                    payee: w.payee,
+                    payer: raw(&w.payer),
+                    payee: raw(&w.payee),
                     authority,
+                    epoch: 0,
                     deposit: 500,
-                    expires_at: 10
+                    settled: 0,
+                    base: 0,
+                    expires_at: EXPIRES,
+                    notice: NOTICE,
+                    rotation: None,
                 })
             );
             assert_eq!(balance(w.id) - CONTRACT_FLOOR, 1200);
             assert_eq!(balance(w.payer), START_BALANCE - 1200);
-            assert_eq!(test::recorded_events().count(), 2);
             assert_eq!(w.contract.next_channel_id(), ChannelId(2));
+            let opened = |channel, deposit| Opened {
+                channel,
+                payer: raw(&w.payer),
+                payee: raw(&w.payee),
+                authority,
+                deposit,
+                expires_at: EXPIRES,
+                notice: NOTICE,
+            };
+            assert_eq!(
+                events::<Opened>(),
+                [opened(first, 500), opened(second, 700)]
+            );
+            // The channel id is an indexed topic, after the signature topic.
+            let second_event = test::recorded_events().nth(1).expect("two events");
+            assert_eq!(second_event.topics.len(), 2);
+            assert_eq!(second_event.topics[1][..8], 1u64.to_le_bytes());
         }
 
         #[ink::test]
@@ -581,174 +621,528 @@ pub mod slotpay_channels {
             assert_eq!(w.open(authority, 0), Err(Error::ZeroDeposit));
             let (payer, payee, stranger) = (w.payer, w.payee, w.stranger);
             assert_eq!(
-                w.paying(payer, 5, |c| c.open(payer, authority, 10)),
+                w.paying(payer, 5, |c| c.open(payer, authority, 10, 1)),
                 Err(Error::PayeeIsPayer)
             );
             advance_to(4);
             assert_eq!(
-                w.paying(payer, 5, |c| c.open(payee, authority, 4)),
+                w.paying(payer, 5, |c| c.open(payee, authority, 4, 1)),
                 Err(Error::ExpiryNotInFuture)
             );
             assert_eq!(
-                w.open(Authority::Account(*AsRef::<[u8; 32]>::as_ref(&stranger)), 5),
-                Err(Error::AccountAuthorityNotCaller)
+                w.open(Authority::Account(raw(&stranger)), 5),
+                Err(Error::AccountAuthorityNotPayer)
             );
+            w.contract.next_id = u64::MAX;
+            assert_eq!(w.open(authority, 5), Err(Error::ChannelIdsExhausted));
             assert_eq!(balance(w.payer), START_BALANCE);
-            assert_eq!(w.contract.next_channel_id(), ChannelId(0));
+            assert_eq!(test::recorded_events().count(), 0);
         }
 
         #[ink::test]
-        fn close_with_a_delegate_receipt_pays_exactly_the_amount() {
+        fn settle_pays_above_what_was_settled_and_keeps_the_channel_open() {
             let mut w = world();
             let (sk, authority) = delegate(2);
             let channel = w.open(authority, 1000).unwrap();
-            let sig = w.sign(channel, 300, &sk);
-            assert_eq!(w.close(channel, 300, sig, None), Ok(()));
+            let first = w.claim(channel, 0, 300, &sk);
+            assert_eq!(w.settle(channel, first.clone()), Ok(300));
             assert_eq!(balance(w.payee), START_BALANCE + 300);
-            assert_eq!(balance(w.payer), START_BALANCE - 300);
+            assert_eq!(balance(w.id), CONTRACT_FLOOR + 700);
+            let state = w.state(channel);
+            assert_eq!((state.settled, state.base, state.deposit), (300, 0, 1000));
+            // The same receipt again, or a lower one, pays nothing.
+            assert_eq!(w.settle(channel, first), Err(Error::NothingToSettle));
+            let lower = w.claim(channel, 0, 250, &sk);
+            assert_eq!(w.settle(channel, lower), Err(Error::NothingToSettle));
+            // Receipts are cumulative: the next one pays the difference.
+            let second = w.claim(channel, 0, 500, &sk);
+            assert_eq!(w.settle(channel, second), Ok(200));
+            assert_eq!(
+                events::<Settled>(),
+                [
+                    Settled {
+                        channel,
+                        epoch: 0,
+                        settled: 300,
+                        paid: 300
+                    },
+                    Settled {
+                        channel,
+                        epoch: 0,
+                        settled: 500,
+                        paid: 200
+                    }
+                ]
+            );
+            // Closing without a receipt pays nothing more and refunds the rest.
+            assert_eq!(w.close(channel, None), Ok(()));
+            assert_eq!(balance(w.payee), START_BALANCE + 500);
+            assert_eq!(balance(w.payer), START_BALANCE - 500);
+            assert_eq!(balance(w.id), CONTRACT_FLOOR);
+            assert_eq!(
+                events::<Closed>(),
+                [Closed {
+                    channel,
+                    paid: 0,
+                    refunded: 500
+                }]
+            );
+            assert!(events::<PaymentDeferred>().is_empty());
+            assert_eq!(w.contract.owed(w.payee), 0);
+        }
+
+        #[ink::test]
+        fn settle_refusals_change_nothing() {
+            let mut w = world();
+            let (sk, authority) = delegate(3);
+            let channel = w.open(authority, 1000).unwrap();
+            let good = w.claim(channel, 0, 100, &sk);
+            let (payer, stranger) = (w.payer, w.stranger);
+            for caller in [payer, stranger] {
+                let claim = good.clone();
+                assert_eq!(
+                    w.by(caller, |c| c.settle(channel, claim)),
+                    Err(Error::NotPayee)
+                );
+            }
+            assert_eq!(
+                w.settle(ChannelId(9), good.clone()),
+                Err(Error::ChannelNotFound)
+            );
+            let above = w.claim(channel, 0, 1001, &sk);
+            assert_eq!(w.settle(channel, above), Err(Error::AmountExceedsDeposit));
+            let next_epoch = w.claim(channel, 1, 100, &sk);
+            assert_eq!(w.settle(channel, next_epoch), Err(Error::WrongEpoch));
+            let forged = w.claim(channel, 0, 100, &secret(4));
+            assert_eq!(w.settle(channel, forged), Err(Error::NotDelegate));
+            // The cheap rules run before signature recovery: a garbage signature on a
+            // claim they refuse is reported as what they refuse.
+            let garbage = Claim {
+                signature: Signature([0xFF; 65]),
+                ..w.claim(channel, 0, 2000, &sk)
+            };
+            assert_eq!(w.settle(channel, garbage), Err(Error::AmountExceedsDeposit));
+            advance_to(EXPIRES);
+            assert_eq!(w.settle(channel, good), Err(Error::ChannelExpired));
+            assert_eq!(balance(w.payee), START_BALANCE);
+            assert_eq!(w.state(channel).settled, 0);
+            assert!(events::<Settled>().is_empty());
+        }
+
+        #[ink::test]
+        fn close_with_a_claim_pays_above_what_was_settled() {
+            let mut w = world();
+            let (sk, authority) = delegate(5);
+            let channel = w.open(authority, 1000).unwrap();
+            let first = w.claim(channel, 0, 300, &sk);
+            assert_eq!(w.settle(channel, first), Ok(300));
+            let last = w.claim(channel, 0, 700, &sk);
+            assert_eq!(w.close(channel, Some(last.clone())), Ok(()));
+            assert_eq!(balance(w.payee), START_BALANCE + 700);
+            assert_eq!(balance(w.payer), START_BALANCE - 700);
             assert_eq!(balance(w.id), CONTRACT_FLOOR);
             assert_eq!(w.contract.channel(channel), None);
-            let closed = test::recorded_events().last().expect("an event");
-            let event = <Closed as scale::Decode>::decode(&mut &closed.data[..]).unwrap();
             assert_eq!(
-                (event.channel, event.paid, event.refunded),
-                (channel, 300, 700)
+                events::<Closed>(),
+                [Closed {
+                    channel,
+                    paid: 400,
+                    refunded: 300
+                }]
             );
             // Double close: the channel is gone.
+            assert_eq!(w.close(channel, Some(last)), Err(Error::ChannelNotFound));
+            assert_eq!(w.close(channel, None), Err(Error::ChannelNotFound));
+        }
+
+        #[ink::test]
+        fn close_refusals_change_nothing() {
+            let mut w = world();
+            let (sk, authority) = delegate(6);
+            let channel = w.open(authority, 1000).unwrap();
+            let settled = w.claim(channel, 0, 400, &sk);
+            assert_eq!(w.settle(channel, settled), Ok(400));
+            let (payer, stranger) = (w.payer, w.stranger);
+            for caller in [payer, stranger] {
+                assert_eq!(
+                    w.by(caller, |c| c.close(channel, None)),
+                    Err(Error::NotPayee)
+                );
+            }
+            let below = w.claim(channel, 0, 399, &sk);
+            assert_eq!(w.close(channel, Some(below)), Err(Error::BelowSettled));
+            let above = w.claim(channel, 0, 1001, &sk);
             assert_eq!(
-                w.close(channel, 300, sig, None),
+                w.close(channel, Some(above)),
+                Err(Error::AmountExceedsDeposit)
+            );
+            let next_epoch = w.claim(channel, 1, 500, &sk);
+            assert_eq!(w.close(channel, Some(next_epoch)), Err(Error::WrongEpoch));
+            let forged = w.claim(channel, 0, 500, &secret(4));
+            assert_eq!(w.close(channel, Some(forged)), Err(Error::NotDelegate));
+            assert_eq!(balance(w.payee), START_BALANCE + 400);
+            assert_eq!(w.state(channel).settled, 400);
+            // A claim at exactly what was settled closes, paying nothing more.
+            let same = w.claim(channel, 0, 400, &sk);
+            assert_eq!(w.close(channel, Some(same)), Ok(()));
+            assert_eq!(balance(w.payee), START_BALANCE + 400);
+            assert_eq!(balance(w.payer), START_BALANCE - 400);
+        }
+
+        #[ink::test]
+        fn expired_channels_cannot_be_closed_only_claimed_by_the_payer() {
+            let mut w = world();
+            let (sk, authority) = delegate(11);
+            let channel = w.open(authority, 1000).unwrap();
+            let part = w.claim(channel, 0, 100, &sk);
+            assert_eq!(w.settle(channel, part), Ok(100));
+            let more = w.claim(channel, 0, 200, &sk);
+            let (payer, payee, stranger) = (w.payer, w.payee, w.stranger);
+            assert_eq!(
+                w.by(payer, |c| c.claim_expired(channel)),
+                Err(Error::NotExpired)
+            );
+            advance_to(EXPIRES);
+            assert_eq!(w.close(channel, Some(more)), Err(Error::ChannelExpired));
+            assert_eq!(w.close(channel, None), Err(Error::ChannelExpired));
+            for caller in [stranger, payee] {
+                assert_eq!(
+                    w.by(caller, |c| c.claim_expired(channel)),
+                    Err(Error::NotPayer)
+                );
+            }
+            assert_eq!(w.by(payer, |c| c.claim_expired(channel)), Ok(()));
+            // The payer gets the deposit less what was settled.
+            assert_eq!(balance(w.payer), START_BALANCE - 100);
+            assert_eq!(balance(w.payee), START_BALANCE + 100);
+            assert_eq!(balance(w.id), CONTRACT_FLOOR);
+            assert_eq!(
+                w.by(payer, |c| c.claim_expired(channel)),
                 Err(Error::ChannelNotFound)
+            );
+            assert_eq!(
+                events::<ExpiredClaimed>(),
+                [ExpiredClaimed {
+                    channel,
+                    refunded: 900
+                }]
             );
         }
 
         #[ink::test]
-        fn close_with_the_payers_own_account_key() {
+        fn rotation_hands_over_at_the_effective_block() {
+            let mut w = world();
+            let (old, old_authority) = delegate(20);
+            let (new, new_authority) = delegate(21);
+            let channel = w.open(old_authority, 1000).unwrap();
+            advance_to(1);
+            let effective = w.rotate(channel, new_authority).unwrap();
+            assert_eq!(effective, 1 + NOTICE);
+            assert_eq!(
+                events::<RotationAnnounced>(),
+                [RotationAnnounced {
+                    channel,
+                    authority: new_authority,
+                    epoch: 1,
+                    effective_at: effective
+                }]
+            );
+            let pending = w.state(channel);
+            assert_eq!((pending.authority, pending.epoch), (old_authority, 0));
+            assert_eq!(
+                pending.rotation,
+                Some(Rotation {
+                    authority: new_authority,
+                    effective_at: effective
+                })
+            );
+            // During the notice, the old key's receipts settle as before; the new key's
+            // do not count yet.
+            let early = w.claim(channel, 1, 100, &new);
+            assert_eq!(w.settle(channel, early), Err(Error::WrongEpoch));
+            let old_300 = w.claim(channel, 0, 300, &old);
+            assert_eq!(w.settle(channel, old_300), Ok(300));
+            advance_to(effective - 1);
+            let old_400 = w.claim(channel, 0, 400, &old);
+            assert_eq!(w.settle(channel, old_400), Ok(100));
+            // From the effective block on, the channel reads (and acts) as rotated,
+            // before any message writes it.
+            advance_to(effective);
+            let rotated = w.state(channel);
+            assert_eq!(
+                (
+                    rotated.authority,
+                    rotated.epoch,
+                    rotated.base,
+                    rotated.settled,
+                    rotated.rotation
+                ),
+                (new_authority, 1, 400, 400, None)
+            );
+            let old_500 = w.claim(channel, 0, 500, &old);
+            assert_eq!(w.settle(channel, old_500), Err(Error::WrongEpoch));
+            let old_in_new_epoch = w.claim(channel, 1, 100, &old);
+            assert_eq!(w.settle(channel, old_in_new_epoch), Err(Error::NotDelegate));
+            // The new key counts from zero above what was settled when its epoch began.
+            let new_100 = w.claim(channel, 1, 100, &new);
+            assert_eq!(w.settle(channel, new_100), Ok(100));
+            assert_eq!(w.state(channel).settled, 500);
+            let too_much = w.claim(channel, 1, 601, &new);
+            assert_eq!(
+                w.settle(channel, too_much),
+                Err(Error::AmountExceedsDeposit)
+            );
+            let new_250 = w.claim(channel, 1, 250, &new);
+            assert_eq!(w.close(channel, Some(new_250)), Ok(()));
+            assert_eq!(
+                events::<Closed>(),
+                [Closed {
+                    channel,
+                    paid: 150,
+                    refunded: 350
+                }]
+            );
+            assert_eq!(balance(w.payee), START_BALANCE + 650);
+            assert_eq!(balance(w.payer), START_BALANCE - 650);
+            assert_eq!(balance(w.id), CONTRACT_FLOOR);
+        }
+
+        #[ink::test]
+        fn a_new_rotation_replaces_the_pending_one_with_a_fresh_notice() {
+            let mut w = world();
+            let (old, old_authority) = delegate(22);
+            let (first, first_authority) = delegate(23);
+            let (second, second_authority) = delegate(24);
+            let channel = w.open(old_authority, 1000).unwrap();
+            advance_to(1);
+            assert_eq!(w.rotate(channel, first_authority), Ok(1 + NOTICE));
+            advance_to(2);
+            assert_eq!(w.rotate(channel, second_authority), Ok(2 + NOTICE));
+            // The first announced key never comes into force.
+            advance_to(1 + NOTICE);
+            assert_eq!(w.state(channel).epoch, 0);
+            let by_first = w.claim(channel, 1, 100, &first);
+            assert_eq!(w.settle(channel, by_first), Err(Error::WrongEpoch));
+            let by_old = w.claim(channel, 0, 100, &old);
+            assert_eq!(w.settle(channel, by_old), Ok(100));
+            advance_to(2 + NOTICE);
+            let by_first = w.claim(channel, 1, 100, &first);
+            assert_eq!(w.settle(channel, by_first), Err(Error::NotDelegate));
+            let by_second = w.claim(channel, 1, 100, &second);
+            assert_eq!(w.settle(channel, by_second), Ok(100));
+            let state = w.state(channel);
+            assert_eq!(
+                (state.authority, state.epoch, state.settled),
+                (second_authority, 1, 200)
+            );
+            assert_eq!(
+                events::<RotationAnnounced>()
+                    .iter()
+                    .map(|e| (e.epoch, e.effective_at))
+                    .collect::<Vec<_>>(),
+                [(1, 1 + NOTICE), (1, 2 + NOTICE)]
+            );
+        }
+
+        #[ink::test]
+        fn rotating_to_revoked_refuses_every_receipt() {
+            let mut w = world();
+            let (sk, authority) = delegate(25);
+            let channel = w.open(authority, 1000).unwrap();
+            let settled = w.claim(channel, 0, 300, &sk);
+            assert_eq!(w.settle(channel, settled), Ok(300));
+            let effective = w.rotate(channel, Authority::Revoked).unwrap();
+            advance_to(effective);
+            assert_eq!(w.state(channel).authority, Authority::Revoked);
+            let old_epoch = w.claim(channel, 0, 400, &sk);
+            assert_eq!(w.settle(channel, old_epoch), Err(Error::WrongEpoch));
+            let new_epoch = w.claim(channel, 1, 100, &sk);
+            assert_eq!(w.settle(channel, new_epoch.clone()), Err(Error::Revoked));
+            assert_eq!(w.close(channel, Some(new_epoch)), Err(Error::Revoked));
+            // What was settled stays paid; the payee can still close at it.
+            assert_eq!(w.close(channel, None), Ok(()));
+            assert_eq!(balance(w.payee), START_BALANCE + 300);
+            assert_eq!(balance(w.payer), START_BALANCE - 300);
+        }
+
+        #[ink::test]
+        fn rotate_is_payer_only_and_before_expiry() {
+            let mut w = world();
+            let (_, authority) = delegate(26);
+            let (_, next) = delegate(27);
+            let channel = w.open(authority, 1000).unwrap();
+            let (payee, stranger) = (w.payee, w.stranger);
+            for caller in [payee, stranger] {
+                assert_eq!(
+                    w.by(caller, |c| c.rotate(channel, next)),
+                    Err(Error::NotPayer)
+                );
+            }
+            assert_eq!(w.rotate(ChannelId(7), next), Err(Error::ChannelNotFound));
+            assert_eq!(
+                w.rotate(channel, Authority::Account(raw(&stranger))),
+                Err(Error::AccountAuthorityNotPayer)
+            );
+            assert_eq!(w.state(channel).rotation, None);
+            let own = Authority::Account(raw(&w.payer));
+            assert_eq!(w.rotate(channel, own), Ok(NOTICE));
+            advance_to(EXPIRES);
+            assert_eq!(w.rotate(channel, next), Err(Error::ChannelExpired));
+            assert_eq!(events::<RotationAnnounced>().len(), 1);
+        }
+
+        fn group(caps: &[Balance]) -> (Vec<SecretKey>, Vec<Member>, MerkleTree) {
+            let secrets: Vec<SecretKey> = (1..=caps.len() as u8)
+                .map(|s| secret(s.wrapping_mul(7)))
+                .collect();
+            let members: Vec<Member> = secrets
+                .iter()
+                .zip(caps)
+                .map(|(sk, &cap)| Member {
+                    key: keys::public_key(sk),
+                    cap,
+                })
+                .collect();
+            let tree = MerkleTree::build::<SoftHasher>(&members).unwrap();
+            (secrets, members, tree)
+        }
+
+        #[ink::test]
+        fn group_members_prove_membership_with_their_committed_cap() {
+            let mut w = world();
+            let (secrets, _, tree) = group(&[100, 200, 300, 400, UNLIMITED]);
+            let channel = w.open(Authority::Group(tree.root()), 1000).unwrap();
+            let proof = tree.proof(2).unwrap();
+            let with = |claim: Claim, proof: Option<MembershipProof>| Claim {
+                membership: proof,
+                ..claim
+            };
+            let signed = w.claim(channel, 0, 300, &secrets[2]);
+            assert_eq!(w.settle(channel, signed.clone()), Err(Error::MissingProof));
+            // Another member's proof, or this member's with a larger cap than the payer
+            // committed, proves nothing.
+            let others = with(signed.clone(), Some(tree.proof(1).unwrap()));
+            assert_eq!(w.settle(channel, others), Err(Error::NotMember));
+            for cap in [301, UNLIMITED, 299] {
+                let inflated = MembershipProof {
+                    cap,
+                    ..proof.clone()
+                };
+                let claim = with(signed.clone(), Some(inflated));
+                assert_eq!(w.settle(channel, claim), Err(Error::NotMember), "cap {cap}");
+            }
+            let outsider = with(w.claim(channel, 0, 300, &secret(200)), Some(proof.clone()));
+            assert_eq!(w.settle(channel, outsider), Err(Error::NotMember));
+            let mut stray = proof.clone();
+            stray.left_siblings |= 1 << 20;
+            assert_eq!(
+                w.settle(channel, with(signed.clone(), Some(stray))),
+                Err(Error::NonCanonicalProof)
+            );
+            let long = MembershipProof {
+                cap: 300,
+                left_siblings: 0,
+                siblings: vec![[0u8; 32]; 33],
+            };
+            assert_eq!(
+                w.settle(channel, with(signed.clone(), Some(long))),
+                Err(Error::ProofTooLong)
+            );
+            assert_eq!(w.settle(channel, with(signed, Some(proof))), Ok(300));
+            // The contract checks membership only: a member's cap is the AS's to enforce
+            // on what it sells, so a receipt above it still settles.
+            let above_cap = with(
+                w.claim(channel, 0, 450, &secrets[0]),
+                Some(tree.proof(0).unwrap()),
+            );
+            assert_eq!(w.settle(channel, above_cap), Ok(150));
+            assert_eq!(balance(w.payee), START_BALANCE + 450);
+        }
+
+        #[ink::test]
+        fn a_member_is_removed_by_rotating_to_a_new_root() {
+            let mut w = world();
+            let (secrets, members, tree) = group(&[500, 500, 500]);
+            let smaller = MerkleTree::build::<SoftHasher>(&[members[0], members[2]]).unwrap();
+            let channel = w.open(Authority::Group(tree.root()), 1000).unwrap();
+            let effective = w.rotate(channel, Authority::Group(smaller.root())).unwrap();
+            // Until the effective block, the removed member still pays.
+            let mut by_removed = w.claim(channel, 0, 100, &secrets[1]);
+            by_removed.membership = Some(tree.proof(1).unwrap());
+            assert_eq!(w.settle(channel, by_removed), Ok(100));
+            advance_to(effective);
+            let mut by_removed = w.claim(channel, 1, 100, &secrets[1]);
+            by_removed.membership = Some(tree.proof(1).unwrap());
+            assert_eq!(w.settle(channel, by_removed), Err(Error::NotMember));
+            let mut by_kept = w.claim(channel, 1, 100, &secrets[2]);
+            by_kept.membership = Some(smaller.proof(1).unwrap());
+            assert_eq!(w.settle(channel, by_kept), Ok(100));
+            assert_eq!(w.state(channel).settled, 200);
+        }
+
+        #[ink::test]
+        fn the_payers_own_account_key() {
             let mut w = world();
             let sk = secret(3);
             let account = SoftHasher::blake2_256(&keys::public_key(&sk).0);
             w.payer = AccountId::from(account);
             set_balance(w.payer, START_BALANCE);
             let channel = w.open(Authority::Account(account), 1000).unwrap();
-            let foreign = w.sign(channel, 400, &secret(4));
-            assert_eq!(
-                w.close(channel, 400, foreign, None),
-                Err(Error::NotPayerAccount)
-            );
-            let sig = w.sign(channel, 400, &sk);
-            assert_eq!(w.close(channel, 400, sig, None), Ok(()));
+            let foreign = w.claim(channel, 0, 400, &secret(4));
+            assert_eq!(w.close(channel, Some(foreign)), Err(Error::NotPayerAccount));
+            let own = w.claim(channel, 0, 400, &sk);
+            assert_eq!(w.close(channel, Some(own)), Ok(()));
             assert_eq!(balance(w.payer), START_BALANCE - 400);
             assert_eq!(balance(w.payee), START_BALANCE + 400);
         }
 
-        fn group(n: u8) -> (Vec<SecretKey>, MerkleTree) {
-            let secrets: Vec<SecretKey> = (1..=n).map(|s| secret(s.wrapping_mul(7))).collect();
-            let members: Vec<PublicKey> = secrets.iter().map(keys::public_key).collect();
-            let tree = MerkleTree::build::<SoftHasher>(&members).unwrap();
-            (secrets, tree)
-        }
-
         #[ink::test]
-        fn close_a_group_channel_with_the_latest_members_receipt() {
-            let mut w = world();
-            let (secrets, tree) = group(5);
-            let channel = w.open(Authority::Group(tree.root()), 1000).unwrap();
-            // Members 1, 4 and 2 each pay 100 on top of the running total; the last
-            // receipt (300, by member 2) covers all three.
-            let last = w.sign(channel, 300, &secrets[2]);
-            let proof = tree.proof(2).unwrap();
-            assert_eq!(w.close(channel, 300, last, None), Err(Error::MissingProof));
-            assert_eq!(
-                w.close(channel, 300, last, Some(tree.proof(1).unwrap())),
-                Err(Error::NotMember)
-            );
-            let outsider = w.sign(channel, 300, &secret(200));
-            assert_eq!(
-                w.close(channel, 300, outsider, Some(proof.clone())),
-                Err(Error::NotMember)
-            );
-            let mut stray = proof.clone();
-            stray.left_siblings |= 1 << 20;
-            assert_eq!(
-                w.close(channel, 300, last, Some(stray)),
-                Err(Error::NonCanonicalProof)
-            );
-            let long = MembershipProof {
-                left_siblings: 0,
-                siblings: vec![[0u8; 32]; 33],
-            };
-            assert_eq!(
-                w.close(channel, 300, last, Some(long)),
-                Err(Error::ProofTooLong)
-            );
-            assert_eq!(w.close(channel, 300, last, Some(proof)), Ok(()));
-            assert_eq!(balance(w.payee), START_BALANCE + 300);
-            assert_eq!(balance(w.payer), START_BALANCE - 300);
-        }
-
-        #[ink::test]
-        fn close_is_payee_only() {
-            let mut w = world();
-            let (sk, authority) = delegate(5);
-            let channel = w.open(authority, 1000).unwrap();
-            let sig = w.sign(channel, 100, &sk);
-            let (payer, stranger) = (w.payer, w.stranger);
-            assert_eq!(
-                w.close_as(payer, channel, 100, sig, None),
-                Err(Error::NotPayee)
-            );
-            assert_eq!(
-                w.close_as(stranger, channel, 100, sig, None),
-                Err(Error::NotPayee)
-            );
-            assert!(w.contract.channel(channel).is_some());
-        }
-
-        #[ink::test]
-        fn close_rejects_amount_above_deposit_even_if_signed() {
-            let mut w = world();
-            let (sk, authority) = delegate(6);
-            let channel = w.open(authority, 1000).unwrap();
-            let sig = w.sign(channel, 1001, &sk);
-            assert_eq!(
-                w.close(channel, 1001, sig, None),
-                Err(Error::AmountExceedsDeposit)
-            );
-            let exact = w.sign(channel, 1000, &sk);
-            assert_eq!(w.close(channel, 1000, exact, None), Ok(()));
-            assert_eq!(balance(w.payee), START_BALANCE + 1000);
-        }
-
-        #[ink::test]
-        fn receipts_for_another_channel_contract_or_chain_are_rejected() {
+        fn receipts_for_another_channel_contract_chain_or_epoch_are_rejected() {
             let mut w = world();
             let (sk, authority) = delegate(7);
             let a = w.open(authority, 1000).unwrap();
             let b = w.open(authority, 1000).unwrap();
-            let for_a = w.sign(a, 100, &sk);
-            assert_eq!(w.close(b, 100, for_a, None), Err(Error::NotDelegate));
+            let for_a = w.claim(a, 0, 100, &sk);
+            assert_eq!(w.settle(b, for_a.clone()), Err(Error::NotDelegate));
+            let signed_for = |domain: Domain, epoch| Claim {
+                signature: Receipt {
+                    channel: b,
+                    epoch,
+                    amount: 100,
+                }
+                .sign(&domain, &sk),
+                ..for_a.clone()
+            };
             let other_contract = Domain {
                 contract: [0xEE; 32],
                 ..w.domain()
             };
-            let sig = Receipt {
-                channel: b,
-                amount: 100,
-            }
-            .sign(&other_contract, &sk);
-            assert_eq!(w.close(b, 100, sig, None), Err(Error::NotDelegate));
+            assert_eq!(
+                w.settle(b, signed_for(other_contract, 0)),
+                Err(Error::NotDelegate)
+            );
             let other_chain = Domain {
                 genesis_hash: [8; 32],
                 ..w.domain()
             };
-            let sig = Receipt {
-                channel: b,
-                amount: 100,
-            }
-            .sign(&other_chain, &sk);
-            assert_eq!(w.close(b, 100, sig, None), Err(Error::NotDelegate));
+            assert_eq!(
+                w.settle(b, signed_for(other_chain, 0)),
+                Err(Error::NotDelegate)
+            );
+            // Signed for epoch 1, presented as epoch 0: the epoch is signed too.
+            assert_eq!(
+                w.settle(b, signed_for(w.domain(), 1)),
+                Err(Error::NotDelegate)
+            );
             // A receipt for a lower amount does not stretch to a higher one.
-            assert_eq!(w.close(a, 101, for_a, None), Err(Error::NotDelegate));
-            assert_eq!(w.close(a, 100, for_a, None), Ok(()));
+            let stretched = Claim {
+                amount: 101,
+                ..for_a.clone()
+            };
+            assert_eq!(w.settle(a, stretched), Err(Error::NotDelegate));
+            let own = signed_for(w.domain(), 0);
+            assert_eq!(w.settle(a, for_a), Ok(100));
+            assert_eq!(w.settle(b, own), Ok(100));
         }
 
         #[ink::test]
@@ -756,43 +1150,43 @@ pub mod slotpay_channels {
             let mut w = world();
             let (sk, authority) = delegate(8);
             let channel = w.open(authority, 1000).unwrap();
-            let sig = w.sign(channel, 100, &sk);
+            let good = w.claim(channel, 0, 100, &sk);
+            let with = |signature: Signature| Claim {
+                signature,
+                ..good.clone()
+            };
+            let sig = good.signature;
             assert_eq!(
-                w.close(channel, 100, sig.malleate(), None),
+                w.settle(channel, with(sig.malleate())),
                 Err(Error::SignatureHighS)
             );
             let mut bad = sig;
             bad.0[64] = 2;
-            assert_eq!(
-                w.close(channel, 100, bad, None),
-                Err(Error::InvalidRecoveryId)
-            );
+            assert_eq!(w.settle(channel, with(bad)), Err(Error::InvalidRecoveryId));
             let mut bad = sig;
             bad.0[..32].fill(0);
             assert_eq!(
-                w.close(channel, 100, bad, None),
+                w.settle(channel, with(bad)),
                 Err(Error::SignatureROutOfRange)
             );
             let mut bad = sig;
             bad.0[32..64].fill(0);
             assert_eq!(
-                w.close(channel, 100, bad, None),
+                w.settle(channel, with(bad)),
                 Err(Error::SignatureSOutOfRange)
             );
-            let forged = w.sign(channel, 100, &secret(9));
-            assert_eq!(w.close(channel, 100, forged, None), Err(Error::NotDelegate));
-            assert_eq!(
-                w.close(channel, 100, sig, Some(MembershipProof::default())),
-                Err(Error::UnexpectedProof)
-            );
+            let forged = w.claim(channel, 0, 100, &secret(9));
+            assert_eq!(w.settle(channel, forged), Err(Error::NotDelegate));
+            let proofed = Claim {
+                membership: Some(MembershipProof::default()),
+                ..good.clone()
+            };
+            assert_eq!(w.settle(channel, proofed), Err(Error::UnexpectedProof));
             // The legacy 27/28 recovery id is the same signature, accepted once.
             let mut legacy = sig;
             legacy.0[64] += 27;
-            assert_eq!(w.close(channel, 100, legacy, None), Ok(()));
-            assert_eq!(
-                w.close(channel, 100, sig, None),
-                Err(Error::ChannelNotFound)
-            );
+            assert_eq!(w.settle(channel, with(legacy)), Ok(100));
+            assert_eq!(w.settle(channel, good), Err(Error::NothingToSettle));
         }
 
         #[ink::test]
@@ -805,37 +1199,16 @@ pub mod slotpay_channels {
             let mut sig = [0u8; 65];
             sig[31] = 5;
             sig[63] = 1;
+            let claim = Claim {
+                epoch: 0,
+                amount: 100,
+                signature: Signature(sig),
+                membership: None,
+            };
             assert_eq!(
-                w.close(channel, 100, Signature(sig), None),
+                w.close(channel, Some(claim)),
                 Err(Error::SignatureRecoveryFailed)
             );
-        }
-
-        #[ink::test]
-        fn expired_channels_cannot_be_closed_only_claimed_by_the_payer() {
-            let mut w = world();
-            let (sk, authority) = delegate(11);
-            let channel = w.open(authority, 1000).unwrap();
-            let sig = w.sign(channel, 100, &sk);
-            test::set_caller::<Env>(w.payer);
-            assert_eq!(w.contract.claim_expired(channel), Err(Error::NotExpired));
-            advance_to(10);
-            assert_eq!(w.close(channel, 100, sig, None), Err(Error::ChannelExpired));
-            test::set_caller::<Env>(w.stranger);
-            assert_eq!(w.contract.claim_expired(channel), Err(Error::NotPayer));
-            test::set_caller::<Env>(w.payee);
-            assert_eq!(w.contract.claim_expired(channel), Err(Error::NotPayer));
-            test::set_caller::<Env>(w.payer);
-            assert_eq!(w.contract.claim_expired(channel), Ok(()));
-            assert_eq!(balance(w.payer), START_BALANCE);
-            assert_eq!(balance(w.payee), START_BALANCE);
-            assert_eq!(
-                w.contract.claim_expired(channel),
-                Err(Error::ChannelNotFound)
-            );
-            let claimed = test::recorded_events().last().expect("an event");
-            let event = <ExpiredClaimed as scale::Decode>::decode(&mut &claimed.data[..]).unwrap();
-            assert_eq!((event.channel, event.refunded), (channel, 1000));
         }
 
         #[ink::test]
@@ -844,14 +1217,12 @@ pub mod slotpay_channels {
             let (sk, authority) = delegate(12);
             let channel = w.open(authority, 1000).unwrap();
             let (payer, stranger, payee) = (w.payer, w.stranger, w.payee);
-            assert_eq!(
-                w.paying(stranger, 50, |c| c.top_up(channel)),
-                Err(Error::NotPayer)
-            );
-            assert_eq!(
-                w.paying(payee, 50, |c| c.top_up(channel)),
-                Err(Error::NotPayer)
-            );
+            for caller in [stranger, payee] {
+                assert_eq!(
+                    w.paying(caller, 50, |c| c.top_up(channel)),
+                    Err(Error::NotPayer)
+                );
+            }
             assert_eq!(
                 w.paying(payer, 0, |c| c.top_up(channel)),
                 Err(Error::ZeroDeposit)
@@ -861,9 +1232,16 @@ pub mod slotpay_channels {
                 Err(Error::ChannelNotFound)
             );
             assert_eq!(w.paying(payer, 500, |c| c.top_up(channel)), Ok(()));
-            assert_eq!(w.contract.channel(channel).unwrap().deposit, 1500);
-            let sig = w.sign(channel, 1200, &sk);
-            assert_eq!(w.close(channel, 1200, sig, None), Ok(()));
+            assert_eq!(w.state(channel).deposit, 1500);
+            assert_eq!(
+                events::<ToppedUp>(),
+                [ToppedUp {
+                    channel,
+                    deposit: 1500
+                }]
+            );
+            let all_but_300 = w.claim(channel, 0, 1200, &sk);
+            assert_eq!(w.close(channel, Some(all_but_300)), Ok(()));
             assert_eq!(balance(w.payer), START_BALANCE - 1200);
             assert_eq!(balance(stranger), START_BALANCE);
         }
@@ -877,7 +1255,7 @@ pub mod slotpay_channels {
             // a deposit, and open/top_up only look at the transferred value.
             test::set_caller::<Env>(payer);
             test::set_value_transferred::<Env>(Balance::MAX - 10);
-            let channel = w.contract.open(payee, authority, 10).unwrap();
+            let channel = w.contract.open(payee, authority, 10, 0).unwrap();
             test::set_value_transferred::<Env>(11);
             assert_eq!(w.contract.top_up(channel), Err(Error::DepositOverflow));
             test::set_value_transferred::<Env>(0);
@@ -893,26 +1271,148 @@ pub mod slotpay_channels {
             let mut w = world();
             let (sk, authority) = delegate(14);
             let channel = w.open(authority, 1000).unwrap();
-            test::set_caller::<Env>(w.stranger);
-            assert_eq!(w.contract.extend(channel, 20), Err(Error::NotPayer));
-            test::set_caller::<Env>(w.payee);
-            assert_eq!(w.contract.extend(channel, 20), Err(Error::NotPayer));
-            test::set_caller::<Env>(w.payer);
-            assert_eq!(w.contract.extend(channel, 10), Err(Error::ExpiryNotLater));
-            assert_eq!(w.contract.extend(channel, 9), Err(Error::ExpiryNotLater));
+            let (payer, payee, stranger) = (w.payer, w.payee, w.stranger);
+            for caller in [stranger, payee] {
+                assert_eq!(
+                    w.by(caller, |c| c.extend(channel, 20)),
+                    Err(Error::NotPayer)
+                );
+            }
             assert_eq!(
-                w.contract.extend(ChannelId(5), 30),
+                w.by(payer, |c| c.extend(channel, EXPIRES)),
+                Err(Error::ExpiryNotLater)
+            );
+            assert_eq!(
+                w.by(payer, |c| c.extend(channel, EXPIRES - 1)),
+                Err(Error::ExpiryNotLater)
+            );
+            assert_eq!(
+                w.by(payer, |c| c.extend(ChannelId(5), 30)),
                 Err(Error::ChannelNotFound)
             );
-            assert_eq!(w.contract.extend(channel, 20), Ok(()));
-            advance_to(15);
-            // Past the original expiry, the extended channel still closes.
-            let sig = w.sign(channel, 10, &sk);
-            assert_eq!(w.close(channel, 10, sig, None), Ok(()));
+            // An expired channel may be revived instead of claimed.
+            advance_to(EXPIRES + 2);
+            assert_eq!(w.by(payer, |c| c.extend(channel, 20)), Ok(()));
+            assert_eq!(
+                events::<Extended>(),
+                [Extended {
+                    channel,
+                    expires_at: 20
+                }]
+            );
+            assert_eq!(w.state(channel).expires_at, 20);
+            let claim = w.claim(channel, 0, 10, &sk);
+            assert_eq!(w.close(channel, Some(claim)), Ok(()));
+        }
+
+        /// A payment the chain refuses is owed, not a failure: the payee's payment and
+        /// the operation go through, and each recipient withdraws its own later.
+        #[ink::test]
+        fn refused_payments_are_owed_and_withdrawn_later() {
+            let mut w = unfunded_world();
+            let (sk, authority) = delegate(30);
+            let channel = w.open(authority, 1000).unwrap();
+            let first = w.claim(channel, 0, 300, &sk);
+            assert_eq!(w.settle(channel, first), Ok(300));
+            assert_eq!(w.contract.owed(w.payee), 300);
+            let last = w.claim(channel, 0, 700, &sk);
+            assert_eq!(w.close(channel, Some(last)), Ok(()));
+            assert_eq!(w.contract.channel(channel), None);
+            assert_eq!(w.contract.owed(w.payee), 700);
+            assert_eq!(w.contract.owed(w.payer), 300);
+            let (payer, payee, stranger) = (w.payer, w.payee, w.stranger);
+            assert_eq!(
+                events::<PaymentDeferred>(),
+                [
+                    PaymentDeferred {
+                        account: raw(&payee),
+                        amount: 300,
+                        owed: 300
+                    },
+                    PaymentDeferred {
+                        account: raw(&payee),
+                        amount: 400,
+                        owed: 700
+                    },
+                    PaymentDeferred {
+                        account: raw(&payer),
+                        amount: 300,
+                        owed: 300
+                    }
+                ]
+            );
+            assert_eq!(
+                w.by(stranger, |c| c.withdraw()),
+                Err(Error::NothingToWithdraw)
+            );
+            // Still refused: the debt stays.
+            assert_eq!(w.by(payee, |c| c.withdraw()), Err(Error::WithdrawFailed));
+            assert_eq!(w.contract.owed(payee), 700);
+            // The contract's account can pay again (it holds the deposit).
+            set_balance(w.id, CONTRACT_FLOOR + 1000);
+            assert_eq!(w.by(payee, |c| c.withdraw()), Ok(700));
+            assert_eq!(balance(payee), START_BALANCE + 700);
+            assert_eq!(w.contract.owed(payee), 0);
+            assert_eq!(w.by(payee, |c| c.withdraw()), Err(Error::NothingToWithdraw));
+            assert_eq!(w.by(payer, |c| c.withdraw()), Ok(300));
+            assert_eq!(balance(payer), START_BALANCE + 300);
+            assert_eq!(balance(w.id), CONTRACT_FLOOR);
+            assert_eq!(
+                events::<Withdrawn>(),
+                [
+                    Withdrawn {
+                        account: raw(&payee),
+                        amount: 700
+                    },
+                    Withdrawn {
+                        account: raw(&payer),
+                        amount: 300
+                    }
+                ]
+            );
+        }
+
+        #[ink::test]
+        fn a_refused_refund_after_expiry_is_owed_to_the_payer() {
+            let mut w = unfunded_world();
+            let (_, authority) = delegate(31);
+            let channel = w.open(authority, 1000).unwrap();
+            // Nothing was settled: nothing is owed to the payee.
+            advance_to(EXPIRES);
+            let payer = w.payer;
+            assert_eq!(w.by(payer, |c| c.claim_expired(channel)), Ok(()));
+            assert_eq!(w.contract.channel(channel), None);
+            assert_eq!(w.contract.owed(payer), 1000);
+            assert_eq!(w.contract.owed(w.payee), 0);
+            assert_eq!(
+                events::<PaymentDeferred>(),
+                [PaymentDeferred {
+                    account: raw(&payer),
+                    amount: 1000,
+                    owed: 1000
+                }]
+            );
+            assert_eq!(
+                events::<ExpiredClaimed>(),
+                [ExpiredClaimed {
+                    channel,
+                    refunded: 1000
+                }]
+            );
+        }
+
+        #[ink::test]
+        fn withdraw_with_nothing_owed_is_refused() {
+            let mut w = world();
+            let payer = w.payer;
+            assert_eq!(w.by(payer, |c| c.withdraw()), Err(Error::NothingToWithdraw));
+            assert!(events::<Withdrawn>().is_empty());
         }
 
         /// The contract's verification path (ink!'s host functions) and the AS's
-        /// (libsecp256k1 + software hashes) agree on accept/reject and on the key.
+        /// (libsecp256k1 + software hashes) agree on accept/reject and on the key. (The
+        /// off-chain engine runs libsecp256k1 for both: the differential test in
+        /// tests/differential.rs runs the compiled contract on the runtime's own.)
         #[ink::test]
         fn host_and_off_chain_verification_agree() {
             for input in [&b""[..], b"slotpay", &[0xAB; 200]] {
@@ -934,6 +1434,7 @@ pub mod slotpay_channels {
             for i in 0..400u64 {
                 let receipt = Receipt {
                     channel: ChannelId(i),
+                    epoch: (next() % 3) as u32,
                     amount: Balance::from(next()),
                 };
                 let mut sig = receipt.sign(&domain, &secret((i % 200 + 1) as u8));

@@ -1,6 +1,7 @@
 //! End-to-end on a real substrate-contracts-node: the whole life of a channel of each
-//! construction, every balance checked to the unit including transaction fees and
-//! storage deposits, the expiry path, and a node restart between open and close.
+//! construction (settled twice, then closed), every balance checked to the unit including
+//! transaction fees and storage deposits, the reaped-payer attack with the chain's own
+//! existential deposit, the expiry path, and a node restart between open and close.
 //!
 //! Needs a node at `SLOTPAY_NODE_URL` started by `scripts/node.sh` (scripts/test.sh does
 //! this). Uses ink_e2e's node client, built at run time from that URL (ink_e2e's test
@@ -13,12 +14,14 @@ use ink::primitives::AccountId;
 use ink_e2e::subxt::dynamic::Value;
 use ink_e2e::subxt::{self, OnlineClient};
 use ink_e2e::{ChainBackend, ContractsBackend, Keypair, PolkadotConfig};
-use scale::{Decode, Encode};
+use scale::Decode;
+use slotpay_channels::interface::events::{Closed, ContractEvent, PaymentDeferred, Withdrawn};
+use slotpay_channels::interface::messages::{Message, Open};
 use slotpay_channels::protocol::crypto::backend::SoftHasher;
 use slotpay_channels::protocol::crypto::Hasher;
-use slotpay_channels::protocol::merkle::MerkleTree;
+use slotpay_channels::protocol::merkle::{Member, MerkleTree};
 use slotpay_channels::protocol::signature::keys::{self, SecretKey};
-use slotpay_channels::protocol::{Authority, ChannelId, Domain, PublicKey, Receipt};
+use slotpay_channels::protocol::{Authority, ChannelId, Claim, Domain, MembershipProof, Receipt};
 use slotpay_channels::slotpay_channels::{Error, SlotpayChannels, SlotpayChannelsRef};
 use std::process::Command;
 
@@ -29,6 +32,7 @@ type Balance = u128;
 const UNIT: Balance = 1_000_000_000_000;
 const DEPOSIT: Balance = 3 * UNIT;
 const PRICE: Balance = 25_000_000_000;
+const NOTICE: u32 = 5;
 
 fn node_url() -> String {
     std::env::var("SLOTPAY_NODE_URL").expect(
@@ -54,8 +58,21 @@ fn account_of(keypair: &Keypair) -> AccountId {
     AccountId::from(keypair.public_key().0)
 }
 
+fn raw(account: &AccountId) -> [u8; 32] {
+    *AsRef::<[u8; 32]>::as_ref(account)
+}
+
 fn secret(seed: u8) -> SecretKey {
     SecretKey::from_slice(&[seed; 32]).expect("valid scalar")
+}
+
+/// The chain's existential deposit, from its constants.
+fn existential_deposit(api: &OnlineClient<PolkadotConfig>) -> Balance {
+    let constant = api
+        .constants()
+        .at(&subxt::dynamic::constant("Balances", "ExistentialDeposit"))
+        .expect("Balances::ExistentialDeposit");
+    Balance::decode(&mut constant.encoded()).expect("a u128")
 }
 
 /// The fee (plus tip) the extrinsic's signer paid, from `TransactionFeePaid`.
@@ -89,14 +106,38 @@ fn storage_deposit(events: &Events, origin: &AccountId) -> i128 {
             }
             _ => continue,
         };
-        if from == *AsRef::<[u8; 32]>::as_ref(origin) {
+        if from == raw(origin) {
             net += amount as i128;
         }
-        if to == *AsRef::<[u8; 32]>::as_ref(origin) {
+        if to == raw(origin) {
             net -= amount as i128;
         }
     }
     net
+}
+
+/// The contract events of type `E` among `events`, recognised by their signature topic.
+fn contract_events<E: ContractEvent>(events: &Events) -> Vec<E> {
+    let topic = E::signature_topic();
+    let mut out = Vec::new();
+    for event in events.iter() {
+        let event = event.expect("decode event");
+        if event.pallet_name() != "Contracts" || event.variant_name() != "ContractEmitted" {
+            continue;
+        }
+        if event.topics().first().map(|t| t.0) != Some(topic) {
+            continue;
+        }
+        let (_contract, data) =
+            <([u8; 32], Vec<u8>)>::decode(&mut event.field_bytes()).expect("ContractEmitted");
+        out.push(E::decode(&mut &data[..]).expect("decode the contract's event"));
+    }
+    out
+}
+
+/// `balance - charged`, where a negative charge is a refund.
+fn less(balance: Balance, charged: i128) -> Balance {
+    (balance as i128 - charged) as Balance
 }
 
 async fn balance(client: &mut Client, who: &AccountId) -> Balance {
@@ -128,7 +169,7 @@ async fn deploy(client: &mut Client, api: &OnlineClient<PolkadotConfig>) -> Depl
     let builder = contract.call_builder::<SlotpayChannels>();
     let domain = Domain {
         genesis_hash: genesis,
-        contract: *contract.account_id.as_ref(),
+        contract: raw(&contract.account_id),
     };
     Deployed {
         address: contract.account_id,
@@ -143,19 +184,31 @@ async fn funded(client: &mut Client) -> Keypair {
         .await
 }
 
-/// Open by an sr25519 payer, buy `slots` slots, close with the last receipt; balances to
-/// the unit.
+fn claim(
+    domain: &Domain,
+    channel: ChannelId,
+    amount: Balance,
+    key: &SecretKey,
+    membership: Option<MembershipProof>,
+) -> Claim {
+    Claim {
+        epoch: 0,
+        amount,
+        signature: Receipt {
+            channel,
+            epoch: 0,
+            amount,
+        }
+        .sign(domain, key),
+        membership,
+    }
+}
+
+/// Open by an sr25519 payer, buy `slots` slots, settle at a third and at two thirds of
+/// them, close with the last receipt; balances to the unit after every step.
 async fn sr25519_payer_life(
-    authority_of: impl Fn() -> Authority,
-    sign: impl Fn(
-        &Domain,
-        ChannelId,
-        Balance,
-        u32,
-    ) -> (
-        slotpay_channels::protocol::Signature,
-        Option<slotpay_channels::protocol::MembershipProof>,
-    ),
+    authority: Authority,
+    sign: impl Fn(&Domain, ChannelId, Balance, u32) -> Claim,
     slots: u32,
 ) {
     let (mut client, api) = connect().await;
@@ -163,50 +216,75 @@ async fn sr25519_payer_life(
     let payer = funded(&mut client).await;
     let payee = funded(&mut client).await;
     let (payer_id, payee_id) = (account_of(&payer), account_of(&payee));
-    let payer_start = balance(&mut client, &payer_id).await;
-    let payee_start = balance(&mut client, &payee_id).await;
+    let mut payer_expected = balance(&mut client, &payer_id).await;
+    let mut payee_expected = balance(&mut client, &payee_id).await;
 
     let expires_at = best_block(&api).await + 1_000;
-    let open = contract.builder.open(payee_id, authority_of(), expires_at);
+    let open = contract
+        .builder
+        .open(payee_id, authority, expires_at, NOTICE);
     let opened = client
         .call(&payer, &open)
         .value(DEPOSIT)
         .submit()
         .await
         .expect("open");
-    let open_fee = fee_paid(&opened.events);
     let open_storage = storage_deposit(&opened.events, &payer_id);
+    let open_fee = fee_paid(&opened.events);
     let channel = opened.return_value().expect("open succeeds");
     assert!(open_storage > 0);
-    assert_eq!(
-        balance(&mut client, &payer_id).await,
-        payer_start - DEPOSIT - open_fee - open_storage as Balance
-    );
+    payer_expected = less(payer_expected - DEPOSIT - open_fee, open_storage);
+    assert_eq!(balance(&mut client, &payer_id).await, payer_expected);
 
-    let mut last = None;
-    for slot in 1..=slots {
+    let mut settled = 0;
+    for slot in [slots / 3, 2 * slots / 3] {
         let total = PRICE * Balance::from(slot);
-        last = Some((total, sign(&contract.domain, channel, total, slot)));
+        let settle = contract
+            .builder
+            .settle(channel, sign(&contract.domain, channel, total, slot));
+        let done = client.call(&payee, &settle).submit().await.expect("settle");
+        payee_expected = less(
+            payee_expected + total - settled - fee_paid(&done.events),
+            storage_deposit(&done.events, &payee_id),
+        );
+        assert_eq!(done.return_value(), Ok(total - settled));
+        assert_eq!(
+            balance(&mut client, &payee_id).await,
+            payee_expected,
+            "payee: exactly what was settled, minus its fee"
+        );
+        settled = total;
     }
-    let (amount, (signature, proof)) = last.expect("a slot");
-    let close = contract.builder.close(channel, amount, signature, proof);
+
+    let amount = PRICE * Balance::from(slots);
+    let last = sign(&contract.domain, channel, amount, slots);
+    let close = contract.builder.close(channel, Some(last));
     let closed = client.call(&payee, &close).submit().await.expect("close");
+    assert_eq!(
+        contract_events::<Closed>(&closed.events),
+        [Closed {
+            channel,
+            paid: amount - settled,
+            refunded: DEPOSIT - amount
+        }]
+    );
+    let close_storage = storage_deposit(&closed.events, &payee_id);
     let close_fee = fee_paid(&closed.events);
-    let close_refund = -storage_deposit(&closed.events, &payee_id);
     assert_eq!(closed.return_value(), Ok(()));
     assert!(
-        close_refund > 0 && close_refund <= open_storage,
-        "the closer gets the storage deposit back (less the unit the pallet keeps): {close_refund} of {open_storage}"
+        close_storage < 0 && -close_storage <= open_storage,
+        "the closer gets the storage deposit back (less what the pallet keeps): {close_storage} of {open_storage}"
     );
-
+    payee_expected = less(payee_expected + amount - settled - close_fee, close_storage);
+    payer_expected += DEPOSIT - amount;
     assert_eq!(
         balance(&mut client, &payee_id).await,
-        payee_start + amount + close_refund as Balance - close_fee,
-        "payee: exactly the receipt amount, plus the storage refund, minus its fee"
+        payee_expected,
+        "payee: exactly the receipt amount in all, plus the storage refund, minus its fees"
     );
     assert_eq!(
         balance(&mut client, &payer_id).await,
-        payer_start - amount - open_fee - open_storage as Balance,
+        payer_expected,
         "payer: exactly the deposit minus the receipt back"
     );
     let gone = contract.builder.channel(channel);
@@ -216,44 +294,34 @@ async fn sr25519_payer_life(
 }
 
 #[tokio::test]
-async fn delegated_client_key_channel_life_on_node() {
+async fn delegated_client_key_settled_twice_then_closed_on_node() {
     let client_key = secret(0x31);
     sr25519_payer_life(
-        || Authority::Delegate(keys::public_key(&client_key)),
-        |domain, channel, total, _| {
-            (
-                Receipt {
-                    channel,
-                    amount: total,
-                }
-                .sign(domain, &client_key),
-                None,
-            )
-        },
+        Authority::Delegate(keys::public_key(&client_key)),
+        |domain, channel, total, _| claim(domain, channel, total, &client_key, None),
         30,
     )
     .await;
 }
 
 #[tokio::test]
-async fn group_channel_life_on_node() {
+async fn group_channel_settled_twice_then_closed_on_node() {
     let members: Vec<SecretKey> = (1..=4u8).map(|i| secret(0x50 + i)).collect();
-    let public: Vec<PublicKey> = members.iter().map(keys::public_key).collect();
-    let tree = MerkleTree::build::<SoftHasher>(&public).expect("group");
-    let root = tree.root();
+    let leaves: Vec<Member> = members
+        .iter()
+        .map(|sk| Member {
+            key: keys::public_key(sk),
+            cap: DEPOSIT,
+        })
+        .collect();
+    let tree = MerkleTree::build::<SoftHasher>(&leaves).expect("group");
     let order = [2usize, 0, 3, 1, 1, 0];
     sr25519_payer_life(
-        || Authority::Group(root),
+        Authority::Group(tree.root()),
         |domain, channel, total, slot| {
             let member = order[(slot - 1) as usize];
-            (
-                Receipt {
-                    channel,
-                    amount: total,
-                }
-                .sign(domain, &members[member]),
-                Some(tree.proof(member).expect("proof")),
-            )
+            let proof = tree.proof(member).expect("proof");
+            claim(domain, channel, total, &members[member], Some(proof))
         },
         order.len() as u32,
     )
@@ -273,7 +341,7 @@ async fn payers_own_account_key_channel_life_on_node() {
     assert_eq!(ecdsa.public_key().0, keys::public_key(&payer_key).0);
     let payer_id = AccountId::from(ecdsa.public_key().to_account_id().0);
     assert_eq!(
-        *AsRef::<[u8; 32]>::as_ref(&payer_id),
+        raw(&payer_id),
         SoftHasher::blake2_256(&keys::public_key(&payer_key).0)
     );
     // Fund the ECDSA account.
@@ -283,10 +351,7 @@ async fn payers_own_account_key_channel_life_on_node() {
             "Balances",
             "transfer_allow_death",
             vec![
-                Value::unnamed_variant(
-                    "Id",
-                    [Value::from_bytes(AsRef::<[u8; 32]>::as_ref(&payer_id))],
-                ),
+                Value::unnamed_variant("Id", [Value::from_bytes(raw(&payer_id))]),
                 Value::u128(100 * UNIT),
             ],
         )
@@ -302,18 +367,19 @@ async fn payers_own_account_key_channel_life_on_node() {
         .expect("query")
         .return_value();
     let expires_at = best_block(&api).await + 1_000;
-    let mut input = ink::selector_bytes!("open").to_vec();
-    (payee_id, Authority::Account(*payer_id.as_ref()), expires_at).encode_to(&mut input);
+    // The call's input, as the interface crate encodes it (selector + arguments).
+    let input = Open {
+        payee: raw(&payee_id),
+        authority: Authority::Account(raw(&payer_id)),
+        expires_at,
+        notice: NOTICE,
+    }
+    .call_data();
     let open = subxt::dynamic::tx(
         "Contracts",
         "call",
         vec![
-            Value::unnamed_variant(
-                "Id",
-                [Value::from_bytes(AsRef::<[u8; 32]>::as_ref(
-                    &contract.address,
-                ))],
-            ),
+            Value::unnamed_variant("Id", [Value::from_bytes(raw(&contract.address))]),
             Value::u128(DEPOSIT),
             Value::named_composite([
                 ("ref_time", Value::u128(50_000_000_000)),
@@ -340,31 +406,170 @@ async fn payers_own_account_key_channel_life_on_node() {
         .expect("query")
         .return_value()
         .expect("the channel is open");
-    assert_eq!((state.payer, state.deposit), (payer_id, DEPOSIT));
+    assert_eq!((state.payer, state.deposit), (raw(&payer_id), DEPOSIT));
     assert_eq!(
         balance(&mut client, &payer_id).await,
-        payer_start - DEPOSIT - open_fee - open_storage as Balance
+        less(payer_start - DEPOSIT - open_fee, open_storage)
     );
 
     let amount = 7 * PRICE;
-    let signature = Receipt {
-        channel: next,
-        amount,
-    }
-    .sign(&contract.domain, &payer_key);
-    let close = contract.builder.close(next, amount, signature, None);
+    let close = contract.builder.close(
+        next,
+        Some(claim(&contract.domain, next, amount, &payer_key, None)),
+    );
     let closed = client.call(&payee, &close).submit().await.expect("close");
-    let refund = -storage_deposit(&closed.events, &payee_id);
     let close_fee = fee_paid(&closed.events);
+    let close_storage = storage_deposit(&closed.events, &payee_id);
     assert_eq!(closed.return_value(), Ok(()));
     assert_eq!(
         balance(&mut client, &payee_id).await,
-        payee_start + amount + refund as Balance - close_fee
+        less(payee_start + amount - close_fee, close_storage)
     );
     assert_eq!(
         balance(&mut client, &payer_id).await,
-        payer_start - amount - open_fee - open_storage as Balance
+        less(payer_start - amount - open_fee, open_storage)
     );
+}
+
+/// The reaped-payer attack on a real chain: the payer opens with n slots' price + 1 unit,
+/// buys n slots, then sends everything it has away (`Balances::transfer_all`, not kept
+/// alive), so its account is reaped and the 1-unit refund is below the chain's existential
+/// deposit. The payee's close still goes through and pays it exactly the receipt; the
+/// refund is owed, and the payer, funded again, withdraws exactly it.
+#[tokio::test]
+async fn a_reaped_payer_cannot_block_the_close_on_node() {
+    let (mut client, api) = connect().await;
+    let ed = existential_deposit(&api);
+    assert!(
+        ed > 1,
+        "the attack needs an existential deposit above 1 unit, the chain has {ed}"
+    );
+    let mut contract = deploy(&mut client, &api).await;
+    let payer = funded(&mut client).await;
+    let payee = funded(&mut client).await;
+    let (payer_id, payee_id) = (account_of(&payer), account_of(&payee));
+    let client_key = secret(0x35);
+    let amount = 9 * PRICE;
+    let deposit = amount + 1;
+
+    let expires_at = best_block(&api).await + 1_000;
+    let open = contract.builder.open(
+        payee_id,
+        Authority::Delegate(keys::public_key(&client_key)),
+        expires_at,
+        NOTICE,
+    );
+    let opened = client
+        .call(&payer, &open)
+        .value(deposit)
+        .submit()
+        .await
+        .expect("open");
+    let channel = opened.return_value().expect("open succeeds");
+    let last = claim(&contract.domain, channel, amount, &client_key, None);
+
+    client
+        .runtime_call(
+            &payer,
+            "Balances",
+            "transfer_all",
+            vec![
+                Value::unnamed_variant(
+                    "Id",
+                    [Value::from_bytes(raw(&account_of(&ink_e2e::alice())))],
+                ),
+                Value::bool(false),
+            ],
+        )
+        .await
+        .expect("the payer empties its account");
+    assert_eq!(
+        balance(&mut client, &payer_id).await,
+        0,
+        "the payer is reaped"
+    );
+
+    let payee_start = balance(&mut client, &payee_id).await;
+    let close = contract.builder.close(channel, Some(last));
+    let closed = client.call(&payee, &close).submit().await.expect("close");
+    let close_fee = fee_paid(&closed.events);
+    let close_storage = storage_deposit(&closed.events, &payee_id);
+    let closed_event = contract_events::<Closed>(&closed.events);
+    let deferred = contract_events::<PaymentDeferred>(&closed.events);
+    assert_eq!(
+        closed.return_value(),
+        Ok(()),
+        "the payee's close goes through"
+    );
+    assert_eq!(
+        balance(&mut client, &payee_id).await,
+        less(payee_start + amount - close_fee, close_storage),
+        "the payee gets exactly the receipt amount (storage deposits and its fee aside)"
+    );
+    assert_eq!(
+        closed_event,
+        [Closed {
+            channel,
+            paid: amount,
+            refunded: 1
+        }]
+    );
+    assert_eq!(
+        deferred,
+        [PaymentDeferred {
+            account: raw(&payer_id),
+            amount: 1,
+            owed: 1
+        }]
+    );
+    let owed = client
+        .call(&payee, &contract.builder.owed(payer_id))
+        .dry_run()
+        .await
+        .expect("query")
+        .return_value();
+    assert_eq!(owed, 1);
+
+    // Funded again, the payer withdraws exactly the rest.
+    client
+        .runtime_call(
+            &ink_e2e::alice(),
+            "Balances",
+            "transfer_allow_death",
+            vec![
+                Value::unnamed_variant("Id", [Value::from_bytes(raw(&payer_id))]),
+                Value::u128(UNIT),
+            ],
+        )
+        .await
+        .expect("fund the payer again");
+    let withdraw = contract.builder.withdraw();
+    let withdrawn = client
+        .call(&payer, &withdraw)
+        .submit()
+        .await
+        .expect("withdraw");
+    assert_eq!(
+        contract_events::<Withdrawn>(&withdrawn.events),
+        [Withdrawn {
+            account: raw(&payer_id),
+            amount: 1
+        }]
+    );
+    let withdraw_fee = fee_paid(&withdrawn.events);
+    let withdraw_storage = storage_deposit(&withdrawn.events, &payer_id);
+    assert_eq!(withdrawn.return_value(), Ok(1));
+    assert_eq!(
+        balance(&mut client, &payer_id).await,
+        less(UNIT + 1 - withdraw_fee, withdraw_storage),
+        "the payer gets exactly the 1-unit rest (and the owed entry's storage deposit)"
+    );
+    let again = client
+        .call(&payer, &withdraw)
+        .dry_run()
+        .await
+        .expect("dry run");
+    assert_eq!(again.return_value(), Err(Error::NothingToWithdraw));
 }
 
 /// Instant seal makes one block per transaction; remarks move the chain forward.
@@ -383,7 +588,7 @@ async fn advance_blocks(client: &mut Client, api: &OnlineClient<PolkadotConfig>,
 }
 
 #[tokio::test]
-async fn expiry_returns_the_deposit_on_node() {
+async fn expiry_returns_the_rest_on_node() {
     let (mut client, api) = connect().await;
     let mut contract = deploy(&mut client, &api).await;
     let payer = funded(&mut client).await;
@@ -398,6 +603,7 @@ async fn expiry_returns_the_deposit_on_node() {
         payee_id,
         Authority::Delegate(keys::public_key(&client_key)),
         expires_at,
+        NOTICE,
     );
     let opened = client
         .call(&payer, &open)
@@ -408,21 +614,31 @@ async fn expiry_returns_the_deposit_on_node() {
     let mut fees = fee_paid(&opened.events);
     let open_storage = storage_deposit(&opened.events, &payer_id);
     let channel = opened.return_value().expect("open succeeds");
+    let settle = contract.builder.settle(
+        channel,
+        claim(&contract.domain, channel, PRICE, &client_key, None),
+    );
+    let settled = client.call(&payee, &settle).submit().await.expect("settle");
+    assert_eq!(settled.return_value(), Ok(PRICE));
 
-    let claim = contract.builder.claim_expired(channel);
+    let claim_expired = contract.builder.claim_expired(channel);
     let early = client
-        .call(&payer, &claim)
+        .call(&payer, &claim_expired)
         .dry_run()
         .await
         .expect("dry run");
     assert_eq!(early.return_value(), Err(Error::NotExpired));
     advance_blocks(&mut client, &api, expires_at).await;
-    let sig = Receipt {
+    let late_close = contract.builder.close(
         channel,
-        amount: PRICE,
-    }
-    .sign(&contract.domain, &client_key);
-    let late_close = contract.builder.close(channel, PRICE, sig, None);
+        Some(claim(
+            &contract.domain,
+            channel,
+            2 * PRICE,
+            &client_key,
+            None,
+        )),
+    );
     let late = client
         .call(&payee, &late_close)
         .dry_run()
@@ -430,21 +646,25 @@ async fn expiry_returns_the_deposit_on_node() {
         .expect("dry run");
     assert_eq!(late.return_value(), Err(Error::ChannelExpired));
     let by_payee = client
-        .call(&payee, &claim)
+        .call(&payee, &claim_expired)
         .dry_run()
         .await
         .expect("dry run");
     assert_eq!(by_payee.return_value(), Err(Error::NotPayer));
 
-    let claimed = client.call(&payer, &claim).submit().await.expect("claim");
+    let claimed = client
+        .call(&payer, &claim_expired)
+        .submit()
+        .await
+        .expect("claim");
     fees += fee_paid(&claimed.events);
     let claim_storage = storage_deposit(&claimed.events, &payer_id);
     assert_eq!(claimed.return_value(), Ok(()));
     assert!(claim_storage < 0 && -claim_storage <= open_storage);
     assert_eq!(
         balance(&mut client, &payer_id).await,
-        payer_start - fees - (open_storage + claim_storage) as Balance,
-        "the payer has the whole deposit back, and the storage deposit but the unit the pallet keeps"
+        less(payer_start - PRICE - fees, open_storage + claim_storage),
+        "the payer has the deposit less what was settled back, and the storage deposit but what the pallet keeps"
     );
 }
 
@@ -462,6 +682,7 @@ async fn node_restart_between_open_and_close() {
         payee_id,
         Authority::Delegate(keys::public_key(&client_key)),
         expires_at,
+        NOTICE,
     );
     let opened = client
         .call(&payer, &open)
@@ -483,19 +704,21 @@ async fn node_restart_between_open_and_close() {
 
     let (mut client, _api) = connect().await;
     let amount = 11 * PRICE;
-    let sig = Receipt { channel, amount }.sign(&contract.domain, &client_key);
-    let close = contract.builder.close(channel, amount, sig, None);
+    let close = contract.builder.close(
+        channel,
+        Some(claim(&contract.domain, channel, amount, &client_key, None)),
+    );
     let closed = client
         .call(&payee, &close)
         .submit()
         .await
         .expect("close after restart");
-    let refund = -storage_deposit(&closed.events, &payee_id);
     let close_fee = fee_paid(&closed.events);
+    let close_storage = storage_deposit(&closed.events, &payee_id);
     assert_eq!(closed.return_value(), Ok(()));
     assert_eq!(
         balance(&mut client, &payee_id).await,
-        payee_start + amount + refund as Balance - close_fee
+        less(payee_start + amount - close_fee, close_storage)
     );
     assert_eq!(
         balance(&mut client, &payer_id).await,
