@@ -1,7 +1,7 @@
-//! The AS's TOML configuration.
-use crate::api::parse_amount;
-use protocol::hotp::Digits;
-use protocol::Balance;
+//! The AS's TOML configuration, and the timing rules that make it work or not.
+use crate::closer::policy::Policy;
+use api::parse_amount;
+use protocol::{Balance, Tariff, TariffError};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,28 +11,57 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// The node's WebSocket RPC URL.
     pub rpc_url: String,
-    /// The slotpay contract's account (SS58 or 0x hex), or `deployment` to read it.
-    #[serde(default)]
-    pub contract: Option<String>,
-    /// A deployment file written by `scripts/deploy.sh` or `slotpay deploy`.
-    #[serde(default)]
-    pub deployment: Option<PathBuf>,
+    /// The deployment file (`slotpay deploy` writes it): which chain and contract.
+    pub deployment: PathBuf,
     /// File holding the AS account's secret URI (`//Alice`, a mnemonic or a 0x seed).
     pub account_key_file: PathBuf,
     /// Price of one slot in the chain's smallest unit (a decimal string).
     pub price: String,
-    /// Length of one slot in seconds.
-    pub slot_seconds: u64,
-    /// Sell nothing on channels that expire within this many blocks.
+    /// Most slots one purchase may buy: bounds the work of a request and of its retries.
+    #[serde(default = "default_max_slots")]
+    pub max_slots: u64,
+    /// Sell nothing on a channel that expires, or whose authority rotates, within this
+    /// many blocks.
     pub expiry_margin_blocks: u32,
+    /// Sell only on channels whose rotation notice is at least this many blocks.
+    pub min_notice_blocks: u32,
     /// The SQLite ledger.
     pub database: PathBuf,
     pub listen: SocketAddr,
     #[serde(default)]
+    pub chain: ChainTiming,
+    #[serde(default)]
     pub close: ClosePolicy,
     #[serde(default)]
     pub limits: Limits,
+    /// One provisioning file per device (shared with the device: key, digits, slot length,
+    /// replay window).
     pub devices: Vec<DeviceEntry>,
+}
+
+fn default_max_slots() -> u64 {
+    64
+}
+
+/// What the AS must assume of the chain's clock.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainTiming {
+    /// The shortest time between two blocks, in seconds. Margins in blocks are worth
+    /// this many seconds each.
+    pub block_seconds: f64,
+    /// Sales stop (503 `finality_stalled`) while the finalized block lags the best one by
+    /// more than this many blocks: the AS's view of deposits would be too old.
+    pub max_finality_lag_blocks: u32,
+}
+
+impl Default for ChainTiming {
+    fn default() -> Self {
+        Self {
+            block_seconds: 6.0,
+            max_finality_lag_blocks: 64,
+        }
+    }
 }
 
 /// What one client may hold of the AS: slow or idle clients are cut off, and connections
@@ -58,17 +87,25 @@ impl Default for Limits {
     }
 }
 
-/// When the AS closes a channel by itself.
+/// When the AS settles and closes by itself.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ClosePolicy {
     /// Close once less than this is left of the deposit (a decimal string).
     pub remaining_below: String,
-    /// Close once the channel expires within this many blocks. Must exceed the time a
-    /// close needs to land, so a channel with a receipt never expires unclaimed.
+    /// Close once the channel expires within this many blocks (and settle once a rotation
+    /// takes effect within as many).
     pub blocks_before_expiry: u32,
-    /// How often to look, in seconds.
-    pub interval_seconds: u64,
+    /// The closer looks at every new best block, and at least this often.
+    pub interval_seconds: f64,
+    /// How long a submitted settle or close may take to land in a block.
+    pub inclusion_seconds: f64,
+    /// A submission not seen in the finalized state after this many blocks is retried.
+    pub retry_after_blocks: u32,
+    /// Settle once this much is sold and unpaid (a decimal string; absent: never for this).
+    pub settle_above: Option<String>,
+    /// Settle once an unpaid sale is this many blocks old (absent: never for this).
+    pub settle_after_blocks: Option<u32>,
 }
 
 impl Default for ClosePolicy {
@@ -76,7 +113,11 @@ impl Default for ClosePolicy {
         Self {
             remaining_below: "1".into(),
             blocks_before_expiry: 10,
-            interval_seconds: 5,
+            interval_seconds: 5.0,
+            inclusion_seconds: 12.0,
+            retry_after_blocks: 10,
+            settle_above: None,
+            settle_after_blocks: None,
         }
     }
 }
@@ -84,15 +125,8 @@ impl Default for ClosePolicy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
-    pub id: String,
-    /// File holding the 32-byte key shared with the device, as hex.
-    pub key_file: PathBuf,
-    #[serde(default = "default_digits")]
-    pub digits: u8,
-}
-
-fn default_digits() -> u8 {
-    8
+    /// The device's provisioning file.
+    pub provision: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,44 +164,140 @@ impl Config {
         };
         rebase(&mut config.account_key_file);
         rebase(&mut config.database);
-        if let Some(d) = config.deployment.as_mut() {
-            rebase(d);
-        }
+        rebase(&mut config.deployment);
         for device in &mut config.devices {
-            rebase(&mut device.key_file);
+            rebase(&mut device.provision);
         }
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if self.price()? == 0 {
-            return invalid("price must be above zero".into());
-        }
-        if self.slot_seconds == 0 {
-            return invalid("slot_seconds must be above zero".into());
-        }
-        if self.contract.is_none() == self.deployment.is_none() {
-            return invalid("give exactly one of `contract` and `deployment`".into());
-        }
+        self.tariff()?;
+        self.policy()?;
         if self.devices.is_empty() {
-            return invalid("no [[devices]]".into());
+            return Err(ConfigError::Invalid("no [[devices]]".into()));
         }
-        for d in &self.devices {
-            Digits::new(d.digits)
-                .map_err(|e| ConfigError::Invalid(format!("device {}: {e}", d.id)))?;
+        let c = &self.chain;
+        if !(c.block_seconds > 0.0 && c.block_seconds.is_finite()) {
+            return Err(ConfigError::Invalid(
+                "chain.block_seconds must be a positive number of seconds".into(),
+            ));
         }
-        self.remaining_below()?;
         Ok(())
     }
 
-    pub fn price(&self) -> Result<Balance, ConfigError> {
-        parse_amount(&self.price).map_err(|e| ConfigError::Invalid(format!("price: {e}")))
+    pub fn tariff(&self) -> Result<Tariff, ConfigError> {
+        let price =
+            parse_amount(&self.price, "price").map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        Tariff::new(
+            price,
+            self.expiry_margin_blocks,
+            self.max_slots,
+            self.min_notice_blocks,
+        )
+        .map_err(|e: TariffError| ConfigError::Invalid(e.to_string()))
     }
 
-    pub fn remaining_below(&self) -> Result<Balance, ConfigError> {
-        parse_amount(&self.close.remaining_below)
-            .map_err(|e| ConfigError::Invalid(format!("close.remaining_below: {e}")))
+    pub fn policy(&self) -> Result<Policy, ConfigError> {
+        let amount = |text: &str, field: &'static str| -> Result<Balance, ConfigError> {
+            parse_amount(text, field).map_err(|e| ConfigError::Invalid(e.to_string()))
+        };
+        Ok(Policy {
+            remaining_below: amount(&self.close.remaining_below, "close.remaining_below")?,
+            blocks_before_expiry: self.close.blocks_before_expiry,
+            settle_above: self
+                .close
+                .settle_above
+                .as_deref()
+                .map(|a| amount(a, "close.settle_above"))
+                .transpose()?,
+            settle_after_blocks: self.close.settle_after_blocks,
+        })
+    }
+
+    /// Whether the margins leave the closer time to land a settle or close before the
+    /// deadline it guards, given the finality lag measured on the chain now (seconds).
+    pub fn check_timing(&self, finality_lag_seconds: f64) -> Result<(), ConfigError> {
+        check_timing(
+            &self.chain,
+            &self.close,
+            self.expiry_margin_blocks,
+            finality_lag_seconds,
+        )
+        .map_err(ConfigError::Invalid)
+    }
+}
+
+/// The timing rule, as a pure function (tested without a chain).
+///
+/// A close (or a settle before a rotation) starts at most `blocks_before_expiry` blocks
+/// before its deadline and must be final by then: the closer may notice up to one
+/// interval late, the transaction may take `inclusion_seconds` to land, and finality
+/// lags by `finality_lag_seconds`. Sales must stop no later than closes start.
+pub fn check_timing(
+    chain: &ChainTiming,
+    close: &ClosePolicy,
+    expiry_margin_blocks: u32,
+    finality_lag_seconds: f64,
+) -> Result<(), String> {
+    let needed = close.interval_seconds + close.inclusion_seconds + finality_lag_seconds.max(0.0);
+    let have = f64::from(close.blocks_before_expiry) * chain.block_seconds;
+    if have < needed {
+        let blocks = (needed / chain.block_seconds).ceil();
+        return Err(format!(
+            "close.blocks_before_expiry = {} gives {have:.1} s at {} s per block, but a close needs up to \
+             {:.1} s (closer interval) + {:.1} s (inclusion) + {:.1} s (finality lag measured now) = {needed:.1} s: \
+             raise close.blocks_before_expiry to {blocks} or more",
+            close.blocks_before_expiry,
+            chain.block_seconds,
+            close.interval_seconds,
+            close.inclusion_seconds,
+            finality_lag_seconds
+        ));
+    }
+    if expiry_margin_blocks < close.blocks_before_expiry {
+        return Err(format!(
+            "expiry_margin_blocks = {expiry_margin_blocks} is below close.blocks_before_expiry = {}: \
+             the AS would still sell after its closer starts closing; make it at least as large",
+            close.blocks_before_expiry
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(blocks: u32) -> ClosePolicy {
+        ClosePolicy {
+            blocks_before_expiry: blocks,
+            interval_seconds: 1.0,
+            inclusion_seconds: 12.0,
+            ..ClosePolicy::default()
+        }
+    }
+
+    #[test]
+    fn margins_must_cover_interval_inclusion_and_finality() {
+        let chain = ChainTiming {
+            block_seconds: 6.0,
+            ..ChainTiming::default()
+        };
+        // 3 blocks = 18 s; 1 + 12 + 9 = 22 s needed.
+        let e = check_timing(&chain, &close(3), 10, 9.0).unwrap_err();
+        assert!(e.contains("raise close.blocks_before_expiry to 4"), "{e}");
+        assert!(check_timing(&chain, &close(4), 10, 9.0).is_ok());
+        // Without the finality lag 3 blocks were enough: the lag is what breaks it.
+        assert!(check_timing(&chain, &close(3), 10, 0.0).is_ok());
+    }
+
+    #[test]
+    fn sales_must_stop_before_closes_start() {
+        let chain = ChainTiming::default();
+        let e = check_timing(&chain, &close(10), 5, 0.0).unwrap_err();
+        assert!(e.contains("expiry_margin_blocks = 5"), "{e}");
+        assert!(check_timing(&chain, &close(10), 10, 0.0).is_ok());
     }
 }

@@ -1,21 +1,23 @@
 //! `slotpay-as`: the slotpay Authorization Server.
 use anyhow::{bail, Context, Result};
+use api::Deployment;
+use chain::{AnySigner, Contract, Finality, Node, SlotpayEvent};
 use clap::{Parser, Subcommand};
-use protocol::hotp::Digits;
-use protocol::{ChannelId, Tariff};
-use slotpay_as::chain::NodeChain;
-use slotpay_as::closer::{self, CloseOutcome};
-use slotpay_as::config::Config;
-use slotpay_as::ledger::Ledger;
-use slotpay_as::sale::{DeviceKey, Seller};
-use slotpay_as::server::{router_with, serve as serve_http, Service};
+use device_sim::provision::Provision;
+use interface::messages::{Close, Settle};
+use offchain_as::closer::Closer;
+use offchain_as::config::Config;
+use offchain_as::ledger::{Ledger, Rules, Store};
+use offchain_as::metrics::Metrics;
+use offchain_as::node::NodeChain;
+use offchain_as::sale::{DeviceTerms, Seller};
+use offchain_as::server::{router_with, serve as serve_http, Service};
+use offchain_as::view::{follow, ChainView, NodeView};
+use protocol::ChannelId;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use subxt_signer::{sr25519::Keypair, SecretUri};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 #[derive(Parser)]
 #[command(
@@ -25,167 +27,176 @@ use tracing::{error, info, warn};
 struct Cli {
     /// The TOML configuration file.
     #[arg(long, short, default_value = "slotpay-as.toml")]
-    config: PathBuf,
+    config: std::path::PathBuf,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API and close channels by policy.
+    /// Serve the HTTP API, and settle and close channels by policy.
     Serve,
     /// Close one channel now with the best receipt held for it.
     Close { channel: u64 },
+    /// Settle one channel now with the best receipt held for it (it stays open).
+    Settle { channel: u64 },
 }
 
-fn read_trimmed(path: &Path) -> Result<String> {
-    Ok(std::fs::read_to_string(path)
-        .with_context(|| format!("read {}", path.display()))?
-        .trim()
-        .to_owned())
+/// Everything that needs the chain, connected and checked.
+struct Chain {
+    contract: Contract,
+    signer: AnySigner,
+    deployment: Deployment,
 }
 
-fn contract_account(config: &Config) -> Result<[u8; 32]> {
-    let text = match (&config.contract, &config.deployment) {
-        (Some(c), _) => c.clone(),
-        (None, Some(file)) => {
-            let json: serde_json::Value = serde_json::from_str(&read_trimmed(file)?)
-                .with_context(|| format!("parse deployment file {}", file.display()))?;
-            json["contract"]
-                .as_str()
-                .with_context(|| format!("no \"contract\" in {}", file.display()))?
-                .to_owned()
-        }
-        (None, None) => bail!("no contract configured"),
-    };
-    if let Some(hex) = text.strip_prefix("0x") {
-        return slotpay_as::api::from_hex::<32>(&format!("0x{hex}"), "contract")
-            .map_err(|e| anyhow::anyhow!("{e}"));
-    }
-    let account = subxt::utils::AccountId32::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("contract {text:?} is neither SS58 nor 0x hex: {e}"))?;
-    Ok(account.0)
-}
-
-fn keypair(config: &Config) -> Result<Keypair> {
-    let uri = SecretUri::from_str(&read_trimmed(&config.account_key_file)?)
-        .map_err(|e| anyhow::anyhow!("AS account key: {e}"))?;
-    Keypair::from_uri(&uri).map_err(|e| anyhow::anyhow!("AS account key: {e}"))
-}
-
-/// Connects, retrying while the node is not up yet (logging each wait).
-async fn connect(config: &Config) -> Result<NodeChain> {
-    let contract = contract_account(config)?;
-    let signer = keypair(config)?;
+/// Connects to the node, retrying while it is not up yet, and checks that the deployment
+/// is of this chain and that its contract answers for it.
+async fn connect(config: &Config) -> Result<Chain> {
+    let deployment = Deployment::load(&config.deployment)?;
+    let suri = std::fs::read_to_string(&config.account_key_file)
+        .with_context(|| format!("read {}", config.account_key_file.display()))?;
+    let signer = AnySigner::from_suri(&suri).context("the AS account key")?;
     let mut delay = Duration::from_millis(250);
-    for attempt in 1.. {
-        match NodeChain::connect(&config.rpc_url, contract, signer.clone()).await {
-            Ok(chain) => return Ok(chain),
-            Err(e) if attempt < 40 => {
-                warn!(url = %config.rpc_url, attempt, error = %e, "node not reachable yet; retrying");
+    let node = loop {
+        match Node::connect(&config.rpc_url).await {
+            Ok(node) => break node,
+            Err(e) => {
+                warn!(url = %config.rpc_url, error = %e, "node not reachable yet; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
-            Err(e) => return Err(e).context(format!("connect to {}", config.rpc_url)),
         }
+    };
+    if node.genesis_hash() != deployment.genesis_hash {
+        bail!(
+            "{} is for chain 0x{}, but {} serves chain 0x{}",
+            config.deployment.display(),
+            hex::encode(deployment.genesis_hash),
+            config.rpc_url,
+            hex::encode(node.genesis_hash())
+        );
     }
-    unreachable!("the loop returns")
-}
-
-fn open_ledger(config: &Config) -> Result<Ledger> {
-    let mut ledger = Ledger::open(&config.database)
-        .with_context(|| format!("open ledger {}", config.database.display()))?;
-    for device in &config.devices {
-        ledger.register_device(&device.id)?;
-    }
-    Ok(ledger)
-}
-
-async fn serve(config: Config) -> Result<()> {
-    let chain = connect(&config).await?;
-    // Reads are at the latest finalized block: a contract deployed a moment ago may not be
-    // final yet, so wait a little for it.
+    let contract = Contract::new(node, deployment.contract);
+    // A contract deployed a moment ago may not be final yet: wait a little for it.
     let mut attempt = 0;
-    let domain = loop {
+    loop {
         attempt += 1;
-        match chain.contract_domain().await {
-            Ok(domain) => break domain,
-            Err(e) if attempt < 30 => {
+        match contract.check_domain().await {
+            Ok(()) => break,
+            Err(e) if attempt < 60 => {
                 warn!(attempt, error = %e, "contract not readable at the finalized block yet; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => return Err(e).context("read the contract's domain"),
         }
-    };
-    if domain != chain.domain() {
-        bail!(
-            "the contract at {} was deployed for genesis 0x{} but this chain's is 0x{}",
-            config.contract.as_deref().unwrap_or("(deployment file)"),
-            hex::encode(domain.genesis_hash),
-            hex::encode(chain.domain().genesis_hash)
-        );
     }
+    Ok(Chain {
+        contract,
+        signer,
+        deployment,
+    })
+}
+
+fn open_store(config: &Config, chain: &Chain, ids: &[String]) -> Result<Store> {
+    let mut store = Store::open(&config.database, &chain.deployment.domain())
+        .with_context(|| format!("open the ledger {}", config.database.display()))?;
+    for id in ids {
+        store.register_device(id)?;
+    }
+    Ok(store)
+}
+
+fn devices(config: &Config) -> Result<BTreeMap<String, DeviceTerms>> {
     let mut devices = BTreeMap::new();
-    for d in &config.devices {
-        let key = hex::decode(read_trimmed(&d.key_file)?.trim_start_matches("0x"))
-            .with_context(|| format!("device {}: key file is not hex", d.id))?;
-        if key.len() < 16 {
-            bail!(
-                "device {}: the shared key must have at least 16 bytes (RFC 4226 R6)",
-                d.id
-            );
+    for entry in &config.devices {
+        let p = Provision::read(&entry.provision)
+            .with_context(|| format!("device provisioning {}", entry.provision.display()))?;
+        let terms = DeviceTerms {
+            key: p.key,
+            digits: p.digits,
+            slot_seconds: p.slot_seconds,
+            replay_window: u64::from(p.window),
+        };
+        if devices.insert(p.id.clone(), terms).is_some() {
+            bail!("device {:?} is provisioned twice", p.id);
         }
-        let digits = Digits::new(d.digits).map_err(|e| anyhow::anyhow!("device {}: {e}", d.id))?;
-        devices.insert(d.id.clone(), DeviceKey { key, digits });
     }
-    let ledger = Arc::new(Mutex::new(open_ledger(&config)?));
-    let seller = Seller {
-        our_account: chain.account(),
-        domain,
-        tariff: Tariff {
-            price: config.price()?,
-            expiry_margin: config.expiry_margin_blocks,
+    Ok(devices)
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let chain = connect(&config).await?;
+    let lag = chain
+        .contract
+        .node()
+        .finality_lag_seconds()
+        .await
+        .context("measure the chain's finality lag")?;
+    config
+        .check_timing(lag)
+        .context("the configuration cannot work on this chain")?;
+    let devices = devices(&config)?;
+    let ids: Vec<String> = devices.keys().cloned().collect();
+    let tariff = config.tariff()?;
+    let our_account = chain.signer.account();
+    let metrics = Arc::new(Metrics::default());
+    let ledger = Ledger::start(
+        open_store(&config, &chain, &ids)?,
+        Rules {
+            our_account,
+            tariff,
         },
+        metrics.clone(),
+    )?;
+
+    let view = NodeView::new(chain.contract.clone());
+    let (events, mut event_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tick, tick_rx) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(follow(view.clone(), events, tick));
+    // Rotations are recorded as soon as a best block announces them.
+    let recorder = ledger.clone();
+    tokio::spawn(async move {
+        while let Some((block, event)) = event_rx.recv().await {
+            if let SlotpayEvent::RotationAnnounced(e) = event {
+                info!(channel = %e.channel, block, effective_at = e.effective_at, "rotation announced");
+                let (channel, at) = (e.channel, e.effective_at);
+                if let Err(e) = recorder.run(move |s| s.record_rotation(channel, at)).await {
+                    warn!(error = %e, "record a rotation");
+                }
+            }
+        }
+    });
+    let closer = Closer::new(
+        NodeChain {
+            view: view.clone(),
+            signer: chain.signer.clone(),
+        },
+        ledger.clone(),
+        config.policy()?,
+        config.close.retry_after_blocks,
+    );
+    tokio::spawn(closer.run(
+        tick_rx,
+        Duration::from_secs_f64(config.close.interval_seconds.max(0.1)),
+    ));
+
+    let seller = Seller {
+        our_account,
+        domain: chain.deployment.domain(),
+        tariff,
         devices,
     };
-    let service = Arc::new(Service::new(
-        seller,
-        ledger.clone(),
-        chain,
-        config.slot_seconds,
-    ));
+    let service = Arc::new(Service {
+        seller: Arc::new(seller),
+        ledger,
+        view,
+        metrics,
+        max_finality_lag: config.chain.max_finality_lag_blocks,
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;
-    info!(listen = %listener.local_addr()?, contract = %hex::encode(domain.contract), "serving");
-
-    let closer_service = service.clone();
-    let remaining_below = config.remaining_below()?;
-    let policy = config.close.clone();
-    tokio::spawn(async move {
-        loop {
-            for (channel, result) in closer::pass(
-                &closer_service.chain,
-                &closer_service.ledger,
-                remaining_below,
-                policy.blocks_before_expiry,
-            )
-            .await
-            {
-                match result {
-                    Ok(CloseOutcome::Closed(c)) => {
-                        info!(%channel, block = c.block, paid = %c.paid, refunded = %c.refunded, "closed channel")
-                    }
-                    Ok(CloseOutcome::AlreadyGone) => {
-                        info!(%channel, "channel already gone on chain")
-                    }
-                    Err(e) => error!(%channel, error = %e, "close failed; will retry"),
-                }
-            }
-            tokio::time::sleep(Duration::from_secs(policy.interval_seconds.max(1))).await;
-        }
-    });
-
+    info!(listen = %listener.local_addr()?, contract = %hex::encode(chain.deployment.contract), finality_lag_s = lag, "serving");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("install the SIGTERM handler")?;
     let shutdown = async move {
@@ -205,23 +216,104 @@ async fn serve(config: Config) -> Result<()> {
     .context("HTTP server")
 }
 
-async fn close_now(config: Config, channel: u64) -> Result<()> {
+/// `close` and `settle` on demand: one transaction, watched to finality, reported as JSON.
+async fn now(config: Config, channel: ChannelId, close: bool) -> Result<()> {
     let chain = connect(&config).await?;
-    let ledger = Arc::new(Mutex::new(open_ledger(&config)?));
-    match closer::close_channel(&chain, &ledger, ChannelId(channel)).await? {
-        CloseOutcome::Closed(c) => println!(
-            "{}",
-            serde_json::json!({
-                "channel": channel, "closed": true, "block": c.block,
-                "paid": c.paid.to_string(), "refunded": c.refunded.to_string(),
-                "fee": c.fee.to_string(), "storage_deposit_released": c.storage_deposit_released.to_string(),
-            })
-        ),
-        CloseOutcome::AlreadyGone => println!(
-            "{}",
-            serde_json::json!({"channel": channel, "closed": false, "reason": "not on chain"})
-        ),
+    let ids: Vec<String> = devices(&config)?.keys().cloned().collect();
+    let metrics = Arc::new(Metrics::default());
+    let ledger = Ledger::start(
+        open_store(&config, &chain, &ids)?,
+        Rules {
+            our_account: chain.signer.account(),
+            tariff: config.tariff()?,
+        },
+        metrics,
+    )?;
+    let view = NodeView::new(chain.contract.clone());
+    let (events, _) = tokio::sync::mpsc::unbounded_channel();
+    let (tick, _) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(follow(view.clone(), events, tick));
+    let mut waited = 0;
+    while view.heights().is_none() {
+        waited += 1;
+        if waited > 300 {
+            bail!("no block seen from {} within 30 s", config.rpc_url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let read = view.read(channel).await?;
+    let Some(state) = read.channel else {
+        ledger
+            .run(move |s| s.mark_closed(channel, read.block))
+            .await?;
+        println!(
+            "{}",
+            serde_json::json!({"channel": channel.0, "closed": false, "reason": "not open on chain"})
+        );
+        return Ok(());
+    };
+    if close {
+        // Durable before the close is submitted: no sale can slip in after it.
+        ledger.run(move |s| s.begin_close(channel)).await?;
+    }
+    let epoch = state.epoch;
+    let best = ledger.run(move |s| s.best(channel, epoch)).await?;
+    let (unpaid, claim) = match &best {
+        Some(best) => offchain_as::closer::policy::unpaid(&state, best),
+        None => (0, None),
+    };
+    let (included, events) = if close {
+        chain
+            .contract
+            .call(
+                &chain.signer,
+                0,
+                &Close { channel, claim },
+                Finality::Finalized,
+            )
+            .await?
+    } else {
+        let Some(claim) = claim else {
+            bail!(
+                "nothing to settle on channel {channel}: everything sold ({unpaid} unpaid) is paid"
+            );
+        };
+        chain
+            .contract
+            .call(
+                &chain.signer,
+                0,
+                &Settle { channel, claim },
+                Finality::Finalized,
+            )
+            .await?
+    };
+    let mut out = serde_json::json!({"channel": channel.0, "block": included.block});
+    for (k, v) in included.costs_json(&chain.signer.account()) {
+        out[k] = v.into();
+    }
+    for event in events {
+        match event {
+            SlotpayEvent::Closed(c) => {
+                out["closed"] = true.into();
+                out["paid"] = c.paid.to_string().into();
+                out["refunded"] = c.refunded.to_string().into();
+            }
+            SlotpayEvent::Settled(s) => {
+                out["settled"] = s.settled.to_string().into();
+                out["paid"] = s.paid.to_string().into();
+            }
+            SlotpayEvent::PaymentDeferred(d) => {
+                out["deferred"] = serde_json::json!({"account": api::ss58(&d.account), "amount": d.amount.to_string()});
+            }
+            _ => {}
+        }
+    }
+    if close {
+        let block = included.block;
+        ledger.run(move |s| s.mark_closed(channel, block)).await?;
+    }
+    println!("{out}");
     Ok(())
 }
 
@@ -237,6 +329,7 @@ async fn main() -> Result<()> {
     let config = Config::load(&cli.config)?;
     match cli.command {
         Command::Serve => serve(config).await,
-        Command::Close { channel } => close_now(config, channel).await,
+        Command::Close { channel } => now(config, ChannelId(channel), true).await,
+        Command::Settle { channel } => now(config, ChannelId(channel), false).await,
     }
 }

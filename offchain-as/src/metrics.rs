@@ -1,5 +1,5 @@
 //! The AS's counters, exposed at `/metrics` in Prometheus' text format.
-use crate::sale::SoldSlots;
+use crate::ledger::Sold;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -14,7 +14,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// A committed outcome: a new sale, or a retry answered with an earlier one.
-    pub fn sold(&self, sold: &SoldSlots) {
+    pub fn sold(&self, sold: &Sold) {
         if sold.fresh {
             self.purchases.fetch_add(1, Ordering::Relaxed);
             self.slots.fetch_add(sold.sale.slots, Ordering::Relaxed);

@@ -1,195 +1,122 @@
-//! One sale: the protocol's purchase rule, the ledger's durable commit, then the OTPs.
-use crate::ledger::{
-    Decision, Ledger, LedgerError, SaleRecord, SaleRequest, SellError, SellOutcome,
-};
+//! What the AS sells and how an offer becomes a sale: the protocol's cheap checks
+//! ([`protocol::screen`]) first, then the signature ([`protocol::authorize`], the costly
+//! part, run by each request in parallel), then the ledger thread's commit
+//! ([`crate::ledger::Ledger::sell`]), then the tokens, derived outside the ledger thread
+//! and at most `max_slots` of them.
+use crate::ledger::{Offer, SaleError, SaleRecord};
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
-use protocol::hotp::{hotp, Digits, HmacSha256, Otp};
+use protocol::hotp::{DeviceKey, Digits, Token};
 use protocol::{
-    authorize, check_terms, AccountId32, ChannelView, Domain, MembershipProof, PublicKey,
-    PurchaseError, Receipt, Signature, Tariff,
+    authorize, screen, AccountId32, Balance, Channel, Domain, MembershipProof, PurchaseError,
+    Receipt, Signature, Tariff,
 };
 use std::collections::BTreeMap;
 
-/// The secret an AS shares with one device.
+/// A device the AS sells slots of, with the key it shares with it.
 #[derive(Clone)]
-pub struct DeviceKey {
-    pub key: Vec<u8>,
+pub struct DeviceTerms {
+    pub key: DeviceKey,
     pub digits: Digits,
+    pub slot_seconds: u64,
+    /// The device's anti-replay window: a token stays good until one issued this many
+    /// counters after it has been granted.
+    pub replay_window: u64,
 }
 
-/// Why no OTP was issued. Nothing changed in the ledger.
-#[derive(Debug, thiserror::Error)]
-pub enum SaleError {
-    #[error(transparent)]
-    Purchase(#[from] PurchaseError),
-    #[error("unknown device {0:?}")]
-    UnknownDevice(String),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-}
-
-impl SaleError {
-    /// Stable machine-readable code for API clients.
-    pub fn code(&self) -> &'static str {
-        match self {
-            SaleError::Purchase(e) => e.code(),
-            SaleError::UnknownDevice(_) => "unknown_device",
-            SaleError::Ledger(LedgerError::Closing(_)) => "channel_closing",
-            SaleError::Ledger(_) => "internal",
-        }
-    }
-}
-
-/// The slots a receipt bought, with one OTP per slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SoldSlots {
-    pub sale: SaleRecord,
-    /// `otps[i]` is the device's HOTP for counter `sale.first_counter + i`.
-    pub otps: Vec<Otp>,
-    /// False when this repeats an earlier sale (a retried request): nothing was charged.
-    pub fresh: bool,
-}
-
-/// What the AS sells and to whom it is paid.
+/// The AS's side of every sale.
 pub struct Seller {
     pub our_account: AccountId32,
     pub domain: Domain,
     pub tariff: Tariff,
-    pub devices: BTreeMap<String, DeviceKey>,
+    pub devices: BTreeMap<String, DeviceTerms>,
 }
 
-/// One receipt offered for slots on one device.
-#[derive(Debug, Clone, Copy)]
-pub struct Offer<'a> {
-    pub device: &'a str,
-    pub receipt: &'a Receipt,
-    pub signature: &'a Signature,
-    pub proof: Option<&'a MembershipProof>,
+/// Why an offer was refused before the ledger saw it.
+#[derive(Debug, thiserror::Error)]
+pub enum OfferError {
+    #[error("unknown device {0:?}")]
+    UnknownDevice(String),
+    #[error(transparent)]
+    Purchase(#[from] PurchaseError),
 }
 
-/// An offer whose signature has been checked against its channel as read at block `now`:
-/// what [`Seller::sell_checked`] needs, owned so it can wait in a commit queue.
+/// A receipt offered for slots on one device.
 #[derive(Debug, Clone)]
-pub struct CheckedOffer {
+pub struct Request {
     pub device: String,
     pub receipt: Receipt,
     pub signature: Signature,
     pub proof: Option<MembershipProof>,
-    pub channel: ChannelView,
-    pub now: u32,
-    pub signer: PublicKey,
 }
 
 impl Seller {
-    /// Checks what needs no ledger: the device is ours, the channel is open on chain and
-    /// the signature is the channel's (a key recovery: the expensive part, run by each
-    /// request in parallel before the ledger is touched).
+    /// Checks an offer against `channel` as it stands at block `now` (`None`: no such
+    /// channel): the cheap rules first, given the running total `seen` already committed,
+    /// then the signature. What comes out goes to the ledger thread for the final rule.
     pub fn check(
         &self,
-        channel: Option<&ChannelView>,
+        request: Request,
+        channel: Option<&Channel>,
         now: u32,
-        offer: &Offer<'_>,
-    ) -> Result<CheckedOffer, SaleError> {
-        if !self.devices.contains_key(offer.device) {
-            return Err(SaleError::UnknownDevice(offer.device.to_owned()));
+        seen: Balance,
+    ) -> Result<Offer, OfferError> {
+        if !self.devices.contains_key(&request.device) {
+            return Err(OfferError::UnknownDevice(request.device));
         }
         let channel = channel.ok_or(PurchaseError::ChannelNotFound)?;
-        let signer = authorize::<SoftHasher, Libsecp256k1>(
+        screen(
+            &self.our_account,
+            &self.tariff,
+            channel,
+            now,
+            &request.receipt,
+            seen,
+        )?;
+        let authorized = authorize::<SoftHasher, Libsecp256k1>(
             &channel.authority,
             &self.domain,
-            offer.receipt,
-            offer.signature,
-            offer.proof,
+            &request.receipt,
+            &request.signature,
+            request.proof.as_ref(),
         )
         .map_err(PurchaseError::Unauthorized)?;
-        Ok(CheckedOffer {
-            device: offer.device.to_owned(),
-            receipt: *offer.receipt,
-            signature: *offer.signature,
-            proof: offer.proof.cloned(),
+        Ok(Offer {
+            id: request.receipt.channel,
             channel: *channel,
             now,
-            signer,
+            authorized,
+            device: request.device,
+            signature: request.signature,
+            proof: request.proof,
         })
     }
 
-    /// Sells slots for `offer`, given `channel` as read from the chain at block `now`.
-    /// The receipt and consumed counters are durable before any OTP is computed.
-    pub fn sell(
+    /// Whether `signature` over `receipt` is by `signer`: how a retry of a recorded sale is
+    /// recognised when the channel itself is gone (closed since).
+    pub fn signed_by(
         &self,
-        ledger: &mut Ledger,
-        channel: Option<&ChannelView>,
-        now: u32,
-        offer: &Offer<'_>,
-    ) -> Result<SoldSlots, SaleError> {
-        let checked = self.check(channel, now, offer)?;
-        let mut sold = self.sell_checked(ledger, std::slice::from_ref(&checked))?;
-        sold.pop().expect("one offer, one outcome")
+        receipt: &Receipt,
+        signature: &Signature,
+        signer: &protocol::PublicKey,
+    ) -> bool {
+        receipt
+            .recover_signer::<SoftHasher, Libsecp256k1>(&self.domain, signature)
+            .is_ok_and(|key| key == *signer)
     }
 
-    /// Sells checked offers in order under one durable commit (see
-    /// [`Ledger::sell_batch`]). `Err` means the commit failed and nothing was sold.
-    pub fn sell_checked(
-        &self,
-        ledger: &mut Ledger,
-        offers: &[CheckedOffer],
-    ) -> Result<Vec<Result<SoldSlots, SaleError>>, SaleError> {
-        let requests: Vec<SaleRequest<'_>> = offers
-            .iter()
-            .map(|o| SaleRequest {
-                channel: o.receipt.channel,
-                amount: o.receipt.amount,
-                device: &o.device,
-                signature: &o.signature,
-                proof: o.proof.as_ref(),
-            })
-            .collect();
-        let outcomes = ledger.sell_batch(&requests, |i, total| {
-            let o = &offers[i];
-            check_terms(
-                &self.our_account,
-                &self.tariff,
-                &o.channel,
-                o.now,
-                total,
-                o.receipt.amount,
-            )
-            .map(|slots| Decision {
-                slots,
-                signer: o.signer,
-            })
+    /// The tokens of a sale: one per slot, for its device's consecutive counters.
+    pub fn tokens(&self, sale: &SaleRecord) -> Result<Vec<String>, SaleError> {
+        let device = self.devices.get(&sale.device).ok_or_else(|| {
+            SaleError::Ledger(crate::ledger::LedgerError::UnknownDevice(
+                sale.device.clone(),
+            ))
         })?;
-        Ok(outcomes
-            .into_iter()
-            .zip(offers)
-            .map(|(outcome, offer)| {
-                let (sale, fresh) = match outcome {
-                    Ok(SellOutcome::Sold(sale)) => (sale, true),
-                    // In a group every member signs "total + price": the same amount
-                    // from another member is a lost race, not a retry, and must not get
-                    // the winner's OTPs. A retry is matched on the recovered signer,
-                    // never on signature bytes.
-                    Ok(SellOutcome::AlreadySold(sale)) if sale.signer != offer.signer => {
-                        let current_total = ledger.total(offer.receipt.channel)?;
-                        return Err(PurchaseError::StaleTotal { current_total }.into());
-                    }
-                    Ok(SellOutcome::AlreadySold(sale)) => (sale, false),
-                    Err(SellError::Refused(e)) => return Err(e.into()),
-                    Err(SellError::Ledger(e)) => return Err(e.into()),
-                };
-                let otps = self.otps(&sale)?;
-                Ok(SoldSlots { sale, otps, fresh })
-            })
+        Ok((0..sale.slots)
+            .map(|i| Token::issue(&device.key, sale.first_counter + i, device.digits).to_string())
             .collect())
     }
 
-    fn otps(&self, sale: &SaleRecord) -> Result<Vec<Otp>, SaleError> {
-        let device = self
-            .devices
-            .get(&sale.device)
-            .ok_or_else(|| SaleError::UnknownDevice(sale.device.clone()))?;
-        Ok((0..sale.slots)
-            .map(|i| hotp::<HmacSha256>(&device.key, sale.first_counter + i, device.digits))
-            .collect())
+    pub fn slot_seconds(&self, device: &str) -> u64 {
+        self.devices.get(device).map_or(0, |d| d.slot_seconds)
     }
 }

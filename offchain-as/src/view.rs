@@ -1,0 +1,332 @@
+//! The AS's view of the chain: where "now" is, and what a channel looks like.
+//!
+//! Money comes from finality, time from the best block. A channel is read at the latest
+//! finalized block (a deposit or expiry seen only in a best block could still vanish in a
+//! fork, and both only ever grow), then brought to the best block's height
+//! ([`protocol::Channel::at`]), so a finality stall cannot make the AS sell on a channel
+//! that has already expired. What can only make the AS more careful is taken from best
+//! blocks at once: a rotation announced or a channel closed or claimed there applies
+//! before it is final.
+//!
+//! Reads are cached per finalized block, absent channels included, and an id at or above
+//! the contract's next channel id is known absent without a call: a bogus id costs at
+//! most one dry run per finalized block.
+use chain::{At, ChainError, Contract, SlotpayEvent};
+use interface::messages::{GetChannel, NextChannelId};
+use protocol::{Channel, ChannelId, Rotation};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+
+/// The chain's heights as last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heights {
+    pub best: u32,
+    pub finalized: u32,
+}
+
+/// A channel as the AS reasons about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelRead {
+    /// The finalized block it was read at.
+    pub block: u32,
+    /// The best block: "now".
+    pub now: u32,
+    /// The channel as it stands at `now`; `None` if it is not open.
+    pub channel: Option<Channel>,
+}
+
+/// Reads channels; the HTTP layer and the closer need only this.
+pub trait ChainView: Send + Sync + 'static {
+    fn heights(&self) -> Option<Heights>;
+    fn read(&self, id: ChannelId) -> impl Future<Output = Result<ChannelRead, ChainError>> + Send;
+}
+
+/// What best blocks said before finality did.
+#[derive(Debug, Clone, Copy, Default)]
+struct Overlay {
+    /// A rotation announced at this best block.
+    rotation: Option<(Rotation, u32)>,
+    /// Closed or claimed at this best block.
+    gone_at: Option<u32>,
+}
+
+#[derive(Default)]
+struct State {
+    heights: Option<Heights>,
+    finalized: Option<chain::BlockHash>,
+    channels: HashMap<ChannelId, Option<Channel>>,
+    next_id: Option<u64>,
+    overlay: HashMap<ChannelId, Overlay>,
+}
+
+/// The two reads a [`NodeView`] makes of the contract, at a given block.
+pub trait ContractReader: Clone + Send + Sync + 'static {
+    fn next_channel_id(
+        &self,
+        at: chain::BlockHash,
+    ) -> impl Future<Output = Result<u64, ChainError>> + Send;
+    fn channel(
+        &self,
+        id: ChannelId,
+        at: chain::BlockHash,
+    ) -> impl Future<Output = Result<Option<Channel>, ChainError>> + Send;
+}
+
+impl ContractReader for Contract {
+    async fn next_channel_id(&self, at: chain::BlockHash) -> Result<u64, ChainError> {
+        Ok(self.read(&NextChannelId, At::Block(at)).await?.1 .0)
+    }
+
+    async fn channel(
+        &self,
+        id: ChannelId,
+        at: chain::BlockHash,
+    ) -> Result<Option<Channel>, ChainError> {
+        Ok(self
+            .read(&GetChannel { channel: id }, At::Block(at))
+            .await?
+            .1)
+    }
+}
+
+/// [`ChainView`] over the contract, kept current by [`follow`] (which calls
+/// [`NodeView::on_finalized`], [`NodeView::on_best`] and [`NodeView::on_lost`]).
+#[derive(Clone)]
+pub struct NodeView<R = Contract> {
+    reader: R,
+    state: Arc<Mutex<State>>,
+}
+
+fn unreachable(what: &str) -> ChainError {
+    ChainError::Other(format!("not following the chain: {what}"))
+}
+
+impl<R: ContractReader> NodeView<R> {
+    pub fn new(reader: R) -> Self {
+        Self {
+            reader,
+            state: Arc::default(),
+        }
+    }
+
+    pub fn reader(&self) -> &R {
+        &self.reader
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave it inconsistent: every update is a
+        // single assignment or map operation.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new finalized block: the cache starts over.
+    pub fn on_finalized(&self, number: u32, hash: chain::BlockHash) {
+        let mut state = self.lock();
+        state.finalized = Some(hash);
+        state.channels.clear();
+        state.next_id = None;
+        // What best blocks up to this one said is now in the finalized state, or was
+        // retracted with its block.
+        state.overlay.retain(|_, o| {
+            o.rotation = o.rotation.filter(|(_, at)| *at > number);
+            o.gone_at = o.gone_at.filter(|at| *at > number);
+            o.rotation.is_some() || o.gone_at.is_some()
+        });
+        let best = state.heights.map_or(number, |h| h.best.max(number));
+        state.heights = Some(Heights {
+            best,
+            finalized: number,
+        });
+    }
+
+    /// A new best block and the contract's events in it.
+    pub fn on_best(&self, number: u32, events: &[SlotpayEvent]) {
+        let mut state = self.lock();
+        if let Some(h) = state.heights.as_mut() {
+            h.best = h.best.max(number);
+        }
+        for event in events {
+            match event {
+                SlotpayEvent::RotationAnnounced(e) => {
+                    let rotation = Rotation {
+                        authority: e.authority,
+                        effective_at: e.effective_at,
+                    };
+                    state.overlay.entry(e.channel).or_default().rotation = Some((rotation, number));
+                }
+                SlotpayEvent::Closed(e) => {
+                    state.overlay.entry(e.channel).or_default().gone_at = Some(number);
+                }
+                SlotpayEvent::ExpiredClaimed(e) => {
+                    state.overlay.entry(e.channel).or_default().gone_at = Some(number);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The node went away: nothing is known until it is back.
+    pub fn on_lost(&self) {
+        let mut state = self.lock();
+        state.heights = None;
+        state.finalized = None;
+        state.channels.clear();
+        state.next_id = None;
+    }
+
+    async fn finalized_channel(
+        &self,
+        id: ChannelId,
+        hash: chain::BlockHash,
+    ) -> Result<Option<Channel>, ChainError> {
+        let next_id = self.lock().next_id;
+        let next_id = match next_id {
+            Some(n) => n,
+            None => {
+                let next = self.reader.next_channel_id(hash).await?;
+                let mut state = self.lock();
+                if state.finalized == Some(hash) {
+                    state.next_id = Some(next);
+                }
+                next
+            }
+        };
+        if id.0 >= next_id {
+            return Ok(None);
+        }
+        let channel = self.reader.channel(id, hash).await?;
+        let mut state = self.lock();
+        if state.finalized == Some(hash) {
+            state.channels.insert(id, channel);
+        }
+        Ok(channel)
+    }
+}
+
+impl<R: ContractReader> ChainView for NodeView<R> {
+    fn heights(&self) -> Option<Heights> {
+        self.lock().heights
+    }
+
+    async fn read(&self, id: ChannelId) -> Result<ChannelRead, ChainError> {
+        let (heights, hash, cached, overlay) = {
+            let state = self.lock();
+            let heights = state.heights.ok_or_else(|| unreachable("no block seen"))?;
+            let hash = state
+                .finalized
+                .ok_or_else(|| unreachable("no finalized block"))?;
+            (
+                heights,
+                hash,
+                state.channels.get(&id).copied(),
+                state.overlay.get(&id).copied().unwrap_or_default(),
+            )
+        };
+        let channel = match cached {
+            Some(channel) => channel,
+            None => self.finalized_channel(id, hash).await?,
+        };
+        let channel = channel.filter(|_| overlay.gone_at.is_none()).map(|mut c| {
+            if let Some((rotation, _)) = overlay.rotation {
+                // Announced in a best block: take it into account before it is final.
+                if c.rotation != Some(rotation) && c.epoch == c.at(heights.best).epoch {
+                    c.rotation = Some(rotation);
+                }
+            }
+            c.at(heights.best)
+        });
+        Ok(ChannelRead {
+            block: heights.finalized,
+            now: heights.best,
+            channel,
+        })
+    }
+}
+
+/// Keeps `view` current: follows finalized and best blocks (re-subscribing after the node
+/// comes back), sends every contract event of every best block to `events`, and the best
+/// height to `tick` (the closer's clock). Runs until the view is dropped.
+pub async fn follow(
+    view: NodeView<Contract>,
+    events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
+    tick: watch::Sender<u32>,
+) {
+    let api = view.reader.node().api().clone();
+    let address = view.reader.address();
+    let finalized = {
+        let view = view.clone();
+        let api = api.clone();
+        async move {
+            loop {
+                match api.blocks().subscribe_finalized().await {
+                    Ok(mut blocks) => {
+                        while let Some(block) = blocks.next().await {
+                            match block {
+                                Ok(block) => view.on_finalized(block.number(), block.hash()),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "finalized blocks: connection lost");
+                                    view.on_lost();
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "subscribe to finalized blocks"),
+                }
+                view.on_lost();
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let node = view.reader.node().clone();
+    let best = async move {
+        loop {
+            match api.blocks().subscribe_best().await {
+                Ok(mut blocks) => {
+                    while let Some(block) = blocks.next().await {
+                        let block = match block {
+                            Ok(block) => block,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "best blocks: connection lost");
+                                view.on_lost();
+                                continue;
+                            }
+                        };
+                        let number = block.number();
+                        let found = match block.events().await {
+                            Ok(all) => all
+                                .iter()
+                                .filter_map(|e| e.ok())
+                                .filter_map(|e| SlotpayEvent::from_details(&e, &address))
+                                .filter_map(|e| e.ok())
+                                .collect::<Vec<_>>(),
+                            Err(e) => {
+                                tracing::warn!(block = number, error = %e, "read a block's events");
+                                Vec::new()
+                            }
+                        };
+                        if view.heights().is_none() {
+                            // Back after a loss: learn finality now rather than at the
+                            // next finalized block, which may be seconds away.
+                            if let Ok((number, hash)) = node.finalized().await {
+                                view.on_finalized(number, hash);
+                            }
+                        }
+                        view.on_best(number, &found);
+                        for event in found {
+                            let _ = events.send((number, event));
+                        }
+                        let _ = tick.send(number);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "subscribe to best blocks"),
+            }
+            view.on_lost();
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    };
+    tokio::join!(finalized, best);
+}

@@ -1,0 +1,174 @@
+//! What the AS's tests share: keys, a seller, channels, and a fake contract reader that
+//! counts its calls.
+#![allow(dead_code)]
+use chain::{BlockHash, ChainError};
+use offchain_as::config::Limits;
+use offchain_as::ledger::{Ledger, Rules, Store};
+use offchain_as::metrics::Metrics;
+use offchain_as::sale::{DeviceTerms, Seller};
+use offchain_as::server::{router_with, Service};
+use offchain_as::view::{ContractReader, NodeView};
+use protocol::hotp::{DeviceKey, Digits};
+use protocol::signature::keys::{self, SecretKey};
+use protocol::{Authority, Balance, Channel, ChannelId, Domain, Tariff};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub const AS: [u8; 32] = [0xA5; 32];
+pub const PAYER: [u8; 32] = [0x11; 32];
+pub const PRICE: Balance = 10;
+pub const DOMAIN: Domain = Domain {
+    genesis_hash: [1; 32],
+    contract: [2; 32],
+};
+pub const DEVICE_KEY: [u8; 32] = [0x42; 32];
+
+pub fn secret(seed: u8) -> SecretKey {
+    SecretKey::from_slice(&[seed; 32]).expect("valid scalar")
+}
+
+pub fn tariff(max_slots: u64) -> Tariff {
+    // Margin 5 blocks, rotation notice at least 10.
+    Tariff::new(PRICE, 5, max_slots, 10).expect("tariff")
+}
+
+pub fn seller(max_slots: u64) -> Seller {
+    let mut devices = BTreeMap::new();
+    for name in ["lock", "pump"] {
+        devices.insert(
+            name.to_owned(),
+            DeviceTerms {
+                key: DeviceKey(DEVICE_KEY),
+                digits: Digits::EIGHT,
+                slot_seconds: 30,
+                replay_window: 1024,
+            },
+        );
+    }
+    Seller {
+        our_account: AS,
+        domain: DOMAIN,
+        tariff: tariff(max_slots),
+        devices,
+    }
+}
+
+/// A channel paying the AS, opened at block 0, expiring at block 1000, notice 20.
+pub fn channel(authority: Authority, deposit: Balance) -> Channel {
+    Channel::open(PAYER, AS, authority, deposit, 1000, 20, 0).expect("open")
+}
+
+pub fn delegate(client: &SecretKey) -> Authority {
+    Authority::Delegate(keys::public_key(client))
+}
+
+pub fn hash(block: u32) -> BlockHash {
+    let mut bytes = [0u8; 32];
+    bytes[..4].copy_from_slice(&block.to_le_bytes());
+    BlockHash::from(bytes)
+}
+
+/// The contract as a map, read at any block the same way; counts its calls.
+#[derive(Clone, Default)]
+pub struct FakeReader {
+    pub channels: Arc<Mutex<BTreeMap<ChannelId, Channel>>>,
+    pub next_id: Arc<Mutex<u64>>,
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl FakeReader {
+    pub fn open(&self, channel: Channel) -> ChannelId {
+        let mut next = self.next_id.lock().expect("lock");
+        let id = ChannelId(*next);
+        *next += 1;
+        self.channels.lock().expect("lock").insert(id, channel);
+        id
+    }
+
+    pub fn remove(&self, id: ChannelId) {
+        self.channels.lock().expect("lock").remove(&id);
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl ContractReader for FakeReader {
+    async fn next_channel_id(&self, _at: BlockHash) -> Result<u64, ChainError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(*self.next_id.lock().expect("lock"))
+    }
+
+    async fn channel(&self, id: ChannelId, _at: BlockHash) -> Result<Option<Channel>, ChainError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self.channels.lock().expect("lock").get(&id).copied())
+    }
+}
+
+/// A view over `reader` with best block `best` and finalized block `finalized`.
+pub fn view(reader: &FakeReader, best: u32, finalized: u32) -> NodeView<FakeReader> {
+    let view = NodeView::new(reader.clone());
+    view.on_finalized(finalized, hash(finalized));
+    view.on_best(best, &[]);
+    view
+}
+
+/// The ledger at `dir/as.db`, with the seller's devices, running.
+pub fn ledger(dir: &std::path::Path, max_slots: u64) -> Ledger {
+    ledger_with(dir, max_slots, Arc::new(Metrics::default()))
+}
+
+pub fn ledger_with(dir: &std::path::Path, max_slots: u64, metrics: Arc<Metrics>) -> Ledger {
+    let mut store = Store::open(&dir.join("as.db"), &DOMAIN).expect("ledger");
+    for d in ["lock", "pump"] {
+        store.register_device(d).expect("device");
+    }
+    Ledger::start(
+        store,
+        Rules {
+            our_account: AS,
+            tariff: tariff(max_slots),
+        },
+        metrics,
+    )
+    .expect("ledger thread")
+}
+
+/// Serves the AS over `view` on a loopback port in a thread of its own; returns its URL.
+pub fn serve(
+    dir: &std::path::Path,
+    view: NodeView<FakeReader>,
+    max_slots: u64,
+    limits: Limits,
+) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async move {
+            let metrics = Arc::new(Metrics::default());
+            let service = Arc::new(Service {
+                seller: Arc::new(seller(max_slots)),
+                ledger: ledger_with(&dir, max_slots, metrics.clone()),
+                view,
+                metrics,
+                max_finality_lag: 50,
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            offchain_as::server::serve(
+                listener,
+                router_with(service, limits),
+                limits,
+                std::future::pending(),
+            )
+            .await
+            .expect("serve");
+        });
+    });
+    format!("http://{}", rx.recv().expect("address"))
+}
