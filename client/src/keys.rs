@@ -1,14 +1,39 @@
-//! Key and group files.
-use anyhow::{bail, Context, Result};
+//! Key files: `keygen`, `show`, `account`.
+use crate::output::Output;
+use anyhow::{Context, Result};
+use api::{from_hex, ss58, to_hex};
+use chain::AnySigner;
+use protocol::authority::account_id_of;
 use protocol::crypto::backend::SoftHasher;
-use protocol::merkle::MerkleTree;
 use protocol::signature::keys::{self, SecretKey};
-use protocol::{MembershipProof, MerkleRoot, PublicKey};
-use serde::{Deserialize, Serialize};
-use slotpay_as::api::{from_hex, to_hex, ProofBody};
-use std::path::Path;
+use protocol::PublicKey;
+use std::path::{Path, PathBuf};
 
-/// A client key file: the 32-byte secp256k1 secret as hex. Written 0600.
+/// Who signs extrinsics: `--suri` (sr25519) or `--ecdsa-key` (a key file's ECDSA account).
+#[derive(clap::Args, Clone, Debug)]
+pub struct SignerArgs {
+    /// Sign as this sr25519 secret URI (e.g. //Alice).
+    #[arg(long, conflicts_with = "ecdsa_key")]
+    pub suri: Option<String>,
+    /// Sign as the ECDSA chain account of this slotpay key file.
+    #[arg(long)]
+    pub ecdsa_key: Option<PathBuf>,
+}
+
+impl SignerArgs {
+    pub fn signer(&self) -> Result<AnySigner> {
+        match (&self.suri, &self.ecdsa_key) {
+            (Some(suri), None) => Ok(AnySigner::from_suri(suri)?),
+            (None, Some(file)) => Ok(AnySigner::from_ecdsa_secret(
+                &read_secret(file)?.secret_bytes(),
+            )?),
+            _ => anyhow::bail!("give --suri or --ecdsa-key"),
+        }
+    }
+}
+
+/// Writes a client key file: the 32-byte secp256k1 secret as hex, mode 0600, never over
+/// an existing file.
 pub fn write_secret(path: &Path, secret: &SecretKey) -> Result<()> {
     use std::io::Write;
     #[cfg(unix)]
@@ -33,88 +58,44 @@ pub fn read_secret(path: &Path) -> Result<SecretKey> {
         .with_context(|| format!("{}: not a valid secp256k1 secret", path.display()))
 }
 
-pub fn parse_public(text: &str) -> Result<PublicKey> {
-    Ok(PublicKey(
-        from_hex::<33>(text.trim(), "public key").map_err(|e| anyhow::anyhow!("{e}"))?,
-    ))
-}
-
-/// A group file: the Merkle root and every member's proof.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GroupFile {
-    pub root: String,
-    pub members: Vec<GroupMember>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GroupMember {
-    pub key: String,
-    pub proof: ProofBody,
-}
-
-impl GroupFile {
-    pub fn build(members: &[PublicKey]) -> Result<Self> {
-        if members.is_empty() {
-            bail!("a group needs at least one member key");
-        }
-        let tree = MerkleTree::build::<SoftHasher>(members).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let members = members
-            .iter()
-            .enumerate()
-            .map(|(i, key)| {
-                let proof = tree.proof(i).map_err(|e| anyhow::anyhow!("{e}"))?;
-                Ok(GroupMember {
-                    key: to_hex(&key.0),
-                    proof: ProofBody {
-                        left_siblings: proof.left_siblings,
-                        siblings: proof.siblings.iter().map(|s| to_hex(s)).collect(),
-                    },
-                })
-            })
-            .collect::<Result<_>>()?;
-        Ok(Self {
-            root: to_hex(&tree.root().0),
-            members,
-        })
-    }
-
-    pub fn load(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{}: not a group file", path.display()))
-    }
-
-    pub fn root(&self) -> Result<MerkleRoot> {
-        Ok(MerkleRoot(
-            from_hex::<32>(&self.root, "root").map_err(|e| anyhow::anyhow!("{e}"))?,
-        ))
-    }
-
-    /// The proof of `key`, checked against the root before use.
-    pub fn proof_of(&self, key: &PublicKey) -> Result<MembershipProof> {
-        let wanted = to_hex(&key.0);
-        let member = self
-            .members
-            .iter()
-            .find(|m| m.key == wanted)
-            .with_context(|| format!("key {wanted} is not in the group"))?;
-        let siblings = member
-            .proof
-            .siblings
-            .iter()
-            .map(|s| from_hex::<32>(s, "proof sibling").map_err(|e| anyhow::anyhow!("{e}")))
-            .collect::<Result<_>>()?;
-        let proof = MembershipProof {
-            left_siblings: member.proof.left_siblings,
-            siblings,
-        };
-        proof
-            .verify::<SoftHasher>(key, &self.root()?)
-            .map_err(|e| anyhow::anyhow!("the group file's proof for {wanted} is wrong: {e}"))?;
-        Ok(proof)
+/// A public key given as 0x hex (33 bytes) or as a key file.
+pub fn public_key_arg(text: &str) -> Result<PublicKey> {
+    if text.starts_with("0x") {
+        Ok(PublicKey(from_hex::<33>(text.trim(), "public key")?))
+    } else {
+        Ok(keys::public_key(&read_secret(Path::new(text))?))
     }
 }
 
-pub fn public_of(secret: &SecretKey) -> PublicKey {
-    keys::public_key(secret)
+pub fn keygen(out: &Path, o: &Output) -> Result<()> {
+    let secret = keys::generate();
+    write_secret(out, &secret)?;
+    describe(&keys::public_key(&secret), Some(out), o);
+    Ok(())
+}
+
+pub fn show(key: &Path, o: &Output) -> Result<()> {
+    describe(&keys::public_key(&read_secret(key)?), None, o);
+    Ok(())
+}
+
+fn describe(public: &PublicKey, wrote: Option<&Path>, o: &Output) {
+    let account = ss58(&account_id_of::<SoftHasher>(public));
+    let mut text = format!("public key {}\naccount    {account}", to_hex(&public.0));
+    if let Some(path) = wrote {
+        text = format!("wrote {}\n{text}", path.display());
+    }
+    o.print(
+        serde_json::json!({"public_key": to_hex(&public.0), "account": account}),
+        text,
+    );
+}
+
+pub fn account(signer: &SignerArgs, o: &Output) -> Result<()> {
+    let account = signer.signer()?.account();
+    o.print(
+        serde_json::json!({"account": ss58(&account), "hex": to_hex(&account)}),
+        ss58(&account),
+    );
+    Ok(())
 }

@@ -1,0 +1,233 @@
+//! Group files: the Merkle root of a group's members with their spending caps, and each
+//! member's proof. `slotpay group new | add | remove | show`.
+use crate::keys::public_key_arg;
+use crate::output::Output;
+use anyhow::{bail, Context, Result};
+use api::wire::ProofBody;
+use api::{from_hex, parse_amount, to_hex};
+use protocol::crypto::backend::SoftHasher;
+use protocol::merkle::{MerkleTree, UNLIMITED};
+use protocol::{Balance, Member, MembershipProof, MerkleRoot, PublicKey};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A group file: the root and every member's key, cap and proof.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFile {
+    pub root: String,
+    pub members: Vec<GroupMember>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMember {
+    pub key: String,
+    /// The most this member may spend on a channel (per authority epoch); "unlimited" for
+    /// no cap.
+    pub cap: String,
+    pub proof: ProofBody,
+}
+
+fn cap_text(cap: Balance) -> String {
+    if cap == UNLIMITED {
+        "unlimited".into()
+    } else {
+        cap.to_string()
+    }
+}
+
+fn parse_cap(text: &str) -> Result<Balance> {
+    if text == "unlimited" {
+        Ok(UNLIMITED)
+    } else {
+        Ok(parse_amount(text, "cap")?)
+    }
+}
+
+/// `KEY` or `KEY=CAP`: a public key (0x hex) or key file, with an optional cap.
+pub fn member_arg(text: &str, default_cap: Balance) -> Result<Member> {
+    let (key, cap) = match text.rsplit_once('=') {
+        Some((key, cap)) => (key, parse_cap(cap)?),
+        None => (text, default_cap),
+    };
+    Ok(Member {
+        key: public_key_arg(key)?,
+        cap,
+    })
+}
+
+impl GroupFile {
+    pub fn build(members: &[Member]) -> Result<Self> {
+        if members.is_empty() {
+            bail!("a group needs at least one member");
+        }
+        let tree = MerkleTree::build::<SoftHasher>(members)?;
+        let members = tree
+            .members()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Ok(GroupMember {
+                    key: to_hex(&m.key.0),
+                    cap: cap_text(m.cap),
+                    proof: ProofBody::new(&tree.proof(i)?),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            root: to_hex(&tree.root().0),
+            members,
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not a group file", path.display()))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        api::deployment::write_atomically(path, serde_json::to_string_pretty(self)?.as_bytes())
+            .with_context(|| format!("write {}", path.display()))
+    }
+
+    pub fn root(&self) -> Result<MerkleRoot> {
+        Ok(MerkleRoot(from_hex::<32>(&self.root, "root")?))
+    }
+
+    pub fn members(&self) -> Result<Vec<Member>> {
+        self.members
+            .iter()
+            .map(|m| {
+                Ok(Member {
+                    key: PublicKey(from_hex::<33>(&m.key, "member key")?),
+                    cap: parse_cap(&m.cap)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The proof of `key`, checked against the root before use.
+    pub fn proof_of(&self, key: &PublicKey) -> Result<MembershipProof> {
+        let wanted = to_hex(&key.0);
+        let member = self
+            .members
+            .iter()
+            .find(|m| m.key == wanted)
+            .with_context(|| format!("key {wanted} is not in the group"))?;
+        let proof = member.proof.parse()?;
+        proof
+            .verify::<SoftHasher>(key, &self.root()?)
+            .with_context(|| format!("the group file's proof for {wanted} is wrong"))?;
+        Ok(proof)
+    }
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum GroupCommand {
+    /// A new group of members (public keys or key files, each `KEY` or `KEY=CAP`).
+    New {
+        #[arg(long)]
+        out: PathBuf,
+        /// The cap of members given without one (a decimal amount, or "unlimited").
+        #[arg(long, default_value = "unlimited")]
+        cap: String,
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// A new group file: the members of `--group` plus these.
+    Add {
+        #[arg(long)]
+        group: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "unlimited")]
+        cap: String,
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// A new group file: the members of `--group` without these (keys or key files).
+    Remove {
+        #[arg(long)]
+        group: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Print a group file's root and members.
+    Show { group: PathBuf },
+}
+
+fn written(group: &GroupFile, out: &Path, o: &Output) {
+    let members: Vec<serde_json::Value> = group
+        .members
+        .iter()
+        .map(|m| serde_json::json!({"key": m.key, "cap": m.cap}))
+        .collect();
+    let text = group
+        .members
+        .iter()
+        .map(|m| format!("  {} cap {}", m.key, m.cap))
+        .collect::<Vec<_>>()
+        .join("\n");
+    o.print(
+        serde_json::json!({"root": group.root, "members": members, "file": out.display().to_string()}),
+        format!("{}: root {}, {} members\n{text}", out.display(), group.root, group.members.len()),
+    );
+}
+
+pub fn run(command: GroupCommand, o: &Output) -> Result<()> {
+    match command {
+        GroupCommand::New { out, cap, members } => {
+            let cap = parse_cap(&cap)?;
+            let members = members
+                .iter()
+                .map(|m| member_arg(m, cap))
+                .collect::<Result<Vec<_>>>()?;
+            let group = GroupFile::build(&members)?;
+            group.save(&out)?;
+            written(&group, &out, o);
+        }
+        GroupCommand::Add {
+            group,
+            out,
+            cap,
+            members,
+        } => {
+            let cap = parse_cap(&cap)?;
+            let mut all = GroupFile::load(&group)?.members()?;
+            for m in &members {
+                all.push(member_arg(m, cap)?);
+            }
+            let group = GroupFile::build(&all)?;
+            group.save(&out)?;
+            written(&group, &out, o);
+        }
+        GroupCommand::Remove {
+            group,
+            out,
+            members,
+        } => {
+            let mut all = GroupFile::load(&group)?.members()?;
+            for m in &members {
+                let key = public_key_arg(m)?;
+                let before = all.len();
+                all.retain(|member| member.key != key);
+                if all.len() == before {
+                    bail!("{m} is not a member of {}", group.display());
+                }
+            }
+            let group = GroupFile::build(&all)?;
+            group.save(&out)?;
+            written(&group, &out, o);
+        }
+        GroupCommand::Show { group } => {
+            let file = GroupFile::load(&group)?;
+            file.root()?;
+            written(&file, &group, o);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! What a client checks before it signs, so that an AS that lies gets nothing beyond the
+//! user's limits: the domain comes from the payer's deployment file, never from the AS;
+//! the price and the number of slots are capped by the user; and any running total above
+//! what the client itself signed must come with the receipt that set it, signed by a key
+//! the channel's authority admits.
+use api::wire::{SignedReceipt, TermsReply};
+use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
+use protocol::{authorize, Authority, Balance, ChannelId, Domain, Epoch};
+
+/// What the user allows a purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most it pays per slot.
+    pub max_price: Balance,
+    /// The most slots it buys at once.
+    pub max_slots: u64,
+}
+
+/// Why the client signs nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Distrust {
+    #[error("the AS serves chain {terms_genesis} / contract {terms_contract}, but the deployment file names {ours_genesis} / {ours_contract}: receipts would be bound elsewhere")]
+    WrongDomain {
+        terms_genesis: String,
+        terms_contract: String,
+        ours_genesis: String,
+        ours_contract: String,
+    },
+    #[error("the AS asks {price} per slot, above --max-price {max}")]
+    PriceTooHigh { price: Balance, max: Balance },
+    #[error("{slots} slots asked, above --max-slots {max}")]
+    TooManySlots { slots: u64, max: u64 },
+    #[error("the AS's answer is malformed: {0}")]
+    Malformed(String),
+    #[error("the AS reports a running total of {total} but shows no receipt that set it")]
+    Unjustified { total: Balance },
+    #[error("the receipt the AS shows for a total of {total} is not a valid receipt of an authorised key for channel {channel} epoch {epoch}: {reason}")]
+    BadJustification {
+        total: Balance,
+        channel: ChannelId,
+        epoch: Epoch,
+        reason: String,
+    },
+    #[error("the AS calls {signed} stale but justifies only {total}, which is not above it")]
+    StaleBelowSigned { signed: Balance, total: Balance },
+    #[error("the AS answered for another purchase than the one signed: {0}")]
+    WrongAnswer(String),
+    #[error("the amount would overflow")]
+    Overflow,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    api::to_hex(bytes)
+}
+
+/// The price per slot, if the AS's terms are for `ours` and within the user's limits.
+pub fn check_terms(
+    terms: &TermsReply,
+    ours: &Domain,
+    limits: &Limits,
+    slots: u64,
+) -> Result<Balance, Distrust> {
+    let malformed = |e: api::wire::WireError| Distrust::Malformed(e.to_string());
+    let theirs = terms.domain().map_err(malformed)?;
+    if theirs != *ours {
+        return Err(Distrust::WrongDomain {
+            terms_genesis: hex(&theirs.genesis_hash),
+            terms_contract: hex(&theirs.contract),
+            ours_genesis: hex(&ours.genesis_hash),
+            ours_contract: hex(&ours.contract),
+        });
+    }
+    let price = terms.price().map_err(malformed)?;
+    if price > limits.max_price {
+        return Err(Distrust::PriceTooHigh {
+            price,
+            max: limits.max_price,
+        });
+    }
+    if slots > limits.max_slots {
+        return Err(Distrust::TooManySlots {
+            slots,
+            max: limits.max_slots,
+        });
+    }
+    Ok(price)
+}
+
+/// A running total the AS reports for `channel`'s `epoch`, accepted only if it is 0 or
+/// the receipt that set it (`justification`) is a receipt for exactly that channel, epoch
+/// and amount, signed by a key `authority` admits.
+pub fn justified_total(
+    total: Balance,
+    justification: Option<&SignedReceipt>,
+    authority: &Authority,
+    domain: &Domain,
+    channel: ChannelId,
+    epoch: Epoch,
+) -> Result<Balance, Distrust> {
+    if total == 0 {
+        return Ok(0);
+    }
+    let bad = |reason: String| Distrust::BadJustification {
+        total,
+        channel,
+        epoch,
+        reason,
+    };
+    let shown = justification.ok_or(Distrust::Unjustified { total })?;
+    let (receipt, signature, proof) = shown.parse().map_err(|e| bad(e.to_string()))?;
+    if receipt.channel != channel || receipt.epoch != epoch || receipt.amount != total {
+        return Err(bad(format!(
+            "it is for channel {} epoch {} amount {}",
+            receipt.channel, receipt.epoch, receipt.amount
+        )));
+    }
+    authorize::<SoftHasher, Libsecp256k1>(authority, domain, &receipt, &signature, proof.as_ref())
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(total)
+}
+
+/// The amount to sign: `slots` slots above both what this key signed before and the
+/// justified running total.
+pub fn next_amount(
+    own_last: Balance,
+    justified: Balance,
+    slots: u64,
+    price: Balance,
+) -> Result<Balance, Distrust> {
+    price
+        .checked_mul(Balance::from(slots))
+        .and_then(|added| own_last.max(justified).checked_add(added))
+        .ok_or(Distrust::Overflow)
+}
