@@ -1,129 +1,230 @@
-//! The device's CoAP (RFC 7252) interface, sans-socket: a datagram in, a datagram out.
+//! The device's CoAP (RFC 7252) interface: the wire format both sides share, in one
+//! place. [`CoapDevice`] is the device's side (sans-socket: a datagram in, a datagram
+//! out); `crate::client` is the client's.
 //!
-//! `POST /otp` with the OTP as text payload: `2.04 Changed` and "granted <counter>
-//! <seconds>" when a slot is granted; `4.01` for an invalid or used OTP, `4.00` for a
-//! malformed one, `4.29` while throttled (RFC 8516), `5.03` if the counter could not be
-//! saved. `GET /status`: the next counter and the seconds left in the current slot.
-use crate::core::{CounterStore, Device, Refusal};
-use coap_lite::{MessageClass, MessageType, Packet, RequestType, ResponseType};
+//! `POST /otp`, payload the token's text `<counter>:<otp>` (plain text: the encoding
+//! the AS returns and the CLI prints, at most 30 bytes, one frame even on 6LoWPAN).
+//! Answers, each a code and a payload whose first word is stable:
+//!
+//! | code | payload | meaning |
+//! | --- | --- | --- |
+//! | 2.04 | `granted <counter> <seconds>` | granted; the actuator is on for `seconds` more |
+//! | 4.01 + Echo (option 252) | `echo` | repeat the request with this Echo (RFC 9175); nothing was checked |
+//! | 4.00 | `malformed <why>` | not a token of this device's digits; not counted |
+//! | 4.03 | `invalid` | the OTP is wrong for that counter; counted as a failure |
+//! | 4.03 | `used <counter>` / `expired <counter>` | granted before / below the replay window; not counted |
+//! | 4.29 + Max-Age | `throttled <ms>` | retry in `ms` (RFC 8516) |
+//! | 5.03 | `storage` | the state could not be saved; nothing granted |
+//!
+//! `GET /status`: 2.05 `next_counter <n> active_ms <ms> window <W>`.
+//! A retransmitted request (same source endpoint and message ID within
+//! [`EXCHANGE_LIFETIME_MS`]) gets the first answer again, byte for byte (section 4.5).
+use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
 
-/// A device behind CoAP, with the time a granted slot lasts.
-pub struct CoapDevice<S: CounterStore> {
-    pub device: Device<S>,
-    pub slot_ms: u64,
-    /// Monotonic ms until which the actuator is on.
-    pub active_until_ms: u64,
-}
+mod server;
+pub use server::{CoapDevice, Event, DEDUP_CAPACITY};
 
-/// What a request did, for the simulator's log.
+/// CoAP option number of Echo (RFC 9175).
+pub const ECHO_OPTION: u16 = 252;
+/// RFC 7252 EXCHANGE_LIFETIME with the default transmission parameters: 247 s.
+pub const EXCHANGE_LIFETIME_MS: u64 = 247_000;
+
+/// What an answer said, parsed by [`parse_answer`] (the only parser of these payloads).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Granted { counter: u64, active_until_ms: u64 },
-    Refused(String),
-    Other,
+pub enum Outcome {
+    Granted {
+        counter: u64,
+        seconds: u64,
+    },
+    EchoRequired(Vec<u8>),
+    Malformed(String),
+    Invalid,
+    Used(u64),
+    Expired(u64),
+    Throttled {
+        retry_ms: u64,
+    },
+    Unavailable,
+    Status(Status),
+    /// Anything else (4.04, 4.05, a payload this version does not know).
+    Other {
+        code: String,
+        text: String,
+    },
 }
 
-impl<S: CounterStore> CoapDevice<S> {
-    /// Handles one datagram at monotonic time `now_ms`. `None` for datagrams that are not
-    /// CoAP requests (RFC 7252 section 4.2: silently ignored).
-    pub fn handle(&mut self, datagram: &[u8], now_ms: u64) -> Option<(Vec<u8>, Event)> {
-        let request = Packet::from_bytes(datagram).ok()?;
-        let MessageClass::Request(method) = request.header.code else {
-            return None;
-        };
-        let path: Vec<String> = request
-            .get_option(coap_lite::CoapOption::UriPath)
-            .map(|segments| {
-                segments
-                    .iter()
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (status, payload, event) = match (method, path.join("/").as_str()) {
-            (RequestType::Post, "otp") => self.present(&request.payload, now_ms),
-            (RequestType::Get, "status") => (
-                ResponseType::Content,
-                format!(
-                    "next_counter {} active_ms {}",
-                    self.device.next_counter(),
-                    self.active_until_ms.saturating_sub(now_ms)
-                ),
-                Event::Other,
-            ),
-            (_, "otp" | "status") => (
-                ResponseType::MethodNotAllowed,
-                "method not allowed".into(),
-                Event::Other,
-            ),
-            _ => (
-                ResponseType::NotFound,
-                "no such resource".into(),
-                Event::Other,
-            ),
-        };
-        let mut response = Packet::new();
-        response.header.set_version(1);
-        response.header.message_id = request.header.message_id;
-        response.set_token(request.get_token().to_vec());
-        response.header.set_type(match request.header.get_type() {
-            MessageType::Confirmable => MessageType::Acknowledgement,
-            _ => MessageType::NonConfirmable,
-        });
-        response.header.code = MessageClass::Response(status);
-        response.payload = payload.into_bytes();
-        Some((response.to_bytes().ok()?, event))
-    }
+/// `GET /status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// One past the highest granted counter (0 before the first grant).
+    pub next_counter: u64,
+    /// Milliseconds the actuator stays on.
+    pub active_ms: u64,
+    /// The replay window W.
+    pub window: u32,
+}
 
-    fn present(&mut self, payload: &[u8], now_ms: u64) -> (ResponseType, String, Event) {
-        let Ok(text) = core::str::from_utf8(payload) else {
-            return (
-                ResponseType::BadRequest,
-                "OTP is not text".into(),
-                Event::Refused("not text".into()),
-            );
-        };
-        match self.device.present(text.trim(), now_ms) {
-            Ok(grant) => {
-                self.active_until_ms = self.active_until_ms.max(now_ms) + self.slot_ms;
-                let left = self.active_until_ms - now_ms;
-                (
-                    ResponseType::Changed,
-                    format!("granted {} {}", grant.counter, left.div_ceil(1000)),
-                    Event::Granted {
-                        counter: grant.counter,
-                        active_until_ms: self.active_until_ms,
-                    },
-                )
+/// One parsed answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub message_id: u16,
+    pub token: Vec<u8>,
+    pub outcome: Outcome,
+}
+
+/// Parses a device's answer; `None` if the datagram is not a CoAP response.
+pub fn parse_answer(datagram: &[u8]) -> Option<Answer> {
+    let packet = Packet::from_bytes(datagram).ok()?;
+    let MessageClass::Response(code) = packet.header.code else {
+        return None;
+    };
+    let text = String::from_utf8_lossy(&packet.payload).into_owned();
+    let words: Vec<&str> = text.split(' ').collect();
+    let number = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok());
+    let word = |i: usize| words.get(i).copied().unwrap_or_default();
+    let outcome = match (code, word(0)) {
+        (ResponseType::Changed, "granted") => match (number(1), number(2)) {
+            (Some(counter), Some(seconds)) if words.len() == 3 => {
+                Outcome::Granted { counter, seconds }
             }
-            Err(refusal) => {
-                let status = match &refusal {
-                    Refusal::Throttled { .. } => ResponseType::TooManyRequests,
-                    Refusal::Malformed(_) => ResponseType::BadRequest,
-                    Refusal::Invalid => ResponseType::Unauthorized,
-                    Refusal::Storage(_) | Refusal::Config(_) => ResponseType::ServiceUnavailable,
-                };
-                let message = refusal.to_string();
-                (status, message.clone(), Event::Refused(message))
+            _ => other(code, &text),
+        },
+        (ResponseType::Unauthorized, _) => {
+            match packet.get_option(CoapOption::Unknown(ECHO_OPTION)) {
+                Some(values) => Outcome::EchoRequired(values.front().cloned().unwrap_or_default()),
+                None => other(code, &text),
             }
         }
+        (ResponseType::BadRequest, _) => {
+            Outcome::Malformed(text.strip_prefix("malformed ").unwrap_or(&text).to_string())
+        }
+        (ResponseType::Forbidden, "invalid") => Outcome::Invalid,
+        (ResponseType::Forbidden, "used") => {
+            number(1).map_or_else(|| other(code, &text), Outcome::Used)
+        }
+        (ResponseType::Forbidden, "expired") => {
+            number(1).map_or_else(|| other(code, &text), Outcome::Expired)
+        }
+        (ResponseType::TooManyRequests, "throttled") => number(1).map_or_else(
+            || other(code, &text),
+            |retry_ms| Outcome::Throttled { retry_ms },
+        ),
+        (ResponseType::ServiceUnavailable, _) => Outcome::Unavailable,
+        (ResponseType::Content, "next_counter")
+            if word(2) == "active_ms" && word(4) == "window" =>
+        {
+            match (
+                number(1),
+                number(3),
+                number(5).and_then(|w| u32::try_from(w).ok()),
+            ) {
+                (Some(next_counter), Some(active_ms), Some(window)) => Outcome::Status(Status {
+                    next_counter,
+                    active_ms,
+                    window,
+                }),
+                _ => other(code, &text),
+            }
+        }
+        _ => other(code, &text),
+    };
+    Some(Answer {
+        message_id: packet.header.message_id,
+        token: packet.get_token().to_vec(),
+        outcome,
+    })
+}
+
+fn other(code: ResponseType, text: &str) -> Outcome {
+    Outcome::Other {
+        code: format!("{code:?}"),
+        text: text.to_string(),
     }
 }
 
-/// Builds a confirmable `POST /otp` request (what the client sends).
-pub fn otp_request(message_id: u16, token: &[u8], otp: &str) -> Vec<u8> {
+/// The answer's code, options and payload (the device's side of [`parse_answer`]).
+pub(crate) fn encode_outcome(
+    outcome: &Outcome,
+) -> (ResponseType, Vec<(CoapOption, Vec<u8>)>, String) {
+    match outcome {
+        Outcome::Granted { counter, seconds } => (
+            ResponseType::Changed,
+            vec![],
+            format!("granted {counter} {seconds}"),
+        ),
+        Outcome::EchoRequired(echo) => (
+            ResponseType::Unauthorized,
+            vec![(CoapOption::Unknown(ECHO_OPTION), echo.clone())],
+            "echo".into(),
+        ),
+        Outcome::Malformed(why) => (ResponseType::BadRequest, vec![], format!("malformed {why}")),
+        Outcome::Invalid => (ResponseType::Forbidden, vec![], "invalid".into()),
+        Outcome::Used(c) => (ResponseType::Forbidden, vec![], format!("used {c}")),
+        Outcome::Expired(c) => (ResponseType::Forbidden, vec![], format!("expired {c}")),
+        Outcome::Throttled { retry_ms } => (
+            ResponseType::TooManyRequests,
+            vec![(CoapOption::MaxAge, uint(retry_ms.div_ceil(1000)))],
+            format!("throttled {retry_ms}"),
+        ),
+        Outcome::Unavailable => (ResponseType::ServiceUnavailable, vec![], "storage".into()),
+        Outcome::Status(s) => (
+            ResponseType::Content,
+            vec![],
+            format!(
+                "next_counter {} active_ms {} window {}",
+                s.next_counter, s.active_ms, s.window
+            ),
+        ),
+        Outcome::Other { text, .. } => (ResponseType::NotFound, vec![], text.clone()),
+    }
+}
+
+/// A CoAP uint option value: big-endian, no leading zero bytes.
+fn uint(value: u64) -> Vec<u8> {
+    let bytes = value.to_be_bytes();
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    bytes[first..].to_vec()
+}
+
+fn request(method: RequestType, path: &str, message_id: u16, token: &[u8]) -> Packet {
     let mut packet = Packet::new();
     packet.header.set_version(1);
     packet.header.set_type(MessageType::Confirmable);
-    packet.header.code = MessageClass::Request(RequestType::Post);
+    packet.header.code = MessageClass::Request(method);
     packet.header.message_id = message_id;
     packet.set_token(token.to_vec());
-    packet.add_option(coap_lite::CoapOption::UriPath, b"otp".to_vec());
-    packet.payload = otp.as_bytes().to_vec();
+    packet.add_option(CoapOption::UriPath, path.as_bytes().to_vec());
+    packet
+}
+
+/// A confirmable `POST /otp` carrying `text` (a token's text form) and, if the device
+/// asked for one, its Echo value.
+pub fn token_request(message_id: u16, token: &[u8], text: &str, echo: Option<&[u8]>) -> Vec<u8> {
+    let mut packet = request(RequestType::Post, "otp", message_id, token);
+    // Content-Format 0, text/plain; charset=utf-8 (a zero-length uint).
+    packet.add_option(CoapOption::ContentFormat, Vec::new());
+    if let Some(echo) = echo {
+        packet.add_option(CoapOption::Unknown(ECHO_OPTION), echo.to_vec());
+    }
+    packet.payload = text.as_bytes().to_vec();
     packet.to_bytes().unwrap_or_default()
 }
 
-/// A response's class and payload, as the client reads it.
+/// A confirmable `GET /status`.
+pub fn status_request(message_id: u16, token: &[u8]) -> Vec<u8> {
+    request(RequestType::Get, "status", message_id, token)
+        .to_bytes()
+        .unwrap_or_default()
+}
+
+/// A confirmable `POST /otp` without Echo (kept for callers of the old API; the first
+/// answer is then a 4.01 with the Echo to repeat: use `crate::client`).
+pub fn otp_request(message_id: u16, token: &[u8], text: &str) -> Vec<u8> {
+    token_request(message_id, token, text, None)
+}
+
+/// A response's code, message ID and payload text (kept for callers of the old API;
+/// [`parse_answer`] reads the payload too).
 pub fn parse_response(datagram: &[u8]) -> Option<(ResponseType, u16, String)> {
     let packet = Packet::from_bytes(datagram).ok()?;
     match packet.header.code {

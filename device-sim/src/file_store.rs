@@ -1,6 +1,7 @@
-//! The simulator's counter storage: a small file replaced atomically and fsynced, the
-//! way a device would write a flash page before acting.
-use crate::core::{CounterStore, DeviceState};
+//! The simulator's state storage: a small file replaced atomically and fsynced, the way
+//! a device writes a flash page before acting. The bytes are `DeviceState::encode`'s,
+//! the same the firmware writes, checksum included.
+use crate::core::{CounterStore, DeviceState, StateError};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,8 +17,8 @@ pub enum FileStoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not a counter file")]
-    Corrupt { path: PathBuf },
+    #[error("{path}: {source}")]
+    Corrupt { path: PathBuf, source: StateError },
 }
 
 impl FileCounterStore {
@@ -37,24 +38,16 @@ impl CounterStore for FileCounterStore {
     type Error = FileStoreError;
 
     fn load(&mut self) -> Result<Option<DeviceState>, FileStoreError> {
-        match fs::read_to_string(&self.path) {
-            Ok(text) => {
-                let corrupt = || FileStoreError::Corrupt {
-                    path: self.path.clone(),
-                };
-                let mut lines = text.lines();
-                let mut field = |name: &str| {
-                    lines
-                        .next()
-                        .and_then(|l| l.strip_prefix(name))
-                        .and_then(|n| n.parse::<u64>().ok())
-                };
-                let next_counter = field("next_counter=").ok_or_else(corrupt)?;
-                let used_below = field("used_below=").ok_or_else(corrupt)?;
-                Ok(Some(DeviceState {
-                    next_counter,
-                    used_below,
-                }))
+        match fs::read(&self.path) {
+            // The rename below makes a torn file impossible; a corrupt one is refused
+            // rather than taken as a first boot (which would re-open every counter).
+            Ok(bytes) => {
+                DeviceState::decode(&bytes)
+                    .map(Some)
+                    .map_err(|source| FileStoreError::Corrupt {
+                        path: self.path.clone(),
+                        source,
+                    })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(e)),
@@ -62,14 +55,11 @@ impl CounterStore for FileCounterStore {
     }
 
     fn save(&mut self, state: &DeviceState) -> Result<(), FileStoreError> {
+        let mut bytes = [0u8; DeviceState::MAX_ENCODED_LEN];
+        let len = state.encode(&mut bytes);
         let tmp = self.path.with_extension("tmp");
         let mut file = File::create(&tmp).map_err(|e| self.io(e))?;
-        write!(
-            file,
-            "next_counter={}\nused_below={}\n",
-            state.next_counter, state.used_below
-        )
-        .map_err(|e| self.io(e))?;
+        file.write_all(&bytes[..len]).map_err(|e| self.io(e))?;
         file.sync_all().map_err(|e| self.io(e))?;
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
         // The rename is durable only once the directory is.

@@ -1,30 +1,51 @@
-//! The device's OTP verifier as a state machine: OTPs for any counters, in any order,
-//! replays, garbage text, time passing, failed flash writes and reboots from the saved
-//! state. Checked against a reference: a counter is granted at most once, ever (across
-//! reboots), only if the AS could have issued it (at or above the first counter, within
-//! the look-ahead window of the highest granted one), and never when the save failed.
+//! The device core as a state machine: tokens for any counters, honest or not, in any
+//! order, replays, garbage, requests with and without a valid Echo from many sources,
+//! time passing, power cuts at any byte of a flash write (A/B pages) and reboots.
+//! Checked against a reference: a counter is granted at most once, ever (across
+//! reboots and cuts); only above the replay window of the highest granted one; never
+//! without a valid Echo or when the save was cut; "used" only for a counter granted or
+//! whose save was cut; and the checked failures never exceed the global budget (burst +
+//! refill over the time the device was on).
 #![no_main]
 use arbitrary::Arbitrary;
-use device_sim::core::{CounterStore, Device, DeviceConfig, DeviceState, Refusal, Throttle};
+use device_sim::core::flash::{AbStore, RamFlash};
+use device_sim::core::{Device, DeviceConfig, Refusal, Source, Throttle};
 use libfuzzer_sys::fuzz_target;
-use protocol::hotp::{hotp, Digits, HmacSha256};
+use protocol::hotp::{DeviceKey, Digits, Token};
 use std::collections::BTreeSet;
 
 const KEY: [u8; 32] = [0x5A; 32];
 
 #[derive(Debug, Arbitrary)]
 enum Op {
-    /// The OTP for `next_counter + delta` (delta may be negative: an old one).
+    /// The token for `highest + delta` (delta may be negative: an old one); a dishonest
+    /// one carries the OTP of the next counter.
     Present {
         delta: i16,
+        honest: bool,
+        source: u8,
+        echo: EchoKind,
         at_ms: u16,
     },
     Garbage {
-        text: String,
+        bytes: Vec<u8>,
+        source: u8,
         at_ms: u16,
     },
-    FailNextSave,
+    /// The power goes after this many more bytes of flash are written.
+    CutPower {
+        after: u16,
+    },
     Reboot,
+}
+
+#[derive(Debug, Arbitrary)]
+enum EchoKind {
+    Valid,
+    None,
+    Forged([u8; 9]),
+    /// Another source's valid Echo.
+    Stolen(u8),
 }
 
 #[derive(Debug, Arbitrary)]
@@ -33,101 +54,155 @@ struct Case {
     ops: Vec<Op>,
 }
 
-#[derive(Default)]
-struct Flash {
-    saved: Option<DeviceState>,
-    fail_next: bool,
+type Flash = RamFlash<512>;
+
+fn source(n: u8) -> Source {
+    Source([n; 16])
 }
 
-impl CounterStore for &mut Flash {
-    type Error = ();
-    fn load(&mut self) -> Result<Option<DeviceState>, ()> {
-        Ok(self.saved)
+/// Powers the device up. A cut still armed hits the boot's own save (the boot count):
+/// that boot fails, the power comes back, and it boots again from a valid state.
+fn boot<'a>(config: &DeviceConfig, flash: &'a mut Flash) -> Device<AbStore<&'a mut Flash>> {
+    if let Err(e) = Device::boot(config.clone(), AbStore::new(&mut *flash)).map(|_| ()) {
+        assert!(matches!(e, Refusal::Storage(_)), "boot: {e:?}");
     }
-    fn save(&mut self, state: &DeviceState) -> Result<(), ()> {
-        if std::mem::take(&mut self.fail_next) {
-            return Err(());
-        }
-        self.saved = Some(*state);
-        Ok(())
-    }
+    flash.cut_after = None;
+    Device::boot(config.clone(), AbStore::new(flash)).expect("boots from a valid state")
 }
 
 fuzz_target!(|case: Case| {
-    let window = u32::from(case.window % 32) + 1;
+    let window = u32::from(case.window) * 4 + 1;
     let digits = Digits::new(8).expect("8 digits");
+    let throttle = Throttle {
+        free_failures: 2,
+        base_delay_ms: 10,
+        max_delay_ms: 200,
+        forget_after_ms: 5_000,
+        global_per_hour: 36_000, // one failure per 100 ms of refill
+        global_burst: 20,
+        reserve: 4,
+    };
     let config = DeviceConfig {
-        key: KEY,
+        key: DeviceKey(KEY),
         digits,
         window,
-        throttle: Throttle {
-            free_failures: 3,
-            base_delay_ms: 10,
-            max_delay_ms: 100,
-        },
+        throttle,
     };
-    let mut flash = Flash::default();
+    let key = DeviceKey(KEY);
+    let mut flash = Flash::new();
     let mut granted = BTreeSet::new();
-    let mut now = 0u64;
-    let mut fail_armed = false;
-    let mut device = Device::boot(config.clone(), &mut flash).expect("boot");
+    // Counters whose save was cut: the state may hold them anyway (a cut can land after
+    // the last byte that differs from erased flash), so they may come back "used" (a
+    // lost slot), but they were never reported granted.
+    let mut cut_short = BTreeSet::new();
+    let mut highest: Option<u64> = None;
+    let mut failures = 0u64;
+    let mut on_ms = 0u64; // time on, over all boots
+    let mut now = 0u64; // time since this boot
+    let mut device = boot(&config, &mut flash);
     for op in case.ops.iter().take(256) {
         match op {
-            Op::Present { delta, at_ms } => {
+            Op::Present {
+                delta,
+                honest,
+                source: s,
+                echo,
+                at_ms,
+            } => {
                 now += u64::from(*at_ms);
-                let next = device.next_counter();
-                let Some(counter) = next.checked_add_signed(i64::from(*delta)) else {
+                on_ms += u64::from(*at_ms);
+                let base = highest.unwrap_or(0);
+                let Some(counter) = base.checked_add_signed(i64::from(*delta)) else {
                     continue;
                 };
-                let otp = hotp::<HmacSha256>(&KEY, counter, digits).to_string();
-                let failing = fail_armed;
-                match device.present(&otp, now) {
+                let token = if *honest {
+                    Token::issue(&key, counter, digits)
+                } else {
+                    let next = Token::issue(&key, counter.wrapping_add(1), digits);
+                    Token::new(counter, next.otp())
+                };
+                let text = token.to_string();
+                let from = source(*s);
+                let valid = device.echo(&from, now).0;
+                let offered = match echo {
+                    EchoKind::Valid => Some(valid),
+                    EchoKind::None => None,
+                    EchoKind::Forged(bytes) => Some(*bytes),
+                    EchoKind::Stolen(other) => Some(device.echo(&source(*other), now).0),
+                };
+                let fresh = offered == Some(valid);
+                let cut_armed = device.store_mut().pages().cut_after.is_some();
+                match device.present(
+                    &from,
+                    offered.as_ref().map(|e| &e[..]),
+                    text.as_bytes(),
+                    now,
+                ) {
                     Ok(grant) => {
-                        assert!(!failing, "granted although the save failed");
-                        // Another counter with the same 8 digits may match (1 in 10^8 per
-                        // try): what matters is that the granted counter is new.
-                        assert!(
-                            granted.insert(grant.counter),
-                            "counter {} granted twice",
-                            grant.counter
-                        );
-                        assert!(
-                            grant.counter < next + u64::from(window),
-                            "beyond the window"
-                        );
-                        fail_armed = false;
+                        assert!(fresh, "granted without a valid Echo");
+                        assert_eq!(grant.counter, counter);
+                        assert!(granted.insert(counter), "counter {counter} granted twice");
+                        // (The device's highest may be above ours, by a cut-short save.)
+                        if let Some(h) = highest {
+                            assert!(counter + u64::from(window) > h, "below the window");
+                        }
+                        highest = highest.max(Some(counter));
                     }
-                    Err(Refusal::Storage(())) => fail_armed = false,
+                    Err(Refusal::Invalid) => {
+                        assert!(fresh, "checked without a valid Echo");
+                        failures += 1;
+                    }
+                    Err(Refusal::Storage(_)) => {
+                        assert!(cut_armed, "a save failed without a power cut");
+                        cut_short.insert(counter);
+                        // The power went: the device is gone until it boots again.
+                        drop(device);
+                        now = 0;
+                        device = boot(&config, &mut flash);
+                    }
+                    Err(Refusal::NeedEcho(_)) => assert!(!fresh, "a valid Echo refused"),
+                    Err(Refusal::Used(c)) => assert!(
+                        granted.contains(&c) || cut_short.contains(&c),
+                        "{c} is not used"
+                    ),
                     Err(_) => {}
                 }
+                // The budget: the burst plus the refill over the time the device was on.
+                assert!(
+                    failures <= 20 + on_ms / 100,
+                    "{failures} failures in {on_ms} ms"
+                );
             }
-            Op::Garbage { text, at_ms } => {
+            Op::Garbage {
+                bytes,
+                source: s,
+                at_ms,
+            } => {
                 now += u64::from(*at_ms);
-                match device.present(text, now) {
+                on_ms += u64::from(*at_ms);
+                let from = source(*s);
+                let echo = device.echo(&from, now);
+                match device.present(&from, Some(echo.as_bytes()), bytes, now) {
                     Ok(grant) => {
-                        assert!(!fail_armed, "granted although the save failed");
-                        assert!(
-                            granted.insert(grant.counter),
-                            "counter {} granted twice",
-                            grant.counter
-                        );
+                        assert!(granted.insert(grant.counter), "granted twice");
+                        highest = highest.max(Some(grant.counter));
                     }
-                    Err(Refusal::Storage(())) => fail_armed = false,
+                    Err(Refusal::Invalid) => failures += 1,
+                    Err(Refusal::Storage(_)) => {
+                        drop(device);
+                        now = 0;
+                        device = boot(&config, &mut flash);
+                    }
                     Err(_) => {}
                 }
             }
-            Op::FailNextSave => {
-                drop(device);
-                flash.fail_next = true;
-                fail_armed = true;
-                device = Device::boot(config.clone(), &mut flash).expect("boot");
+            Op::CutPower { after } => {
+                device.store_mut().pages().cut_after = Some(usize::from(*after));
             }
             Op::Reboot => {
                 drop(device);
-                flash.fail_next = false;
-                fail_armed = false;
                 now = 0; // a reboot restarts the monotonic clock
-                device = Device::boot(config.clone(), &mut flash).expect("reboot");
+                device = boot(&config, &mut flash);
             }
         }
     }

@@ -1,0 +1,247 @@
+//! The device's decision logic, `no_std` and allocation-free.
+//!
+//! A client presents a token (`<counter>:<otp>`, [`protocol::hotp::Token`]); the device
+//! computes one HMAC, for the named counter, and grants it once if its RFC 4303-style
+//! replay window still has the counter open. The new state is saved through
+//! [`CounterStore`] *before* a grant is reported, so a crash or reboot at any point can
+//! lose a slot but never grant a counter twice.
+//!
+//! Guessing is bounded in three layers ([`throttle`], docs/device.md): only sources that
+//! echo a fresh CoAP Echo value ([`echo`]) get a check at all, a source's failures back
+//! off exponentially, and a persisted global budget caps the failures of all sources.
+//! The core is sans-I/O: the transport passes the source, the Echo it carried and the
+//! monotonic time in milliseconds since boot.
+pub mod echo;
+pub mod flash;
+pub mod state;
+pub mod throttle;
+
+pub use echo::{Echo, ECHO_EPOCH_MS, ECHO_LEN};
+pub use state::{crc32, CounterStore, DeviceState, StateError};
+pub use throttle::{Source, Throttle, SOURCES};
+
+use echo::EchoKey;
+use protocol::hotp::{DeviceKey, Digits, HmacSha256, HotpError, ReplayWindow, Token};
+use throttle::{Bucket, SourceTable};
+
+/// Static configuration, set up once (the provisioning file).
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    /// The key shared with the AS.
+    pub key: DeviceKey,
+    /// Digits of every OTP this device accepts.
+    pub digits: Digits,
+    /// Replay window W: a counter stays good until one W above it is granted.
+    pub window: u32,
+    pub throttle: Throttle,
+}
+
+/// Why the configuration cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Window(HotpError),
+    #[error("throttle: {0}")]
+    Throttle(&'static str),
+}
+
+/// Why a token was refused (or the device could not decide).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal<E: ::core::fmt::Debug> {
+    /// The request carried no fresh Echo for its source: nothing was checked. The
+    /// transport answers with this value (CoAP 4.01 + Echo) for the client to repeat.
+    #[error("repeat the request with the Echo value given")]
+    NeedEcho(Echo),
+    /// Not a token, or not this device's number of digits. Not a guess: not counted.
+    #[error("not a token for this device: {0}")]
+    Malformed(HotpError),
+    #[error("too many failures: retry in {retry_in_ms} ms")]
+    Throttled { retry_in_ms: u64 },
+    /// The HMAC did not match: a failure, counted against the source and the budget.
+    #[error("invalid token")]
+    Invalid,
+    /// The counter was granted before (checked without an HMAC; not counted).
+    #[error("counter {0} was already granted")]
+    Used(u64),
+    /// The counter is below the replay window (checked without an HMAC; not counted).
+    #[error("counter {0} is below the replay window")]
+    Expired(u64),
+    #[error("the state could not be saved; nothing granted: {0:?}")]
+    Storage(E),
+    #[error("bad device configuration: {0}")]
+    Config(ConfigError),
+}
+
+/// One granted slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// The counter of the token that was accepted.
+    pub counter: u64,
+}
+
+pub struct Device<S: CounterStore> {
+    config: DeviceConfig,
+    store: S,
+    window: ReplayWindow,
+    boots: u32,
+    echo_key: EchoKey,
+    /// HMAC-SHA256 keyed with the device key once, cloned per check.
+    keyed: HmacSha256,
+    sources: SourceTable,
+    bucket: Bucket,
+}
+
+impl<S: CounterStore> Device<S> {
+    /// Boots from the stored state (a fresh window and a full budget on first boot),
+    /// and saves the new boot count before answering anything.
+    pub fn boot(config: DeviceConfig, mut store: S) -> Result<Self, Refusal<S::Error>> {
+        if let Some(problem) = config.throttle.problem() {
+            return Err(Refusal::Config(ConfigError::Throttle(problem)));
+        }
+        let fresh = ReplayWindow::new(config.window)
+            .map_err(|e| Refusal::Config(ConfigError::Window(e)))?;
+        let saved = store.load().map_err(Refusal::Storage)?;
+        let (window, budget_ms, boots) = match saved {
+            Some(s) => (
+                s.window
+                    .resized(config.window)
+                    .map_err(|e| Refusal::Config(ConfigError::Window(e)))?,
+                s.budget_ms,
+                s.boots,
+            ),
+            None => (
+                fresh,
+                i64::try_from(config.throttle.capacity_ms()).unwrap_or(i64::MAX),
+                0,
+            ),
+        };
+        let bucket = Bucket::restore(budget_ms, &config.throttle);
+        let boots = boots.wrapping_add(1);
+        store
+            .save(&DeviceState {
+                window,
+                budget_ms: bucket.persisted(&config.throttle),
+                boots,
+            })
+            .map_err(Refusal::Storage)?;
+        Ok(Self {
+            echo_key: EchoKey::derive(&config.key),
+            keyed: config.key.keyed(),
+            config,
+            store,
+            window,
+            boots,
+            sources: SourceTable::new(),
+            bucket,
+        })
+    }
+
+    pub fn config(&self) -> &DeviceConfig {
+        &self.config
+    }
+
+    /// The replay window as last saved.
+    pub fn window(&self) -> &ReplayWindow {
+        &self.window
+    }
+
+    /// One past the highest counter granted (0 before the first grant).
+    pub fn next_counter(&self) -> u64 {
+        self.window.highest().map_or(0, |h| h.saturating_add(1))
+    }
+
+    pub fn boots(&self) -> u32 {
+        self.boots
+    }
+
+    /// Whole failures the global budget allows right now, all sources together.
+    pub fn failures_left(&mut self, now_ms: u64) -> u64 {
+        self.bucket.refill(now_ms, &self.config.throttle);
+        self.bucket.failures_left(&self.config.throttle)
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// The store back, e.g. to boot again from it (a reboot, in tests).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The Echo value `source` must repeat (what a 4.01 answer carries).
+    pub fn echo(&self, source: &Source, now_ms: u64) -> Echo {
+        self.echo_key.issue(self.boots, now_ms, source)
+    }
+
+    /// Checks a token presented by `source` carrying `echo`, at `now_ms` since boot.
+    ///
+    /// Order matters: only a fresh Echo earns any work; a malformed, used or expired
+    /// token costs no HMAC and counts as no guess; a throttled source or an empty budget
+    /// gets nothing checked; and before the one HMAC that could fail, the failure is
+    /// already paid for in flash.
+    pub fn present(
+        &mut self,
+        source: &Source,
+        echo: Option<&[u8]>,
+        token: &[u8],
+        now_ms: u64,
+    ) -> Result<Grant, Refusal<S::Error>> {
+        let fresh = echo.is_some_and(|e| self.echo_key.verify(self.boots, now_ms, source, e));
+        if !fresh {
+            return Err(Refusal::NeedEcho(self.echo(source, now_ms)));
+        }
+        let token = Token::parse_bytes(token).map_err(Refusal::Malformed)?;
+        if token.digits() != self.config.digits {
+            return Err(Refusal::Malformed(HotpError::Malformed {
+                expected: self.config.digits.get(),
+            }));
+        }
+        if let Some(retry_in_ms) = self.sources.blocked(source, now_ms) {
+            return Err(Refusal::Throttled { retry_in_ms });
+        }
+        match self.window.check(token.counter()) {
+            Ok(()) => {}
+            Err(HotpError::AlreadyGranted(c)) => return Err(Refusal::Used(c)),
+            Err(_) => return Err(Refusal::Expired(token.counter())),
+        }
+        let t = self.config.throttle;
+        self.bucket.refill(now_ms, &t);
+        if let Some(retry_in_ms) = self.bucket.wait_ms(&t) {
+            return Err(Refusal::Throttled { retry_in_ms });
+        }
+        if self.bucket.needs_reservation() {
+            let budget_ms = self.bucket.reserve(&t);
+            self.save(self.window, budget_ms)?;
+        }
+        if !token.matches_keyed(&self.keyed) {
+            self.bucket.spend(&t);
+            self.sources.record_failure(source, now_ms, &t);
+            return Err(Refusal::Invalid);
+        }
+        let mut window = self.window;
+        window
+            .accept(token.counter())
+            .map_err(|_| Refusal::Used(token.counter()))?;
+        self.save(window, self.bucket.persisted(&t))?;
+        self.window = window;
+        self.sources.forgive(source);
+        Ok(Grant {
+            counter: token.counter(),
+        })
+    }
+
+    fn save(&mut self, window: ReplayWindow, budget_ms: i64) -> Result<(), Refusal<S::Error>> {
+        self.store
+            .save(&DeviceState {
+                window,
+                budget_ms,
+                boots: self.boots,
+            })
+            .map_err(Refusal::Storage)
+    }
+}

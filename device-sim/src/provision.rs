@@ -1,0 +1,242 @@
+//! The device provisioning file: one TOML file per device that both the device and the
+//! AS read, so the key, the digits, the slot length, the replay window and the throttle
+//! have one source.
+//!
+//! ```toml
+//! id = "lock-1"
+//! key = "<64 hex digits: the 32-byte key shared with the AS>"
+//! digits = 8           # optional, default 8 (docs/device.md: from the guessing bound)
+//! slot_seconds = 60    # optional, default 60: access one token grants
+//! window = 1024        # optional, default 1024: the replay window W
+//!
+//! [throttle]           # optional, every field defaults as below
+//! free_failures = 3
+//! base_delay_ms = 60000
+//! max_delay_ms = 3600000
+//! forget_after_ms = 86400000
+//! global_per_hour = 60
+//! global_burst = 320
+//! reserve = 16
+//! ```
+//!
+//! Unknown fields are refused (a typo must not silently fall back to a default).
+use crate::core::{DeviceConfig, Throttle};
+use protocol::hotp::{DeviceKey, Digits, HotpError, ReplayWindow, DEFAULT_WINDOW};
+use std::path::{Path, PathBuf};
+
+/// Default OTP digits: the fewest for which the throttle's default global budget keeps
+/// successful guesses below 10^-2 per device per year (docs/device.md).
+pub const DEFAULT_DIGITS: Digits = Digits::EIGHT;
+/// Default access per token.
+pub const DEFAULT_SLOT_SECONDS: u64 = 60;
+
+/// One device's provisioning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provision {
+    /// The device's name (the AS's device id).
+    pub id: String,
+    pub key: DeviceKey,
+    pub digits: Digits,
+    pub slot_seconds: u64,
+    /// Replay window W.
+    pub window: u32,
+    pub throttle: Throttle,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("not a provisioning file: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("key: not hex")]
+    KeyHex,
+    #[error("key: {0}")]
+    Key(HotpError),
+    #[error("digits: {0}")]
+    Digits(HotpError),
+    #[error("window: {0}")]
+    Window(HotpError),
+    #[error("throttle: {0}")]
+    Throttle(&'static str),
+    #[error("id must be 1 to 64 characters of [A-Za-z0-9._-]")]
+    Id,
+    #[error("slot_seconds must be at least 1")]
+    SlotSeconds,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    id: String,
+    key: String,
+    #[serde(default = "default_digits")]
+    digits: u8,
+    #[serde(default = "default_slot_seconds")]
+    slot_seconds: u64,
+    #[serde(default = "default_window")]
+    window: u32,
+    #[serde(default)]
+    throttle: ThrottleFile,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ThrottleFile {
+    free_failures: u32,
+    base_delay_ms: u64,
+    max_delay_ms: u64,
+    forget_after_ms: u64,
+    global_per_hour: u32,
+    global_burst: u32,
+    reserve: u32,
+}
+
+impl Default for ThrottleFile {
+    fn default() -> Self {
+        let t = Throttle::default();
+        ThrottleFile {
+            free_failures: t.free_failures,
+            base_delay_ms: t.base_delay_ms,
+            max_delay_ms: t.max_delay_ms,
+            forget_after_ms: t.forget_after_ms,
+            global_per_hour: t.global_per_hour,
+            global_burst: t.global_burst,
+            reserve: t.reserve,
+        }
+    }
+}
+
+fn default_digits() -> u8 {
+    DEFAULT_DIGITS.get()
+}
+fn default_slot_seconds() -> u64 {
+    DEFAULT_SLOT_SECONDS
+}
+fn default_window() -> u32 {
+    DEFAULT_WINDOW
+}
+
+impl Provision {
+    /// A provisioning with every default.
+    pub fn new(id: impl Into<String>, key: DeviceKey) -> Self {
+        Provision {
+            id: id.into(),
+            key,
+            digits: DEFAULT_DIGITS,
+            slot_seconds: DEFAULT_SLOT_SECONDS,
+            window: DEFAULT_WINDOW,
+            throttle: Throttle::default(),
+        }
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, ProvisionError> {
+        let file: File = toml::from_str(text)?;
+        let key_bytes =
+            hex::decode(file.key.trim_start_matches("0x")).map_err(|_| ProvisionError::KeyHex)?;
+        let t = file.throttle;
+        let provision = Provision {
+            id: file.id,
+            key: DeviceKey::from_slice(&key_bytes).map_err(ProvisionError::Key)?,
+            digits: Digits::new(file.digits).map_err(ProvisionError::Digits)?,
+            slot_seconds: file.slot_seconds,
+            window: file.window,
+            throttle: Throttle {
+                free_failures: t.free_failures,
+                base_delay_ms: t.base_delay_ms,
+                max_delay_ms: t.max_delay_ms,
+                forget_after_ms: t.forget_after_ms,
+                global_per_hour: t.global_per_hour,
+                global_burst: t.global_burst,
+                reserve: t.reserve,
+            },
+        };
+        provision.validate()?;
+        Ok(provision)
+    }
+
+    /// Every rule the device and the AS rely on.
+    pub fn validate(&self) -> Result<(), ProvisionError> {
+        let id_ok = (1..=64).contains(&self.id.len())
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !id_ok {
+            return Err(ProvisionError::Id);
+        }
+        if self.slot_seconds == 0 {
+            return Err(ProvisionError::SlotSeconds);
+        }
+        ReplayWindow::new(self.window).map_err(ProvisionError::Window)?;
+        if let Some(problem) = self.throttle.problem() {
+            return Err(ProvisionError::Throttle(problem));
+        }
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> String {
+        let t = self.throttle;
+        let file = File {
+            id: self.id.clone(),
+            key: hex::encode(self.key.as_bytes()),
+            digits: self.digits.get(),
+            slot_seconds: self.slot_seconds,
+            window: self.window,
+            throttle: ThrottleFile {
+                free_failures: t.free_failures,
+                base_delay_ms: t.base_delay_ms,
+                max_delay_ms: t.max_delay_ms,
+                forget_after_ms: t.forget_after_ms,
+                global_per_hour: t.global_per_hour,
+                global_burst: t.global_burst,
+                reserve: t.reserve,
+            },
+        };
+        // Serializing plain strings and integers cannot fail.
+        toml::to_string(&file).unwrap_or_default()
+    }
+
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, ProvisionError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ProvisionError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// Writes the file readable by its owner only (it holds the device key).
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ProvisionError> {
+        use std::io::Write;
+        let path = path.as_ref();
+        let io = |source| ProvisionError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all(self.to_toml().as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+
+    /// The device core's configuration.
+    pub fn device_config(&self) -> DeviceConfig {
+        DeviceConfig {
+            key: self.key.clone(),
+            digits: self.digits,
+            window: self.window,
+            throttle: self.throttle,
+        }
+    }
+
+    pub fn slot_ms(&self) -> u64 {
+        self.slot_seconds.saturating_mul(1000)
+    }
+}

@@ -1,0 +1,101 @@
+//! The provisioning file: one source for the key, digits, slot length, replay window and
+//! throttle, read by the device and the AS alike.
+use device_sim::core::Throttle;
+use device_sim::provision::{Provision, ProvisionError, DEFAULT_DIGITS};
+use protocol::hotp::{DeviceKey, Digits, HotpError};
+
+const KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+fn key() -> DeviceKey {
+    let mut k = [0u8; 32];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    DeviceKey(k)
+}
+
+#[test]
+fn a_minimal_file_takes_the_defaults() {
+    let p = Provision::from_toml(&format!("id = \"lock-1\"\nkey = \"{KEY_HEX}\"\n")).unwrap();
+    assert_eq!(p.id, "lock-1");
+    assert_eq!(p.key, key());
+    assert_eq!((p.digits, DEFAULT_DIGITS), (Digits::EIGHT, Digits::EIGHT));
+    assert_eq!((p.slot_seconds, p.window), (60, 1024));
+    assert_eq!(p.throttle, Throttle::default());
+    assert_eq!(p.device_config().window, 1024);
+    assert_eq!(p.slot_ms(), 60_000);
+}
+
+#[test]
+fn a_file_round_trips_with_every_field() {
+    let mut p = Provision::new("pump-2", key());
+    p.digits = Digits::NINE;
+    p.slot_seconds = 30;
+    p.window = 2048;
+    p.throttle.global_per_hour = 30;
+    p.throttle.reserve = 8;
+    let text = p.to_toml();
+    assert!(
+        text.contains("[throttle]") && text.contains(KEY_HEX),
+        "{text}"
+    );
+    assert_eq!(Provision::from_toml(&text).unwrap(), p);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pump-2.toml");
+    p.write(&path).unwrap();
+    assert_eq!(Provision::read(&path).unwrap(), p);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key file is private: {mode:o}");
+    }
+}
+
+#[test]
+fn bad_files_are_refused() {
+    let with = |extra: &str| format!("id = \"lock-1\"\nkey = \"{KEY_HEX}\"\n{extra}");
+    // One key rule: exactly 32 bytes (a 16-byte key, RFC 4226's minimum, is refused).
+    let short = "id = \"x\"\nkey = \"000102030405060708090a0b0c0d0e0f\"\n";
+    assert!(matches!(
+        Provision::from_toml(short),
+        Err(ProvisionError::Key(HotpError::KeyLength(16)))
+    ));
+    assert!(matches!(
+        Provision::from_toml("id = \"x\"\nkey = \"zz\"\n"),
+        Err(ProvisionError::KeyHex)
+    ));
+    assert!(matches!(
+        Provision::from_toml(&with("digits = 5\n")),
+        Err(ProvisionError::Digits(_))
+    ));
+    assert!(matches!(
+        Provision::from_toml(&with("window = 4096\n")),
+        Err(ProvisionError::Window(_))
+    ));
+    assert!(matches!(
+        Provision::from_toml(&with("slot_seconds = 0\n")),
+        Err(ProvisionError::SlotSeconds)
+    ));
+    assert!(matches!(
+        Provision::from_toml(&with("[throttle]\nglobal_per_hour = 0\n")),
+        Err(ProvisionError::Throttle(_))
+    ));
+    // A typo is an error, not a silent default.
+    assert!(matches!(
+        Provision::from_toml(&with("windw = 64\n")),
+        Err(ProvisionError::Toml(_))
+    ));
+    assert!(matches!(
+        Provision::from_toml(&with("[throttle]\nglobal_per_hr = 5\n")),
+        Err(ProvisionError::Toml(_))
+    ));
+    assert!(matches!(
+        Provision::from_toml(&format!("id = \"a b\"\nkey = \"{KEY_HEX}\"\n")),
+        Err(ProvisionError::Id)
+    ));
+    assert!(matches!(
+        Provision::read("/nonexistent/slotpay.toml"),
+        Err(ProvisionError::Io { .. })
+    ));
+}

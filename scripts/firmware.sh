@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# The device core as Cortex-M firmware under QEMU (device-sim/firmware).
+#
+#   scripts/firmware.sh lint    rustfmt --check and clippy -D warnings on the firmware crate
+#   scripts/firmware.sh check   build for both cores, boot each under qemu-system-arm and
+#                               run the on-target checks (RFC 4226 vectors, the replay
+#                               window, throttling across a reboot, power cuts during the
+#                               state save); fails if any check fails
+#   scripts/firmware.sh bench   flash and RAM sizes, and exact instruction counts per
+#                               token check beside a bare HMAC-SHA256: bench/firmware.md
+#
+# Cores: Cortex-M4F (thumbv7em-none-eabihf) on QEMU's mps2-an386, Cortex-M3
+# (thumbv7m-none-eabi) on its lm3s6965evb (256 KiB flash, 64 KiB RAM). Environment:
+# SLOTPAY_FIRMWARE_TARGET_DIR (cargo target directory, default $SLOTPAY_CACHE/target/firmware).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+slotpay_env
+FW=$SLOTPAY_ROOT/device-sim/firmware
+export CARGO_TARGET_DIR=${SLOTPAY_FIRMWARE_TARGET_DIR:-$SLOTPAY_CACHE/target/firmware}
+
+TARGETS="thumbv7em-none-eabihf thumbv7m-none-eabi"
+
+board() {
+    case $1 in
+    thumbv7em-none-eabihf) echo "-cpu cortex-m4 -machine mps2-an386" ;;
+    thumbv7m-none-eabi) echo "-cpu cortex-m3 -machine lm3s6965evb" ;;
+    esac
+}
+
+core_name() {
+    case $1 in
+    thumbv7em-none-eabihf) echo "Cortex-M4F (mps2-an386)" ;;
+    thumbv7m-none-eabi) echo "Cortex-M3 (lm3s6965evb)" ;;
+    esac
+}
+
+# cargo_fw TARGET SUBCOMMAND ARGS...: cargo in the firmware workspace for TARGET. A toolchain
+# without that target's prebuilt core (Debian's rustc-web) builds core and alloc from
+# its rust-src instead.
+cargo_fw() {
+    local t=$1 sub=$2
+    shift 2
+    local extra=()
+    if [ ! -d "$(rustc "+$SLOTPAY_TOOLCHAIN" --print sysroot)/lib/rustlib/$t/lib" ]; then
+        export RUSTC_BOOTSTRAP=1
+        extra=(-Zbuild-std=core,alloc)
+    fi
+    (cd "$FW" && cargo "+$SLOTPAY_TOOLCHAIN" "$sub" --locked --target "$t" "${extra[@]}" "$@")
+}
+
+build() {
+    command -v qemu-system-arm >/dev/null || die "qemu-system-arm is missing: run scripts/setup.sh"
+    local t
+    for t in $TARGETS; do
+        cargo_fw "$t" build --release --bins
+    done
+}
+
+lint() {
+    (cd "$FW" && cargo "+$SLOTPAY_TOOLCHAIN" fmt --check)
+    local t
+    for t in $TARGETS; do
+        cargo_fw "$t" clippy --release --all-targets -- -D warnings
+    done
+}
+
+# qemu FLAGS... ELF: boots the image; semihosting carries its output and exit status.
+qemu() {
+    local elf=${*: -1}
+    local flags=("${@:1:$#-1}")
+    # stderr dropped: the lm3s6965evb model prints "Timer with period zero" on every boot.
+    timeout 600 qemu-system-arm "${flags[@]}" -nographic -monitor none \
+        -semihosting-config enable=on,target=native -kernel "$elf" 2>/dev/null
+}
+
+check() {
+    build
+    local t out rc
+    for t in $TARGETS; do
+        echo "    $(core_name "$t"):"
+        rc=0
+        # shellcheck disable=SC2046
+        out=$(qemu $(board "$t") "$CARGO_TARGET_DIR/$t/release/checks") || rc=$?
+        sed 's/^/      /' <<<"$out"
+        [ $rc -eq 0 ] && grep -q ' 0 failed$' <<<"$out" || die "on-target checks failed on $t (exit $rc)"
+    done
+}
+
+sizes_row() {
+    local t=$1 elf=$CARGO_TARGET_DIR/$1/release/checks ins=$CARGO_TARGET_DIR/$1/release/insns
+    local vt text ro data bss uninit flash ram out_c out_i
+    vt=$(section_hex "$elf" .vector_table)
+    text=$(section_hex "$elf" .text)
+    ro=$(section_hex "$elf" .rodata)
+    data=$(section_hex "$elf" .data)
+    bss=$(section_hex "$elf" .bss)
+    uninit=$(section_hex "$elf" .uninit)
+    flash=$((vt + text + ro + data))
+    ram=$((data + bss + uninit))
+    # shellcheck disable=SC2046
+    out_c=$(qemu $(board "$t") "$elf")
+    # shellcheck disable=SC2046
+    out_i=$(qemu $(board "$t") "$ins")
+    printf '| %s | checks image | %d | %d | %d | %d | %s |\n' "$(core_name "$t")" "$text" "$ro" "$flash" "$ram" \
+        "$(sed -n 's/^stack high water \([0-9]*\) bytes.*/\1/p' <<<"$out_c")"
+    printf '| %s | one device (insns image) | %d | %d | %d | %d | %s |\n' "$(core_name "$t")" \
+        "$(section_hex "$ins" .text)" "$(section_hex "$ins" .rodata)" \
+        "$(($(section_hex "$ins" .vector_table) + $(section_hex "$ins" .text) + $(section_hex "$ins" .rodata) + $(section_hex "$ins" .data)))" \
+        "$(($(section_hex "$ins" .data) + $(section_hex "$ins" .bss) + $(section_hex "$ins" .uninit)))" \
+        "$(sed -n 's/^stack high water \([0-9]*\) bytes.*/\1/p' <<<"$out_i")"
+}
+
+# section_hex ELF NAME: a section's size in bytes, from readelf (no ARM binutils needed).
+section_hex() {
+    local hex
+    hex=$(readelf -S --wide "$1" | sed 's/^ *\[ *[0-9]*\] *//' | awk -v name="$2" '$1 == name { print $5 }')
+    echo $((16#${hex:-0}))
+}
+
+# Instruction counts: the insns image under -singlestep (one guest instruction per
+# translation block) with every block execution logged (-d exec,nochain); the count
+# between two markers is exact (region 1-2, 1000 NOPs, reads 1000 + the overhead).
+counts() {
+    local t=$1 ins=$CARGO_TARGET_DIR/$1/release/insns log out
+    log=$(mktemp)
+    # shellcheck disable=SC2046
+    out=$(timeout 600 qemu-system-arm $(board "$t") -nographic -monitor none \
+        -semihosting-config enable=on,target=native -singlestep -d exec,nochain -D "$log" \
+        -kernel "$ins" 2>/dev/null)
+    grep -q 'regions ran as expected: true' <<<"$out" || die "instruction-count image failed on $t: $out"
+    awk -v marks="$(awk '/^marker/ { print $3 }' <<<"$out" | tr '\n' ' ')" -f "$FW/count-insns.awk" "$log"
+    rm -f "$log"
+}
+
+bench() {
+    build
+    local md=$SLOTPAY_ROOT/bench/firmware.md t
+    {
+        echo "# Device firmware on Cortex-M (QEMU)"
+        echo
+        echo "\`scripts/firmware.sh bench\` ($(date -u '+%Y-%m-%d'), rustc $(rustc "+$SLOTPAY_TOOLCHAIN" --version | cut -d' ' -f2), $(qemu-system-arm --version | head -n 1 | sed 's/ (.*//'))."
+        echo "Images from \`device-sim/firmware\` (release: opt-level s, LTO, panic=abort), booted with"
+        echo "\`qemu-system-arm -machine mps2-an386\` (Cortex-M4F) and \`-machine lm3s6965evb\` (Cortex-M3)."
+        echo
+        echo "## Size"
+        echo
+        echo "Flash = .vector_table + .text + .rodata + .data; static RAM = .data + .bss + .uninit;"
+        echo "stack = the deepest the stack went (painted at boot, read at the end). The checks image"
+        echo "holds two devices' worth of test state at once (2 KiB of simulated flash pages included);"
+        echo "the insns image is closer to a shipped device: one device, its 1 KiB simulated flash,"
+        echo "boot and five requests."
+        echo
+        echo "| core | image | .text | .rodata | flash total | static RAM | stack high water |"
+        echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        for t in $TARGETS; do sizes_row "$t"; done
+        echo
+        echo "## Instructions per operation"
+        echo
+        echo "Exact counts of executed instructions (condition-failed ones included), not estimates:"
+        echo "QEMU 7.2's TCG plugins (libinsn.so) are not shipped by Debian, so the image runs under"
+        echo "\`-singlestep -d exec,nochain\`: every translation block is one instruction and every"
+        echo "execution of one is logged; \`device-sim/firmware/count-insns.awk\` counts the log's"
+        echo "lines between marker functions and checks each block held one instruction. The marker"
+        echo "overhead (an empty region) is subtracted; a region of exactly 1000 NOPs reads 1000."
+        echo
+        echo "| operation | $(core_name thumbv7em-none-eabihf) | x bare HMAC | $(core_name thumbv7m-none-eabi) | x bare HMAC |"
+        echo "| --- | ---: | ---: | ---: | ---: |"
+        local a b
+        a=$(counts thumbv7em-none-eabihf)
+        b=$(counts thumbv7m-none-eabi)
+        awk -v a="$a" -v b="$b" 'BEGIN {
+            n = split(a, la, "\n"); split(b, lb, "\n")
+            for (i = 1; i <= n; i++) { split(la[i], x, " "); split(lb[i], y, " ");
+                if (x[1] == "region") { A[x[2]] = x[3]; B[y[2]] = y[3] } else if (x[1] == "multi") { MA = x[2]; MB = y[2] } }
+            oa = A[0]; ob = B[0]
+            name[1] = "calibration: 1000 NOPs (must read 1000)"
+            name[2] = "bare HMAC-SHA256, 32-byte key, 8-byte counter, keying included"
+            name[3] = "bare HMAC-SHA256 from the keyed state (the device keys once, at boot)"
+            name[4] = "token check: parse `<counter>:<otp>`, one keyed HMAC for that counter, compare"
+            name[5] = "device: a whole request that grants (Echo check, window, budget, token, state saved to flash)"
+            name[6] = "device: a whole request with a wrong token (Echo check, token; no flash write)"
+            name[7] = "device: a request without Echo (a spoofer): Echo issued, nothing checked"
+            ha = A[2] - oa; hb = B[2] - ob
+            for (i = 1; i <= 7; i++)
+                printf "| %s | %d | %.2f | %d | %.2f |\n", name[i], A[i] - oa, (A[i] - oa) / ha, B[i] - ob, (B[i] - ob) / hb
+            if (MA + MB > 0) printf "\nWARNING: %d translation blocks held more than one instruction\n", MA + MB
+        }'
+        echo
+        echo "The whole request of a grant is two keyed HMACs (the Echo, the token), the state"
+        echo "encoding with its CRC-32, and the erase and program of a 512-byte page of the"
+        echo "RAM-modelled flash (about 14,000 instructions of the model; real flash controllers"
+        echo "take time, not instructions). Host-side figures for the same operations: bench/device.md."
+    } >"$md.tmp"
+    mv "$md.tmp" "$md"
+    cat "$md"
+}
+
+case ${1:-} in
+lint) lint ;;
+check) check ;;
+bench) bench ;;
+*) die "usage: scripts/firmware.sh lint|check|bench" ;;
+esac
