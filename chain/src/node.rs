@@ -5,7 +5,7 @@ use crate::{BlockHash, ChainError};
 use protocol::{AccountId32, Balance};
 use std::time::Duration;
 use subxt::backend::legacy::LegacyRpcMethods;
-use subxt::backend::rpc::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as Reconnecting};
+use subxt::backend::rpc::reconnecting_rpc_client::{FibonacciBackoff, RpcClient as Reconnecting};
 use subxt::backend::rpc::RpcClient;
 use subxt::blocks::ExtrinsicEvents;
 use subxt::config::DefaultExtrinsicParamsBuilder;
@@ -45,7 +45,9 @@ impl Node {
     /// Connects to `url` (ws:// or wss://).
     pub async fn connect(url: &str) -> Result<Self, ChainError> {
         let client = Reconnecting::builder()
-            .retry_policy(ExponentialBackoff::from_millis(100).max_delay(Duration::from_secs(5)))
+            // Back within a second of the node's return: a node restart is routine,
+            // and every purchase answers 503 until the connection is back.
+            .retry_policy(FibonacciBackoff::from_millis(100).max_delay(Duration::from_secs(1)))
             .build(url.to_owned())
             .await
             .map_err(|e| {

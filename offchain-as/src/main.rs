@@ -324,6 +324,8 @@ async fn main() -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .json()
+        // stdout carries the commands' JSON answers; logs never mix into them.
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let config = Config::load(&cli.config)?;

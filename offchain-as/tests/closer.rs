@@ -322,10 +322,13 @@ fn settle_twice_then_close_pays_exactly_the_best_receipt() {
         assert!(matches!(r[..], [Report::Settled { .. }]), "{r:?}");
         chain.advance(1, 0);
         sell(&ledger, &chain, ChannelId(0), 14 * PRICE, &client).await;
+        // A close begun by hand whose transaction never came: taken over after the grace.
         ledger
             .run(|s| s.begin_close(ChannelId(0)))
             .await
             .expect("close on demand");
+        assert!(closer.pass().await.expect("pass").is_empty());
+        chain.advance(3, 0);
         let r = closer.pass().await.expect("pass");
         assert!(matches!(r[..], [Report::Closed { .. }]), "{r:?}");
         chain.advance(1, 0);
@@ -407,12 +410,18 @@ fn a_close_begun_before_a_restart_is_finished_and_refusals_are_retried() {
             .expires_at = 11;
         chain.advance(5, 0);
         let mut closer = Closer::new(chain.clone(), ledger.clone(), policy(), 3);
+        // The close begun before the restart may still land: it gets the grace a
+        // submission gets before it is submitted again.
         let r = closer.pass().await.expect("pass");
         assert!(
-            r.contains(&Report::Closed {
-                channel: ChannelId(0),
-                block: 16
-            }),
+            !r.iter().any(|x| matches!(x, Report::Closed { .. })),
+            "{r:?}"
+        );
+        chain.advance(3, 0);
+        let r = closer.pass().await.expect("pass");
+        assert!(
+            r.iter()
+                .any(|x| matches!(x, Report::Closed { channel, .. } if *channel == ChannelId(0))),
             "{r:?}"
         );
         assert!(
@@ -430,5 +439,72 @@ fn a_close_begun_before_a_restart_is_finished_and_refusals_are_retried() {
             "{r:?}"
         );
         assert_eq!(chain.with().paid[&ChannelId(0)], 2 * PRICE);
+    });
+}
+
+/// The operator's `slotpay-as close` runs beside `serve` on the same ledger: the serving
+/// closer sees the channel marked closing and must not submit a second close (a fee for
+/// a refusal) while the first may still land; it takes over only if the first never does.
+#[test]
+fn a_close_begun_by_another_process_is_not_submitted_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = FakeChain::default();
+    let client = secret(6);
+    rt().block_on(async {
+        let ledger = ledger(dir.path(), 64);
+        open(&chain, ChannelId(0), channel(delegate(&client), DEPOSIT));
+        open(&chain, ChannelId(1), channel(delegate(&client), DEPOSIT));
+        chain.advance(10, 0);
+        sell(&ledger, &chain, ChannelId(0), 2 * PRICE, &client).await;
+        sell(&ledger, &chain, ChannelId(1), 3 * PRICE, &client).await;
+        let mut serving = Closer::new(chain.clone(), ledger.clone(), policy(), 3);
+        assert!(serving.pass().await.expect("pass").is_empty());
+        // The operator closes both by hand; one of its transactions is dropped.
+        // As `slotpay-as close` does: mark the channel closing, then submit its close.
+        let mut ops = Vec::new();
+        for id in [ChannelId(0), ChannelId(1)] {
+            ledger.run(move |s| s.begin_close(id)).await.expect("begun");
+            let state = chain.read(id).await.expect("read").channel.expect("open");
+            let best = ledger
+                .run(move |s| s.best(id, 0))
+                .await
+                .expect("best")
+                .expect("sold");
+            let (_, claim) = offchain_as::closer::policy::unpaid(&state, &best);
+            ops.push(Op::Close { channel: id, claim });
+        }
+        chain.submit(ops).await.expect("the operator's closes");
+        let sent = chain.with().transactions;
+        chain
+            .with()
+            .pending
+            .retain(|(_, op)| op.channel() == ChannelId(0));
+        let r = serving.pass().await.expect("pass");
+        assert_eq!(
+            chain.with().transactions,
+            sent,
+            "a second close was submitted: {r:?}"
+        );
+        chain.advance(1, 0);
+        let r = serving.pass().await.expect("pass");
+        assert_eq!(chain.with().transactions, sent, "{r:?}");
+        // After the grace: channel 0's close has landed and is forgotten; the dropped
+        // one is taken over, and each is paid exactly once.
+        chain.advance(3, 0);
+        let r = serving.pass().await.expect("pass");
+        assert!(
+            r.contains(&Report::Gone {
+                channel: ChannelId(0)
+            }),
+            "{r:?}"
+        );
+        assert!(
+            r.iter()
+                .any(|x| matches!(x, Report::Closed { channel, .. } if *channel == ChannelId(1))),
+            "{r:?}"
+        );
+        chain.advance(1, 0);
+        assert_eq!(chain.with().paid[&ChannelId(0)], 2 * PRICE);
+        assert_eq!(chain.with().paid[&ChannelId(1)], 3 * PRICE);
     });
 }

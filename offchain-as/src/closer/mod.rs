@@ -15,7 +15,7 @@ use crate::view::{ChainView, Heights};
 use chain::ChainError;
 use policy::{decide, unpaid, Action, Holding, Policy};
 use protocol::{ChannelId, Claim};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -102,6 +102,8 @@ pub struct Closer<S> {
     in_flight: HashMap<ChannelId, u32>,
     /// Since which best block each channel has had something sold and unpaid.
     unpaid_since: HashMap<ChannelId, u32>,
+    /// Channels found marked closing that this closer has already considered.
+    seen_closing: HashSet<ChannelId>,
 }
 
 impl<S: Settlement> Closer<S> {
@@ -113,6 +115,7 @@ impl<S: Settlement> Closer<S> {
             retry_after_blocks,
             in_flight: HashMap::new(),
             unpaid_since: HashMap::new(),
+            seen_closing: HashSet::new(),
         }
     }
 
@@ -150,6 +153,23 @@ impl<S: Settlement> Closer<S> {
                     continue;
                 }
             };
+            // A close begun elsewhere (the operator's `slotpay-as close`, or this process
+            // before a restart) may still land: it gets the grace of a submission of our
+            // own before we submit another, unless expiry is too near to wait.
+            if held.closing && self.seen_closing.insert(id) && !self.in_flight.contains_key(&id) {
+                if let Some(channel) = &read.channel {
+                    let waited = now
+                        .saturating_add(self.retry_after_blocks)
+                        .saturating_add(self.policy.blocks_before_expiry);
+                    if waited < channel.expires_at {
+                        // As if it lands `retry_after_blocks` from now: until then, and
+                        // until that block is final, it is given the chance to.
+                        self.in_flight
+                            .insert(id, now.saturating_add(self.retry_after_blocks));
+                        continue;
+                    }
+                }
+            }
             if let Some(channel) = &read.channel {
                 if unpaid(channel, &held.best).0 > 0 {
                     self.unpaid_since.entry(id).or_insert(now);
