@@ -280,8 +280,9 @@ impl Contract {
         let (_, best) = self.node.best().await?;
         let mut items: Vec<Option<ItemOutcome>> = Vec::with_capacity(calls.len());
         let mut txs = Vec::new();
-        for call in calls {
-            let outcome = dry_run::call(
+        // Every dry run at once: a batch's latency is one round trip, not one per call.
+        let outcomes = futures::future::join_all(calls.iter().map(|call| {
+            dry_run::call(
                 self.node.api(),
                 best,
                 origin,
@@ -289,7 +290,10 @@ impl Contract {
                 call.value,
                 call.data.clone(),
             )
-            .await?;
+        }))
+        .await;
+        for (call, outcome) in calls.iter().zip(outcomes) {
+            let outcome = outcome?;
             let refusal = match &outcome.result {
                 Err(reason) => Some(ChainError::Call {
                     message: call.label,

@@ -308,11 +308,16 @@ pub async fn follow(
                                 Vec::new()
                             }
                         };
-                        if view.heights().is_none() {
-                            // Back after a loss: learn finality now rather than at the
-                            // next finalized block, which may be seconds away.
-                            if let Ok((number, hash)) = node.finalized().await {
-                                view.on_finalized(number, hash);
+                        // Learn finality from the node too whenever it is behind this
+                        // block: after a loss, rather than at the next finalized block
+                        // (seconds away), and in case the finalized subscription did not
+                        // come back with the connection.
+                        let known = view.heights().map(|h| h.finalized);
+                        if known.is_none_or(|f| f < number) {
+                            if let Ok((finalized, hash)) = node.finalized().await {
+                                if known.is_none_or(|f| finalized > f) {
+                                    view.on_finalized(finalized, hash);
+                                }
                             }
                         }
                         view.on_best(number, &found);

@@ -13,6 +13,7 @@ pub mod policy;
 use crate::ledger::{Ledger, LedgerError, Store};
 use crate::view::{ChainView, Heights};
 use chain::ChainError;
+use futures::future::join_all;
 use policy::{decide, unpaid, Action, Holding, Policy};
 use protocol::{ChannelId, Claim};
 use std::collections::{HashMap, HashSet};
@@ -135,6 +136,7 @@ impl<S: Settlement> Closer<S> {
         let watched = self.ledger.run(|s: &mut Store| s.watched()).await?;
         let mut reports = Vec::new();
         let mut ops = Vec::new();
+        let mut due = Vec::with_capacity(watched.len());
         for held in &watched {
             let id = held.channel;
             if let Some(&landed) = self.in_flight.get(&id) {
@@ -143,7 +145,15 @@ impl<S: Settlement> Closer<S> {
                 }
                 self.in_flight.remove(&id);
             }
-            let read = match self.chain.read(id).await {
+            due.push(held);
+        }
+        // All reads at once: with many channels expiring together, a pass that read them
+        // one by one would spend the blocks its closes need.
+        let chain = &self.chain;
+        let reads = join_all(due.iter().map(|held| chain.read(held.channel))).await;
+        for (held, read) in due.into_iter().zip(reads) {
+            let id = held.channel;
+            let read = match read {
                 Ok(read) => read,
                 Err(e) => {
                     reports.push(Report::Failed {
