@@ -3,8 +3,12 @@
 # bench/RESULTS.md collecting them with the machine and the date:
 #   protocol    cargo bench -p protocol          -> bench/protocol.md
 #   device      cargo bench -p device-sim        -> bench/device.md
-#               device image for wasm32          -> bench/device-image.md
-#   contract    cargo run --example costs        -> bench/contract-costs.md
+#   firmware    scripts/firmware.sh bench        -> bench/firmware.md (Cortex-M under QEMU:
+#                                                   flash/RAM, exact instructions per token)
+#   contract    cargo run --example costs        -> bench/contract-costs-sandbox.md (in process)
+#               cargo bench --bench contract_costs -> bench/contract-costs.md (real node, beside
+#                                                   the ink! examples' payment channel 5.1.1,
+#                                                   fetched and built here, never committed)
 #   AS load     cargo bench --bench as_load      -> bench/as-load.md (real node, release AS)
 #   end to end  (same binary: `slotpay pay` to the device's grant)
 #
@@ -12,7 +16,8 @@
 #
 # Environment: SLOTPAY_BENCH_NOTE (a remark written into each report, e.g. the machine's
 # load), SLOTPAY_LOAD_CHANNELS / SLOTPAY_LOAD_SECONDS (AS load shape), SLOTPAY_BENCH_PORT
-# (node RPC port, default 19964).
+# (node RPC port, default 19964), SLOTPAY_INK_REPO (where to clone ink! from, default
+# https://github.com/use-ink/ink; a local mirror works).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 slotpay_env
@@ -23,38 +28,41 @@ export SLOTPAY_NODE_PORT=${SLOTPAY_BENCH_PORT:-19964}
 trap '"$SLOTPAY_ROOT/scripts/node.sh" stop >/dev/null 2>&1 || true' EXIT
 
 step "protocol micro-benchmarks (criterion)" tcargo root bench --locked -p protocol
-step "device OTP check (criterion)" tcargo root bench --locked -p device-sim --bench device
+step "device token check (criterion)" tcargo root bench --locked -p device-sim --bench device
 
-image() {
-    tcargo root build --locked -p device-image --target wasm32-unknown-unknown --profile device-image
-    local wasm=$SLOTPAY_CACHE/target/root/wasm32-unknown-unknown/device-image/device_image.wasm
-    local bytes
-    bytes=$(stat -c %s "$wasm")
-    cat >bench/device-image.md <<MD
-# Device core image size
-
-\`cargo build -p device-image --target wasm32-unknown-unknown --profile device-image\`
-($(date -u '+%Y-%m-%d'), rustc $(rustc "+$SLOTPAY_TOOLCHAIN" --version | cut -d' ' -f2)): the no_std device core
-(HOTP-SHA256 verifier with look-ahead and used-counter history, throttling, counter
-persistence) linked as a stand-alone image with its flash interface, opt-level z, LTO,
-panic=abort, stripped. A stand-in for a microcontroller image. Goal: under 16 KiB.
-
-| image | bytes | KiB |
-| --- | ---: | ---: |
-| device_image.wasm | $bytes | $(awk "BEGIN { printf \"%.1f\", $bytes / 1024 }") |
-MD
-    cat bench/device-image.md
-}
-step "device core image for wasm32-unknown-unknown" image
+step "device firmware on Cortex-M under QEMU: sizes, instructions per token check" \
+    "$SLOTPAY_ROOT/scripts/firmware.sh" bench
 
 step "contract costs on pallet-contracts (sandbox)" \
     bash -c 'cd contract && CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/contract cargo "+$SLOTPAY_TOOLCHAIN" run --locked --example costs --features e2e-tests'
 
+# The yardstick for the contract's costs: the ink! examples' payment channel as published
+# at v5.1.1, fetched and built here (outside the repository) with the same cargo-contract.
+# It has no lock file, so dependencies resolve to the newest that this Rust accepts.
+baseline_contract() {
+    local src=$SLOTPAY_CACHE/baseline/ink-v5.1.1
+    if [ ! -d "$src/.git" ]; then
+        rm -rf "$src"
+        git clone --quiet --depth 1 --branch v5.1.1 "${SLOTPAY_INK_REPO:-https://github.com/use-ink/ink}" "$src"
+    fi
+    (cd "$src/integration-tests/public/payment-channel" &&
+        CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/baseline \
+            cargo "+$SLOTPAY_TOOLCHAIN" contract build --release --quiet)
+    echo "    $(stat -c %s "$SLOTPAY_CACHE/target/baseline/ink/payment_channel.wasm") B of wasm"
+}
+step "the ink! examples' payment channel v5.1.1 (fetched and built, not committed)" baseline_contract
+step "slotpay's contract (cargo contract build --release)" \
+    bash -c 'cd contract && CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/contract cargo "+$SLOTPAY_TOOLCHAIN" contract build --release --quiet'
+export SLOTPAY_CONTRACT_BUNDLE=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.contract
+export SLOTPAY_BASELINE_BUNDLE=$SLOTPAY_CACHE/target/baseline/ink/payment_channel.contract
+
 step "release binaries for the load benchmark" \
-    tcargo root build --release --locked -p slotpay -p slotpay-as -p device-sim --bins
+    tcargo root build --release --locked -p client -p offchain-as -p device-sim --bins
 step "start a dev chain" "$SLOTPAY_ROOT/scripts/node.sh" start
 export SLOTPAY_NODE_URL=ws://127.0.0.1:$SLOTPAY_NODE_PORT
-step "AS load (open loop) and end-to-end latency" tcargo root bench --locked -p slotpay-tests --bench as_load
+step "contract costs on the node, beside the ink! example" \
+    tcargo root bench --locked -p tests --bench contract_costs
+step "AS load (open loop) and end-to-end latency" tcargo root bench --locked -p tests --bench as_load
 "$SLOTPAY_ROOT/scripts/node.sh" stop
 
 results() {
@@ -65,7 +73,7 @@ results() {
         echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB)."
         echo "Each section below is the report its own command wrote; every figure sits beside"
         echo "the bare limit measured in the same run. Goals are in issue 6 and docs."
-        for f in protocol device device-image contract-costs as-load; do
+        for f in protocol device firmware contract-costs contract-costs-sandbox as-load; do
             echo
             sed 's/^#/##/' "bench/$f.md"
         done

@@ -43,6 +43,9 @@ slotpay_env() {
     # shellcheck source=/dev/null
     . "$toolchain_file"
     export SLOTPAY_TOOLCHAIN SLOTPAY_TOOLCHAIN_SOURCE
+    # Every cargo the scripts run uses it (rust-toolchain.toml says 1.85 for plain cargo;
+    # Debian's toolchain has another name). `cargo +nightly` still overrides it.
+    export RUSTUP_TOOLCHAIN=$SLOTPAY_TOOLCHAIN
     if [ "$SLOTPAY_TOOLCHAIN_SOURCE" = debian ]; then
         export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19
     fi
@@ -50,6 +53,22 @@ slotpay_env() {
     export CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback
     export PATH=$SLOTPAY_CACHE/tools/bin:$SLOTPAY_CACHE/node/bin:$PATH
     export CONTRACTS_NODE=${CONTRACTS_NODE:-$SLOTPAY_CACHE/node/bin/substrate-contracts-node}
+    link_targets
+}
+
+# The checkout's `target` directories point into the cache, so that plain cargo commands
+# run by hand (`cargo build` at the root, `cargo contract call` in contract/, which looks
+# for the built artifacts there) share the scripts' builds.
+link_targets() {
+    local pair link dest
+    for pair in "target:root" "contract/target:contract"; do
+        link=$SLOTPAY_ROOT/${pair%%:*}
+        dest=$SLOTPAY_CACHE/target/${pair##*:}
+        mkdir -p "$dest"
+        if [ ! -e "$link" ] && [ ! -L "$link" ]; then
+            ln -s "$dest" "$link"
+        fi
+    done
 }
 
 # cargo with the contract toolchain, and a per-workspace target directory in the cache.

@@ -9,7 +9,9 @@
 #   scripts/node.sh url                   print the node's ws:// URL
 #
 # Environment: SLOTPAY_NODE_PORT (RPC port, default 19944), SLOTPAY_NODE_DIR (state,
-# default $SLOTPAY_CACHE/run/node-<port>), CONTRACTS_NODE (the binary).
+# default $SLOTPAY_CACHE/run/node-<port>), CONTRACTS_NODE (the binary),
+# SLOTPAY_FINALIZE_DELAY (seconds by which finality lags the best block, as on a
+# production chain; default none: blocks are final at once; a restart keeps it).
 # The dev chain uses instant seal: one block per transaction, no empty blocks.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -58,8 +60,15 @@ start() {
         base=$(mktemp -d "$DIR/chain.XXXXXX")
         echo "$base" >"$DIR/base"
     fi
+    local delay=${SLOTPAY_FINALIZE_DELAY:-}
+    if [ "$reuse" = --reuse-base ] && [ -z "$delay" ] && [ -f "$DIR/finalize-delay" ]; then
+        delay=$(cat "$DIR/finalize-delay")
+    fi
+    echo "$delay" >"$DIR/finalize-delay"
+    local lag=()
+    [ -n "$delay" ] && lag=(--finalize-delay-sec "$delay")
     # Loopback only: no --rpc-external, no peers, no telemetry.
-    setsid "$BIN" --dev --base-path "$base" --rpc-port "$PORT" --port 0 \
+    setsid "$BIN" --dev --base-path "$base" --rpc-port "$PORT" --port 0 "${lag[@]}" \
         --no-prometheus --no-telemetry --no-mdns --no-hardware-benchmarks \
         --rpc-max-connections 1000 --state-pruning archive \
         >>"$LOG" 2>&1 </dev/null &
@@ -79,7 +88,7 @@ $(tail -n 25 "$LOG")"
         waited=$((waited + 1))
     done
     rpc system_health | grep -q '"isSyncing":false' || die "node answers but reports syncing"
-    echo "node running (pid $(cat "$PIDFILE")) at $URL, base path $base, log $LOG"
+    echo "node running (pid $(cat "$PIDFILE")) at $URL, base path $base${delay:+, finality $delay s behind}, log $LOG"
 }
 
 stop() {

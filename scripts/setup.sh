@@ -173,6 +173,31 @@ fuzz_tools() {
 $(tail -n 20 "$SLOTPAY_CACHE/logs/cargo-fuzz-build.log")"
 }
 
+# The device firmware (scripts/firmware.sh) runs under QEMU's Arm system emulator, built
+# with the 1.85 toolchain for Cortex-M4F and Cortex-M3 (thumbv6m, the Cortex-M0, is added
+# too: the device core needs a protocol build without its SCALE types to link for it).
+FIRMWARE_TARGETS="thumbv7em-none-eabihf thumbv7m-none-eabi thumbv6m-none-eabi"
+firmware_tools() {
+    if command -v qemu-system-arm >/dev/null; then
+        echo "    present: $(qemu-system-arm --version | head -n 1)"
+    else
+        apt_install --no-install-recommends qemu-system-arm
+        echo "    installed: $(qemu-system-arm --version | head -n 1)"
+    fi
+    if [ "$SLOTPAY_TOOLCHAIN_SOURCE" = debian ]; then
+        echo "    +$SLOTPAY_TOOLCHAIN is Debian's: scripts/firmware.sh builds core and alloc from rust-src"
+        return 0
+    fi
+    local missing=() t
+    for t in $FIRMWARE_TARGETS; do
+        rustup target list --installed --toolchain "$SLOTPAY_TOOLCHAIN" | grep -qx "$t" || missing+=("$t")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        timeout 600 rustup target add --toolchain "$SLOTPAY_TOOLCHAIN" "${missing[@]}"
+    fi
+    echo "    targets of +$SLOTPAY_TOOLCHAIN: $FIRMWARE_TARGETS"
+}
+
 node_present() {
     [ -x "$NODE_BIN" ] && "$NODE_BIN" --version >/dev/null 2>&1
 }
@@ -199,6 +224,10 @@ build_node() {
     local start=$SECONDS
     # The hint makes the runtime's inner wasm build use the crate's own Cargo.lock:
     # re-resolving picks substrate-bip39 0.6.1, which breaks Rust 1.85.
+    # `--dev` runs only contracts-node-runtime's wasm: the Rococo relay-chain and parachain
+    # runtimes' wasm blobs (two more full wasm builds, a third of the build) serve only the
+    # parachain mode, which slotpay never starts; their native code is still built.
+    SKIP_ROCOCO_RUNTIME_WASM_BUILD=1 SKIP_CONTRACTS_PARACHAIN_RUNTIME_WASM_BUILD=1 \
     WASM_BUILD_WORKSPACE_HINT=$hint CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/node-install \
         cargo "+$SLOTPAY_TOOLCHAIN" install contracts-node --version "$NODE_VERSION" --locked \
         --root "$SLOTPAY_CACHE/node" >"$NODE_LOG" 2>&1 &
@@ -247,6 +276,7 @@ slotpay_env
 if [ "$SLOTPAY_TOOLCHAIN_SOURCE" = debian ]; then
     step "wasm32 standard library for +$SLOTPAY_TOOLCHAIN" wasm_std
 fi
+step "device firmware tools (qemu-system-arm, Cortex-M targets)" firmware_tools
 step "cargo-contract $CARGO_CONTRACT_VERSION" cargo_contract
 step "fuzzing tools (nightly toolchain, cargo-fuzz $CARGO_FUZZ_VERSION)" fuzz_tools
 step "substrate-contracts-node $NODE_VERSION" node_step

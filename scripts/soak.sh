@@ -18,4 +18,4 @@ trap '"$SLOTPAY_ROOT/scripts/node.sh" stop >/dev/null 2>&1 || true' EXIT
 step "build the binaries" tcargo root build --workspace --locked
 step "start a dev chain" "$SLOTPAY_ROOT/scripts/node.sh" start
 step "crash survival: $SLOTPAY_CRASH_KILLS kills each, $SLOTPAY_CLOSE_RESTARTS node restarts" \
-    tcargo root test --locked -p slotpay-tests --test crash -- --test-threads 1 --nocapture
+    tcargo root test --locked -p tests --test crash -- --test-threads 1 --nocapture

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # slotpay's test command (README, and .ci/run). Runs set-up first (seconds when cached),
-# then every suite: lint, protocol, the contract's unit tests, its end-to-end tests on
-# pallet-contracts in process, and on a real substrate-contracts-node.
+# then every suite: lint; the contract built and its interface checked against its
+# metadata; the workspace's tests; no_std builds and the device firmware under QEMU; the
+# contract's unit, property and in-process end-to-end tests; then, on two real
+# substrate-contracts-nodes (one with finality lagging 8 s), the contract's node tests and
+# the whole system; then the demo, checked to leave no process behind; then the fuzz
+# targets' seed replay.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$SLOTPAY_ROOT"
@@ -19,36 +23,73 @@ step "rustfmt" cargo "+$SLOTPAY_TOOLCHAIN" fmt --all --check
 step "rustfmt (contract)" contract fmt --check
 step "clippy -D warnings" tcargo root clippy --workspace --all-targets --locked -- -D warnings
 step "clippy -D warnings (contract)" contract clippy --all-targets --locked --features e2e-tests,e2e-node-tests -- -D warnings
-step "workspace tests (protocol incl. properties, AS ledger and HTTP API, device, CLI)" \
-    tcargo root test --workspace --locked --exclude slotpay-tests
+step "contract: cargo contract build --release" contract contract build --release
+export SLOTPAY_CONTRACT_METADATA=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.json
+step "workspace tests (protocol incl. properties, the contract interface vs its metadata, AS ledger, closer and HTTP API, the CLI against a lying AS, device)" \
+    tcargo root test --workspace --locked --exclude tests
+
+# The CLI is a client: it must not carry the server's database or HTTP server.
+cli_dependencies() {
+    local found
+    found=$(tcargo root tree --locked -p client -e normal --prefix none | grep -E '^(rusqlite|libsqlite3-sys|axum|hyper) ' | sort -u || true)
+    [ -z "$found" ] || die "the slotpay CLI (package client) links: $found"
+    echo "    cargo tree -p client: no rusqlite, axum or hyper"
+}
+step "the CLI links no SQLite, axum or hyper" cli_dependencies
 step "protocol builds for wasm32-unknown-unknown without std" \
     tcargo root build -p protocol --no-default-features --features hotp --target wasm32-unknown-unknown --locked
 step "device core builds for wasm32-unknown-unknown without std" \
     tcargo root build -p device-sim --lib --no-default-features --target wasm32-unknown-unknown --locked
-step "device image (no_std, no heap) links for wasm32-unknown-unknown" \
-    tcargo root build -p device-image --target wasm32-unknown-unknown --profile device-image --locked
-step "contract: cargo contract build --release" contract contract build --release
+step "device provisioning file alone (device-sim, features = [\"provision\"], as the AS links it)" \
+    tcargo root build -p device-sim --lib --no-default-features --features provision --locked
+step "device firmware: rustfmt and clippy -D warnings (its own workspace, Cortex-M targets)" \
+    "$SLOTPAY_ROOT/scripts/firmware.sh" lint
+step "device firmware boots under QEMU (Cortex-M4F mps2-an386, Cortex-M3 lm3s6965evb) and passes its on-target checks" \
+    "$SLOTPAY_ROOT/scripts/firmware.sh" check
 step "contract: #[ink::test] unit tests, lifecycle property vs a reference model" contract test --locked
 step "contract: end-to-end on pallet-contracts (in-process sandbox)" contract test --locked --features e2e-tests
 
 step "build the binaries (slotpay, slotpay-as, slotpay-device)" tcargo root build --workspace --locked
 
+LAG_PORT=$((${SLOTPAY_NODE_PORT:-19944} + 1))
+stop_nodes() {
+    "$SLOTPAY_ROOT/scripts/node.sh" stop >/dev/null 2>&1 || true
+    SLOTPAY_NODE_PORT=$LAG_PORT "$SLOTPAY_ROOT/scripts/node.sh" stop >/dev/null 2>&1 || true
+}
+trap stop_nodes EXIT
 node_e2e() {
     local port=${SLOTPAY_NODE_PORT:-19944}
     "$SLOTPAY_ROOT/scripts/node.sh" start
+    # A second chain whose finality lags 8 s behind its best block, as a production
+    # chain's does (--finalize-delay-sec).
+    export SLOTPAY_LAG_SECONDS=8
+    SLOTPAY_NODE_PORT=$LAG_PORT SLOTPAY_FINALIZE_DELAY=$SLOTPAY_LAG_SECONDS "$SLOTPAY_ROOT/scripts/node.sh" start
     local rc=0
     export SLOTPAY_NODE_URL=ws://127.0.0.1:$port
+    export SLOTPAY_LAG_NODE_URL=ws://127.0.0.1:$LAG_PORT
+    export SLOTPAY_CONTRACT_BUNDLE=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.contract
     say "contract on the node (ink_e2e node backend, subxt)"
     contract test --locked --features e2e-node-tests --test node -- --test-threads 1 || rc=$?
     if [ $rc -eq 0 ]; then
-        say "slotpay end to end and crash survival: binaries as processes, real chain"
-        tcargo root test --locked -p slotpay-tests -- --test-threads 1 || rc=$?
+        say "slotpay end to end: binaries as processes, real chains (revocation, settlement, closes under finality lag, node restarts, crashes)"
+        tcargo root test --locked -p tests -- --test-threads 1 || rc=$?
     fi
-    # Stop the node however the tests ended.
-    "$SLOTPAY_ROOT/scripts/node.sh" stop
+    # Stop the nodes however the tests ended.
+    stop_nodes
     return $rc
 }
 step "end to end on substrate-contracts-node (contract, the whole system, crashes)" node_e2e
+
+# The main job, as a user runs it; then nothing of it may be left running.
+demo_leaves_nothing() {
+    "$SLOTPAY_ROOT/scripts/demo.sh"
+    local left
+    left=$(pgrep -af 'slotpay-as|slotpay-device|substrate-contracts-node.*19954' || true)
+    [ -z "$left" ] || die "the demo left processes running:
+$left"
+    echo "    no slotpay process and no demo node left"
+}
+step "the demo runs and leaves no process behind" demo_leaves_nothing
 
 # The fuzz targets (nightly, cargo-fuzz) replay their committed seeds and regressions, so
 # they keep building and every crash ever found stays fixed. scripts/fuzz.sh fuzzes.

@@ -1,17 +1,18 @@
-//! The AS's request parser and purchase handler: a request body (raw bytes, or a valid
-//! purchase with fields mutated) through the wire parser, the signature check and the
-//! ledger's sale, against an in-memory ledger with an open channel. Never panics; a refusal
-//! changes nothing; a sale raises the total to exactly the receipt's amount, consumes
-//! exactly its slots' counters and returns the device's HOTPs for them.
+//! The AS's request parser and purchase rule: a request body (raw bytes, or a valid
+//! purchase with fields mutated) through the wire parser, the seller's checks (screen,
+//! signature) and the ledger's sale (the same `sell_now` the ledger thread runs), against
+//! an in-memory ledger with an open channel. Never panics; a refusal changes nothing; a
+//! sale raises the total to exactly the receipt's amount, consumes exactly its slots'
+//! counters, and its tokens are the device's tokens for them.
 #![no_main]
+use api::wire::PurchaseBody;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use protocol::hotp::{hotp, Digits, HmacSha256};
+use offchain_as::ledger::{sell_now, Rules, Store};
+use offchain_as::sale::{DeviceTerms, Request, Seller};
+use protocol::hotp::{DeviceKey, Digits, Token};
 use protocol::signature::keys::{self, SecretKey};
-use protocol::{Authority, ChannelId, ChannelView, Domain, Receipt, Tariff};
-use slotpay_as::api::PurchaseBody;
-use slotpay_as::ledger::Ledger;
-use slotpay_as::sale::{DeviceKey, Offer, Seller};
+use protocol::{Authority, Channel, ChannelId, Domain, Receipt, Tariff};
 use std::collections::BTreeMap;
 
 const AS: [u8; 32] = [0xA5; 32];
@@ -20,7 +21,8 @@ const DOMAIN: Domain = Domain {
     contract: [2; 32],
 };
 const PRICE: u128 = 10;
-const DEVICE_KEY: [u8; 32] = [0x42; 32];
+const DEVICE_KEY: DeviceKey = DeviceKey([0x42; 32]);
+const ID: ChannelId = ChannelId(7);
 
 #[derive(Debug, Arbitrary)]
 enum Body {
@@ -35,37 +37,52 @@ enum Body {
     },
 }
 
+fn tariff() -> Tariff {
+    Tariff::new(PRICE, 5, 16, 10).expect("tariff")
+}
+
 fn seller() -> Seller {
     let mut devices = BTreeMap::new();
     devices.insert(
         "lock-1".to_owned(),
-        DeviceKey {
-            key: DEVICE_KEY.to_vec(),
-            digits: Digits::new(8).expect("8"),
+        DeviceTerms {
+            key: DEVICE_KEY,
+            digits: Digits::EIGHT,
+            slot_seconds: 30,
+            replay_window: 1024,
         },
     );
     Seller {
         our_account: AS,
         domain: DOMAIN,
-        tariff: Tariff {
-            price: PRICE,
-            expiry_margin: 5,
-        },
+        tariff: tariff(),
         devices,
     }
 }
 
+/// Checks and sells `request`; `Ok(None)` when refused.
+fn sell(
+    seller: &Seller,
+    store: &mut Store,
+    channel: Option<&Channel>,
+    request: Request,
+) -> Option<offchain_as::ledger::Sold> {
+    let seen = store.best(request.receipt.channel, request.receipt.epoch).expect("read").map_or(0, |b| b.amount);
+    let offer = seller.check(request, channel, 10, seen).ok()?;
+    let rules = Rules {
+        our_account: AS,
+        tariff: tariff(),
+    };
+    sell_now(store, &rules, &[&offer]).expect("commit").pop().expect("one outcome").ok()
+}
+
 fuzz_target!(|body: Body| {
     let client = SecretKey::from_slice(&[1; 32]).expect("key");
-    let view = ChannelView {
-        payee: AS,
-        authority: Authority::Delegate(keys::public_key(&client)),
-        deposit: 100 * PRICE,
-        expires_at: 1_000,
-    };
+    let channel = Channel::open([0x11; 32], AS, Authority::Delegate(keys::public_key(&client)), 100 * PRICE, 1_000, 20, 0)
+        .expect("open");
     let seller = seller();
-    let mut ledger = Ledger::in_memory().expect("ledger");
-    ledger.register_device("lock-1").expect("device");
+    let mut store = Store::in_memory(&DOMAIN).expect("ledger");
+    store.register_device("lock-1").expect("device");
     let bytes = match body {
         Body::Raw(bytes) => bytes,
         Body::Valid {
@@ -77,23 +94,22 @@ fuzz_target!(|body: Body| {
         } => {
             for k in 1..=u128::from(before % 8) {
                 let receipt = Receipt {
-                    channel: ChannelId(7),
+                    channel: ID,
+                    epoch: 0,
                     amount: k * PRICE,
                 };
-                let signature = receipt.sign(&DOMAIN, &client);
-                let offer = Offer {
-                    device: "lock-1",
-                    receipt: &receipt,
-                    signature: &signature,
+                let request = Request {
+                    device: "lock-1".into(),
+                    receipt,
+                    signature: receipt.sign(&DOMAIN, &client),
                     proof: None,
                 };
-                seller
-                    .sell(&mut ledger, Some(&view), 10, &offer)
-                    .expect("setup sale");
+                sell(&seller, &mut store, Some(&channel), request).expect("setup sale");
             }
-            let total = ledger.total(ChannelId(7)).expect("total");
+            let total = store.best(ID, 0).expect("read").map_or(0, |b| b.amount);
             let receipt = Receipt {
-                channel: ChannelId(7),
+                channel: ID,
+                epoch: 0,
                 amount: total + u128::from(slots) * PRICE,
             };
             let signer = if other_key {
@@ -115,63 +131,41 @@ fuzz_target!(|body: Body| {
             bytes
         }
     };
-    let (total0, counter0) = (
-        ledger.total(ChannelId(7)).expect("total"),
-        ledger.next_counter("lock-1").expect("counter"),
-    );
+    let total0 = store.best(ID, 0).expect("read").map_or(0, |b| b.amount);
+    let counter0 = store.next_counter("lock-1").expect("counter");
     let Ok(body) = serde_json::from_slice::<PurchaseBody>(&bytes) else {
         return;
     };
     let Ok(parsed) = body.parse() else { return };
-    let channel = (parsed.receipt.channel == ChannelId(7)).then_some(&view);
-    let offer = Offer {
-        device: &parsed.device,
-        receipt: &parsed.receipt,
-        signature: &parsed.signature,
-        proof: parsed.proof.as_ref(),
+    let on_chain = (parsed.receipt.channel == ID).then_some(&channel);
+    let request = Request {
+        device: parsed.device,
+        receipt: parsed.receipt,
+        signature: parsed.signature,
+        proof: parsed.proof,
     };
-    match seller.sell(&mut ledger, channel, 10, &offer) {
-        Ok(sold) if sold.fresh => {
-            assert_eq!(
-                ledger.total(ChannelId(7)).expect("total"),
-                parsed.receipt.amount
-            );
-            assert_eq!(
-                parsed.receipt.amount - total0,
-                u128::from(sold.sale.slots) * PRICE
-            );
-            assert!(parsed.receipt.amount <= view.deposit);
-            assert_eq!(
-                ledger.next_counter("lock-1").expect("counter"),
-                counter0 + sold.sale.slots
-            );
-            for (i, otp) in sold.otps.iter().enumerate() {
-                assert_eq!(
-                    *otp,
-                    hotp::<HmacSha256>(
-                        &DEVICE_KEY,
-                        counter0 + i as u64,
-                        Digits::new(8).expect("8")
-                    )
-                );
+    let total = |s: &Store| s.best(ID, 0).expect("read").map_or(0, |b| b.amount);
+    match sell(&seller, &mut store, on_chain, request) {
+        Some(sold) if sold.fresh => {
+            assert_eq!(total(&store), parsed.receipt.amount);
+            assert_eq!(parsed.receipt.amount - total0, u128::from(sold.sale.slots) * PRICE);
+            assert!(parsed.receipt.amount <= channel.deposit);
+            assert!(sold.sale.slots <= 16, "at most max_slots");
+            assert_eq!(store.next_counter("lock-1").expect("counter"), counter0 + sold.sale.slots);
+            for (i, token) in seller.tokens(&sold.sale).expect("tokens").iter().enumerate() {
+                let token = Token::parse(token).expect("a token");
+                assert_eq!(token.counter(), counter0 + i as u64);
+                assert!(token.matches(&DEVICE_KEY));
             }
         }
-        Ok(_) => {
+        Some(_) => {
             // A retry of an earlier sale: nothing charged.
-            assert_eq!(ledger.total(ChannelId(7)).expect("total"), total0);
-            assert_eq!(ledger.next_counter("lock-1").expect("counter"), counter0);
+            assert_eq!(total(&store), total0);
+            assert_eq!(store.next_counter("lock-1").expect("counter"), counter0);
         }
-        Err(_) => {
-            assert_eq!(
-                ledger.total(ChannelId(7)).expect("total"),
-                total0,
-                "a refusal changed the total"
-            );
-            assert_eq!(
-                ledger.next_counter("lock-1").expect("counter"),
-                counter0,
-                "a refusal used counters"
-            );
+        None => {
+            assert_eq!(total(&store), total0, "a refusal changed the total");
+            assert_eq!(store.next_counter("lock-1").expect("counter"), counter0, "a refusal used counters");
         }
     }
 });

@@ -1,15 +1,18 @@
-//! Differential: the same receipt, signature, authority and proof through the AS's
-//! verifier (libsecp256k1 and software hashing) and through the contract's path
-//! (`slotpay_channels::host::InkHost`: ink!'s hash and ecdsa_recover, here run by ink!'s
-//! off-chain engine), plus the independent pure-Rust k256 backend. Any disagreement is a
-//! crash: the AS would sell against a receipt the contract refuses, or the reverse.
+//! Differential: the same receipt (channel, epoch, amount), signature, authority (account,
+//! delegate, group with caps, revoked) and proof through the AS's verifier (libsecp256k1
+//! and software hashing) and through the contract's path (`slotpay_channels::host::InkHost`:
+//! ink!'s hash and ecdsa_recover, here run by ink!'s off-chain engine), plus the independent
+//! pure-Rust k256 backend. Any disagreement is a crash: the AS would sell against a receipt
+//! the contract refuses, or the reverse. The compiled contract on the runtime's own host
+//! functions is compared with the AS in `contract/tests/differential.rs` (a sandbox call
+//! per input is too slow for fuzzing, see there).
 //! Inputs either carry raw signature bytes or a key to sign with and bytes to flip, so
 //! valid and almost-valid signatures are reached, not only garbage.
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher, K256};
-use protocol::merkle::MerkleTree;
+use protocol::merkle::{Member, MerkleTree};
 use protocol::signature::keys::{self, SecretKey};
 use protocol::{authorize, Authority, ChannelId, Domain, MembershipProof, Receipt, Signature};
 use slotpay_channels::host::InkHost;
@@ -30,12 +33,18 @@ enum Auth {
     SignerAccount,
     Delegate([u8; 33]),
     Signer,
-    /// A group of the signer and `others` keys; `proof_index` picks whose proof is sent.
+    /// A group of the signer and `others` keys, each with a cap; `proof_index` picks
+    /// whose proof is sent, `cap_delta` changes the cap it presents, `too_long` pads it
+    /// past the maximum depth.
     Group {
         others: u8,
+        caps: [u64; 8],
         proof_index: u8,
         tamper: Option<(u8, u8)>,
+        cap_delta: Option<u64>,
+        too_long: bool,
     },
+    Revoked,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -43,10 +52,14 @@ struct Case {
     genesis: [u8; 32],
     contract: [u8; 32],
     channel: u64,
+    epoch: u32,
     amount: u128,
     sig: Sig,
     auth: Auth,
     sign_other_amount: bool,
+    sign_other_epoch: bool,
+    /// A proof where none belongs.
+    stray_proof: bool,
 }
 
 fuzz_target!(|case: Case| {
@@ -56,6 +69,7 @@ fuzz_target!(|case: Case| {
     };
     let receipt = Receipt {
         channel: ChannelId(case.channel),
+        epoch: case.epoch,
         amount: case.amount,
     };
     let (signature, signer) = match case.sig {
@@ -74,14 +88,13 @@ fuzz_target!(|case: Case| {
             let Ok(secret) = SecretKey::from_slice(&seed) else {
                 return;
             };
-            let signed = if case.sign_other_amount {
-                Receipt {
-                    amount: case.amount.wrapping_add(1),
-                    ..receipt
-                }
-            } else {
-                receipt
-            };
+            let mut signed = receipt;
+            if case.sign_other_amount {
+                signed.amount = case.amount.wrapping_add(1);
+            }
+            if case.sign_other_epoch {
+                signed.epoch = case.epoch ^ 1;
+            }
             let mut signature = signed.sign(&domain, &secret);
             if malleate {
                 signature = signature.malleate();
@@ -103,14 +116,23 @@ fuzz_target!(|case: Case| {
         Auth::Signer => Authority::Delegate(signer_key),
         Auth::Group {
             others,
+            caps,
             proof_index,
             tamper,
+            cap_delta,
+            too_long,
         } => {
-            let mut members = vec![signer_key];
+            let mut members = vec![Member {
+                key: signer_key,
+                cap: u128::from(caps[0]),
+            }];
             for i in 0..(others % 8) {
                 let mut k = [3u8; 33];
                 k[1] = i;
-                members.push(protocol::PublicKey(k));
+                members.push(Member {
+                    key: protocol::PublicKey(k),
+                    cap: u128::from(caps[usize::from(i)]),
+                });
             }
             let Ok(tree) = MerkleTree::build::<SoftHasher>(&members) else {
                 return;
@@ -128,10 +150,20 @@ fuzz_target!(|case: Case| {
                     p.left_siblings ^= u32::from(x);
                 }
             }
+            if let Some(delta) = cap_delta {
+                p.cap = p.cap.wrapping_add(u128::from(delta));
+            }
+            if too_long {
+                p.siblings.resize(protocol::merkle::MAX_PROOF_DEPTH + 1, [0x11; 32]);
+            }
             proof = Some(p);
             Authority::Group(tree.root())
         }
+        Auth::Revoked => Authority::Revoked,
     };
+    if case.stray_proof && proof.is_none() {
+        proof = Some(MembershipProof::default());
+    }
     let as_side = authorize::<SoftHasher, Libsecp256k1>(
         &authority,
         &domain,

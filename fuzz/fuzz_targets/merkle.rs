@@ -1,18 +1,20 @@
 //! Merkle membership: proofs of any shape (absurd depths, non-canonical direction bits,
-//! raw SCALE bytes) never verify for a key that is not in the group, and every member's
-//! own proof always does.
+//! raw SCALE bytes, caps other than the committed one) never verify for a (key, cap) that
+//! is not in the group, and every member's own proof always does, with its own cap only.
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use parity_scale_codec::Decode;
 use protocol::crypto::backend::SoftHasher;
-use protocol::merkle::MerkleTree;
+use protocol::merkle::{Member, MerkleTree};
 use protocol::{MembershipProof, PublicKey};
 
 #[derive(Debug, Arbitrary)]
 struct Case {
-    members: Vec<[u8; 33]>,
+    members: Vec<([u8; 33], u128)>,
     candidate: [u8; 33],
+    candidate_cap: u128,
+    cap: u128,
     left_siblings: u32,
     siblings: Vec<[u8; 32]>,
     raw_proof: Vec<u8>,
@@ -21,23 +23,42 @@ struct Case {
 }
 
 fuzz_target!(|case: Case| {
-    let members: Vec<PublicKey> = case
+    let members: Vec<Member> = case
         .members
         .iter()
         .take(64)
-        .map(|k| PublicKey(*k))
+        .map(|(key, cap)| Member {
+            key: PublicKey(*key),
+            cap: *cap,
+        })
         .collect();
     let Ok(tree) = MerkleTree::build::<SoftHasher>(&members) else {
         return;
     };
     let root = tree.root();
-    for (i, key) in members.iter().enumerate() {
+    for (i, member) in members.iter().enumerate() {
         let proof = tree.proof(i).expect("member proof");
-        assert_eq!(proof.verify::<SoftHasher>(key, &root), Ok(()), "member {i}");
+        assert_eq!(proof.cap, member.cap);
+        assert_eq!(
+            proof.verify::<SoftHasher>(&member.key, &root),
+            Ok(()),
+            "member {i}"
+        );
+        // The leaf binds the cap: the same path with another cap proves nothing (a key
+        // appears once in a group, so (key, other cap) is not a member).
+        let inflated = MembershipProof {
+            cap: member.cap ^ (1 | case.cap),
+            ..proof
+        };
+        assert!(
+            inflated.verify::<SoftHasher>(&member.key, &root).is_err(),
+            "member {i} with cap {}",
+            inflated.cap
+        );
     }
     let candidate = PublicKey(case.candidate);
-    let is_member = members.contains(&candidate);
     let mut proofs = vec![MembershipProof {
+        cap: case.candidate_cap,
         left_siblings: case.left_siblings,
         siblings: case.siblings,
     }];
@@ -48,12 +69,20 @@ fuzz_target!(|case: Case| {
         if !members.is_empty() {
             let mut p = tree.proof(usize::from(i) % members.len()).expect("proof");
             p.left_siblings ^= case.left_siblings;
+            p.cap ^= case.cap;
             proofs.push(p);
         }
     }
     for proof in proofs {
         if proof.verify::<SoftHasher>(&candidate, &root).is_ok() {
-            assert!(is_member, "a non-member verified with {proof:?}");
+            let claimed = Member {
+                key: candidate,
+                cap: proof.cap,
+            };
+            assert!(
+                members.contains(&claimed),
+                "a non-member {claimed:?} verified with {proof:?}"
+            );
         }
     }
 });

@@ -1,6 +1,7 @@
 //! Receipt and signature decoding and verification from raw bytes: SCALE-decoded
-//! receipt, domain, authority and proof, a 65-byte signature. Never panics; whatever
-//! recovers must then verify as that key's delegate receipt and nothing else's.
+//! receipt (channel, epoch, amount), domain, authority and proof (with its cap), a 65-byte
+//! signature. Never panics; whatever recovers must then verify as that key's delegate
+//! receipt and nothing else's, and never for a revoked channel.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use parity_scale_codec::Decode;
@@ -41,7 +42,11 @@ fuzz_target!(|data: &[u8]| {
             &signature,
             None,
         );
-        assert_eq!(ok, Ok(signer), "a recovered signer is its own delegate");
+        assert_eq!(
+            ok.map(|a| a.signer()),
+            Ok(signer),
+            "a recovered signer is its own delegate"
+        );
         let mut other = signer;
         other.0[32] ^= 1;
         let refused = authorize::<SoftHasher, Libsecp256k1>(
@@ -52,5 +57,14 @@ fuzz_target!(|data: &[u8]| {
             None,
         );
         assert_eq!(refused, Err(AuthError::NotDelegate));
+        // Nobody signs for a revoked channel, whatever the signature.
+        let revoked = authorize::<SoftHasher, Libsecp256k1>(
+            &Authority::Revoked,
+            &domain,
+            &receipt,
+            &signature,
+            None,
+        );
+        assert_eq!(revoked, Err(AuthError::Revoked));
     }
 });

@@ -12,6 +12,8 @@
 //!
 //! Needs SLOTPAY_NODE_URL and the release binaries: `scripts/bench.sh` provides both.
 //! Writes `bench/as-load.md`. Knobs: SLOTPAY_LOAD_CHANNELS (256), SLOTPAY_LOAD_SECONDS (10).
+use api::to_hex;
+use api::wire::PurchaseBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -19,13 +21,11 @@ use hyper_util::rt::TokioExecutor;
 use protocol::signature::keys::{self, SecretKey};
 use protocol::{ChannelId, Domain, Receipt};
 use serde_json::Value;
-use slotpay_as::api::{to_hex, PurchaseBody};
-use slotpay_as::chain::ContractClient;
-use slotpay_tests::*;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use tests::*;
 
 const PRICE: u128 = 1_000_000;
 const DEVICES: usize = 16;
@@ -102,6 +102,7 @@ fn sign_ahead(channel: &Channel, domain: &Domain, index: usize, n: u64) -> Vec<B
         .map(|k| {
             let receipt = Receipt {
                 channel: channel.id,
+                epoch: 0,
                 amount: u128::from(channel.sold + k) * PRICE,
             };
             let device = device_name((index + (channel.sold + k) as usize) % DEVICES);
@@ -294,7 +295,7 @@ fn resync(as_url: &str, channels: &mut [Channel]) {
 }
 
 fn main() {
-    let Some(url) = node_url() else {
+    let Ok(url) = std::env::var("SLOTPAY_NODE_URL") else {
         eprintln!("as_load: SLOTPAY_NODE_URL is not set; run scripts/bench.sh");
         std::process::exit(2);
     };
@@ -309,13 +310,21 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("slotpay-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("work dir");
-    deploy(&dir, &url);
-    // One more device, never used by the load, for the end-to-end runs: its counter must
-    // stay within the look-ahead window of the simulated device.
+    let deployment = deploy(&dir, &url);
+    // One more device, never used by the load, for the end-to-end runs.
     let devices: Vec<String> = (0..=DEVICES).map(device_name).collect();
     let device_refs: Vec<&str> = devices.iter().map(String::as_str).collect();
     let as_port = free_tcp_port();
-    write_as_config(&dir, &url, as_port, PRICE, &device_refs);
+    write_as_config(
+        &dir,
+        &url,
+        as_port,
+        &device_refs,
+        &AsOptions {
+            price: PRICE,
+            ..AsOptions::default()
+        },
+    );
     let as_url = format!("http://127.0.0.1:{as_port}");
     let as_proc = start_as(&dir, &as_url);
     let as_pid = as_proc.child.id().to_string();
@@ -328,7 +337,8 @@ fn main() {
         .build()
         .expect("runtime");
     // One extra channel, untouched by the load, for the end-to-end `slotpay pay` runs.
-    let mut channels = runtime.block_on(open_channels(&url, &domain, payee, n_channels + 1));
+    let mut channels =
+        runtime.block_on(open_load_channels(&url, &deployment, payee, n_channels + 1));
     let pay_channel = channels.pop().expect("pay channel");
 
     let http: Http = Client::builder(TokioExecutor::new())
@@ -394,9 +404,10 @@ fn main() {
 
     let e2e = end_to_end(&dir, &as_url, &pay_channel, 100);
     drop(as_proc);
-    let report = report(bare, cores, n_channels, &phases, &e2e);
-    println!("{report}");
     let out = repo_root().join("bench/as-load.md");
+    let mut report = report(bare, cores, n_channels, &phases, &e2e);
+    report.push_str(&previous_run(&out));
+    println!("{report}");
     std::fs::write(&out, report).expect("write bench/as-load.md");
     eprintln!("wrote {}", out.display());
     for p in &phases {
@@ -411,17 +422,27 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-async fn open_channels(url: &str, domain: &Domain, payee: [u8; 32], n: usize) -> Vec<Channel> {
-    let client = ContractClient::connect(url, domain.contract)
-        .await
-        .expect("connect");
+async fn open_load_channels(
+    url: &str,
+    deployment: &Path,
+    payee: [u8; 32],
+    n: usize,
+) -> Vec<Channel> {
+    let client = contract(url, deployment).await;
     let expires_at = best_block(&client).await + 1_000_000;
     let mut channels = Vec::with_capacity(n);
     let started = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(OPENS_PER_BATCH) {
         let secrets: Vec<SecretKey> = chunk.iter().map(|_| keys::generate()).collect();
-        let ids =
-            open_delegate_channels(&client, payee, &secrets, PRICE * 1_000_000, expires_at).await;
+        let ids = open_channels(
+            &client,
+            payee,
+            &delegates(&secrets),
+            PRICE * 1_000_000,
+            expires_at,
+            20,
+        )
+        .await;
         for (id, secret) in ids.into_iter().zip(secrets) {
             channels.push(Channel {
                 id,
@@ -466,9 +487,14 @@ fn end_to_end(dir: &Path, as_url: &str, channel: &Channel, runs: usize) -> EndTo
                 &device_name(DEVICES),
                 "--coap",
                 &addr.to_string(),
+                "--max-price",
+                &PRICE.to_string(),
+                "--offline",
                 "--key",
             ])
-            .arg(&key));
+            .arg(&key)
+            .arg("--deployment")
+            .arg(dir.join("deployment.json")));
         wall_ms.push(start.elapsed().as_secs_f64() * 1000.0);
         let v: Value = serde_json::from_str(out.trim()).expect("pay JSON");
         inner_ms.push(v["elapsed_ms"].as_f64().expect("elapsed_ms"));
@@ -487,6 +513,32 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i - 1]
 }
 
+/// The previous report's header and load table, kept beside the new figures so that a
+/// change's effect shows in the file it changed (earlier runs are in git history).
+fn previous_run(path: &Path) -> String {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return String::new();
+    };
+    let text = text.split("\n## Previous run").next().unwrap_or_default();
+    let measured = text
+        .lines()
+        .find(|l| l.starts_with("Measured"))
+        .unwrap_or("");
+    let table: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .take_while(|l| !l.starts_with("| measured"))
+        .collect();
+    if table.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n## Previous run, for comparison\n\n{}\n\n{}\n",
+        measured.trim(),
+        table.join("\n")
+    )
+}
+
 fn report(bare: f64, cores: usize, channels: usize, phases: &[Phase], e2e: &EndToEnd) -> String {
     let mut r = String::new();
     let limit = bare * cores as f64;
@@ -502,7 +554,7 @@ fn report(bare: f64, cores: usize, channels: usize, phases: &[Phase], e2e: &EndT
     let _ = writeln!(
         r,
         "Measured {} on {cores} cores ({cpu}). Reproduce: `scripts/bench.sh` (or, with a node at \
-         SLOTPAY_NODE_URL and release binaries, `cargo bench -p slotpay-tests --bench as_load`).\n",
+         SLOTPAY_NODE_URL and release binaries, `cargo bench -p tests --bench as_load`).\n",
         date.trim()
     );
     if let Ok(note) = std::env::var("SLOTPAY_BENCH_NOTE") {
@@ -570,8 +622,9 @@ fn report(bare: f64, cores: usize, channels: usize, phases: &[Phase], e2e: &EndT
     let _ = writeln!(
         r,
         "{} runs of `slotpay --json pay` (release), one slot each: the CLI reads terms and the \
-         channel's total from the AS, signs, buys, presents the OTP to `slotpay-device` over \
-         CoAP/UDP and waits for 2.04 Changed.\n",
+         channel's total from the AS, checks it (deployment, limits, justification), records \
+         what it signs, buys, presents the token to `slotpay-device` over CoAP/UDP and waits \
+         for 2.04 Changed (`--offline`: no node check, as a client without chain access).\n",
         e2e.runs
     );
     let _ = writeln!(r, "| measured | median ms | p99 ms |\n|---|---|---|");

@@ -1,6 +1,14 @@
-//! Harness for the cross-component end-to-end tests: the real `slotpay`, `slotpay-as` and
+//! Harness for the cross-component tests: the real `slotpay`, `slotpay-as` and
 //! `slotpay-device` binaries as separate processes on loopback, against the node at
 //! `SLOTPAY_NODE_URL` (scripts/test.sh starts one).
+use api::Deployment;
+use chain::{Batch, Call, Contract, Finality, Node, SlotpayEvent};
+use device_sim::client::{ClientConfig, DeviceClient, Granted, PresentError};
+use device_sim::provision::Provision;
+use interface::messages::Open;
+use protocol::hotp::{DeviceKey, Token};
+use protocol::signature::keys::{self, SecretKey};
+use protocol::{Authority, Balance, ChannelId};
 use serde_json::Value;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -30,8 +38,36 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-pub fn node_url() -> Option<String> {
-    std::env::var("SLOTPAY_NODE_URL").ok()
+/// The node every test uses (instant finality).
+pub fn node_url() -> String {
+    std::env::var("SLOTPAY_NODE_URL").expect(
+        "SLOTPAY_NODE_URL is not set: start a node with scripts/node.sh start (scripts/test.sh does)",
+    )
+}
+
+/// A node whose finality lags (started with --finalize-delay-sec), if one is given.
+pub fn lag_node_url() -> Option<String> {
+    std::env::var("SLOTPAY_LAG_NODE_URL").ok()
+}
+
+/// The contract bundle `cargo contract build` wrote (scripts/test.sh builds it first).
+pub fn contract_bundle() -> PathBuf {
+    let path = std::env::var("SLOTPAY_CONTRACT_BUNDLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("SLOTPAY_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/slotpay")
+                });
+            cache.join("target/contract/ink/slotpay_channels.contract")
+        });
+    assert!(
+        path.exists(),
+        "no contract bundle at {}: run `cargo contract build --release` in contract/",
+        path.display()
+    );
+    path
 }
 
 pub fn free_tcp_port() -> u16 {
@@ -45,6 +81,14 @@ pub fn free_udp_addr() -> SocketAddr {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .expect("free port")
+}
+
+/// A fresh work directory for one test.
+pub fn work_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("slotpay-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("work dir");
+    dir
 }
 
 /// Runs a command to completion; panics with its output if it fails.
@@ -120,108 +164,113 @@ pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool
     }
 }
 
-/// Deploys the contract with `scripts/deploy.sh`; returns the deployment file's path.
+/// Deploys the contract with `slotpay deploy`; returns the deployment file's path.
 pub fn deploy(dir: &Path, url: &str) -> PathBuf {
     let out = dir.join("deployment.json");
-    run(Command::new(repo_root().join("scripts/deploy.sh"))
-        .args(["--url", url, "--out"])
-        .arg(&out));
+    let bundle = contract_bundle();
+    slotpay(&[
+        "deploy",
+        "--url",
+        url,
+        "--suri",
+        "//Alice",
+        "--bundle",
+        &bundle.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
     out
 }
 
-/// The shared HOTP key of the `index`th device an AS config names: 32 bytes of
-/// `0x11 * (index + 1)` (index 0: `11..11`, index 1: `22..22`).
-pub fn device_key(index: usize) -> [u8; 32] {
-    [(0x11 * (index + 1)) as u8; 32]
+/// The shared key of the `index`th device: 32 bytes of `0x11 * (index + 1)`.
+pub fn device_key(index: usize) -> DeviceKey {
+    DeviceKey([(0x11 * (index + 1)) as u8; 32])
 }
 
-/// [`device_key`] as the hex its key file holds.
-pub fn device_key_hex(index: usize) -> String {
-    format!("{:02x}", device_key(index)[0]).repeat(32)
+/// Writes `dir/{id}.device.toml`, the provisioning file the AS and the device share.
+pub fn provision(dir: &Path, id: &str, index: usize) -> PathBuf {
+    let mut p = Provision::new(id, device_key(index));
+    p.slot_seconds = 30;
+    let path = dir.join(format!("{id}.device.toml"));
+    p.write(&path).expect("provisioning file");
+    path
 }
 
-/// `GET /v1/terms` of the AS at `as_url`.
-pub fn as_terms(as_url: &str) -> slotpay_as::api::TermsReply {
-    ureq::get(&format!("{as_url}/v1/terms"))
-        .call()
-        .expect("terms")
-        .into_json()
-        .expect("terms JSON")
+/// The AS's settings that tests vary.
+#[derive(Debug, Clone)]
+pub struct AsOptions {
+    pub price: Balance,
+    pub max_slots: u64,
+    pub expiry_margin_blocks: u32,
+    pub min_notice_blocks: u32,
+    pub block_seconds: f64,
+    pub blocks_before_expiry: u32,
+    /// The closer's fallback interval; it also runs at every best block.
+    pub interval_seconds: f64,
+    pub inclusion_seconds: f64,
+    pub settle_above: Option<Balance>,
 }
 
-/// Opens one delegate channel per key with `deposit` each, paying `payee`, expiring at
-/// `expires_at`, all in one transaction signed by //Alice; returns their ids in order.
-pub async fn open_delegate_channels(
-    client: &slotpay_as::chain::ContractClient,
-    payee: protocol::AccountId32,
-    secrets: &[protocol::signature::keys::SecretKey],
-    deposit: protocol::Balance,
-    expires_at: u32,
-) -> Vec<protocol::ChannelId> {
-    use parity_scale_codec::{Decode, Encode};
-    let calls: Vec<slotpay_as::chain::ContractCall> = secrets
-        .iter()
-        .map(|s| slotpay_as::chain::ContractCall {
-            value: deposit,
-            message: "open",
-            args: (
-                payee,
-                protocol::Authority::Delegate(protocol::signature::keys::public_key(s)),
-                expires_at,
-            )
-                .encode(),
-        })
-        .collect();
-    let done = client
-        .call_batch(&subxt_signer::sr25519::dev::alice(), &calls)
-        .await
-        .expect("open the channels");
-    assert_eq!(
-        done.contract_events.len(),
-        secrets.len(),
-        "one Opened per open"
-    );
-    done.contract_events
-        .iter()
-        .map(|e| protocol::ChannelId::decode(&mut e.as_slice()).expect("Opened event"))
-        .collect()
+impl Default for AsOptions {
+    fn default() -> Self {
+        Self {
+            price: 1_000_000_000,
+            max_slots: 64,
+            expiry_margin_blocks: 5,
+            min_notice_blocks: 8,
+            // The dev chain seals a block per transaction: a block is a few hundred ms at
+            // the fastest the tests drive it.
+            block_seconds: 0.5,
+            blocks_before_expiry: 3,
+            interval_seconds: 0.2,
+            inclusion_seconds: 1.0,
+            settle_above: None,
+        }
+    }
 }
 
-/// The best block number, to set expiries from.
-pub async fn best_block(client: &slotpay_as::chain::ContractClient) -> u32 {
-    client
-        .api()
-        .blocks()
-        .at_latest()
-        .await
-        .expect("block")
-        .number()
-}
-
-/// Writes `as.toml` (AS account //Bob, database `as.db`, closes only on demand) and the
-/// key files it names into `dir`, next to `deployment.json`.
-pub fn write_as_config(dir: &Path, url: &str, port: u16, price: u128, devices: &[&str]) {
+/// Writes `as.toml` (AS account //Bob, database `as.db`) and the provisioning files it
+/// names into `dir`, next to `deployment.json`.
+pub fn write_as_config(dir: &Path, url: &str, port: u16, devices: &[&str], o: &AsOptions) {
     std::fs::write(dir.join("as.suri"), "//Bob\n").expect("as key");
+    let settle = o
+        .settle_above
+        .map_or(String::new(), |s| format!("settle_above = \"{s}\"\n"));
     let mut config = format!(
         r#"rpc_url = "{url}"
 deployment = "deployment.json"
 account_key_file = "as.suri"
 price = "{price}"
-slot_seconds = 30
-expiry_margin_blocks = 5
+max_slots = {max_slots}
+expiry_margin_blocks = {margin}
+min_notice_blocks = {notice}
 database = "as.db"
 listen = "127.0.0.1:{port}"
 
+[chain]
+block_seconds = {block}
+
 [close]
 remaining_below = "0"
-blocks_before_expiry = 3
-interval_seconds = 3600
-"#
+blocks_before_expiry = {before}
+interval_seconds = {interval}
+inclusion_seconds = {inclusion}
+retry_after_blocks = 5
+{settle}"#,
+        price = o.price,
+        max_slots = o.max_slots,
+        margin = o.expiry_margin_blocks,
+        notice = o.min_notice_blocks,
+        block = o.block_seconds,
+        before = o.blocks_before_expiry,
+        interval = o.interval_seconds,
+        inclusion = o.inclusion_seconds,
     );
     for (i, id) in devices.iter().enumerate() {
-        std::fs::write(dir.join(format!("{id}.key")), device_key_hex(i)).expect("device key");
+        let path = provision(dir, id, i);
         config.push_str(&format!(
-            "\n[[devices]]\nid = \"{id}\"\nkey_file = \"{id}.key\"\n"
+            "\n[[devices]]\nprovision = \"{}\"\n",
+            path.file_name().expect("name").to_string_lossy()
         ));
     }
     std::fs::write(dir.join("as.toml"), config).expect("config");
@@ -246,68 +295,151 @@ pub fn start_as(dir: &Path, as_url: &str) -> Proc {
         }
         ureq::get(&terms).call().is_ok()
     });
+    // Serving terms needs no chain; answering for a channel does: wait until the AS
+    // follows the chain (any answer but 503, e.g. 404 for a channel not opened yet).
+    let channel = format!("{as_url}/v1/channels/0");
+    wait_until(
+        "the AS to follow the chain",
+        Duration::from_secs(60),
+        || {
+            !matches!(
+                ureq::get(&channel).call(),
+                Err(ureq::Error::Status(503, _)) | Err(ureq::Error::Transport(_))
+            )
+        },
+    );
     proc
 }
 
-/// Starts `slotpay-device` for device `id` (key file `dir/{id}.key`) on `addr`.
+/// Waits until the AS sees `channel` open (its view follows finality, a moment after
+/// the test's own transaction).
+pub fn wait_for_channel(as_url: &str, channel: ChannelId) {
+    let url = format!("{as_url}/v1/channels/{}", channel.0);
+    wait_until("the AS to see the channel", Duration::from_secs(60), || {
+        ureq::get(&url).call().is_ok()
+    });
+}
+
+/// Runs `slotpay-as close|settle <channel>` and parses its JSON answer.
+pub fn as_now(dir: &Path, what: &str, channel: ChannelId) -> Value {
+    let out = run(Command::new(bin("slotpay-as"))
+        .arg("--config")
+        .arg(dir.join("as.toml"))
+        .args([what, &channel.0.to_string()]));
+    serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("slotpay-as {what} printed {out:?}: {e}"))
+}
+
+/// Starts `slotpay-device` for device `id` (provisioning `dir/{id}.device.toml`) on `addr`.
 pub fn start_device(dir: &Path, id: &str, addr: SocketAddr) -> Proc {
     let proc = Proc::spawn(
         Command::new(bin("slotpay-device"))
-            .args([
-                "--id",
-                id,
-                "--listen",
-                &addr.to_string(),
-                "--slot-seconds",
-                "30",
-            ])
-            .arg("--key-file")
-            .arg(dir.join(format!("{id}.key")))
+            .arg("--provision")
+            .arg(dir.join(format!("{id}.device.toml")))
             .arg("--state-file")
-            .arg(dir.join(format!("{id}.state"))),
+            .arg(dir.join(format!("{id}.state")))
+            .args(["--listen", &addr.to_string()]),
         &dir.join(format!("{id}.log")),
     );
-    // Probe with GET /status: a bad OTP would count as a failure for throttling.
     wait_until("the device", Duration::from_secs(10), || {
-        device_status(addr).is_some()
+        device_client(addr).status().is_ok()
     });
     proc
 }
 
-/// `GET /status` of a device over CoAP, if it answers.
-pub fn device_status(addr: SocketAddr) -> Option<String> {
-    let mut packet = coap_lite::Packet::new();
-    packet.header.set_version(1);
-    packet.header.set_type(coap_lite::MessageType::Confirmable);
-    packet.header.code = coap_lite::MessageClass::Request(coap_lite::RequestType::Get);
-    packet.header.message_id = 1;
-    packet.add_option(coap_lite::CoapOption::UriPath, b"status".to_vec());
-    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .ok()?;
-    socket.send_to(&packet.to_bytes().ok()?, addr).ok()?;
-    let mut buf = [0u8; 1280];
-    let (n, _) = socket.recv_from(&mut buf).ok()?;
-    device_sim::coap::parse_response(&buf[..n]).map(|(_, _, text)| text)
+/// A CoAP client of the device at `addr`, with short timeouts for tests.
+pub fn device_client(addr: SocketAddr) -> DeviceClient {
+    DeviceClient::new(
+        addr,
+        ClientConfig {
+            ack_timeout: Duration::from_millis(300),
+            max_retransmit: 2,
+            max_throttle_wait: Duration::ZERO,
+        },
+    )
+    .expect("client socket")
 }
 
-/// One CoAP exchange presenting `otp` to a device (three tries on loss): its status and
-/// text, or None if it never answered.
-pub fn present_otp(addr: SocketAddr, otp: &str) -> Option<(coap_lite::ResponseType, String)> {
-    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
-    socket
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .ok()?;
-    let mut buf = [0u8; 1280];
-    for id in 0..3u16 {
-        socket
-            .send_to(&device_sim::coap::otp_request(id, b"t", otp), addr)
-            .ok()?;
-        if let Ok((n, _)) = socket.recv_from(&mut buf) {
-            let (status, _, text) = device_sim::coap::parse_response(&buf[..n])?;
-            return Some((status, text));
+/// Presents one token (text form) to the device at `addr`.
+pub fn present(addr: SocketAddr, token: &str) -> Result<Granted, PresentError> {
+    let token = Token::parse(token).expect("a token");
+    device_client(addr).present(&token)
+}
+
+/// `GET /v1/terms` of the AS at `as_url`.
+pub fn as_terms(as_url: &str) -> api::wire::TermsReply {
+    ureq::get(&format!("{as_url}/v1/terms"))
+        .call()
+        .expect("terms")
+        .into_json()
+        .expect("terms JSON")
+}
+
+/// The contract named by `deployment`, through the node at `url`.
+pub async fn contract(url: &str, deployment: &Path) -> Contract {
+    let deployment = Deployment::load(deployment).expect("deployment");
+    let node = Node::connect(url).await.expect("node");
+    Contract::new(node, deployment.contract)
+}
+
+/// Opens one channel per authority with `deposit` each, paying `payee`, expiring at
+/// `expires_at`, notice `notice`, all in one transaction signed by //Alice; returns their
+/// ids in order.
+pub async fn open_channels(
+    contract: &Contract,
+    payee: protocol::AccountId32,
+    authorities: &[Authority],
+    deposit: Balance,
+    expires_at: u32,
+    notice: u32,
+) -> Vec<ChannelId> {
+    let calls: Vec<Call> = authorities
+        .iter()
+        .map(|&authority| {
+            Call::new(
+                &Open {
+                    payee,
+                    authority,
+                    expires_at,
+                    notice,
+                },
+                deposit,
+            )
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for chunk in calls.chunks(64) {
+        let done = contract
+            .batch(
+                &subxt_signer::sr25519::dev::alice(),
+                chunk,
+                Batch::All,
+                Finality::Finalized,
+            )
+            .await
+            .expect("open the channels");
+        for item in done.items {
+            match item {
+                chain::ItemOutcome::Done(events) => match events.first() {
+                    Some(SlotpayEvent::Opened(o)) => ids.push(o.channel),
+                    other => panic!("no Opened event: {other:?}"),
+                },
+                other => panic!("open failed: {other:?}"),
+            }
         }
     }
-    None
+    ids
+}
+
+/// Delegate authorities of `secrets`.
+pub fn delegates(secrets: &[SecretKey]) -> Vec<Authority> {
+    secrets
+        .iter()
+        .map(|s| Authority::Delegate(keys::public_key(s)))
+        .collect()
+}
+
+/// The best block number.
+pub async fn best_block(contract: &Contract) -> u32 {
+    contract.node().best().await.expect("best block").0
 }
