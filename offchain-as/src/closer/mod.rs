@@ -198,6 +198,7 @@ impl<S: Settlement> Closer<S> {
                     let block = read.block;
                     self.ledger.run(move |s| s.mark_closed(id, block)).await?;
                     self.unpaid_since.remove(&id);
+                    self.seen_closing.remove(&id);
                     reports.push(Report::Gone { channel: id });
                 }
                 Action::Settle(claim) => ops.push(Op::Settle { channel: id, claim }),
