@@ -251,7 +251,10 @@ fn main() {
         )
         .unwrap();
     }
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/contract-costs-sandbox.md");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bench/contract-costs-sandbox.md"
+    );
     std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/../bench"))
         .expect("create bench/");
     std::fs::write(path, &out).expect("write bench/contract-costs-sandbox.md");
