@@ -299,6 +299,12 @@ async fn main() {
     bench
         .measure("channel (read)", d, payer, 0, &GetChannel { channel })
         .await;
+    let (_, stored) = bench
+        .contract
+        .read(&GetChannel { channel }, At::Best)
+        .await
+        .expect("read the channel");
+    let channel_bytes = parity_scale_codec::Encode::encoded_size(&stored.expect("open channel"));
     bench
         .measure("owed (read)", "-", payer, 0, &Owed { account: payer })
         .await;
@@ -437,10 +443,13 @@ async fn main() {
     report::write(
         &bench.rows,
         &slotpay_code,
+        channel_bytes as u64,
         slotpay_deploy.gas_consumed,
         &baseline,
     );
 }
 
 mod baseline;
+mod gap;
+mod prices;
 mod report;

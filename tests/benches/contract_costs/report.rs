@@ -2,6 +2,7 @@
 //! design's Ethereum gas (from `bench/contract-costs-sandbox.md`), the ink! example's
 //! figures from the same run, and a profile of slotpay's close by difference.
 use super::baseline::Baseline;
+use super::gap::{priced_gap, Sizes};
 use super::Row;
 use chain::dry_run::Weight;
 use std::collections::HashMap;
@@ -54,7 +55,13 @@ fn date() -> String {
         .unwrap_or_default()
 }
 
-pub fn write(rows: &[Row], slotpay_code: &[u8], slotpay_deploy: Weight, base: &Baseline) {
+pub fn write(
+    rows: &[Row],
+    slotpay_code: &[u8],
+    channel_bytes: u64,
+    slotpay_deploy: Weight,
+    base: &Baseline,
+) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let sandbox = sandbox_rows(&root.join("bench/contract-costs-sandbox.md"));
     let mut out = String::new();
@@ -217,40 +224,16 @@ pub fn write(rows: &[Row], slotpay_code: &[u8], slotpay_deploy: Weight, base: &B
     )
     .unwrap();
 
-    let code_gap = slotpay_code.len() as i128 - base.code_len as i128;
-    writeln!(
+    priced_gap(
         o,
-        "\n### The gap, item by item\n\n\
-         - **Code**: {code_gap} B more wasm, in the proof of every call: the floor of a call \
-         that does nothing (`domain`) is {} B of proof, more than the example's whole close. \
-         slotpay's code carries the channel rules for every message (settle, rotation with \
-         epochs, expiry, deferred payments), nine events and the Merkle check; cargo-contract \
-         already builds with opt-level z, LTO, one codegen unit and wasm-opt -Oz (adding \
-         them to the manifest left the size unchanged, 21,894 B).\n\
-         - **The channel**: one mapping item read and decoded ({} ps, {} B), where the \
-         example reads its root struct, which the floor already counts.\n\
-         - **Paying**: two transfers (payee and payer: many channels share one contract, so \
-         no terminate can carry the refund), the storage item's removal and refund, and a \
-         `Closed` event with its topic: {} ps, {} B against the example's one transfer and \
-         a terminate.\n\
-         - **The receipt**: {} ps and no proof: SCALE payload, keccak, one ecdsa_recover; \
-         the example pays about the same for its sha2, recovery and blake2.\n\n\
-         Not met: slotpay's close stays above the example's ({} ref_time, {} proof_size). \
-         What would close it without moving a rule off-chain: fewer bytes of code per call \
-         (dispatch the rarely used messages, rotate, top_up, extend and withdraw, to a \
-         second code blob called with `delegate_call`, so close and settle load only their \
-         own code), and a smaller channel item (the pending rotation and the authority \
-         stored apart, read only when used).",
-        domain.proof_size,
-        channel.ref_time - domain.ref_time,
-        channel.proof_size - domain.proof_size,
-        diff(bare, channel).0,
-        diff(bare, channel).1,
-        diff(close, bare).0,
-        ratio(close.ref_time, base.close.ref_time),
-        ratio(close.proof_size, base.close.proof_size),
-    )
-    .unwrap();
+        Sizes {
+            code: slotpay_code.len() as u64,
+            example_code: base.code_len as u64,
+            channel: channel_bytes,
+        },
+        (domain, channel, bare, close),
+        base,
+    );
 
     let path = root.join("bench/contract-costs.md");
     std::fs::write(&path, &out).expect("write bench/contract-costs.md");
