@@ -15,6 +15,28 @@ pub struct Sizes {
     pub example_code: u64,
     /// A delegate channel's item as stored (SCALE).
     pub channel: u64,
+    /// Bytes of source paths in the wasm (panic locations).
+    pub paths: u64,
+}
+
+/// Bytes of the source file paths `wasm` carries: the panic locations that
+/// `core::panicking` takes by reference survive optimisation, and with them the builder's
+/// paths (so the code, and its hash, also depend on where it was built).
+pub fn source_paths(wasm: &[u8]) -> u64 {
+    let mut total = 0;
+    // Paths sit back to back with other strings: each ends at ".rs" and starts at the
+    // first '/' after the previous one's end.
+    for run in wasm.split(|b| !b.is_ascii_graphic()) {
+        let mut rest = run;
+        while let Some(end) = rest.windows(3).position(|w| w == b".rs") {
+            let segment = &rest[..end + 3];
+            if let Some(start) = segment.iter().position(|&b| b == b'/') {
+                total += (segment.len() - start) as u64;
+            }
+            rest = &rest[end + 3..];
+        }
+    }
+    total
 }
 
 /// ink! 5 writes the storage root back after every `&mut self` message: slotpay's root is
@@ -147,10 +169,15 @@ pub fn priced_gap(
          channel's events through `System::EventTopics` without scanning blocks; slotpay's \
          own tools scan their contract's events and recognise them by the signature topic \
          alone. Dropping it is the cheapest cut left, at the price of that lookup.\n\
-         - **Removing the item**: needed, since the item's storage deposit goes back to the \
-         payer with it; priced below the example's `terminate` in ref_time.\n\
-         - **Code** ({} B of proof on every call): the lever that remains, by loading less of \
-         it per call: the rarely used messages (rotate, top_up, extend, withdraw) in a \
+         - **Removing the item, and the second transfer**: needed, since many channels share \
+         one contract (no `terminate` can carry a refund) and the item's storage deposit goes \
+         back to the payer with it; priced below the example's `terminate` in ref_time.\n\
+         - **Code** ({} B of proof on every call): cargo-contract already builds with \
+         opt-level z, LTO, one codegen unit and wasm-opt -Oz (setting them in the manifest \
+         left the size unchanged), and the deployed wasm has no function table, so none of the \
+         formatting code that dispatches through one; {} B of it are source paths kept for \
+         panic locations. The lever that remains is loading \
+         less of it per call: the rarely used messages (rotate, top_up, extend, withdraw) in a \
          second code blob called with `delegate_call`, so that close and settle load only \
          their own code. A second blob costs a `delegate_call` ({} ps, {} B, and its own \
          code) whenever it is used.\n\
@@ -164,6 +191,7 @@ pub fn priced_gap(
         topic.ref_time,
         topic.proof_size,
         code_gap.proof_size,
+        sizes.paths,
         DELEGATE_CALL.ref_time,
         DELEGATE_CALL.proof_size,
         sizes.channel,

@@ -228,6 +228,7 @@ pub fn write(
         o,
         Sizes {
             code: slotpay_code.len() as u64,
+            paths: super::gap::source_paths(slotpay_code),
             example_code: base.code_len as u64,
             channel: channel_bytes,
         },
