@@ -29,6 +29,12 @@ struct Script {
     /// The answer to each purchase, in order (the last repeats).
     purchases: Vec<(u16, String)>,
     received: Vec<PurchaseBody>,
+    /// Answer every purchase "stale", justified by the very receipt just received.
+    echo_stale: bool,
+    /// The client's state file, read as each purchase arrives (what it had on record
+    /// before the receipt left).
+    state_file: Option<PathBuf>,
+    state_at_purchase: Vec<String>,
 }
 
 fn terms(domain: &Domain, price: u128) -> TermsReply {
@@ -130,8 +136,28 @@ fn mock(script: Arc<Mutex<Script>>) -> String {
                 if let Ok(b) = serde_json::from_slice::<PurchaseBody>(&body) {
                     s.received.push(b);
                 }
-                let i = (s.received.len() - 1).min(s.purchases.len() - 1);
-                let (status, json) = s.purchases[i].clone();
+                if let Some(file) = s.state_file.clone() {
+                    let text = std::fs::read_to_string(file).unwrap_or_default();
+                    s.state_at_purchase.push(text);
+                }
+                let (status, json) = match s.received.last().and_then(|b| b.parse().ok()) {
+                    Some(own) if s.echo_stale => stale(
+                        own.receipt.amount,
+                        Some(SignedReceipt::new(
+                            &own.receipt,
+                            &own.signature,
+                            own.proof.as_ref(),
+                        )),
+                    ),
+                    _ => {
+                        let i = s
+                            .received
+                            .len()
+                            .saturating_sub(1)
+                            .min(s.purchases.len() - 1);
+                        s.purchases[i].clone()
+                    }
+                };
                 respond(&mut stream, status, &json);
             } else {
                 respond(&mut stream, 404, "{}");
@@ -208,6 +234,9 @@ fn script(
         channel,
         purchases,
         received: Vec::new(),
+        echo_stale: false,
+        state_file: None,
+        state_at_purchase: Vec::new(),
     }))
 }
 
@@ -305,6 +334,24 @@ fn a_stale_loop_of_invented_totals_gets_one_slot_signed() {
     );
 }
 
+/// The client's own receipt is no proof that its receipt is stale: an AS that answers
+/// every purchase "stale", justified by the receipt it was just sent, gets that one
+/// receipt and no other.
+#[test]
+fn a_stale_answer_justified_by_the_clients_own_receipt_gets_nothing_more_signed() {
+    let client = Client::new(10);
+    let s = script(terms(&DOMAIN, PRICE), channel(0, None), vec![refused()]);
+    s.lock().expect("lock").echo_stale = true;
+    let (ok, err) = client.pay(&mock(s.clone()), &[]);
+    assert!(!ok);
+    assert!(err.contains("justified by this key's own receipt"), "{err}");
+    assert_eq!(
+        received_amounts(&s),
+        vec![PRICE],
+        "one slot's price signed, once"
+    );
+}
+
 /// In a group, a total must be signed by a member with a proof against the group's root:
 /// an outsider's signature with a member's proof does not count.
 #[test]
@@ -350,15 +397,24 @@ fn a_group_total_no_member_signed_gets_nothing_more_signed() {
 fn the_client_remembers_what_it_signed() {
     let client = Client::new(9);
     let s = script(terms(&DOMAIN, PRICE), channel(0, None), vec![refused()]);
+    let state_file = PathBuf::from(format!(
+        "{}.state.json",
+        client.path("client.key").display()
+    ));
+    s.lock().expect("lock").state_file = Some(state_file.clone());
     let url = mock(s.clone());
     assert!(!client.pay(&url, &["--slots", "3"]).0);
     assert!(!client.pay(&url, &[]).0);
     assert_eq!(received_amounts(&s), vec![3 * PRICE, 4 * PRICE]);
-    let state = std::fs::read_to_string(format!(
-        "{}.state.json",
-        client.path("client.key").display()
-    ))
-    .expect("state file");
+    // Each amount was on record when its receipt reached the AS, not only afterwards.
+    let seen = s.lock().expect("lock").state_at_purchase.clone();
+    for (text, amount) in seen.iter().zip([3 * PRICE, 4 * PRICE]) {
+        assert!(
+            text.contains(&format!("\"{amount}\"")),
+            "{amount} not on record: {text}"
+        );
+    }
+    let state = std::fs::read_to_string(&state_file).expect("state file");
     assert!(state.contains(&format!("\"{}\"", 4 * PRICE)), "{state}");
 }
 

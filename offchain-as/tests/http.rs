@@ -251,6 +251,25 @@ fn sales_stop_while_finality_stalls() {
     assert_eq!((status, e.code.as_str()), (503, "finality_stalled"));
 }
 
+/// "Now" is the best block, not the finalized one: with finality 6 blocks behind, a
+/// channel whose expiry is within the margin of the best block is no longer sold on,
+/// though it would be from the finalized block's point of view.
+#[test]
+fn the_expiry_margin_counts_from_the_best_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = secret(1);
+    let reader = FakeReader::default();
+    // Expires at 1000, margin 5: sellable while now + 5 < 1000.
+    let id = reader.open(channel(delegate(&client), 100));
+    let base = serve(dir.path(), view(&reader, 996, 990), 64, Limits::default());
+    let (status, e) = purchase(&base, &body(id, 10, &client)).expect_err("too close to expiry");
+    assert_eq!((status, e.code.as_str()), (422, "channel_expiring"));
+    // One block earlier on the best chain, it sells.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = serve(dir.path(), view(&reader, 994, 990), 64, Limits::default());
+    purchase(&base, &body(id, 10, &client)).expect("sold: 994 + 5 < 1000");
+}
+
 /// A rotation announced in a best block stops sales to the old keys within the margin
 /// before it takes effect, even before it is final.
 #[test]

@@ -212,6 +212,15 @@ fn buy(
                 // real (signed by a member) and really above what this key signed.
                 let total =
                     parse_amount(e.current_total.as_deref().unwrap_or(""), "current_total")?;
+                if let Some(shown) = e.justification.as_ref() {
+                    if verify::signed_by(shown, domain, &keys::public_key(secret)) {
+                        return Err(Distrust::StaleByOwnReceipt {
+                            signed: amount,
+                            total,
+                        }
+                        .into());
+                    }
+                }
                 let total = verify::justified_total(
                     total,
                     e.justification.as_ref(),

@@ -5,7 +5,7 @@
 //! the channel's authority admits.
 use api::wire::{SignedReceipt, TermsReply};
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
-use protocol::{authorize, Authority, Balance, ChannelId, Domain, Epoch};
+use protocol::{authorize, Authority, Balance, ChannelId, Domain, Epoch, PublicKey};
 
 /// What the user allows a purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,8 @@ pub enum Distrust {
     },
     #[error("the AS calls {signed} stale but justifies only {total}, which is not above it")]
     StaleBelowSigned { signed: Balance, total: Balance },
+    #[error("the AS calls {signed} stale, justified by this key's own receipt of {total}: only another member's receipt can make it stale")]
+    StaleByOwnReceipt { signed: Balance, total: Balance },
     #[error("the AS answered for another purchase than the one signed: {0}")]
     WrongAnswer(String),
     #[error("the amount would overflow")]
@@ -117,6 +119,17 @@ pub fn justified_total(
     authorize::<SoftHasher, Libsecp256k1>(authority, domain, &receipt, &signature, proof.as_ref())
         .map_err(|e| bad(e.to_string()))?;
     Ok(total)
+}
+
+/// Whether `shown` was signed by `key`. A receipt this client signed never makes its
+/// next receipt stale: what it signed is on its own record, and the next amount is above
+/// it; an AS that shows one as "stale" is replaying the client's own signature.
+pub fn signed_by(shown: &SignedReceipt, domain: &Domain, key: &PublicKey) -> bool {
+    shown.parse().is_ok_and(|(receipt, signature, _)| {
+        receipt
+            .recover_signer::<SoftHasher, Libsecp256k1>(domain, &signature)
+            .is_ok_and(|signer| signer == *key)
+    })
 }
 
 /// The amount to sign: `slots` slots above both what this key signed before and the
