@@ -13,6 +13,7 @@
 #   end to end  (same binary: `slotpay pay` to the device's grant)
 #
 #   scripts/bench.sh            (set-up must have run; 7.5 minutes measured here, built)
+#   scripts/bench.sh --results  only reassemble bench/RESULTS.md from the reports
 #
 # Environment: SLOTPAY_BENCH_NOTE (a remark written into each report, e.g. the machine's
 # load), SLOTPAY_LOAD_CHANNELS / SLOTPAY_LOAD_SECONDS (AS load shape), SLOTPAY_BENCH_PORT
@@ -22,6 +23,27 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 slotpay_env
 cd "$SLOTPAY_ROOT"
+results() {
+    {
+        echo "# slotpay benchmark results"
+        echo
+        echo "Assembled by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), on $(nproc) cores"
+        echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB),"
+        echo "from the reports below: each is what its own command wrote, with its own date (a"
+        echo "report rerun alone, \`scripts/bench.sh --results\` reassembles this file); every"
+        echo "figure sits beside the bare limit measured in the same run. Goals are in issue 6 and docs."
+        for f in protocol device firmware contract-costs contract-costs-sandbox as-load; do
+            echo
+            sed 's/^#/##/' "bench/$f.md"
+        done
+    } >bench/RESULTS.md
+}
+
+if [ "${1:-}" = "--results" ]; then
+    step "bench/RESULTS.md" results
+    exit 0
+fi
+
 total=$SECONDS
 
 export SLOTPAY_NODE_PORT=${SLOTPAY_BENCH_PORT:-19964}
@@ -65,19 +87,5 @@ step "contract costs on the node, beside the ink! example" \
 step "AS load (open loop) and end-to-end latency" tcargo root bench --locked -p tests --bench as_load
 "$SLOTPAY_ROOT/scripts/node.sh" stop
 
-results() {
-    {
-        echo "# slotpay benchmark results"
-        echo
-        echo "Written by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), on $(nproc) cores"
-        echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB)."
-        echo "Each section below is the report its own command wrote; every figure sits beside"
-        echo "the bare limit measured in the same run. Goals are in issue 6 and docs."
-        for f in protocol device firmware contract-costs contract-costs-sandbox as-load; do
-            echo
-            sed 's/^#/##/' "bench/$f.md"
-        done
-    } >bench/RESULTS.md
-}
 step "bench/RESULTS.md" results
 say "benchmarks done in $((SECONDS - total))s: bench/RESULTS.md"

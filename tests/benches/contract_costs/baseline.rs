@@ -26,6 +26,8 @@ pub struct Baseline {
     pub instantiate_deposit: i128,
     pub withdraw: Weight,
     pub close: Weight,
+    /// A call that only reads its root (`get_sender`): its floor, as slotpay's `domain`.
+    pub floor: Weight,
 }
 
 struct Bundle {
@@ -177,6 +179,13 @@ pub async fn measure(node: &Node, alice: &AnySigner) -> Baseline {
     node.submit(&recipient, &tx, Finality::Best)
         .await
         .expect("the baseline's withdraw");
+    let floor_dry = call_dry(
+        node,
+        recipient.account(),
+        contract,
+        bundle.selector("messages", "get_sender"),
+    )
+    .await;
     let mut close = bundle.selector("messages", "close");
     (AMOUNT, signed(&contract, AMOUNT, &recipient_key)).encode_to(&mut close);
     let close_dry = call_dry(node, recipient.account(), contract, close).await;
@@ -188,5 +197,6 @@ pub async fn measure(node: &Node, alice: &AnySigner) -> Baseline {
         instantiate_deposit: existing.storage_deposit,
         withdraw: withdraw_dry.gas_consumed,
         close: close_dry.gas_consumed,
+        floor: floor_dry.gas_consumed,
     }
 }

@@ -17,6 +17,8 @@ pub struct Sizes {
     pub channel: u64,
     /// Bytes of source paths in the wasm (panic locations).
     pub paths: u64,
+    /// The receipt's signing payload (keccak's input).
+    pub payload: u64,
 }
 
 /// Bytes of the source file paths `wasm` carries: the panic locations that
@@ -44,6 +46,10 @@ pub fn source_paths(wasm: &[u8]) -> u64 {
 const ROOT_BYTES: u64 = 8 + 32;
 /// `Closed`'s data: channel (u64), paid and refunded (u128).
 const CLOSED_BYTES: u64 = 8 + 16 + 16;
+/// The example hashes (its account id, amount) with sha2 and the recovered 33-byte key
+/// with blake2.
+const EXAMPLE_SIGNED_BYTES: u64 = 32 + 16;
+const PUBLIC_KEY_BYTES: u64 = 33;
 
 /// The gap to the example's close, item by item, each priced by the node's pallet and set
 /// beside the measured part it belongs to.
@@ -90,20 +96,36 @@ pub fn priced_gap(
         )
         .unwrap();
     };
+    let receipt = prices::keccak_256(sizes.payload).plus(prices::ecdsa_recover());
+    let example_receipt = Price::sum(&[
+        prices::sha2_256(EXAMPLE_SIGNED_BYTES),
+        prices::ecdsa_recover(),
+        prices::blake2_256(PUBLIC_KEY_BYTES),
+    ]);
+    let floor = |w: Weight| Price {
+        ref_time: w.ref_time,
+        proof_size: w.proof_size,
+    };
     row(
         o,
-        "code, loaded by every call",
-        &format!("{} B more wasm", sizes.code - sizes.example_code),
-        code_gap,
-        "(counted in its floor)",
-        None,
+        "a call's floor (measured)",
+        &format!(
+            "`domain`: the call, {} B of code, the root read",
+            sizes.code
+        ),
+        floor(domain),
+        &format!(
+            "`get_sender`: the call, {} B of code, the root read",
+            sizes.example_code
+        ),
+        Some(floor(base.floor)),
     );
     row(
         o,
         "the channel",
         &format!("a mapping item of {} B read", sizes.channel),
         read,
-        "its root, read by every call (in both floors)",
+        "none: its root is the channel (in its floor)",
         None,
     );
     row(
@@ -138,11 +160,59 @@ pub fn priced_gap(
         "one transfer (the rest goes with `terminate`)",
         Some(prices::transfer()),
     );
+    row(
+        o,
+        "the receipt",
+        &format!("keccak of its {} B payload, ecdsa_recover", sizes.payload),
+        receipt,
+        "sha2 of 48 B, ecdsa_recover, blake2 of the key",
+        Some(example_receipt),
+    );
+    let ours = Price::sum(&[
+        floor(domain),
+        read,
+        remove,
+        root_write,
+        event,
+        transfers,
+        receipt,
+    ]);
+    let theirs = Price::sum(&[
+        floor(base.floor),
+        prices::terminate(),
+        prices::transfer(),
+        example_receipt,
+    ]);
+    let rest = |total: Weight, priced: Price| {
+        (
+            i128::from(total.ref_time) - i128::from(priced.ref_time),
+            i128::from(total.proof_size) - i128::from(priced.proof_size),
+        )
+    };
+    let (our_rest, their_rest) = (rest(close, ours), rest(base.close, theirs));
+    writeln!(
+        o,
+        "| the rest (measured minus the rows above) | wasm execution: SCALE decoding of the \
+         input and the channel, the rules, the payload; small host calls | {} \
+         | {} | wasm execution and small host calls | {} | {} |\n\
+         | **the close (measured)** | | **{}** | **{}** | | **{}** | **{}** |",
+        our_rest.0,
+        our_rest.1,
+        their_rest.0,
+        their_rest.1,
+        close.ref_time,
+        close.proof_size,
+        base.close.ref_time,
+        base.close.proof_size,
+    )
+    .unwrap();
     writeln!(
         o,
         "\nPriced against measured: the channel read, {}; close's own work (removal, root \
          write, event, transfers), {}. The rest of each part is wasm execution and \
-         small host calls. The floor (`domain`) holds the code: {} B of its {} B of proof.\n",
+         small host calls. Each floor holds its code (1 B of proof and 700 ps per byte): \
+         slotpay's {} B against the example's {} B ({} B apart); the floors' proofs are {} B \
+         apart.\n",
         read.against((
             i128::from(channel.ref_time) - i128::from(domain.ref_time),
             i128::from(channel.proof_size) - i128::from(domain.proof_size),
@@ -152,7 +222,9 @@ pub fn priced_gap(
             i128::from(bare.proof_size) - i128::from(channel.proof_size),
         )),
         sizes.code,
-        domain.proof_size,
+        sizes.example_code,
+        sizes.code - sizes.example_code,
+        i128::from(domain.proof_size) - i128::from(base.floor.proof_size),
     )
     .unwrap();
     writeln!(
@@ -174,10 +246,8 @@ pub fn priced_gap(
          back to the payer with it; priced below the example's `terminate` in ref_time.\n\
          - **Code** ({} B of proof on every call): cargo-contract already builds with \
          opt-level z, LTO, one codegen unit and wasm-opt -Oz (setting them in the manifest \
-         left the size unchanged), and the deployed wasm has no function table, so none of the \
-         formatting code that dispatches through one; {} B of it are source paths kept for \
-         panic locations. The lever that remains is loading \
-         less of it per call: the rarely used messages (rotate, top_up, extend, withdraw) in a \
+         left the size unchanged, 21,894 B); {} B of it are source paths kept for panic \
+         locations. The lever that remains is loading less of it per call: the rarely used messages (rotate, top_up, extend, withdraw) in a \
          second code blob called with `delegate_call`, so that close and settle load only \
          their own code. A second blob costs a `delegate_call` ({} ps, {} B, and its own \
          code) whenever it is used.\n\

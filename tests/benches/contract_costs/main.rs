@@ -305,6 +305,13 @@ async fn main() {
         .await
         .expect("read the channel");
     let channel_bytes = parity_scale_codec::Encode::encoded_size(&stored.expect("open channel"));
+    let receipt_payload = Receipt {
+        channel,
+        epoch: 0,
+        amount: AMOUNT,
+    }
+    .signing_payload(&bench.domain)
+    .len();
     bench
         .measure("owed (read)", "-", payer, 0, &Owed { account: payer })
         .await;
@@ -444,6 +451,7 @@ async fn main() {
         &bench.rows,
         &slotpay_code,
         channel_bytes as u64,
+        receipt_payload as u64,
         slotpay_deploy.gas_consumed,
         &baseline,
     );

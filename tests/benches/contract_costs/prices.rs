@@ -39,7 +39,7 @@ impl Price {
             if m == 0 {
                 "-".to_string()
             } else {
-                format!("{:.0}%", p as f64 * 100.0 / m as f64)
+                format!("{:.1}%", p as f64 * 100.0 / m as f64)
             }
         };
         format!(
@@ -99,4 +99,24 @@ pub fn terminate() -> Price {
 /// Loading `bytes` of code (`call_with_code_per_byte`'s slope), paid by every call.
 pub fn code(bytes: u64) -> Price {
     Price::new(700 * bytes, bytes)
+}
+
+/// `seal_hash_keccak_256(n)`.
+pub fn keccak_256(n: u64) -> Price {
+    Price::new(10_964_255 + 3_593 * n, 0)
+}
+
+/// `seal_hash_sha2_256(n)`.
+pub fn sha2_256(n: u64) -> Price {
+    Price::new(9_599_151 + 1_336 * n, 0)
+}
+
+/// `seal_hash_blake2_256(n)`.
+pub fn blake2_256(n: u64) -> Price {
+    Price::new(6_579_283 + 1_466 * n, 0)
+}
+
+/// `seal_ecdsa_recover`.
+pub fn ecdsa_recover() -> Price {
+    Price::new(49_219_000, 0)
 }
