@@ -4,7 +4,7 @@
 use device_sim::client::{ClientConfig, DeviceClient, Granted, PresentError};
 use device_sim::coap::{
     parse_answer, status_request, token_request, CoapDevice, Event, Outcome, Status,
-    EXCHANGE_LIFETIME_MS,
+    DEDUP_CAPACITY, EXCHANGE_LIFETIME_MS,
 };
 use device_sim::core::Device;
 use device_sim::file_store::FileCounterStore;
@@ -163,6 +163,38 @@ fn a_retransmitted_request_gets_the_first_answer_not_a_second_check() {
         parse_answer(&answer).map(|a| a.outcome),
         Some(Outcome::Used(0))
     );
+}
+
+/// A spoofed flood cannot push a grant out of the deduplication: spoofed requests never
+/// carry a valid Echo, so their answers (an Echo challenge) are not remembered, and a
+/// client whose ACK was lost still gets its grant back, not "used".
+#[test]
+fn a_spoofed_flood_does_not_evict_a_grant_awaiting_its_retransmission() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut device = boot(&dir.path().join("d.state"));
+    let echo = device
+        .device
+        .echo(&device_sim::core::Source::from_ip(from().ip()), 0);
+    let request = token_request(77, b"tk", &token(0).to_string(), Some(echo.as_bytes()));
+    let (first, event) = device.handle(from(), &request, 0).expect("answer");
+    assert!(matches!(event, Event::Granted { counter: 0, .. }));
+    // More spoofed datagrams than the deduplication holds, all within one exchange
+    // lifetime, each from its own forged endpoint.
+    for i in 0..2 * DEDUP_CAPACITY as u32 {
+        let spoofed: SocketAddr = format!(
+            "198.51.{}.{}:{}",
+            (i >> 8) & 0xff,
+            i & 0xff,
+            1024 + (i % 60_000)
+        )
+        .parse()
+        .expect("addr");
+        let guess = token_request(i as u16, b"sp", "1:12345678", None);
+        device.handle(spoofed, &guess, 1_000).expect("answer");
+    }
+    let (second, event) = device.handle(from(), &request, 2_000).expect("answer");
+    assert_eq!(event, Event::Duplicate, "the grant was forgotten");
+    assert_eq!(first, second);
 }
 
 #[test]

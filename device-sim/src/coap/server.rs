@@ -67,11 +67,17 @@ impl<S: CounterStore> CoapDevice<S> {
                     .collect()
             })
             .unwrap_or_default();
-        let (code, options, payload, event) = match (method, path.join("/").as_str()) {
+        let (code, options, payload, event, remember) = match (method, path.join("/").as_str()) {
             (RequestType::Post, "otp") => {
                 let (outcome, event) = self.present(from, &request, now_ms);
                 let (code, options, payload) = encode_outcome(&outcome);
-                (code, options, payload, event)
+                // Only an answer that a second evaluation would change or count is
+                // remembered: a grant (it would come back "used") and a checked wrong
+                // token (a second failure). Echo challenges, throttling and the other
+                // refusals cost nothing to repeat, and not remembering them keeps a
+                // spoofed flood from evicting a grant.
+                let remember = matches!(outcome, Outcome::Granted { .. } | Outcome::Invalid);
+                (code, options, payload, event, remember)
             }
             (RequestType::Get, "status") => {
                 let (code, options, payload) = encode_outcome(&Outcome::Status(Status {
@@ -79,19 +85,21 @@ impl<S: CounterStore> CoapDevice<S> {
                     active_ms: self.active_until_ms.saturating_sub(now_ms),
                     window: self.device.window().size(),
                 }));
-                (code, options, payload, Event::Other)
+                (code, options, payload, Event::Other, false)
             }
             (_, "otp" | "status") => (
                 ResponseType::MethodNotAllowed,
                 vec![],
                 "method not allowed".into(),
                 Event::Other,
+                false,
             ),
             _ => (
                 ResponseType::NotFound,
                 vec![],
                 "no such resource".into(),
                 Event::Other,
+                false,
             ),
         };
         let mut response = Packet::new();
@@ -108,7 +116,9 @@ impl<S: CounterStore> CoapDevice<S> {
         }
         response.payload = payload.into_bytes();
         let bytes = response.to_bytes().ok()?;
-        self.dedup.insert(key, bytes.clone(), now_ms);
+        if remember {
+            self.dedup.insert(key, bytes.clone(), now_ms);
+        }
         Some((bytes, event))
     }
 
