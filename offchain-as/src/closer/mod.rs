@@ -3,8 +3,10 @@
 //! Each pass reads every channel the AS has sold on and not seen closed, decides with
 //! [`policy::decide`], stops sales on the channels it will close ([`Store::begin_close`],
 //! durable before anything is submitted, so a close claims everything ever sold), and
-//! submits every settle and close of the pass together ([`Settlement::submit`]: one
-//! transaction, items failing independently), without waiting for one before the next. A
+//! submits every settle and close of the pass together ([`Settlement::submit`]: on the
+//! node, `Utility::force_batch` transactions of up to 16 items that fail independently;
+//! more items go in further transactions, each sent once the previous one is in a best
+//! block, never waiting for finality), not one close after another's finality. A
 //! submission is given `retry_after_blocks` to show in the finalized state before it is
 //! tried again, until the channel's expiry. The closer is generic over the chain, so its
 //! decisions and its loop are tested against a fake chain.
