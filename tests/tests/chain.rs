@@ -342,6 +342,14 @@ fn serve_survives_a_node_restart_under_load() {
         runtime.block_on(make_block(&contract));
         std::thread::sleep(Duration::from_secs(1));
     }
+    // On chain, not only in the ledger: the close paid the AS exactly what it sold.
+    let end = runtime.block_on(best_block(&contract));
+    let closed = runtime.block_on(closed_events(&contract, now, end));
+    assert_eq!(
+        closed.get(&ids[2]).map(|(paid, _)| *paid),
+        Some(3 * PRICE),
+        "the expiring channel's Closed event"
+    );
     let _ = Path::new(&dir);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,6 +11,8 @@ use tests::*;
 
 const PRICE: u128 = 1_000_000_000;
 const NOTICE: u32 = 12;
+/// The AS's `expiry_margin_blocks` in these tests (the harness's default).
+const MARGIN: u64 = 5;
 
 struct World {
     dir: PathBuf,
@@ -268,12 +270,15 @@ fn a_stolen_delegate_key_is_revoked_while_it_spends() {
         Some(effective),
         "status shows the pending rotation: {status}"
     );
+    let announced_at = w.status(0)["block"].as_u64().expect("block");
     // Until the margin the thief can still buy (the AS can settle it in time) ...
     let mut thief_slots = 4;
+    let mut after_rotation = 0;
     loop {
         match w.pay(channel, "client.key", None) {
             Ok(_) => {
                 thief_slots += 1;
+                after_rotation += 1;
                 // One block per purchase (blocks come only from transactions here), so
                 // the AS's margin is reached one block at a time.
                 let now = w.status(0)["block"].as_u64().expect("block");
@@ -286,6 +291,13 @@ fn a_stolen_delegate_key_is_revoked_while_it_spends() {
         }
         assert!(thief_slots < 30, "the thief was never stopped");
     }
+    // The threat model's bound: one slot a block, from the announcement until the AS's
+    // margin (5 blocks) before the effective block: NOTICE - 5 = 7 slots at most.
+    let bound = effective.saturating_sub(MARGIN + announced_at);
+    assert!(
+        after_rotation <= bound && bound <= u64::from(NOTICE) - MARGIN,
+        "the thief bought {after_rotation} slots after the rotation (bound {bound})"
+    );
     // ... and the new key cannot buy before the effective block.
     let early = w
         .pay(channel, "new-client.key", None)
