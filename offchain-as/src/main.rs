@@ -302,6 +302,10 @@ async fn now(config: Config, channel: ChannelId, close: bool) -> Result<()> {
             SlotpayEvent::Settled(s) => {
                 out["settled"] = s.settled.to_string().into();
                 out["paid"] = s.paid.to_string().into();
+                let (epoch, amount, block) = (s.epoch, s.settled, included.block);
+                ledger
+                    .run(move |l| l.record_settlement(channel, epoch, amount, block))
+                    .await?;
             }
             SlotpayEvent::PaymentDeferred(d) => {
                 out["deferred"] = serde_json::json!({"account": api::ss58(&d.account), "amount": d.amount.to_string()});

@@ -321,6 +321,15 @@ fn settle_twice_then_close_pays_exactly_the_best_receipt() {
         let r = closer.pass().await.expect("pass");
         assert!(matches!(r[..], [Report::Settled { .. }]), "{r:?}");
         chain.advance(1, 0);
+        // Both settles are on the AS's record, durably, as its sales are.
+        let settled: Vec<_> = ledger
+            .run(|s| s.settlements(ChannelId(0)))
+            .await
+            .expect("settlements")
+            .into_iter()
+            .map(|(epoch, amount, _)| (epoch, amount))
+            .collect();
+        assert_eq!(settled, vec![(0, 6 * PRICE), (0, 12 * PRICE)]);
         sell(&ledger, &chain, ChannelId(0), 14 * PRICE, &client).await;
         // A close begun by hand whose transaction never came: taken over after the grace.
         ledger

@@ -3,6 +3,7 @@
 //! AS settling twice, then closing. Every balance to the unit.
 //!
 //! Needs `SLOTPAY_NODE_URL` (scripts/test.sh starts a node and sets it).
+use api::Deployment;
 use protocol::ChannelId;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -255,6 +256,18 @@ fn a_stolen_delegate_key_is_revoked_while_it_spends() {
     }
     let settle1 = as_now(&w.dir, "settle", ChannelId(channel));
     assert_eq!(amount(&settle1, "paid"), 3 * PRICE);
+    // On the AS's record too, durably, as its sales are.
+    let domain = Deployment::load(Path::new(&w.path("deployment.json")))
+        .expect("deployment")
+        .domain();
+    let store = offchain_as::ledger::Store::open(&w.dir.join("as.db"), &domain).expect("ledger");
+    let settled: Vec<_> = store
+        .settlements(ChannelId(channel))
+        .expect("settlements")
+        .into_iter()
+        .map(|(epoch, amount, _)| (epoch, amount))
+        .collect();
+    assert_eq!(settled, vec![(0, 3 * PRICE)]);
     w.pay(channel, "client.key", None)
         .expect("the thief buys again");
     // The payer rotates to a new key.

@@ -218,8 +218,12 @@ impl<S: Settlement> Closer<S> {
         for (op, landed) in ops.iter().zip(landed) {
             let channel = op.channel();
             reports.push(match (op, landed) {
-                (Op::Settle { .. }, Landed::Included { block }) => {
+                (Op::Settle { claim, .. }, Landed::Included { block }) => {
                     self.in_flight.insert(channel, block);
+                    let (epoch, amount) = (claim.epoch, claim.amount);
+                    self.ledger
+                        .run(move |s| s.record_settlement(channel, epoch, amount, block))
+                        .await?;
                     Report::Settled { channel, block }
                 }
                 (Op::Close { .. }, Landed::Included { block }) => {

@@ -37,6 +37,13 @@ CREATE TABLE IF NOT EXISTS epochs (
     proof     BLOB,           -- SCALE MembershipProof, group channels only
     PRIMARY KEY (channel, epoch)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS settlements (
+    channel INTEGER NOT NULL,
+    epoch   INTEGER NOT NULL,
+    amount  BLOB NOT NULL,     -- u128 big-endian: the receipt total the settle claimed
+    block   INTEGER NOT NULL,  -- the best block it was included in
+    PRIMARY KEY (channel, epoch, amount)
+) STRICT;
 CREATE TABLE IF NOT EXISTS spent (
     channel INTEGER NOT NULL,
     epoch   INTEGER NOT NULL,
@@ -354,6 +361,46 @@ impl Store {
             params![to_sql(channel.0), effective_at],
         )?;
         Ok(())
+    }
+
+    /// Records that a settle of `channel` claiming `amount` of `epoch` was included at
+    /// `block` (a retry of the same claim keeps the first record).
+    pub fn record_settlement(
+        &mut self,
+        channel: ChannelId,
+        epoch: Epoch,
+        amount: Balance,
+        block: u32,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO settlements (channel, epoch, amount, block)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![to_sql(channel.0), epoch, amount.to_be_bytes(), block],
+        )?;
+        Ok(())
+    }
+
+    /// The settles of `channel` the AS saw included: (epoch, amount, block), in order.
+    pub fn settlements(
+        &self,
+        channel: ChannelId,
+    ) -> Result<Vec<(Epoch, Balance, u32)>, LedgerError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT epoch, amount, block FROM settlements WHERE channel = ?1
+             ORDER BY epoch, amount",
+        )?;
+        let rows = statement.query_map(params![to_sql(channel.0)], |row| {
+            Ok((
+                row.get::<_, u32>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, u32>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (epoch, amount, block) = row?;
+            Ok((epoch, amount_from(amount)?, block))
+        })
+        .collect()
     }
 
     /// (closing, closed) of `channel`.
