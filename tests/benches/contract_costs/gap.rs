@@ -3,12 +3,9 @@
 //! to, with what cutting it would take.
 use super::baseline::Baseline;
 use super::prices::{self, Price};
+use super::report::ratio;
 use chain::dry_run::Weight;
 use std::fmt::Write as _;
-
-fn ratio(a: u64, b: u64) -> String {
-    format!("{:.2}x", a as f64 / b as f64)
-}
 
 pub struct Sizes {
     pub code: u64,

@@ -36,7 +36,7 @@ fn find<'a>(rows: &'a [Row], operation: &str, construction: &str) -> &'a Row {
         .unwrap_or_else(|| panic!("no row {operation} / {construction}"))
 }
 
-fn ratio(a: u64, b: u64) -> String {
+pub fn ratio(a: u64, b: u64) -> String {
     format!("{:.2}x", a as f64 / b as f64)
 }
 
