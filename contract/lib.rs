@@ -63,7 +63,7 @@ pub mod slotpay_channels {
         ToppedUp, Withdrawn,
     };
     pub use interface::Error;
-    pub use protocol::{Authority, Channel, ChannelId, Claim, Domain};
+    pub use protocol::{Authority, Channel, ChannelId, Domain, SignedReceipt};
 
     pub type Result<T> = core::result::Result<T, Error>;
 
@@ -199,15 +199,15 @@ pub mod slotpay_channels {
             Ok(rotation.effective_at)
         }
 
-        /// Pays the payee what `claim` claims above what was settled; the channel stays open
-        /// (payee only). Returns what was paid.
+        /// Pays the payee what `receipt` claims above what was settled, on the channel it
+        /// names; the channel stays open (payee only). Returns what was paid.
         #[ink(message)]
-        pub fn settle(&mut self, channel: ChannelId, claim: Claim) -> Result<Balance> {
+        pub fn settle(&mut self, receipt: SignedReceipt) -> Result<Balance> {
+            let channel = receipt.receipt.channel;
             let mut state = self.payees(channel)?;
             // The cheap rules first: no signature recovery for a claim they refuse.
-            let settlement =
-                state.settlement(claim.epoch, claim.amount, self.env().block_number())?;
-            self.authorize(&state, channel, &claim)?;
+            let settlement = state.settlement(&receipt.receipt, self.env().block_number())?;
+            self.authorize(&state, receipt)?;
             state.apply(settlement);
             self.channels.insert(channel, &Stored(state));
             self.env().emit_event(Settled {
@@ -220,17 +220,20 @@ pub mod slotpay_channels {
             Ok(settlement.paid)
         }
 
-        /// Closes a channel (payee only): pays the payee what `claim` claims above what was
-        /// settled, the payer the rest. Without a claim, closes at what was settled.
+        /// Closes a channel (payee only): pays the payee what `receipt` claims above what
+        /// was settled, the payer the rest. Without a receipt, closes at what was settled.
         #[ink(message)]
-        pub fn close(&mut self, channel: ChannelId, claim: Option<Claim>) -> Result<()> {
+        pub fn close(&mut self, channel: ChannelId, receipt: Option<SignedReceipt>) -> Result<()> {
             let mut state = self.payees(channel)?;
+            if receipt.as_ref().is_some_and(|r| r.receipt.channel != channel) {
+                return Err(Error::WrongChannel);
+            }
             let payout = state.payout(
-                claim.as_ref().map(|c| (c.epoch, c.amount)),
+                receipt.as_ref().map(|r| &r.receipt),
                 self.env().block_number(),
             )?;
-            if let Some(claim) = &claim {
-                self.authorize(&state, channel, claim)?;
+            if let Some(receipt) = receipt {
+                self.authorize(&state, receipt)?;
             }
             self.channels.remove(channel);
             self.env().emit_event(Closed {
@@ -326,16 +329,10 @@ pub mod slotpay_channels {
             Ok(state)
         }
 
-        /// The claim's receipt must be signed by the authority in force (`state` has been
-        /// advanced by the channel rule that priced the claim).
-        fn authorize(&self, state: &Channel, channel: ChannelId, claim: &Claim) -> Result<()> {
-            protocol::authorize::<InkHost, InkHost>(
-                &state.authority,
-                &self.domain(),
-                &claim.receipt(channel),
-                &claim.signature,
-                claim.membership.as_ref(),
-            )?;
+        /// The receipt must be signed by the authority in force (`state` has been advanced
+        /// by the channel rule that priced it).
+        fn authorize(&self, state: &Channel, receipt: SignedReceipt) -> Result<()> {
+            protocol::authorize::<InkHost, InkHost>(&state.authority, &self.domain(), receipt)?;
             Ok(())
         }
 
@@ -368,8 +365,8 @@ pub mod slotpay_channels {
         use interface::events::ContractEvent;
         use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
         use protocol::crypto::{EcdsaRecover, Hasher};
-        use protocol::merkle::{Member, MerkleTree, UNLIMITED};
-        use protocol::signature::keys::{self, SecretKey};
+        use protocol::{Member, MerkleTree, UNLIMITED};
+        use protocol::keys::{self, SecretKey};
         use protocol::{MembershipProof, Receipt, Rotation, Signature};
 
         const GENESIS: [u8; 32] = [7; 32];
@@ -483,12 +480,15 @@ pub mod slotpay_channels {
                 })
             }
 
-            fn settle(&mut self, channel: ChannelId, claim: Claim) -> Result<Balance> {
+            /// Settles `receipt` presented for `channel` (re-labelled if it names another:
+            /// its signature then no longer covers it).
+            fn settle(&mut self, channel: ChannelId, mut receipt: SignedReceipt) -> Result<Balance> {
                 let payee = self.payee;
-                self.by(payee, |c| c.settle(channel, claim))
+                receipt.receipt.channel = channel;
+                self.by(payee, |c| c.settle(receipt))
             }
 
-            fn close(&mut self, channel: ChannelId, claim: Option<Claim>) -> Result<()> {
+            fn close(&mut self, channel: ChannelId, claim: Option<SignedReceipt>) -> Result<()> {
                 let payee = self.payee;
                 self.by(payee, |c| c.close(channel, claim))
             }
@@ -509,18 +509,13 @@ pub mod slotpay_channels {
                 epoch: u32,
                 amount: Balance,
                 key: &SecretKey,
-            ) -> Claim {
+            ) -> SignedReceipt {
                 let receipt = Receipt {
                     channel,
                     epoch,
                     amount,
                 };
-                Claim {
-                    epoch,
-                    amount,
-                    signature: receipt.sign(&self.domain(), key),
-                    membership: None,
-                }
+                SignedReceipt::sign(receipt, &self.domain(), key, None)
             }
 
             fn state(&self, channel: ChannelId) -> Channel {
@@ -701,7 +696,7 @@ pub mod slotpay_channels {
             for caller in [payer, stranger] {
                 let claim = good.clone();
                 assert_eq!(
-                    w.by(caller, |c| c.settle(channel, claim)),
+                    w.by(caller, |c| c.settle(claim)),
                     Err(Error::NotPayee)
                 );
             }
@@ -717,7 +712,7 @@ pub mod slotpay_channels {
             assert_eq!(w.settle(channel, forged), Err(Error::NotDelegate));
             // The cheap rules run before signature recovery: a garbage signature on a
             // claim they refuse is reported as what they refuse.
-            let garbage = Claim {
+            let garbage = SignedReceipt {
                 signature: Signature([0xFF; 65]),
                 ..w.claim(channel, 0, 2000, &sk)
             };
@@ -1013,8 +1008,8 @@ pub mod slotpay_channels {
             let (secrets, _, tree) = group(&[100, 200, 300, 400, UNLIMITED]);
             let channel = w.open(Authority::Group(tree.root()), 1000).unwrap();
             let proof = tree.proof(2).unwrap();
-            let with = |claim: Claim, proof: Option<MembershipProof>| Claim {
-                membership: proof,
+            let with = |claim: SignedReceipt, proof: Option<MembershipProof>| SignedReceipt {
+                proof: proof,
                 ..claim
             };
             let signed = w.claim(channel, 0, 300, &secrets[2]);
@@ -1104,7 +1099,7 @@ pub mod slotpay_channels {
             let b = w.open(authority, 1000).unwrap();
             let for_a = w.claim(a, 0, 100, &sk);
             assert_eq!(w.settle(b, for_a.clone()), Err(Error::NotDelegate));
-            let signed_for = |domain: Domain, epoch| Claim {
+            let signed_for = |domain: Domain, epoch| SignedReceipt {
                 signature: Receipt {
                     channel: b,
                     epoch,
@@ -1135,7 +1130,7 @@ pub mod slotpay_channels {
                 Err(Error::NotDelegate)
             );
             // A receipt for a lower amount does not stretch to a higher one.
-            let stretched = Claim {
+            let stretched = SignedReceipt {
                 amount: 101,
                 ..for_a.clone()
             };
@@ -1151,7 +1146,7 @@ pub mod slotpay_channels {
             let (sk, authority) = delegate(8);
             let channel = w.open(authority, 1000).unwrap();
             let good = w.claim(channel, 0, 100, &sk);
-            let with = |signature: Signature| Claim {
+            let with = |signature: Signature| SignedReceipt {
                 signature,
                 ..good.clone()
             };
@@ -1177,8 +1172,8 @@ pub mod slotpay_channels {
             );
             let forged = w.claim(channel, 0, 100, &secret(9));
             assert_eq!(w.settle(channel, forged), Err(Error::NotDelegate));
-            let proofed = Claim {
-                membership: Some(MembershipProof::default()),
+            let proofed = SignedReceipt {
+                proof: Some(MembershipProof::default()),
                 ..good.clone()
             };
             assert_eq!(w.settle(channel, proofed), Err(Error::UnexpectedProof));
@@ -1199,11 +1194,11 @@ pub mod slotpay_channels {
             let mut sig = [0u8; 65];
             sig[31] = 5;
             sig[63] = 1;
-            let claim = Claim {
+            let claim = SignedReceipt {
                 epoch: 0,
                 amount: 100,
                 signature: Signature(sig),
-                membership: None,
+                proof: None,
             };
             assert_eq!(
                 w.close(channel, Some(claim)),

@@ -14,7 +14,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$SLOTPAY_ROOT"
-"$SLOTPAY_ROOT/scripts/setup.sh" >/dev/null || die "set-up failed: run scripts/setup.sh to see why"
+# Set-up for the demo only (no fuzzing or firmware tools); seconds when cached, and on a
+# fresh machine it prints its progress.
+"$SLOTPAY_ROOT/scripts/setup.sh" --for demo || die "set-up failed (see above)"
 slotpay_env
 
 export SLOTPAY_NODE_PORT=${SLOTPAY_DEMO_PORT:-19954}

@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Installs everything slotpay needs, once per machine, into $SLOTPAY_CACHE
+# Installs what slotpay's commands need, once per machine, into $SLOTPAY_CACHE
 # (default ~/.cache/slotpay). Idempotent: a second run checks and does nothing new.
 #
-#   scripts/setup.sh                   everything, the node build in the foreground
-#   scripts/setup.sh --node-background everything else now, the node build in the background
-#   scripts/setup.sh --no-node         skip the node (for unit tests only)
+#   scripts/setup.sh [--for all|demo|test] [--node-background | --no-node]
+#
+#   --for demo        what the demo needs: system packages, the contract toolchain,
+#                     cargo-contract, the node (no fuzzing or firmware tools)
+#   --for test        what the test command needs: all of the above, the firmware tools
+#                     (qemu-system-arm, Cortex-M targets) and the fuzzing tools (nightly,
+#                     cargo-fuzz)
+#   --for all         (default) everything
+#   --node-background the node build in the background, everything else now
+#   --no-node         skip the node (for unit tests only)
+#
+# The node: a substrate-contracts-node 0.42.0 you already have is used instead of a
+# build: SLOTPAY_NODE_BIN=/path/to/substrate-contracts-node, or one on PATH. Its
+# `--version` must say 0.42.0. Otherwise it is built from crates.io (40-75 minutes on 2
+# cores); SLOTPAY_NODE_PROFILE=light (default) or release picks the build profile
+# (README, "The node build", has both measured).
 #
 # Environment: SLOTPAY_CACHE (cache root), SLOTPAY_TOOLCHAIN_SOURCE=rustup|debian to force
 # where the Rust 1.85 contract toolchain comes from (default: rustup if it can download
@@ -19,20 +32,31 @@ DEBIAN_RUST_VERSION=1.85.0+dfsg3-1~deb12u3
 DEBIAN_TOOLCHAIN=slotpay-1.85
 NODE_BIN=$SLOTPAY_CACHE/node/bin/substrate-contracts-node
 NODE_LOG=$SLOTPAY_CACHE/logs/node-build.log
+NODE_PROFILE=${SLOTPAY_NODE_PROFILE:-light}
+case $NODE_PROFILE in light | release) ;; *) echo "SLOTPAY_NODE_PROFILE must be light or release, not '$NODE_PROFILE'" >&2; exit 1 ;; esac
 
 node_mode=foreground
-for arg in "$@"; do
-    case $arg in
+purpose=all
+while [ $# -gt 0 ]; do
+    case $1 in
     --node-background) node_mode=background ;;
     --no-node) node_mode=skip ;;
     --node-only) node_mode=only ;;
+    --for)
+        [ $# -ge 2 ] || die "--for needs one of: all, demo, test"
+        purpose=$2
+        shift
+        ;;
+    --for=*) purpose=${1#--for=} ;;
     -h | --help)
-        sed -n '2,12p' "$0"
+        sed -n '2,26p' "$0"
         exit 0
         ;;
-    *) die "unknown argument '$arg' (try --help)" ;;
+    *) die "unknown argument '$1' (try --help)" ;;
     esac
+    shift
 done
+case $purpose in all | demo | test) ;; *) die "--for takes all, demo or test, not '$purpose'" ;; esac
 
 mkdir -p "$SLOTPAY_CACHE"/{logs,target,tools,node}
 
@@ -202,6 +226,31 @@ node_present() {
     [ -x "$NODE_BIN" ] && "$NODE_BIN" --version >/dev/null 2>&1
 }
 
+# A node binary the user already has: SLOTPAY_NODE_BIN, else one on PATH. Accepted when
+# its version is the one slotpay is tested with; linked into the cache so that every
+# script finds it in one place. Returns 1 when there is none to use.
+user_node() {
+    local candidate=${SLOTPAY_NODE_BIN:-} from=SLOTPAY_NODE_BIN
+    if [ -z "$candidate" ]; then
+        candidate=$(command -v substrate-contracts-node 2>/dev/null || true)
+        from=PATH
+        [ -n "$candidate" ] || return 1
+        # Our own link, found through PATH in an environment set by slotpay_env.
+        [ "$(readlink -f "$candidate")" != "$(readlink -f "$NODE_BIN" 2>/dev/null)" ] || return 1
+    fi
+    [ -x "$candidate" ] || die "SLOTPAY_NODE_BIN=$candidate is not an executable file"
+    local version
+    version=$("$candidate" --version 2>&1 | head -n 1) ||
+        die "$candidate (from $from) does not run: $version"
+    if ! printf '%s\n' "$version" | grep -q "^substrate-contracts-node $NODE_VERSION\b"; then
+        die "$candidate (from $from) says '$version'; slotpay needs substrate-contracts-node $NODE_VERSION (unset SLOTPAY_NODE_BIN, or take it off PATH, to build that version here)"
+    fi
+    mkdir -p "$(dirname "$NODE_BIN")"
+    ln -sfn "$(readlink -f "$candidate")" "$NODE_BIN"
+    printf 'profile=user\nsource=%s\n' "$(readlink -f "$candidate")" >"$SLOTPAY_CACHE/node/build.env"
+    echo "    using your $version ($from: $candidate)"
+}
+
 # Builds the node while printing a progress line a minute; holds a lock so a second
 # setup (say, CI while a background build runs) waits instead of building twice.
 build_node() {
@@ -209,6 +258,9 @@ build_node() {
     if ! flock -n 9; then
         echo "    another node build is running (log: $NODE_LOG); waiting for it"
         flock 9
+    fi
+    if [ -n "${SLOTPAY_NODE_BIN:-}" ] || ! node_present; then
+        user_node && return 0
     fi
     if node_present; then
         echo "    cached: $("$NODE_BIN" --version)"
@@ -227,13 +279,26 @@ build_node() {
     # `--dev` runs only contracts-node-runtime's wasm: the Rococo relay-chain and parachain
     # runtimes' wasm blobs (two more full wasm builds, a third of the build) serve only the
     # parachain mode, which slotpay never starts; their native code is still built.
-    SKIP_ROCOCO_RUNTIME_WASM_BUILD=1 SKIP_CONTRACTS_PARACHAIN_RUNTIME_WASM_BUILD=1 \
-    WASM_BUILD_WORKSPACE_HINT=$hint CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/node-install \
+    # The light profile (SLOTPAY_NODE_PROFILE=light, the default) trades the release
+    # profile's optimisation for build time; README "The node build" has both measured.
+    local profile_env=()
+    if [ "$NODE_PROFILE" = light ]; then
+        profile_env=(CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256
+            CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_LTO=false
+            CARGO_PROFILE_RELEASE_INCREMENTAL=false)
+    fi
+    echo "    profile: $NODE_PROFILE ${profile_env[*]}"
+    # /usr/bin/time records the build's CPU time beside its wall time: the figure that
+    # stays comparable when something else shares the cores.
+    /usr/bin/time -o "$SLOTPAY_CACHE/logs/node-build.time" -f 'wall_s=%e user_s=%U sys_s=%S max_rss_kb=%M' \
+    env "${profile_env[@]}" SKIP_ROCOCO_RUNTIME_WASM_BUILD=1 SKIP_CONTRACTS_PARACHAIN_RUNTIME_WASM_BUILD=1 \
+    WASM_BUILD_WORKSPACE_HINT=$hint CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/node-install-$NODE_PROFILE \
         cargo "+$SLOTPAY_TOOLCHAIN" install contracts-node --version "$NODE_VERSION" --locked \
         --root "$SLOTPAY_CACHE/node" >"$NODE_LOG" 2>&1 &
     local pid=$!
     while kill -0 "$pid" 2>/dev/null; do
-        sleep 60 &
+        # 9>&-: a sleep left behind by a killed set-up must not hold the build lock.
+        sleep 60 9>&- &
         wait $! || true
         kill -0 "$pid" 2>/dev/null || break
         printf '    ... %s min, %s crates compiled, now: %s\n' "$(((SECONDS - start) / 60))" \
@@ -243,6 +308,7 @@ build_node() {
     wait "$pid" || die "node build failed; last lines of $NODE_LOG:
 $(tail -n 30 "$NODE_LOG")"
     node_present || die "node build finished but $NODE_BIN does not run"
+    printf 'profile=%s\nminutes=%s\n' "$NODE_PROFILE" "$(((SECONDS - start) / 60))" >"$SLOTPAY_CACHE/node/build.env"
     echo "    built: $("$NODE_BIN" --version)"
 }
 
@@ -250,7 +316,9 @@ node_step() {
     case $node_mode in
     skip) echo "    skipped (--no-node)" ;;
     background)
-        if node_present; then
+        if { [ -n "${SLOTPAY_NODE_BIN:-}" ] || ! node_present; } && user_node; then
+            :
+        elif node_present; then
             echo "    cached: $("$NODE_BIN" --version)"
         elif ! flock -n "$SLOTPAY_CACHE/node-build.lock" true; then
             echo "    already building in the background; log: $NODE_LOG"
@@ -268,7 +336,7 @@ if [ "$node_mode" = only ]; then
     exit 0
 fi
 
-say "slotpay set-up; cache: $SLOTPAY_CACHE"
+say "slotpay set-up for $purpose; cache: $SLOTPAY_CACHE"
 total=$SECONDS
 step "system packages" system_packages
 step "contract toolchain (Rust 1.85 + rust-src + wasm32)" contract_toolchain
@@ -276,8 +344,12 @@ slotpay_env
 if [ "$SLOTPAY_TOOLCHAIN_SOURCE" = debian ]; then
     step "wasm32 standard library for +$SLOTPAY_TOOLCHAIN" wasm_std
 fi
-step "device firmware tools (qemu-system-arm, Cortex-M targets)" firmware_tools
+if [ "$purpose" != demo ]; then
+    step "device firmware tools (qemu-system-arm, Cortex-M targets)" firmware_tools
+fi
 step "cargo-contract $CARGO_CONTRACT_VERSION" cargo_contract
-step "fuzzing tools (nightly toolchain, cargo-fuzz $CARGO_FUZZ_VERSION)" fuzz_tools
+if [ "$purpose" != demo ]; then
+    step "fuzzing tools (nightly toolchain, cargo-fuzz $CARGO_FUZZ_VERSION)" fuzz_tools
+fi
 step "substrate-contracts-node $NODE_VERSION" node_step
 say "set-up complete in $((SECONDS - total))s"

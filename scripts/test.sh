@@ -10,7 +10,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$SLOTPAY_ROOT"
 
-step "set-up (cached after the first run)" "$SLOTPAY_ROOT/scripts/setup.sh"
+step "set-up (cached after the first run)" "$SLOTPAY_ROOT/scripts/setup.sh" --for test
 slotpay_env
 total=$SECONDS
 

@@ -6,32 +6,40 @@ use protocol::{AccountId32, Balance};
 /// A malformed field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
+    /// Not `0x` + 2 `len` hex digits.
     #[error("{field}: not 0x-prefixed hex of {len} bytes")]
-    Hex { field: &'static str, len: usize },
+    Hex {
+        /// The input's name.
+        field: &'static str,
+        /// The bytes expected.
+        len: usize,
+    },
+    /// Not decimal digits below 2^128.
     #[error("{field}: not a decimal integer below 2^128")]
-    Amount { field: &'static str },
+    Amount {
+        /// The input's name.
+        field: &'static str,
+    },
+    /// Neither SS58 nor hex.
     #[error("{text:?} is neither an SS58 address nor 0x-prefixed hex of 32 bytes")]
-    Account { text: String },
+    Account {
+        /// The input.
+        text: String,
+    },
 }
 
-pub fn to_hex(bytes: &[u8]) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
+pub use protocol::to_hex;
 
+/// Exactly `N` bytes from `0x`-prefixed hex, as the protocol's JSON reads them; `field`
+/// names the input in the error.
 pub fn from_hex<const N: usize>(text: &str, field: &'static str) -> Result<[u8; N], CodecError> {
-    let bad = || CodecError::Hex { field, len: N };
-    let digits = text.strip_prefix("0x").ok_or_else(bad)?;
-    let bytes = hex::decode(digits).map_err(|_| bad())?;
-    bytes.try_into().map_err(|_| bad())
+    protocol::parse_hex(text).map_err(|_| CodecError::Hex { field, len: N })
 }
 
-/// A balance in the chain's smallest unit, as decimal digits only (no sign, no spaces).
+/// A balance in the chain's smallest unit, as decimal digits only (no sign, no spaces),
+/// as the protocol's JSON reads it; `field` names the input in the error.
 pub fn parse_amount(text: &str, field: &'static str) -> Result<Balance, CodecError> {
-    // Digits only: Rust's parser would also take a leading '+'.
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CodecError::Amount { field });
-    }
-    text.parse().map_err(|_| CodecError::Amount { field })
+    protocol::parse_balance(text).map_err(|_| CodecError::Amount { field })
 }
 
 /// The generic Substrate SS58 prefix, as substrate-contracts-node uses.

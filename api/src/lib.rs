@@ -1,15 +1,27 @@
 //! The formats slotpay's off-chain parts share, each defined once: the Authorization
-//! Server's HTTP/JSON [`wire`] types (what the AS answers and what the client checks), the
-//! [`codec`]s for bytes, amounts and accounts, and the [`deployment`] file that names a
-//! contract instance.
+//! Server's HTTP/JSON bodies (what the AS answers and what the client checks) with their
+//! [`routes`] and refusal codes ([`ErrorCode`]), the codecs for bytes, amounts and
+//! accounts, the [`Deployment`] file that names a contract instance, and (feature
+//! `client`) a blocking [`AsClient`].
 //!
-//! No I/O beyond reading and writing a deployment file: the AS serves these types, the
-//! `slotpay` CLI and the tests send and read them.
+//! No I/O beyond reading and writing files and, in the client, HTTP: the AS serves these
+//! types, the `slotpay` CLI and the tests send and read them.
 #![forbid(unsafe_code)]
 
-pub mod codec;
-pub mod deployment;
-pub mod wire;
+#[cfg(feature = "client")]
+mod client;
+mod codec;
+mod deployment;
+mod error;
+pub mod routes;
+mod wire;
 
+#[cfg(feature = "client")]
+pub use client::{AsClient, AsClientError};
 pub use codec::{from_hex, parse_account, parse_amount, ss58, to_hex, CodecError};
-pub use deployment::{Deployment, DeploymentError};
+pub use deployment::{write_atomically, Deployment, DeploymentError};
+pub use error::ErrorCode;
+pub use wire::{
+    ApiError, AuthorityKind, ChannelReply, DeviceTerms, PurchaseBody, PurchaseReply,
+    RequestSecret, RotationReply, TermsReply, WireError, MAX_DEVICE_NAME,
+};

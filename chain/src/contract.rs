@@ -22,12 +22,14 @@ pub enum At {
 }
 
 /// A message's answer, split into its value and the contract's refusal.
-pub trait Outcome: Decode {
+pub trait Answer: Decode {
+    /// What the message returns when it does not refuse.
     type Value;
+    /// The value, or the contract's refusal.
     fn into_result(self) -> Result<Self::Value, Error>;
 }
 
-impl<T: Decode> Outcome for Result<T, Error> {
+impl<T: Decode> Answer for Result<T, Error> {
     type Value = T;
     fn into_result(self) -> Result<T, Error> {
         self
@@ -36,7 +38,7 @@ impl<T: Decode> Outcome for Result<T, Error> {
 
 macro_rules! infallible {
     ($($t:ty),*) => {$(
-        impl Outcome for $t {
+        impl Answer for $t {
             type Value = $t;
             fn into_result(self) -> Result<$t, Error> {
                 Ok(self)
@@ -96,8 +98,12 @@ pub enum ItemOutcome {
 
 /// A submitted batch: its block and fee, and an outcome per item in order.
 pub struct BatchOutcome {
+    /// The transaction, if anything was submitted.
     pub included: Option<Included>,
+    /// Each item's outcome, in order.
     pub items: Vec<ItemOutcome>,
+    /// Each item's weight as its dry run required it (zero for a refused one).
+    pub weights: Vec<Weight>,
 }
 
 /// The slotpay contract at one address.
@@ -128,6 +134,23 @@ impl Contract {
             genesis_hash: self.node.genesis_hash(),
             contract: self.address,
         }
+    }
+
+    /// The contract a deployment names (`domain`: its chain's genesis hash and the
+    /// contract's account), on `node`, after checking both: that the node serves that
+    /// chain, and that the contract there answers for it ([`Self::check_domain`]). The one
+    /// check every caller (the CLI, the AS) makes before it trusts a deployment file.
+    pub async fn bind(node: Node, domain: &Domain) -> Result<Self, ChainError> {
+        if node.genesis_hash() != domain.genesis_hash {
+            return Err(ChainError::WrongChain {
+                expected: domain.genesis_hash,
+                found: node.genesis_hash(),
+                url: node.url().to_owned(),
+            });
+        }
+        let contract = Self::new(node, domain.contract);
+        contract.check_domain().await?;
+        Ok(contract)
     }
 
     /// Checks that the contract at this address was deployed for this chain (its `domain()`
@@ -166,9 +189,9 @@ impl Contract {
         value: Balance,
         message: &M,
         at: At,
-    ) -> Result<DryRun<<M::Output as Outcome>::Value>, ChainError>
+    ) -> Result<DryRun<<M::Output as Answer>::Value>, ChainError>
     where
-        M::Output: Outcome,
+        M::Output: Answer,
     {
         let (block, hash) = self.block_at(at).await?;
         let outcome = dry_run::call(
@@ -215,9 +238,9 @@ impl Contract {
         &self,
         message: &M,
         at: At,
-    ) -> Result<(u32, <M::Output as Outcome>::Value), ChainError>
+    ) -> Result<(u32, <M::Output as Answer>::Value), ChainError>
     where
-        M::Output: Outcome,
+        M::Output: Answer,
     {
         let dry = self.dry_run(self.address, 0, message, at).await?;
         Ok((dry.block, dry.value))
@@ -234,7 +257,7 @@ impl Contract {
         finality: Finality,
     ) -> Result<(Included, Vec<SlotpayEvent>), ChainError>
     where
-        M::Output: Outcome,
+        M::Output: Answer,
     {
         let dry = self
             .dry_run(signer.account_id().0, value, message, At::Best)
@@ -279,6 +302,7 @@ impl Contract {
         let origin = signer.account_id().0;
         let (_, best) = self.node.best().await?;
         let mut items: Vec<Option<ItemOutcome>> = Vec::with_capacity(calls.len());
+        let mut weights = Vec::with_capacity(calls.len());
         let mut txs = Vec::new();
         // Every dry run at once: a batch's latency is one round trip, not one per call.
         let outcomes = futures::future::join_all(calls.iter().map(|call| {
@@ -304,9 +328,13 @@ impl Contract {
             };
             match (refusal, mode) {
                 (Some(e), Batch::All) => return Err(e),
-                (Some(e), Batch::Force) => items.push(Some(ItemOutcome::Refused(e))),
+                (Some(e), Batch::Force) => {
+                    items.push(Some(ItemOutcome::Refused(e)));
+                    weights.push(Weight::default());
+                }
                 (None, _) => {
                     items.push(None);
+                    weights.push(outcome.gas_required);
                     txs.push(self.call_tx(call, outcome.gas_required).into_value());
                 }
             }
@@ -315,6 +343,7 @@ impl Contract {
             return Ok(BatchOutcome {
                 included: None,
                 items: items.into_iter().flatten().collect(),
+                weights,
             });
         }
         let name = match mode {
@@ -334,7 +363,39 @@ impl Contract {
         Ok(BatchOutcome {
             included: Some(included),
             items,
+            weights,
         })
+    }
+
+    /// What each call would weigh as `origin` at the best block (`None`: its dry run
+    /// failed or was refused), without submitting anything.
+    pub async fn weigh(
+        &self,
+        origin: AccountId32,
+        calls: &[Call],
+    ) -> Result<Vec<Option<Weight>>, ChainError> {
+        let (_, best) = self.node.best().await?;
+        let outcomes = futures::future::join_all(calls.iter().map(|call| {
+            dry_run::call(
+                self.node.api(),
+                best,
+                origin,
+                self.address,
+                call.value,
+                call.data.clone(),
+            )
+        }))
+        .await;
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                let outcome = outcome?;
+                Ok(match outcome.result {
+                    Ok((flags, _)) if flags & REVERT == 0 => Some(outcome.gas_required),
+                    _ => None,
+                })
+            })
+            .collect()
     }
 }
 

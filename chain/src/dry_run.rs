@@ -36,7 +36,7 @@ impl Weight {
 
 /// What a dry run reports.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct RawDryRun {
     pub gas_consumed: Weight,
     pub gas_required: Weight,
     /// Storage deposit charged (positive) or refunded (negative) to the origin.
@@ -80,7 +80,7 @@ fn dispatch_error(api: &Api, error: &Value<u32>) -> String {
     format!("{error}")
 }
 
-fn decode_outcome(api: &Api, what: &str, value: &Value<u32>) -> Result<Outcome, ChainError> {
+fn decode_outcome(api: &Api, what: &str, value: &Value<u32>) -> Result<RawDryRun, ChainError> {
     let bad = |reason: &str| ChainError::decode(what, reason);
     let weight = |name: &str| -> Result<Weight, ChainError> {
         let w = value.at(name).ok_or_else(|| bad(name))?;
@@ -133,7 +133,7 @@ fn decode_outcome(api: &Api, what: &str, value: &Value<u32>) -> Result<Outcome, 
     } else {
         Err(dispatch_error(api, inner))
     };
-    Ok(Outcome {
+    Ok(RawDryRun {
         gas_consumed: weight("gas_consumed")?,
         gas_required: weight("gas_required")?,
         storage_deposit,
@@ -153,7 +153,7 @@ pub async fn call(
     contract: AccountId32,
     value: Balance,
     input: Vec<u8>,
-) -> Result<Outcome, ChainError> {
+) -> Result<RawDryRun, ChainError> {
     let payload = subxt::dynamic::runtime_api_call(
         "ContractsApi",
         "call",
@@ -190,7 +190,7 @@ pub async fn instantiate(
     code: Code<'_>,
     input: Vec<u8>,
     salt: &[u8],
-) -> Result<Outcome, ChainError> {
+) -> Result<RawDryRun, ChainError> {
     let code = match code {
         Code::Upload(wasm) => Value::unnamed_variant("Upload", [Value::from_bytes(wasm)]),
         Code::Existing(hash) => Value::unnamed_variant("Existing", [Value::from_bytes(hash)]),

@@ -11,18 +11,28 @@
 //! while it is away fail with [`ChainError::is_unreachable`], and subscriptions resume.
 #![forbid(unsafe_code)]
 
+//!
+//! The surface: the client types at the crate root; two namespaces of free functions,
+//! [`balances`] (transfers and balances) and [`dry_run`] (raw `ContractsApi` dry runs, for
+//! instantiation and the cost benchmarks).
 pub mod balances;
-pub mod contract;
-pub mod deploy;
+mod contract;
+mod deploy;
 pub mod dry_run;
-pub mod events;
-pub mod node;
-pub mod signer;
+mod events;
+mod limits;
+mod node;
+mod signer;
 
-pub use contract::{At, Batch, BatchOutcome, Call, Contract, DryRun, ItemOutcome, Outcome};
-pub use events::SlotpayEvent;
-pub use node::{Finality, Included, Node};
-pub use signer::AnySigner;
+pub use contract::{Answer, At, Batch, BatchOutcome, Call, Contract, DryRun, ItemOutcome};
+pub use deploy::{bundle_code, deploy, Deployed};
+pub use events::{
+    slotpay_events, ContractEmitted, Instantiated, SlotpayEvent, StorageDepositTransferredAndHeld,
+    StorageDepositTransferredAndReleased, TransactionFeePaid,
+};
+pub use limits::BlockLimits;
+pub use node::{Api, Finality, Included, Node};
+pub use signer::{AnySigner, SignerError};
 
 /// Substrate's hash type, for block hashes.
 pub type BlockHash = subxt::utils::H256;
@@ -30,22 +40,47 @@ pub type BlockHash = subxt::utils::H256;
 /// What can go wrong talking to the chain.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// The node's RPC failed (see [`Self::is_unreachable`]).
     #[error("node RPC: {0}")]
     Rpc(#[from] subxt::Error),
+    /// The contract refused the message with its error.
     #[error("the contract refused {message}: {error}")]
     Refused {
+        /// The message's label.
         message: &'static str,
+        /// Why.
         error: interface::Error,
     },
+    /// The call failed outside the contract's own errors (a pallet error, a trap).
     #[error("{message} failed: {reason}")]
     Call {
+        /// The message's label.
         message: &'static str,
+        /// The pallet's or the runtime's reason.
         reason: String,
     },
+    /// An answer or event that does not decode.
     #[error("{what}: cannot decode: {reason}")]
-    Decode { what: String, reason: String },
+    Decode {
+        /// What was decoded.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A transaction the node did not include.
     #[error("the transaction was not included: {0}")]
     NotIncluded(String),
+    /// A deployment of another chain than the node's.
+    #[error("the deployment is for chain {}, but {url} serves chain {}", hex::encode(expected), hex::encode(found))]
+    WrongChain {
+        /// The deployment's genesis hash.
+        expected: [u8; 32],
+        /// The node's.
+        found: [u8; 32],
+        /// The node.
+        url: String,
+    },
+    /// Anything else, said in words.
     #[error("{0}")]
     Other(String),
 }

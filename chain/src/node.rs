@@ -12,6 +12,7 @@ use subxt::config::DefaultExtrinsicParamsBuilder;
 use subxt::tx::{Payload, Signer, TxStatus};
 use subxt::{OnlineClient, PolkadotConfig};
 
+/// subxt's client, for what this crate does not wrap.
 pub type Api = OnlineClient<PolkadotConfig>;
 
 /// How long a submitted transaction is watched.
@@ -25,8 +26,11 @@ pub enum Finality {
 
 /// A transaction in a block, with what it caused.
 pub struct Included {
+    /// The block's number.
     pub block: u32,
+    /// The block's hash.
     pub block_hash: BlockHash,
+    /// The transaction's events.
     pub events: ExtrinsicEvents<PolkadotConfig>,
     /// What the signer paid (`TransactionPayment::TransactionFeePaid`, fee + tip).
     pub fee: Balance,
@@ -39,6 +43,9 @@ pub struct Node {
     api: Api,
     rpc: LegacyRpcMethods<PolkadotConfig>,
     url: String,
+    /// Held from reading a nonce until the transaction is in the pool, so that
+    /// transactions submitted at once (several batches of closes) get distinct nonces.
+    submitting: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Node {
@@ -59,21 +66,26 @@ impl Node {
             api,
             rpc: LegacyRpcMethods::new(rpc),
             url: url.to_owned(),
+            submitting: std::sync::Arc::default(),
         })
     }
 
+    /// subxt's client.
     pub fn api(&self) -> &Api {
         &self.api
     }
 
+    /// The node's legacy RPC methods.
     pub fn rpc(&self) -> &LegacyRpcMethods<PolkadotConfig> {
         &self.rpc
     }
 
+    /// The URL it was connected to.
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// The chain's genesis hash.
     pub fn genesis_hash(&self) -> [u8; 32] {
         self.api.genesis_hash().0
     }
@@ -124,18 +136,20 @@ impl Node {
         payload: &P,
         finality: Finality,
     ) -> Result<Included, ChainError> {
-        let nonce = self
-            .rpc
-            .system_account_next_index(&signer.account_id())
-            .await?;
-        let params = DefaultExtrinsicParamsBuilder::<PolkadotConfig>::new()
-            .nonce(nonce)
-            .build();
-        let mut progress = self
-            .api
-            .tx()
-            .sign_and_submit_then_watch(payload, signer, params)
-            .await?;
+        let mut progress = {
+            let _pool = self.submitting.lock().await;
+            let nonce = self
+                .rpc
+                .system_account_next_index(&signer.account_id())
+                .await?;
+            let params = DefaultExtrinsicParamsBuilder::<PolkadotConfig>::new()
+                .nonce(nonce)
+                .build();
+            self.api
+                .tx()
+                .sign_and_submit_then_watch(payload, signer, params)
+                .await?
+        };
         while let Some(status) = progress.next().await {
             let in_block = match status? {
                 TxStatus::InBestBlock(tx) if finality == Finality::Best => tx,

@@ -111,7 +111,7 @@ async fn call<M: Message>(
     message: &M,
 ) -> Result<(protocol::AccountId32, chain::Included, Vec<SlotpayEvent>)>
 where
-    M::Output: chain::Outcome,
+    M::Output: chain::Answer,
 {
     let contract = chain.contract().await?;
     let signer = signer.signer()?;

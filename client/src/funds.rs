@@ -60,7 +60,7 @@ pub async fn deploy(
     out: &Path,
     o: &Output,
 ) -> Result<()> {
-    let code = chain::deploy::bundle_code(bundle)?;
+    let code = chain::bundle_code(bundle)?;
     let node = Node::connect(url)
         .await
         .with_context(|| format!("connect to {url}"))?;
@@ -72,7 +72,7 @@ pub async fn deploy(
     let bundle_path = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf());
     let done = with_progress(
         &format!("deploying to {url}"),
-        chain::deploy::deploy(&node, &signer.signer()?, code, salt, Some(bundle_path)),
+        chain::deploy(&node, &signer.signer()?, code, salt, Some(bundle_path)),
     )
     .await?;
     done.deployment.save(out)?;

@@ -3,10 +3,9 @@
 use crate::keys::public_key_arg;
 use crate::output::Output;
 use anyhow::{bail, Context, Result};
-use api::wire::ProofBody;
-use api::{from_hex, parse_amount, to_hex};
+use api::{parse_amount, to_hex};
 use protocol::crypto::backend::SoftHasher;
-use protocol::merkle::{MerkleTree, UNLIMITED};
+use protocol::{MerkleTree, UNLIMITED};
 use protocol::{Balance, Member, MembershipProof, MerkleRoot, PublicKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -15,18 +14,23 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupFile {
-    pub root: String,
+    /// The group's Merkle root: the channel's authority.
+    pub root: MerkleRoot,
+    /// Every member.
     pub members: Vec<GroupMember>,
 }
 
+/// One member: its key, cap and proof.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupMember {
-    pub key: String,
+    /// Its key.
+    pub key: PublicKey,
     /// The most this member may spend on a channel (per authority epoch); "unlimited" for
     /// no cap.
     pub cap: String,
-    pub proof: ProofBody,
+    /// Its proof (which carries the cap the leaf commits).
+    pub proof: MembershipProof,
 }
 
 fn cap_text(cap: Balance) -> String {
@@ -69,14 +73,14 @@ impl GroupFile {
             .enumerate()
             .map(|(i, m)| {
                 Ok(GroupMember {
-                    key: to_hex(&m.key.0),
+                    key: m.key,
                     cap: cap_text(m.cap),
-                    proof: ProofBody::new(&tree.proof(i)?),
+                    proof: tree.proof(i)?,
                 })
             })
             .collect::<Result<_>>()?;
         Ok(Self {
-            root: to_hex(&tree.root().0),
+            root: tree.root(),
             members,
         })
     }
@@ -88,12 +92,13 @@ impl GroupFile {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        api::deployment::write_atomically(path, serde_json::to_string_pretty(self)?.as_bytes())
+        api::write_atomically(path, serde_json::to_string_pretty(self)?.as_bytes())
             .with_context(|| format!("write {}", path.display()))
     }
 
+    /// The root.
     pub fn root(&self) -> Result<MerkleRoot> {
-        Ok(MerkleRoot(from_hex::<32>(&self.root, "root")?))
+        Ok(self.root)
     }
 
     pub fn members(&self) -> Result<Vec<Member>> {
@@ -101,7 +106,7 @@ impl GroupFile {
             .iter()
             .map(|m| {
                 Ok(Member {
-                    key: PublicKey(from_hex::<33>(&m.key, "member key")?),
+                    key: m.key,
                     cap: parse_cap(&m.cap)?,
                 })
             })
@@ -110,16 +115,15 @@ impl GroupFile {
 
     /// The proof of `key`, checked against the root before use.
     pub fn proof_of(&self, key: &PublicKey) -> Result<MembershipProof> {
-        let wanted = to_hex(&key.0);
         let member = self
             .members
             .iter()
-            .find(|m| m.key == wanted)
-            .with_context(|| format!("key {wanted} is not in the group"))?;
-        let proof = member.proof.parse()?;
+            .find(|m| m.key == *key)
+            .with_context(|| format!("key {} is not in the group", to_hex(&key.0)))?;
+        let proof = member.proof.clone();
         proof
             .verify::<SoftHasher>(key, &self.root()?)
-            .with_context(|| format!("the group file's proof for {wanted} is wrong"))?;
+            .with_context(|| format!("the group file's proof for {} is wrong", to_hex(&key.0)))?;
         Ok(proof)
     }
 }
@@ -169,12 +173,12 @@ fn written(group: &GroupFile, out: &Path, o: &Output) {
     let text = group
         .members
         .iter()
-        .map(|m| format!("  {} cap {}", m.key, m.cap))
+        .map(|m| format!("  {} cap {}", to_hex(&m.key.0), m.cap))
         .collect::<Vec<_>>()
         .join("\n");
     o.print(
         serde_json::json!({"root": group.root, "members": members, "file": out.display().to_string()}),
-        format!("{}: root {}, {} members\n{text}", out.display(), group.root, group.members.len()),
+        format!("{}: root {}, {} members\n{text}", out.display(), to_hex(&group.root.0), group.members.len()),
     );
 }
 

@@ -3,9 +3,9 @@ use crate::output::Output;
 use anyhow::{Context, Result};
 use api::{from_hex, ss58, to_hex};
 use chain::AnySigner;
-use protocol::authority::account_id_of;
+use protocol::account_id_of;
 use protocol::crypto::backend::SoftHasher;
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::PublicKey;
 use std::path::{Path, PathBuf};
 

@@ -1,19 +1,9 @@
 //! `slotpay`: the slotpay client. Keys and groups, channels of each construction, and
-//! paying for device slots without trusting the AS.
-mod channel;
-mod funds;
-mod group;
-mod keys;
-mod output;
-mod pay;
-mod state;
-mod target;
-
+//! paying for device slots without trusting the AS. The commands live in the library
+//! (`client`); this is their command line.
 use anyhow::Result;
-use channel::ChannelCommand;
 use clap::{Parser, Subcommand};
-use keys::SignerArgs;
-use output::Output;
+use client::{channel, funds, group, keys, pay, ChannelCommand, Output, SignerArgs};
 use std::path::PathBuf;
 
 #[derive(Parser)]

@@ -29,17 +29,9 @@ impl ChainArgs {
         let node = with_progress(&format!("connecting to {url}"), Node::connect(&url))
             .await
             .with_context(|| format!("connect to {url}"))?;
-        if node.genesis_hash() != deployment.genesis_hash {
-            bail!(
-                "{} is for chain {}, but {url} serves chain {}",
-                self.deployment.display(),
-                to_hex(&deployment.genesis_hash),
-                to_hex(&node.genesis_hash())
-            );
-        }
-        let contract = Contract::new(node, deployment.contract);
-        contract.check_domain().await.context("read the contract")?;
-        Ok(contract)
+        Contract::bind(node, &deployment.domain())
+            .await
+            .with_context(|| format!("check {} against {url}", self.deployment.display()))
     }
 }
 

@@ -6,8 +6,8 @@
 use api::wire::{ApiError, ChannelReply, PurchaseBody, SignedReceipt, TermsReply};
 use api::{to_hex, Deployment};
 use protocol::crypto::backend::SoftHasher;
-use protocol::merkle::MerkleTree;
-use protocol::signature::keys::{self, SecretKey};
+use protocol::MerkleTree;
+use protocol::keys::{self, SecretKey};
 use protocol::{ChannelId, Domain, Member, Receipt};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

@@ -9,8 +9,8 @@
 mod support;
 
 use slotpay_channels::protocol::crypto::backend::SoftHasher;
-use slotpay_channels::protocol::merkle::{Member, MerkleTree};
-use slotpay_channels::protocol::signature::keys::{self, SecretKey};
+use slotpay_channels::protocol::{Member, MerkleTree};
+use slotpay_channels::protocol::keys::{self, SecretKey};
 use slotpay_channels::protocol::{Authority, MembershipProof, PublicKey};
 use slotpay_channels::slotpay_channels::Error;
 use std::fmt::Write as _;
@@ -121,7 +121,7 @@ fn main() {
         row(
             "settle",
             name,
-            measured(chain.settle(&payee, channel, settle)),
+            measured(chain.settle(&payee, settle)),
             "n/a",
         );
         row(

@@ -15,10 +15,10 @@ mod support;
 use slotpay_channels::interface::messages::Settle;
 use slotpay_channels::interface::Error;
 use slotpay_channels::protocol::crypto::backend::{Libsecp256k1, SoftHasher};
-use slotpay_channels::protocol::merkle::{Member, MerkleTree};
-use slotpay_channels::protocol::signature::keys::{self, SecretKey};
+use slotpay_channels::protocol::{Member, MerkleTree};
+use slotpay_channels::protocol::keys::{self, SecretKey};
 use slotpay_channels::protocol::{
-    authorize, Authority, Balance, ChannelId, Claim, Domain, MembershipProof, PublicKey, Receipt,
+    authorize, Authority, Balance, ChannelId, Domain, SignedReceipt, MembershipProof, PublicKey, Receipt,
     Signature,
 };
 use std::collections::BTreeMap;
@@ -150,19 +150,12 @@ fn the_as_verifier_and_the_compiled_contract_agree() {
     for case in 0..CASES {
         let target = &targets[rng.below(targets.len() as u64) as usize];
         let (claim, note) = make_claim(&mut rng, target, &domain, &signer, &tree);
-        let receipt = claim.receipt(target.channel);
-        let expected = authorize::<SoftHasher, Libsecp256k1>(
-            &target.authority,
-            &domain,
-            &receipt,
-            &claim.signature,
-            claim.membership.as_ref(),
-        )
-        .map(|_| ())
-        .map_err(Error::from);
+        let expected =
+            authorize::<SoftHasher, Libsecp256k1>(&target.authority, &domain, claim.clone())
+                .map(|_| ())
+                .map_err(Error::from);
         let settle = Settle {
-            channel: target.channel,
-            claim: claim.clone(),
+            receipt: claim.clone(),
         };
         let on_chain = chain.dry(&payee, &settle).value.map(|_| ());
         assert_eq!(
@@ -221,7 +214,7 @@ fn make_claim(
     domain: &Domain,
     signer: &SecretKey,
     tree: &MerkleTree,
-) -> (Claim, String) {
+) -> (SignedReceipt, String) {
     let amount = 1 + Balance::from(rng.next()) % DEPOSIT;
     let mut signed = Receipt {
         channel: target.channel,
@@ -299,11 +292,14 @@ fn make_claim(
     }
     let membership = proof_for(rng, target, tree, &mut note);
     (
-        Claim {
-            epoch: target.epoch,
-            amount,
+        SignedReceipt {
+            receipt: Receipt {
+                channel: target.channel,
+                epoch: target.epoch,
+                amount,
+            },
             signature,
-            membership,
+            proof: membership,
         },
         note.join(", "),
     )

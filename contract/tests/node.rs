@@ -19,9 +19,11 @@ use slotpay_channels::interface::events::{Closed, ContractEvent, PaymentDeferred
 use slotpay_channels::interface::messages::{Message, Open};
 use slotpay_channels::protocol::crypto::backend::SoftHasher;
 use slotpay_channels::protocol::crypto::Hasher;
-use slotpay_channels::protocol::merkle::{Member, MerkleTree};
-use slotpay_channels::protocol::signature::keys::{self, SecretKey};
-use slotpay_channels::protocol::{Authority, ChannelId, Claim, Domain, MembershipProof, Receipt};
+use slotpay_channels::protocol::{Member, MerkleTree};
+use slotpay_channels::protocol::keys::{self, SecretKey};
+use slotpay_channels::protocol::{
+    Authority, ChannelId, Domain, MembershipProof, Receipt, SignedReceipt,
+};
 use slotpay_channels::slotpay_channels::{Error, SlotpayChannels, SlotpayChannelsRef};
 use std::process::Command;
 
@@ -190,25 +192,20 @@ fn claim(
     amount: Balance,
     key: &SecretKey,
     membership: Option<MembershipProof>,
-) -> Claim {
-    Claim {
+) -> SignedReceipt {
+    let receipt = Receipt {
+        channel,
         epoch: 0,
         amount,
-        signature: Receipt {
-            channel,
-            epoch: 0,
-            amount,
-        }
-        .sign(domain, key),
-        membership,
-    }
+    };
+    SignedReceipt::sign(receipt, domain, key, membership)
 }
 
 /// Open by an sr25519 payer, buy `slots` slots, settle at a third and at two thirds of
 /// them, close with the last receipt; balances to the unit after every step.
 async fn sr25519_payer_life(
     authority: Authority,
-    sign: impl Fn(&Domain, ChannelId, Balance, u32) -> Claim,
+    sign: impl Fn(&Domain, ChannelId, Balance, u32) -> SignedReceipt,
     slots: u32,
 ) {
     let (mut client, api) = connect().await;
@@ -241,7 +238,7 @@ async fn sr25519_payer_life(
         let total = PRICE * Balance::from(slot);
         let settle = contract
             .builder
-            .settle(channel, sign(&contract.domain, channel, total, slot));
+            .settle(sign(&contract.domain, channel, total, slot));
         let done = client.call(&payee, &settle).submit().await.expect("settle");
         payee_expected = less(
             payee_expected + total - settled - fee_paid(&done.events),
@@ -614,10 +611,9 @@ async fn expiry_returns_the_rest_on_node() {
     let mut fees = fee_paid(&opened.events);
     let open_storage = storage_deposit(&opened.events, &payer_id);
     let channel = opened.return_value().expect("open succeeds");
-    let settle = contract.builder.settle(
-        channel,
-        claim(&contract.domain, channel, PRICE, &client_key, None),
-    );
+    let settle = contract
+        .builder
+        .settle(claim(&contract.domain, channel, PRICE, &client_key, None));
     let settled = client.call(&payee, &settle).submit().await.expect("settle");
     assert_eq!(settled.return_value(), Ok(PRICE));
 

@@ -9,9 +9,9 @@ use slotpay_channels::interface::events::{
     Closed, ExpiredClaimed, PaymentDeferred, RotationAnnounced, Settled, Withdrawn,
 };
 use slotpay_channels::protocol::crypto::backend::SoftHasher;
-use slotpay_channels::protocol::merkle::{Member, MerkleTree};
-use slotpay_channels::protocol::signature::keys::{self, SecretKey};
-use slotpay_channels::protocol::{Authority, ChannelId, Claim, MembershipProof};
+use slotpay_channels::protocol::{Member, MerkleTree};
+use slotpay_channels::protocol::keys::{self, SecretKey};
+use slotpay_channels::protocol::{Authority, ChannelId, MembershipProof, SignedReceipt};
 use slotpay_channels::slotpay_channels::Error;
 use std::sync::OnceLock;
 use support::*;
@@ -78,7 +78,7 @@ fn whole_life(
     p: &Parties,
     authority: Authority,
     slots: u32,
-    sign: impl Fn(&Chain, ChannelId, Balance, u32) -> Claim,
+    sign: impl Fn(&Chain, ChannelId, Balance, u32) -> SignedReceipt,
 ) {
     let mut ledger = Ledger::read(chain, p);
     let opened = chain.open(&p.payer, &p.payee, authority, 1_000, DEPOSIT);
@@ -99,7 +99,7 @@ fn whole_life(
         let total = PRICE * Balance::from(slot);
         let claim = sign(chain, channel, total, slot);
         if slot == slots / 3 || slot == 2 * slots / 3 {
-            let settle = chain.settle(&p.payee, channel, claim);
+            let settle = chain.settle(&p.payee, claim);
             assert_eq!(settle.value, Ok(total - settled), "settle at slot {slot}");
             assert_eq!(
                 settle.events::<Settled>(),
@@ -226,9 +226,7 @@ fn rotation_hands_the_channel_to_a_new_key_after_the_notice() {
     ledger.contract += DEPOSIT;
 
     let settle = chain.settle(
-        &p.payee,
-        channel,
-        chain.claim(channel, 0, 3 * PRICE, &old, None),
+        &p.payee, chain.claim(channel, 0, 3 * PRICE, &old, None),
     );
     assert_eq!(settle.value, Ok(3 * PRICE));
     ledger.payee = less(ledger.payee + 3 * PRICE, settle.storage_deposit);
@@ -255,15 +253,11 @@ fn rotation_hands_the_channel_to_a_new_key_after_the_notice() {
     // During the notice: the old key settles, the new key's receipts do not count yet.
     chain.build_blocks(notice - 1);
     let early = chain.settle(
-        &p.payee,
-        channel,
-        chain.claim(channel, 1, PRICE, &new, None),
+        &p.payee, chain.claim(channel, 1, PRICE, &new, None),
     );
     assert_eq!(early.value, Err(Error::WrongEpoch));
     let settle = chain.settle(
-        &p.payee,
-        channel,
-        chain.claim(channel, 0, 5 * PRICE, &old, None),
+        &p.payee, chain.claim(channel, 0, 5 * PRICE, &old, None),
     );
     assert_eq!(settle.value, Ok(2 * PRICE));
     ledger.payee = less(ledger.payee + 2 * PRICE, settle.storage_deposit);
@@ -278,21 +272,15 @@ fn rotation_hands_the_channel_to_a_new_key_after_the_notice() {
         (new_authority, 1, 5 * PRICE, 5 * PRICE)
     );
     let late = chain.settle(
-        &p.payee,
-        channel,
-        chain.claim(channel, 0, 6 * PRICE, &old, None),
+        &p.payee, chain.claim(channel, 0, 6 * PRICE, &old, None),
     );
     assert_eq!(late.value, Err(Error::WrongEpoch));
     let old_in_new_epoch = chain.settle(
-        &p.payee,
-        channel,
-        chain.claim(channel, 1, PRICE, &old, None),
+        &p.payee, chain.claim(channel, 1, PRICE, &old, None),
     );
     assert_eq!(old_in_new_epoch.value, Err(Error::NotDelegate));
     let settle = chain.settle(
-        &p.payee,
-        channel,
-        chain.claim(channel, 1, 2 * PRICE, &new, None),
+        &p.payee, chain.claim(channel, 1, 2 * PRICE, &new, None),
     );
     assert_eq!(settle.value, Ok(2 * PRICE));
     assert_eq!(
@@ -359,13 +347,13 @@ fn group_member_removed_by_rotating_to_a_new_root_and_caps_are_in_the_proof() {
         };
         let claim = chain.claim(channel, 0, PRICE, &secrets[1], Some(inflated));
         assert_eq!(
-            chain.settle(&p.payee, channel, claim).value,
+            chain.settle(&p.payee, claim).value,
             Err(Error::NotMember),
             "cap {cap}"
         );
     }
     let claim = chain.claim(channel, 0, PRICE, &secrets[1], Some(proof.clone()));
-    assert_eq!(chain.settle(&p.payee, channel, claim).value, Ok(PRICE));
+    assert_eq!(chain.settle(&p.payee, claim).value, Ok(PRICE));
 
     let effective_at = chain
         .rotate(&p.payer, channel, Authority::Group(smaller.root()))
@@ -375,7 +363,7 @@ fn group_member_removed_by_rotating_to_a_new_root_and_caps_are_in_the_proof() {
     chain.build_blocks(effective_at - now);
     let removed = chain.claim(channel, 1, PRICE, &secrets[1], Some(proof));
     assert_eq!(
-        chain.settle(&p.payee, channel, removed).value,
+        chain.settle(&p.payee, removed).value,
         Err(Error::NotMember)
     );
     let kept = chain.claim(
@@ -385,7 +373,7 @@ fn group_member_removed_by_rotating_to_a_new_root_and_caps_are_in_the_proof() {
         &secrets[2],
         Some(smaller.proof(1).expect("proof")),
     );
-    assert_eq!(chain.settle(&p.payee, channel, kept).value, Ok(PRICE));
+    assert_eq!(chain.settle(&p.payee, kept).value, Ok(PRICE));
     assert_eq!(chain.channel(channel).expect("open").settled, 2 * PRICE);
 }
 
@@ -506,9 +494,7 @@ fn a_refund_refused_on_claim_expired_is_owed() {
         .value
         .expect("open");
     let settle = chain.settle(
-        &p.payee,
-        channel,
-        chain.claim(channel, 0, amount, &client, None),
+        &p.payee, chain.claim(channel, 0, amount, &client, None),
     );
     assert_eq!(settle.value, Ok(amount));
     chain.build_blocks(4);
@@ -570,9 +556,7 @@ fn expiry_returns_the_rest_to_the_payer_only() {
     ledger.payer = less(ledger.payer - DEPOSIT, opened.storage_deposit);
     ledger.contract += DEPOSIT;
     let settle = chain.settle(
-        &p.payee,
-        channel,
-        chain.claim(channel, 0, PRICE, &client, None),
+        &p.payee, chain.claim(channel, 0, PRICE, &client, None),
     );
     assert_eq!(settle.value, Ok(PRICE));
     ledger.payee = less(ledger.payee + PRICE, settle.storage_deposit);
@@ -590,7 +574,7 @@ fn expiry_returns_the_rest_to_the_payer_only() {
         Err(Error::ChannelExpired)
     );
     assert_eq!(
-        chain.settle(&p.payee, channel, later).value,
+        chain.settle(&p.payee, later).value,
         Err(Error::ChannelExpired)
     );
     assert_eq!(
@@ -694,7 +678,7 @@ fn receipts_do_not_cross_contract_instances_or_channels() {
     assert_eq!(chain.next_channel_id(), ChannelId(2));
     let for_zero = chain.claim(zero, 0, PRICE, &client, None);
     assert_eq!(
-        chain.settle(&p.payee, one, for_zero.clone()).value,
+        chain.settle(&p.payee, for_zero.clone()).value,
         Err(Error::NotDelegate),
         "a receipt for channel 0 does not pay on channel 1"
     );

@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use offchain_as::ledger::{sell_now, Rules, Store};
 use offchain_as::sale::{DeviceTerms, Request, Seller};
 use protocol::hotp::{DeviceKey, Digits, Token};
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::{Authority, Channel, ChannelId, Domain, Receipt, Tariff};
 use std::collections::BTreeMap;
 

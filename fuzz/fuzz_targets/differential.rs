@@ -12,8 +12,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher, K256};
-use protocol::merkle::{Member, MerkleTree};
-use protocol::signature::keys::{self, SecretKey};
+use protocol::{Member, MerkleTree};
+use protocol::keys::{self, SecretKey};
 use protocol::{authorize, Authority, ChannelId, Domain, MembershipProof, Receipt, Signature};
 use slotpay_channels::host::InkHost;
 
@@ -110,7 +110,7 @@ fuzz_target!(|case: Case| {
     let authority = match case.auth {
         Auth::Account(a) => Authority::Account(a),
         Auth::SignerAccount => Authority::Account(
-            protocol::authority::account_id_of::<SoftHasher>(&signer_key),
+            protocol::account_id_of::<SoftHasher>(&signer_key),
         ),
         Auth::Delegate(k) => Authority::Delegate(protocol::PublicKey(k)),
         Auth::Signer => Authority::Delegate(signer_key),
@@ -154,7 +154,7 @@ fuzz_target!(|case: Case| {
                 p.cap = p.cap.wrapping_add(u128::from(delta));
             }
             if too_long {
-                p.siblings.resize(protocol::merkle::MAX_PROOF_DEPTH + 1, [0x11; 32]);
+                p.siblings.resize(protocol::MAX_PROOF_DEPTH + 1, [0x11; 32]);
             }
             proof = Some(p);
             Authority::Group(tree.root())

@@ -6,7 +6,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use parity_scale_codec::Decode;
 use protocol::crypto::backend::SoftHasher;
-use protocol::merkle::{Member, MerkleTree};
+use protocol::{Member, MerkleTree};
 use protocol::{MembershipProof, PublicKey};
 
 #[derive(Debug, Arbitrary)]

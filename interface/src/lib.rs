@@ -13,7 +13,8 @@ pub mod events;
 pub mod messages;
 
 pub use protocol::{
-    AccountId32, Authority, Balance, BlockNumber, Channel, ChannelId, Claim, Domain, Epoch,
+    AccountId32, Authority, Balance, BlockNumber, Channel, ChannelId, Domain, Epoch,
+    SignedReceipt,
 };
 
 use parity_scale_codec::{Decode, Encode};
@@ -117,6 +118,9 @@ pub enum Error {
     /// The chain refused the withdrawal's transfer; the balance stays owed.
     #[error("the transfer was refused; the balance stays owed")]
     WithdrawFailed,
+    /// `close` with a receipt of another channel than the one named.
+    #[error("the receipt is for another channel")]
+    WrongChannel,
 }
 
 impl From<ChannelError> for Error {

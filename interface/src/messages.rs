@@ -2,7 +2,8 @@
 //! order, so that encoding the value is encoding the call's arguments. [`Message::Output`]
 //! is what the message returns (ink! wraps it in a `MessageResult` on the wire).
 use crate::{
-    AccountId32, Authority, Balance, BlockNumber, Channel, ChannelId, Claim, Domain, Error,
+    AccountId32, Authority, Balance, BlockNumber, Channel, ChannelId, Domain, Error,
+    SignedReceipt,
 };
 use parity_scale_codec::{Decode, Encode};
 use scale_info::TypeInfo;
@@ -95,21 +96,24 @@ pub struct Rotate {
 }
 message!(Rotate, "rotate", payable: false, mutates: true, Result<BlockNumber, Error>);
 
-/// Pays the payee what a receipt claims above what was settled; the channel stays open
-/// (payee only). Returns what was paid.
+/// Pays the payee what a receipt claims above what was settled, on the channel the receipt
+/// names; the channel stays open (payee only). Returns what was paid.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct Settle {
-    pub channel: ChannelId,
-    pub claim: Claim,
+    /// The receipt, signed, with its proof on a group channel.
+    pub receipt: SignedReceipt,
 }
 message!(Settle, "settle", payable: false, mutates: true, Result<Balance, Error>);
 
 /// Closes a channel (payee only): pays the payee what the receipt claims above what was
-/// settled, the payer the rest. Without a receipt, closes at what was settled.
+/// settled, the payer the rest. Without a receipt, closes at what was settled. A receipt
+/// of another channel is refused ([`Error::WrongChannel`]).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct Close {
+    /// The channel to close.
     pub channel: ChannelId,
-    pub claim: Option<Claim>,
+    /// The best receipt, if it claims anything not yet settled.
+    pub receipt: Option<SignedReceipt>,
 }
 message!(Close, "close", payable: false, mutates: true, Result<(), Error>);
 

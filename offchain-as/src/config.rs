@@ -1,12 +1,12 @@
 //! The AS's TOML configuration, and the timing rules that make it work or not.
-use crate::closer::policy::Policy;
+use crate::closer::Policy;
 use api::parse_amount;
 use protocol::{Balance, Tariff, TariffError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The node's WebSocket RPC URL.
@@ -44,7 +44,7 @@ fn default_max_slots() -> u64 {
 }
 
 /// What the AS must assume of the chain's clock.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChainTiming {
     /// The shortest time between two blocks, in seconds. Margins in blocks are worth
@@ -66,7 +66,7 @@ impl Default for ChainTiming {
 
 /// What one client may hold of the AS: slow or idle clients are cut off, and connections
 /// beyond the cap are refused at once instead of queueing.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// A request's headers must arrive within this (slowloris).
@@ -88,7 +88,7 @@ impl Default for Limits {
 }
 
 /// When the AS settles and closes by itself.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClosePolicy {
     /// Close once less than this is left of the deposit (a decimal string).
@@ -103,8 +103,10 @@ pub struct ClosePolicy {
     /// A submission not seen in the finalized state after this many blocks is retried.
     pub retry_after_blocks: u32,
     /// Settle once this much is sold and unpaid (a decimal string; absent: never for this).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub settle_above: Option<String>,
     /// Settle once an unpaid sale is this many blocks old (absent: never for this).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub settle_after_blocks: Option<u32>,
 }
 
@@ -122,30 +124,60 @@ impl Default for ClosePolicy {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
     /// The device's provisioning file.
     pub provision: PathBuf,
 }
 
+/// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file is not a configuration.
     #[error("parse {path}: {source}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: toml::de::Error,
     },
+    /// The file could not be written.
+    #[error("write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A value that cannot work.
     #[error("{0}")]
     Invalid(String),
 }
 
 impl Config {
+    /// Writes this configuration to `path` (atomically), after checking it as [`Self::load`]
+    /// would: the one writer of the AS's configuration, used by `slotpay-as init`, the
+    /// demo and the tests. Relative paths are written as they are, and read relative to
+    /// the file's directory.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        self.validate()?;
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| ConfigError::Invalid(format!("cannot write the configuration: {e}")))?;
+        api::write_atomically(path, text.as_bytes()).map_err(|source| ConfigError::Write {
+            path: path.into(),
+            source,
+        })
+    }
+
     /// Loads `path`; relative paths inside are taken relative to its directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -1,64 +1,53 @@
-//! The API's handlers: thin adapters from HTTP to the [`Seller`], the [`Ledger`] and the
-//! chain view.
-use crate::ledger::{BestReceipt, LedgerError, SaleError, Sold, Store};
-use crate::sale::{OfferError, Request};
+//! The API's handlers: thin adapters from HTTP to the [`Seller`], the [`Ledger`], the
+//! close plan and the chain view.
+//!
+//! [`Seller`]: crate::sale::Seller
+//! [`Ledger`]: crate::ledger::Ledger
+use crate::closer::deadline;
+use crate::ledger::{LedgerError, SaleError, Sold, Store};
+use crate::sale::OfferError;
 use crate::server::{Refusal, Service};
 use crate::view::{ChainView, ChannelRead};
-use api::to_hex;
-use api::wire::{
-    ChannelReply, DeviceTerms, PurchaseBody, PurchaseReply, RotationReply, SignedReceipt,
-    TermsReply,
+use api::{
+    to_hex, AuthorityKind, ChannelReply, DeviceTerms, ErrorCode, PurchaseBody, PurchaseReply,
+    RotationReply, TermsReply,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use chain::ChainError;
-use protocol::{Authority, ChannelId, Epoch, PurchaseError};
+use protocol::{ChannelId, Epoch, PurchaseError};
 use std::sync::Arc;
 
-fn authority_kind(authority: &Authority) -> &'static str {
-    match authority {
-        Authority::Account(_) => "account",
-        Authority::Delegate(_) => "delegate",
-        Authority::Group(_) => "group",
-        Authority::Revoked => "revoked",
-    }
-}
-
-fn signed(best: &BestReceipt) -> SignedReceipt {
-    let receipt = protocol::Receipt {
-        channel: best.channel,
-        epoch: best.epoch,
-        amount: best.amount,
-    };
-    SignedReceipt::new(&receipt, &best.signature, best.proof.as_ref())
-}
-
 fn internal(e: impl ToString) -> Refusal {
-    Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e)
+    Refusal::new(ErrorCode::Internal, e)
 }
 
 fn chain_refusal(e: ChainError) -> Refusal {
-    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "chain_unavailable", e)
+    Refusal::new(ErrorCode::ChainUnavailable, e)
 }
 
 fn purchase_refusal(e: &PurchaseError) -> Refusal {
-    let status = match e {
-        PurchaseError::ChannelNotFound => StatusCode::NOT_FOUND,
-        PurchaseError::WrongPayee | PurchaseError::Unauthorized(_) => StatusCode::FORBIDDEN,
-        PurchaseError::StaleTotal { .. } => StatusCode::CONFLICT,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    Refusal::new(status, e.code(), e)
+    Refusal::new(ErrorCode::from(e), e)
 }
 
 fn ledger_refusal(e: &LedgerError) -> Refusal {
     match e {
-        LedgerError::Closing(_) => Refusal::new(StatusCode::GONE, "channel_closing", e),
-        LedgerError::UnknownDevice(_) => Refusal::new(StatusCode::NOT_FOUND, "unknown_device", e),
+        LedgerError::Closing(_) | LedgerError::EpochEnded { .. } => {
+            Refusal::new(ErrorCode::ChannelClosing, e)
+        }
+        LedgerError::UnknownDevice(_) => Refusal::new(ErrorCode::UnknownDevice, e),
         _ => internal(e),
+    }
+}
+
+fn sale_refusal(e: &SaleError) -> Refusal {
+    match e {
+        SaleError::Ledger(e) => ledger_refusal(e),
+        SaleError::Purchase(e) => purchase_refusal(e),
+        SaleError::NotTheBuyer => Refusal::new(ErrorCode::NotTheBuyer, e),
     }
 }
 
@@ -67,8 +56,7 @@ async fn read_now<V: ChainView>(s: &Service<V>, id: ChannelId) -> Result<Channel
     let read = s.view.read(id).await.map_err(chain_refusal)?;
     if read.now.saturating_sub(read.block) > s.max_finality_lag {
         return Err(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "finality_stalled",
+            ErrorCode::FinalityStalled,
             format!(
                 "the finalized block {} lags the best block {} by more than {} blocks",
                 read.block, read.now, s.max_finality_lag
@@ -78,7 +66,8 @@ async fn read_now<V: ChainView>(s: &Service<V>, id: ChannelId) -> Result<Channel
     Ok(read)
 }
 
-pub async fn terms<V: ChainView>(State(s): State<Arc<Service<V>>>) -> Json<TermsReply> {
+/// `GET /v1/terms`.
+pub(crate) async fn terms<V: ChainView>(State(s): State<Arc<Service<V>>>) -> Json<TermsReply> {
     let seller = &s.seller;
     Json(TermsReply {
         payee: to_hex(&seller.our_account),
@@ -101,14 +90,16 @@ pub async fn terms<V: ChainView>(State(s): State<Arc<Service<V>>>) -> Json<Terms
     })
 }
 
-pub async fn metrics<V: ChainView>(State(s): State<Arc<Service<V>>>) -> impl IntoResponse {
+/// `GET /metrics`.
+pub(crate) async fn metrics<V: ChainView>(State(s): State<Arc<Service<V>>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
     )
 }
 
-pub async fn channel<V: ChainView>(
+/// `GET /v1/channels/{id}`.
+pub(crate) async fn channel<V: ChainView>(
     State(s): State<Arc<Service<V>>>,
     Path(id): Path<u64>,
 ) -> Result<Json<ChannelReply>, Refusal> {
@@ -116,19 +107,18 @@ pub async fn channel<V: ChainView>(
     let read = s.view.read(id).await.map_err(chain_refusal)?;
     let channel = read.channel.ok_or_else(|| {
         Refusal::new(
-            StatusCode::NOT_FOUND,
-            "channel_not_found",
+            ErrorCode::ChannelNotFound,
             format!("no open channel {id} on chain"),
         )
     })?;
     let epoch = channel.epoch;
-    let (best, (_, closed)) = s
+    let (best, state) = s
         .ledger
         .run(move |l: &mut Store| Ok((l.best(id, epoch)?, l.state(id)?)))
         .await
         .map_err(internal)?;
     Ok(Json(ChannelReply {
-        channel: id.0,
+        channel: id,
         block: read.block,
         now: read.now,
         deposit: channel.deposit.to_string(),
@@ -136,19 +126,22 @@ pub async fn channel<V: ChainView>(
         epoch,
         expires_at: channel.expires_at,
         notice: channel.notice,
-        authority: authority_kind(&channel.authority).to_owned(),
+        authority: AuthorityKind::from(&channel.authority),
         rotation: channel.rotation.map(|r| RotationReply {
-            authority: authority_kind(&r.authority).to_owned(),
+            authority: AuthorityKind::from(&r.authority),
             effective_at: r.effective_at,
         }),
-        total: best.as_ref().map_or(0, |b| b.amount).to_string(),
-        last_receipt: best.as_ref().map(signed),
+        total: best.as_ref().map_or(0, |b| b.receipt.amount).to_string(),
+        // A receipt is no secret once sold: it justifies the total to the group's other
+        // members. It buys nothing again without its buyer's request secret.
+        last_receipt: best,
         price: s.seller.tariff.price().to_string(),
-        closed,
+        closed: state.closed,
     }))
 }
 
-pub async fn purchase<V: ChainView>(
+/// `POST /v1/purchase`.
+pub(crate) async fn purchase<V: ChainView>(
     State(s): State<Arc<Service<V>>>,
     body: Bytes,
 ) -> Result<Json<PurchaseReply>, Refusal> {
@@ -156,21 +149,18 @@ pub async fn purchase<V: ChainView>(
     // still counts); refusals here.
     let result = purchase_inner(&s, &body).await;
     if let Err(refusal) = &result {
-        s.metrics.refused(refusal.code);
+        s.metrics.refused(refusal.code());
     }
     result.map(Json)
 }
 
 fn reply<V>(s: &Service<V>, sold: Sold) -> Result<PurchaseReply, Refusal> {
-    let tokens = s.seller.tokens(&sold.sale).map_err(|e| match e {
-        SaleError::Ledger(e) => ledger_refusal(&e),
-        SaleError::Purchase(e) => purchase_refusal(&e),
-    })?;
+    let tokens = s.seller.tokens(&sold.sale).map_err(|e| sale_refusal(&e))?;
     let sale = sold.sale;
     Ok(PurchaseReply {
         slot_seconds: s.seller.slot_seconds(&sale.device),
         device: sale.device,
-        channel: sale.channel.0,
+        channel: sale.channel,
         epoch: sale.epoch,
         total: sale.new_total.to_string(),
         slots: sale.slots,
@@ -181,25 +171,20 @@ fn reply<V>(s: &Service<V>, sold: Sold) -> Result<PurchaseReply, Refusal> {
 }
 
 /// A refused offer may be the retry of a sale the ledger holds (its answer was lost, and
-/// since then the channel closed or its margin passed): the same signer gets the same
-/// tokens, nothing charged (counted as a retry).
-async fn earlier_sale<V>(s: &Service<V>, request: &Request) -> Option<Sold> {
-    let (channel, epoch, amount) = (
-        request.receipt.channel,
-        request.receipt.epoch,
-        request.receipt.amount,
-    );
+/// since then the channel closed or its margin passed): its buyer (the same signer, with
+/// the same request secret) gets the same tokens, nothing charged; anyone else nothing.
+async fn earlier_sale<V>(s: &Service<V>, body: &PurchaseBody) -> Option<Result<Sold, SaleError>> {
+    let receipt = body.signed.receipt;
     let sale = s
         .ledger
-        .run(move |l: &mut Store| l.sale_for(channel, epoch, amount))
+        .run(move |l: &mut Store| l.sale_for(receipt.channel, receipt.epoch, receipt.amount))
         .await
         .ok()??;
-    let sold = s
-        .seller
-        .signed_by(&request.receipt, &request.signature, &sale.signer)
-        .then_some(Sold { sale, fresh: false })?;
-    s.metrics.sold(&sold);
-    Some(sold)
+    let answer = s.seller.retry_of(body, sale);
+    if let Ok(sold) = &answer {
+        s.metrics.sold(sold);
+    }
+    Some(answer)
 }
 
 async fn stale_total<V>(
@@ -215,11 +200,33 @@ async fn stale_total<V>(
         .ok()
         .flatten();
     // The receipt that set the total justifies it; report that one's amount.
-    let total = best.as_ref().map_or(total, |b| b.amount);
+    let total = best.as_ref().map_or(total, |b| b.receipt.amount);
     purchase_refusal(&PurchaseError::StaleTotal {
         current_total: total,
     })
-    .with_total(total, best.as_ref().map(signed))
+    .with_total(total, best)
+}
+
+/// Whether the close plan lets `id` sell at `now`: not once its close has begun, and a
+/// channel new to the plan only if its close still fits before its deadline.
+fn planned<V>(s: &Service<V>, id: ChannelId, read: &ChannelRead) -> Result<(), Refusal> {
+    let Some(channel) = &read.channel else {
+        return Ok(());
+    };
+    let mut plan = s.plan.lock().unwrap_or_else(|p| p.into_inner());
+    let start = match plan.start_of(id) {
+        Some(start) if plan.deadline_of(id) == Some(deadline(channel)) => start,
+        _ => plan
+            .admit(id, deadline(channel), read.now)
+            .map_err(|full| Refusal::new(ErrorCode::ClosingCapacity, full))?,
+    };
+    if read.now >= start {
+        return Err(Refusal::new(
+            ErrorCode::ChannelClosing,
+            format!("channel {id}'s close is planned from block {start}: it sells nothing more"),
+        ));
+    }
+    Ok(())
 }
 
 async fn purchase_inner<V: ChainView>(
@@ -227,38 +234,36 @@ async fn purchase_inner<V: ChainView>(
     body: &[u8],
 ) -> Result<PurchaseReply, Refusal> {
     let body: PurchaseBody = serde_json::from_slice(body)
-        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
-    let parsed = body
-        .parse()
-        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
-    let request = Request {
-        device: parsed.device,
-        receipt: parsed.receipt,
-        signature: parsed.signature,
-        proof: parsed.proof,
-    };
-    let id = request.receipt.channel;
+        .map_err(|e| Refusal::new(ErrorCode::BadRequest, e))?;
+    body.validate()
+        .map_err(|e| Refusal::new(ErrorCode::BadRequest, e))?;
+    let receipt = body.signed.receipt;
+    let id = receipt.channel;
     let read = read_now(s, id).await?;
-    let seen = s.ledger.seen_total(id, request.receipt.epoch);
+    let seen = s.ledger.seen_total(id, receipt.epoch);
     let refused = match s
         .seller
-        .check(request.clone(), read.channel.as_ref(), read.now, seen)
+        .check(body.clone(), read.channel.as_ref(), read.now, seen)
     {
         Ok(offer) => {
-            let epoch = offer.authorized.receipt().epoch;
+            if let Err(refusal) = planned(s, id, &read) {
+                return match earlier_sale(s, &body).await {
+                    Some(answer) => answer.map_err(|e| sale_refusal(&e)).and_then(|sold| reply(s, sold)),
+                    None => Err(refusal),
+                };
+            }
             return match s.ledger.sell(offer).await {
                 Ok(sold) => reply(s, sold),
                 Err(SaleError::Purchase(PurchaseError::StaleTotal { current_total })) => {
-                    Err(stale_total(s, id, epoch, current_total).await)
+                    Err(stale_total(s, id, receipt.epoch, current_total).await)
                 }
-                Err(SaleError::Purchase(e)) => Err(purchase_refusal(&e)),
-                Err(SaleError::Ledger(LedgerError::Closing(c))) => {
-                    match earlier_sale(s, &request).await {
-                        Some(sold) => reply(s, sold),
-                        None => Err(ledger_refusal(&LedgerError::Closing(c))),
+                Err(e @ SaleError::Ledger(LedgerError::Closing(_) | LedgerError::EpochEnded { .. })) => {
+                    match earlier_sale(s, &body).await {
+                        Some(answer) => answer.map_err(|e| sale_refusal(&e)).and_then(|sold| reply(s, sold)),
+                        None => Err(sale_refusal(&e)),
                     }
                 }
-                Err(SaleError::Ledger(e)) => Err(ledger_refusal(&e)),
+                Err(e) => Err(sale_refusal(&e)),
             };
         }
         Err(OfferError::UnknownDevice(d)) => {
@@ -267,13 +272,13 @@ async fn purchase_inner<V: ChainView>(
         Err(OfferError::Purchase(e)) => e,
     };
     if !matches!(refused, PurchaseError::Unauthorized(_)) {
-        if let Some(sold) = earlier_sale(s, &request).await {
-            return reply(s, sold);
+        if let Some(answer) = earlier_sale(s, &body).await {
+            return answer.map_err(|e| sale_refusal(&e)).and_then(|sold| reply(s, sold));
         }
     }
     match refused {
         PurchaseError::StaleTotal { current_total } => {
-            Err(stale_total(s, id, request.receipt.epoch, current_total).await)
+            Err(stale_total(s, id, receipt.epoch, current_total).await)
         }
         e => Err(purchase_refusal(&e)),
     }

@@ -3,18 +3,37 @@
 //!
 //! The rules live in `protocol` ([`protocol::screen`], [`protocol::authorize`],
 //! [`protocol::check_terms`], [`protocol::Channel`]); this crate adds what needs I/O: the
-//! durable [`ledger`] (one thread, group commit), the [`sale`] path and token issuance, the
-//! chain [`view`] (finality for money, best blocks for time), the HTTP API ([`server`],
-//! [`handlers`], [`metrics`]), the [`closer`] and its [`node`] adapter, and the
-//! [`config`] with its timing rule.
+//! durable ledger ([`Ledger`], [`Store`]: one thread, group commit), the sale path and
+//! token issuance ([`Seller`]), the chain view ([`NodeView`]: finality for money, best
+//! blocks for time), the HTTP API ([`router_with`], [`serve`]), the closer ([`Closer`],
+//! its pure [`decide`] and [`ClosePlan`], its node adapter [`NodeChain`]) and the
+//! [`Config`] with its timing rule.
 #![forbid(unsafe_code)]
 
-pub mod closer;
-pub mod config;
-pub mod handlers;
-pub mod ledger;
-pub mod metrics;
-pub mod node;
-pub mod sale;
-pub mod server;
-pub mod view;
+mod closer;
+mod config;
+mod handlers;
+mod ledger;
+mod metrics;
+mod sale;
+mod server;
+mod view;
+
+pub use closer::{
+    deadline, decide, unpaid, Action, Capacity, ClosePlan, Closer, CloserError, ClosingChain,
+    Effect, Full, Holding, Landed, NodeChain, NowReport, Op, Policy, Report, SharedPlan,
+    TransactionCost,
+};
+pub use config::{
+    check_timing, ChainTiming, ClosePolicy, Config, ConfigError, DeviceEntry, Limits,
+};
+#[cfg(feature = "_test_utils")]
+pub use ledger::sell_now;
+pub use ledger::{
+    answer_retry, counter_floor_now, ChannelState, Ledger, LedgerError, Offer, Refused, Rules,
+    SaleError, SaleRecord, SeenTotals, SellOutcome, Sold, Store, Watched, COUNTER_BITS,
+};
+pub use metrics::Metrics;
+pub use sale::{DeviceTerms, OfferError, Seller};
+pub use server::{router, router_with, serve, Refusal, Service, MAX_BODY_BYTES};
+pub use view::{follow, ChainView, ChannelRead, ContractReader, Heights, NodeView};

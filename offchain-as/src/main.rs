@@ -1,23 +1,21 @@
 //! `slotpay-as`: the slotpay Authorization Server.
 use anyhow::{bail, Context, Result};
 use api::Deployment;
-use chain::{AnySigner, Contract, Finality, Node, SlotpayEvent};
+use chain::{AnySigner, Contract, Node};
 use clap::{Parser, Subcommand};
-use device_sim::provision::Provision;
-use interface::messages::{Close, Settle};
-use offchain_as::closer::Closer;
-use offchain_as::config::Config;
-use offchain_as::ledger::{Ledger, Rules, Store};
-use offchain_as::metrics::Metrics;
-use offchain_as::node::NodeChain;
-use offchain_as::sale::{DeviceTerms, Seller};
-use offchain_as::server::{router_with, serve as serve_http, Service};
-use offchain_as::view::{follow, ChainView, NodeView};
+use offchain_as::{
+    follow, router_with, serve as serve_http, Closer, Config, DeviceTerms, Ledger, Metrics,
+    NodeChain, NodeView, Rules, Seller, Service, Store,
+};
 use protocol::ChannelId;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
+
+#[path = "init.rs"]
+mod init;
 
 #[derive(Parser)]
 #[command(
@@ -27,7 +25,7 @@ use tracing::{info, warn};
 struct Cli {
     /// The TOML configuration file.
     #[arg(long, short, default_value = "slotpay-as.toml")]
-    config: std::path::PathBuf,
+    config: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,10 +34,26 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API, and settle and close channels by policy.
     Serve,
-    /// Close one channel now with the best receipt held for it.
-    Close { channel: u64 },
-    /// Settle one channel now with the best receipt held for it (it stays open).
-    Settle { channel: u64 },
+    /// Close one channel now with the best receipt held for it; waits for finality.
+    Close {
+        /// The channel.
+        channel: u64,
+    },
+    /// Settle one channel now with the best receipt held for it (it stays open); waits
+    /// for finality.
+    Settle {
+        /// The channel.
+        channel: u64,
+    },
+    /// Write a configuration file (at --config) from these settings.
+    Init(init::InitArgs),
+    /// Raise this ledger's device counters to another ledger's (say, the one of a
+    /// previous deployment), so no device sees a counter it has already granted.
+    CarryCounters {
+        /// The other ledger's SQLite file.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 /// Everything that needs the chain, connected and checked.
@@ -49,8 +63,8 @@ struct Chain {
     deployment: Deployment,
 }
 
-/// Connects to the node, retrying while it is not up yet, and checks that the deployment
-/// is of this chain and that its contract answers for it.
+/// Connects to the node, retrying while it is not up yet, and binds the deployment's
+/// contract there ([`Contract::bind`]: this chain, and a contract that answers for it).
 async fn connect(config: &Config) -> Result<Chain> {
     let deployment = Deployment::load(&config.deployment)?;
     let suri = std::fs::read_to_string(&config.account_key_file)
@@ -67,29 +81,22 @@ async fn connect(config: &Config) -> Result<Chain> {
             }
         }
     };
-    if node.genesis_hash() != deployment.genesis_hash {
-        bail!(
-            "{} is for chain 0x{}, but {} serves chain 0x{}",
-            config.deployment.display(),
-            hex::encode(deployment.genesis_hash),
-            config.rpc_url,
-            hex::encode(node.genesis_hash())
-        );
-    }
-    let contract = Contract::new(node, deployment.contract);
     // A contract deployed a moment ago may not be final yet: wait a little for it.
     let mut attempt = 0;
-    loop {
+    let contract = loop {
         attempt += 1;
-        match contract.check_domain().await {
-            Ok(()) => break,
+        match Contract::bind(node.clone(), &deployment.domain()).await {
+            Ok(contract) => break contract,
+            Err(e @ chain::ChainError::WrongChain { .. }) => {
+                return Err(e).with_context(|| format!("{}", config.deployment.display()))
+            }
             Err(e) if attempt < 60 => {
                 warn!(attempt, error = %e, "contract not readable at the finalized block yet; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => return Err(e).context("read the contract's domain"),
         }
-    }
+    };
     Ok(Chain {
         contract,
         signer,
@@ -109,7 +116,7 @@ fn open_store(config: &Config, chain: &Chain, ids: &[String]) -> Result<Store> {
 fn devices(config: &Config) -> Result<BTreeMap<String, DeviceTerms>> {
     let mut devices = BTreeMap::new();
     for entry in &config.devices {
-        let p = Provision::read(&entry.provision)
+        let p = device_sim::provision::Provision::read(&entry.provision)
             .with_context(|| format!("device provisioning {}", entry.provision.display()))?;
         let terms = DeviceTerms {
             key: p.key,
@@ -124,6 +131,54 @@ fn devices(config: &Config) -> Result<BTreeMap<String, DeviceTerms>> {
     Ok(devices)
 }
 
+/// The ledger, the chain view (followed in the background) and the closer: what both
+/// `serve` and the operator's commands run on.
+struct Running {
+    ledger: Ledger,
+    view: NodeView,
+    closer: Closer<NodeChain>,
+    tick: tokio::sync::watch::Receiver<u32>,
+    metrics: Arc<Metrics>,
+    devices: BTreeMap<String, DeviceTerms>,
+}
+
+async fn start(config: &Config, chain: &Chain) -> Result<Running> {
+    let devices = devices(config)?;
+    let ids: Vec<String> = devices.keys().cloned().collect();
+    let metrics = Arc::new(Metrics::default());
+    let ledger = Ledger::start(
+        open_store(config, chain, &ids)?,
+        Rules {
+            our_account: chain.signer.account(),
+            tariff: config.tariff()?,
+        },
+        metrics.clone(),
+    )?;
+    let view = NodeView::new(chain.contract.clone());
+    let (events, _) = tokio::sync::mpsc::unbounded_channel();
+    let (tick, tick_rx) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(follow(view.clone(), events, tick));
+    let node_chain =
+        NodeChain::new(view.clone(), chain.signer.clone()).context("read the chain's limits")?;
+    let policy = config.policy()?;
+    let plan = Closer::new_plan(&node_chain, &policy);
+    let closer = Closer::new(
+        node_chain,
+        ledger.clone(),
+        policy,
+        config.close.retry_after_blocks,
+        plan,
+    );
+    Ok(Running {
+        ledger,
+        view,
+        closer,
+        tick: tick_rx,
+        metrics,
+        devices,
+    })
+}
+
 async fn serve(config: Config) -> Result<()> {
     let chain = connect(&config).await?;
     let lag = chain
@@ -135,64 +190,26 @@ async fn serve(config: Config) -> Result<()> {
     config
         .check_timing(lag)
         .context("the configuration cannot work on this chain")?;
-    let devices = devices(&config)?;
-    let ids: Vec<String> = devices.keys().cloned().collect();
-    let tariff = config.tariff()?;
-    let our_account = chain.signer.account();
-    let metrics = Arc::new(Metrics::default());
-    let ledger = Ledger::start(
-        open_store(&config, &chain, &ids)?,
-        Rules {
-            our_account,
-            tariff,
-        },
-        metrics.clone(),
-    )?;
-
-    let view = NodeView::new(chain.contract.clone());
-    let (events, mut event_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (tick, tick_rx) = tokio::sync::watch::channel(0u32);
-    tokio::spawn(follow(view.clone(), events, tick));
-    // Rotations are recorded as soon as a best block announces them.
-    let recorder = ledger.clone();
-    tokio::spawn(async move {
-        while let Some((block, event)) = event_rx.recv().await {
-            if let SlotpayEvent::RotationAnnounced(e) = event {
-                info!(channel = %e.channel, block, effective_at = e.effective_at, "rotation announced");
-                let (channel, at) = (e.channel, e.effective_at);
-                if let Err(e) = recorder.run(move |s| s.record_rotation(channel, at)).await {
-                    warn!(error = %e, "record a rotation");
-                }
-            }
-        }
-    });
-    let closer = Closer::new(
-        NodeChain {
-            view: view.clone(),
-            signer: chain.signer.clone(),
-        },
-        ledger.clone(),
-        config.policy()?,
-        config.close.retry_after_blocks,
-    );
-    tokio::spawn(closer.run(
-        tick_rx,
-        Duration::from_secs_f64(config.close.interval_seconds.max(0.1)),
-    ));
-
+    let running = start(&config, &chain).await?;
+    let plan = running.closer.plan();
     let seller = Seller {
-        our_account,
+        our_account: chain.signer.account(),
         domain: chain.deployment.domain(),
-        tariff,
-        devices,
+        tariff: config.tariff()?,
+        devices: running.devices,
     };
     let service = Arc::new(Service {
         seller: Arc::new(seller),
-        ledger,
-        view,
-        metrics,
+        ledger: running.ledger,
+        view: running.view,
+        metrics: running.metrics,
+        plan,
         max_finality_lag: config.chain.max_finality_lag_blocks,
     });
+    tokio::spawn(running.closer.run(
+        running.tick,
+        Duration::from_secs_f64(config.close.interval_seconds.max(0.1)),
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;
@@ -216,108 +233,32 @@ async fn serve(config: Config) -> Result<()> {
     .context("HTTP server")
 }
 
-/// `close` and `settle` on demand: one transaction, watched to finality, reported as JSON.
+/// `close` and `settle` on demand: the closer's own path, watched to finality, reported
+/// as JSON.
 async fn now(config: Config, channel: ChannelId, close: bool) -> Result<()> {
     let chain = connect(&config).await?;
-    let ids: Vec<String> = devices(&config)?.keys().cloned().collect();
-    let metrics = Arc::new(Metrics::default());
-    let ledger = Ledger::start(
-        open_store(&config, &chain, &ids)?,
-        Rules {
-            our_account: chain.signer.account(),
-            tariff: config.tariff()?,
-        },
-        metrics,
-    )?;
-    let view = NodeView::new(chain.contract.clone());
-    let (events, _) = tokio::sync::mpsc::unbounded_channel();
-    let (tick, _) = tokio::sync::watch::channel(0u32);
-    tokio::spawn(follow(view.clone(), events, tick));
+    let running = start(&config, &chain).await?;
     let mut waited = 0;
-    while view.heights().is_none() {
+    while offchain_as::ChainView::heights(running.closer.chain()).is_none() {
         waited += 1;
         if waited > 300 {
             bail!("no block seen from {} within 30 s", config.rpc_url);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let read = view.read(channel).await?;
-    let Some(state) = read.channel else {
-        ledger
-            .run(move |s| s.mark_closed(channel, read.block))
-            .await?;
-        println!(
-            "{}",
-            serde_json::json!({"channel": channel.0, "closed": false, "reason": "not open on chain"})
-        );
-        return Ok(());
-    };
-    if close {
-        // Durable before the close is submitted: no sale can slip in after it.
-        ledger.run(move |s| s.begin_close(channel)).await?;
-    }
-    let epoch = state.epoch;
-    let best = ledger.run(move |s| s.best(channel, epoch)).await?;
-    let (unpaid, claim) = match &best {
-        Some(best) => offchain_as::closer::policy::unpaid(&state, best),
-        None => (0, None),
-    };
-    let (included, events) = if close {
-        chain
-            .contract
-            .call(
-                &chain.signer,
-                0,
-                &Close { channel, claim },
-                Finality::Finalized,
-            )
-            .await?
-    } else {
-        let Some(claim) = claim else {
-            bail!(
-                "nothing to settle on channel {channel}: everything sold ({unpaid} unpaid) is paid"
-            );
-        };
-        chain
-            .contract
-            .call(
-                &chain.signer,
-                0,
-                &Settle { channel, claim },
-                Finality::Finalized,
-            )
-            .await?
-    };
-    let mut out = serde_json::json!({"channel": channel.0, "block": included.block});
-    for (k, v) in included.costs_json(&chain.signer.account()) {
-        out[k] = v.into();
-    }
-    for event in events {
-        match event {
-            SlotpayEvent::Closed(c) => {
-                out["closed"] = true.into();
-                out["paid"] = c.paid.to_string().into();
-                out["refunded"] = c.refunded.to_string().into();
-            }
-            SlotpayEvent::Settled(s) => {
-                out["settled"] = s.settled.to_string().into();
-                out["paid"] = s.paid.to_string().into();
-                let (epoch, amount, block) = (s.epoch, s.settled, included.block);
-                ledger
-                    .run(move |l| l.record_settlement(channel, epoch, amount, block))
-                    .await?;
-            }
-            SlotpayEvent::PaymentDeferred(d) => {
-                out["deferred"] = serde_json::json!({"account": api::ss58(&d.account), "amount": d.amount.to_string()});
-            }
-            _ => {}
-        }
-    }
-    if close {
-        let block = included.block;
-        ledger.run(move |s| s.mark_closed(channel, block)).await?;
-    }
-    println!("{out}");
+    let report = running.closer.now(channel, close).await?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn carry_counters(config: &Config, from: &std::path::Path) -> Result<()> {
+    let deployment = Deployment::load(&config.deployment)?;
+    let mut store = Store::open(&config.database, &deployment.domain())
+        .with_context(|| format!("open the ledger {}", config.database.display()))?;
+    let raised = store
+        .carry_counters_from(from)
+        .with_context(|| format!("read the ledger {}", from.display()))?;
+    println!("{}", serde_json::json!({ "raised": raised }));
     Ok(())
 }
 
@@ -332,10 +273,15 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Init(args) = &cli.command {
+        return init::write(&cli.config, args);
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Close { channel } => now(config, ChannelId(channel), true).await,
         Command::Settle { channel } => now(config, ChannelId(channel), false).await,
+        Command::CarryCounters { from } => carry_counters(&config, &from),
+        Command::Init(_) => Ok(()),
     }
 }

@@ -1,15 +1,17 @@
 //! The AS's counters, exposed at `/metrics` in Prometheus' text format.
 use crate::ledger::Sold;
+use api::ErrorCode;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// What the AS counts.
 #[derive(Default)]
 pub struct Metrics {
     purchases: AtomicU64,
     retries: AtomicU64,
     slots: AtomicU64,
-    refusals: Mutex<BTreeMap<&'static str, u64>>,
+    refusals: Mutex<BTreeMap<ErrorCode, u64>>,
 }
 
 impl Metrics {
@@ -23,7 +25,8 @@ impl Metrics {
         }
     }
 
-    pub fn refused(&self, code: &'static str) {
+    /// A refused request.
+    pub fn refused(&self, code: ErrorCode) {
         if let Ok(mut map) = self.refusals.lock() {
             *map.entry(code).or_default() += 1;
         }
@@ -56,7 +59,10 @@ impl Metrics {
         out.push_str("# TYPE slotpay_refusals_total counter\n");
         if let Ok(map) = self.refusals.lock() {
             for (code, n) in map.iter() {
-                out.push_str(&format!("slotpay_refusals_total{{code=\"{code}\"}} {n}\n"));
+                out.push_str(&format!(
+                    "slotpay_refusals_total{{code=\"{}\"}} {n}\n",
+                    code.as_str()
+                ));
             }
         }
         out

@@ -3,20 +3,21 @@
 //! part, run by each request in parallel), then the ledger thread's commit
 //! ([`crate::ledger::Ledger::sell`]), then the tokens, derived outside the ledger thread
 //! and at most `max_slots` of them.
-use crate::ledger::{Offer, SaleError, SaleRecord};
+use crate::ledger::{LedgerError, Offer, SaleError, SaleRecord};
+use api::{PurchaseBody, RequestSecret};
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::hotp::{DeviceKey, Digits, Token};
-use protocol::{
-    authorize, screen, AccountId32, Balance, Channel, Domain, MembershipProof, PurchaseError,
-    Receipt, Signature, Tariff,
-};
+use protocol::{authorize, screen, AccountId32, Balance, Channel, Domain, PurchaseError, Tariff};
 use std::collections::BTreeMap;
 
 /// A device the AS sells slots of, with the key it shares with it.
 #[derive(Clone)]
 pub struct DeviceTerms {
+    /// The key the device checks tokens with.
     pub key: DeviceKey,
+    /// Digits of its one-time passwords.
     pub digits: Digits,
+    /// Seconds of access per slot.
     pub slot_seconds: u64,
     /// The device's anti-replay window: a token stays good until one issued this many
     /// counters after it has been granted.
@@ -25,43 +26,40 @@ pub struct DeviceTerms {
 
 /// The AS's side of every sale.
 pub struct Seller {
+    /// The AS's account: every channel it sells on pays it.
     pub our_account: AccountId32,
+    /// The chain and contract receipts are bound to.
     pub domain: Domain,
+    /// What it charges.
     pub tariff: Tariff,
+    /// What it sells, by device name.
     pub devices: BTreeMap<String, DeviceTerms>,
 }
 
 /// Why an offer was refused before the ledger saw it.
 #[derive(Debug, thiserror::Error)]
 pub enum OfferError {
+    /// The AS sells nothing for this device.
     #[error("unknown device {0:?}")]
     UnknownDevice(String),
+    /// The purchase rule refused it.
     #[error(transparent)]
     Purchase(#[from] PurchaseError),
 }
 
-/// A receipt offered for slots on one device.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub device: String,
-    pub receipt: Receipt,
-    pub signature: Signature,
-    pub proof: Option<MembershipProof>,
-}
-
 impl Seller {
-    /// Checks an offer against `channel` as it stands at block `now` (`None`: no such
+    /// Checks `body` against `channel` as it stands at block `now` (`None`: no such
     /// channel): the cheap rules first, given the running total `seen` already committed,
     /// then the signature. What comes out goes to the ledger thread for the final rule.
     pub fn check(
         &self,
-        request: Request,
+        body: PurchaseBody,
         channel: Option<&Channel>,
         now: u32,
         seen: Balance,
     ) -> Result<Offer, OfferError> {
-        if !self.devices.contains_key(&request.device) {
-            return Err(OfferError::UnknownDevice(request.device));
+        if !self.devices.contains_key(&body.device) {
+            return Err(OfferError::UnknownDevice(body.device));
         }
         let channel = channel.ok_or(PurchaseError::ChannelNotFound)?;
         screen(
@@ -69,54 +67,52 @@ impl Seller {
             &self.tariff,
             channel,
             now,
-            &request.receipt,
+            &body.signed.receipt,
             seen,
         )?;
-        let authorized = authorize::<SoftHasher, Libsecp256k1>(
-            &channel.authority,
-            &self.domain,
-            &request.receipt,
-            &request.signature,
-            request.proof.as_ref(),
-        )
-        .map_err(PurchaseError::Unauthorized)?;
+        let authorized =
+            authorize::<SoftHasher, Libsecp256k1>(&channel.authority, &self.domain, body.signed)
+                .map_err(PurchaseError::Unauthorized)?;
         Ok(Offer {
-            id: request.receipt.channel,
+            device: body.device,
+            authorized,
             channel: *channel,
             now,
-            authorized,
-            device: request.device,
-            signature: request.signature,
-            proof: request.proof,
+            secret_digest: body.request_secret.digest(),
         })
     }
 
-    /// Whether `signature` over `receipt` is by `signer`: how a retry of a recorded sale is
-    /// recognised when the channel itself is gone (closed since).
-    pub fn signed_by(
-        &self,
-        receipt: &Receipt,
-        signature: &Signature,
-        signer: &protocol::PublicKey,
-    ) -> bool {
-        receipt
-            .recover_signer::<SoftHasher, Libsecp256k1>(&self.domain, signature)
-            .is_ok_and(|key| key == *signer)
+    /// Whether `body`'s secret is the buyer's of `sale`, and its receipt is `sale`'s
+    /// signer's: how a retry of a recorded sale is recognised when the channel itself is
+    /// gone (closed since) and the offer path cannot run.
+    pub fn retry_of(&self, body: &PurchaseBody, sale: SaleRecord) -> Result<crate::ledger::Sold, SaleError> {
+        let signer = body
+            .signed
+            .signer::<SoftHasher, Libsecp256k1>(&self.domain)
+            .ok();
+        if signer != Some(sale.signer) {
+            return Err(SaleError::NotTheBuyer);
+        }
+        crate::ledger::answer_retry(sale, &request_digest(&body.request_secret))
     }
 
     /// The tokens of a sale: one per slot, for its device's consecutive counters.
     pub fn tokens(&self, sale: &SaleRecord) -> Result<Vec<String>, SaleError> {
-        let device = self.devices.get(&sale.device).ok_or_else(|| {
-            SaleError::Ledger(crate::ledger::LedgerError::UnknownDevice(
-                sale.device.clone(),
-            ))
-        })?;
+        let device = self
+            .devices
+            .get(&sale.device)
+            .ok_or_else(|| SaleError::Ledger(LedgerError::UnknownDevice(sale.device.clone())))?;
         Ok((0..sale.slots)
             .map(|i| Token::issue(&device.key, sale.first_counter + i, device.digits).to_string())
             .collect())
     }
 
+    /// Seconds of access per slot of `device` (0 if unknown).
     pub fn slot_seconds(&self, device: &str) -> u64 {
         self.devices.get(device).map_or(0, |d| d.slot_seconds)
     }
+}
+
+fn request_digest(secret: &RequestSecret) -> [u8; 32] {
+    secret.digest()
 }

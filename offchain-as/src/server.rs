@@ -1,12 +1,13 @@
 //! The HTTP/JSON front of the AS (axum on its own accept loop): routes, limits, and how a
 //! refusal looks on the wire. The handlers are in [`crate::handlers`].
+use crate::closer::SharedPlan;
 use crate::config::Limits;
 use crate::handlers::{channel, metrics, purchase, terms};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::sale::Seller;
 use crate::view::ChainView;
-use api::wire::{ApiError, SignedReceipt};
+use api::{routes, ApiError, ErrorCode};
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,28 +21,31 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Everything the handlers share.
 pub struct Service<V> {
+    /// What is sold and how offers are checked.
     pub seller: Arc<Seller>,
+    /// The durable ledger.
     pub ledger: Ledger,
+    /// The chain.
     pub view: V,
+    /// The counters at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The closer's plan: sales stop when a channel's close begins.
+    pub plan: SharedPlan,
     /// Sales stop while finality lags the best block by more than this.
     pub max_finality_lag: u32,
 }
 
-/// A refusal on the wire: status, stable code, message.
+/// A refusal on the wire: its code's status, the code, a message.
 pub struct Refusal {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub body: Box<ApiError>,
+    body: Box<ApiError>,
 }
 
 impl Refusal {
-    pub fn new(status: StatusCode, code: &'static str, message: impl ToString) -> Self {
+    /// A refusal with `code`, explained by `message`.
+    pub fn new(code: ErrorCode, message: impl ToString) -> Self {
         Self {
-            status,
-            code,
             body: Box::new(ApiError {
-                code: code.to_owned(),
+                code,
                 message: message.to_string(),
                 current_total: None,
                 justification: None,
@@ -49,10 +53,16 @@ impl Refusal {
         }
     }
 
+    /// The refusal's code.
+    pub fn code(&self) -> ErrorCode {
+        self.body.code
+    }
+
+    /// With the running total to sign above and the receipt that set it (`stale_total`).
     pub fn with_total(
         mut self,
         total: protocol::Balance,
-        justification: Option<SignedReceipt>,
+        justification: Option<protocol::SignedReceipt>,
     ) -> Self {
         self.body.current_total = Some(total.to_string());
         self.body.justification = justification;
@@ -62,10 +72,13 @@ impl Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        (self.status, Json(*self.body)).into_response()
+        let status = StatusCode::from_u16(self.body.code.status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(*self.body)).into_response()
     }
 }
 
+/// The API with the default [`Limits`].
 pub fn router<V: ChainView>(service: Arc<Service<V>>) -> Router {
     router_with(service, Limits::default())
 }
@@ -74,10 +87,10 @@ pub fn router<V: ChainView>(service: Arc<Service<V>>) -> Router {
 pub fn router_with<V: ChainView>(service: Arc<Service<V>>, limits: Limits) -> Router {
     let timeout = Duration::from_millis(limits.request_timeout_ms);
     Router::new()
-        .route("/v1/terms", get(terms::<V>))
-        .route("/v1/channels/{id}", get(channel::<V>))
-        .route("/v1/purchase", post(purchase::<V>))
-        .route("/metrics", get(metrics::<V>))
+        .route(routes::TERMS, get(terms::<V>))
+        .route(routes::CHANNEL, get(channel::<V>))
+        .route(routes::PURCHASE, post(purchase::<V>))
+        .route(routes::METRICS, get(metrics::<V>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| async move {
@@ -86,8 +99,7 @@ pub fn router_with<V: ChainView>(service: Arc<Service<V>>, limits: Limits) -> Ro
                 match tokio::time::timeout(timeout, next.run(request)).await {
                     Ok(response) => response,
                     Err(_) => Refusal::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "request_timeout",
+                        ErrorCode::RequestTimeout,
                         format!("the request took longer than {} ms", timeout.as_millis()),
                     )
                     .into_response(),

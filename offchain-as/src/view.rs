@@ -22,7 +22,9 @@ use tokio::sync::{mpsc, watch};
 /// The chain's heights as last seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Heights {
+    /// The best block: "now".
     pub best: u32,
+    /// The latest finalized block.
     pub finalized: u32,
 }
 
@@ -33,21 +35,28 @@ pub struct ChannelRead {
     pub block: u32,
     /// The best block: "now".
     pub now: u32,
-    /// The channel as it stands at `now`; `None` if it is not open.
+    /// The channel as it stands at `now`; `None` if it is not open (closed or claimed in
+    /// a best block counts: the AS acts on it at once).
     pub channel: Option<Channel>,
+    /// Whether the finalized state still has it open: only its absence there is final.
+    pub finalized_open: bool,
 }
 
 /// Reads channels; the HTTP layer and the closer need only this.
 pub trait ChainView: Send + Sync + 'static {
+    /// The heights last seen (`None` while the node is away).
     fn heights(&self) -> Option<Heights>;
+    /// `id` at the finalized block, brought to the best block.
     fn read(&self, id: ChannelId) -> impl Future<Output = Result<ChannelRead, ChainError>> + Send;
 }
 
 /// What best blocks said before finality did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Overlay {
-    /// A rotation announced at this best block.
-    rotation: Option<(Rotation, u32)>,
+    /// Every rotation announced in a best block above the finalized one, with that block,
+    /// in order: a second announcement, or one made after an earlier one took effect,
+    /// must not hide the first.
+    rotations: Vec<(Rotation, u32)>,
     /// Closed or claimed at this best block.
     gone_at: Option<u32>,
 }
@@ -132,9 +141,9 @@ impl<R: ContractReader> NodeView<R> {
         // What best blocks up to this one said is now in the finalized state, or was
         // retracted with its block.
         state.overlay.retain(|_, o| {
-            o.rotation = o.rotation.filter(|(_, at)| *at > number);
+            o.rotations.retain(|(_, at)| *at > number);
             o.gone_at = o.gone_at.filter(|at| *at > number);
-            o.rotation.is_some() || o.gone_at.is_some()
+            !o.rotations.is_empty() || o.gone_at.is_some()
         });
         let best = state.heights.map_or(number, |h| h.best.max(number));
         state.heights = Some(Heights {
@@ -156,7 +165,11 @@ impl<R: ContractReader> NodeView<R> {
                         authority: e.authority,
                         effective_at: e.effective_at,
                     };
-                    state.overlay.entry(e.channel).or_default().rotation = Some((rotation, number));
+                    let rotations = &mut state.overlay.entry(e.channel).or_default().rotations;
+                    if !rotations.contains(&(rotation, number)) {
+                        rotations.push((rotation, number));
+                        rotations.sort_by_key(|(_, at)| *at);
+                    }
                 }
                 SlotpayEvent::Closed(e) => {
                     state.overlay.entry(e.channel).or_default().gone_at = Some(number);
@@ -223,19 +236,21 @@ impl<R: ContractReader> ChainView for NodeView<R> {
                 heights,
                 hash,
                 state.channels.get(&id).copied(),
-                state.overlay.get(&id).copied().unwrap_or_default(),
+                state.overlay.get(&id).cloned().unwrap_or_default(),
             )
         };
         let channel = match cached {
             Some(channel) => channel,
             None => self.finalized_channel(id, hash).await?,
         };
+        let finalized_open = channel.is_some();
         let channel = channel.filter(|_| overlay.gone_at.is_none()).map(|mut c| {
-            if let Some((rotation, _)) = overlay.rotation {
-                // Announced in a best block: take it into account before it is final.
-                if c.rotation != Some(rotation) && c.epoch == c.at(heights.best).epoch {
-                    c.rotation = Some(rotation);
-                }
+            // Announced in best blocks: replayed as the contract ran them (bring any due
+            // rotation into force at the announcing block, then set the new one), before
+            // they are final.
+            for (rotation, at) in &overlay.rotations {
+                c.advance(*at);
+                c.rotation = Some(*rotation);
             }
             c.at(heights.best)
         });
@@ -243,6 +258,7 @@ impl<R: ContractReader> ChainView for NodeView<R> {
             block: heights.finalized,
             now: heights.best,
             channel,
+            finalized_open,
         })
     }
 }

@@ -10,7 +10,7 @@ use offchain_as::closer::{Closer, Landed, Op, Report, Settlement};
 use offchain_as::ledger::{Ledger, Offer};
 use offchain_as::sale::Request;
 use offchain_as::view::{ChainView, ChannelRead, Heights};
-use protocol::signature::keys::SecretKey;
+use protocol::keys::SecretKey;
 use protocol::{Authority, Balance, Channel, ChannelId, Receipt};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,7 @@ use offchain_as::ledger::Store;
 use offchain_as::server::MAX_BODY_BYTES;
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::hotp::{DeviceKey, Token};
-use protocol::signature::keys::SecretKey;
+use protocol::keys::SecretKey;
 use protocol::{authorize, ChannelId, Receipt};
 use support::*;
 

@@ -6,8 +6,8 @@ mod support;
 use offchain_as::ledger::{LedgerError, Offer, SaleError, Store};
 use offchain_as::sale::{OfferError, Request};
 use protocol::crypto::backend::SoftHasher;
-use protocol::merkle::MerkleTree;
-use protocol::signature::keys::SecretKey;
+use protocol::MerkleTree;
+use protocol::keys::SecretKey;
 use protocol::{Authority, Channel, ChannelId, Domain, Member, PurchaseError, Receipt};
 use support::*;
 
@@ -110,10 +110,10 @@ fn a_member_signing_the_winners_amount_loses_the_race() {
     let (a, b) = (secret(4), secret(5));
     let tree = MerkleTree::build_uniform::<SoftHasher>(
         &[
-            protocol::signature::keys::public_key(&a),
-            protocol::signature::keys::public_key(&b),
+            protocol::keys::public_key(&a),
+            protocol::keys::public_key(&b),
         ],
-        protocol::merkle::UNLIMITED,
+        protocol::UNLIMITED,
     )
     .expect("tree");
     let ch = channel(Authority::Group(tree.root()), 100);
@@ -148,11 +148,11 @@ fn a_member_cannot_spend_past_its_cap() {
     let (greedy, other) = (secret(6), secret(7));
     let members = [
         Member {
-            key: protocol::signature::keys::public_key(&greedy),
+            key: protocol::keys::public_key(&greedy),
             cap: 3 * PRICE,
         },
         Member {
-            key: protocol::signature::keys::public_key(&other),
+            key: protocol::keys::public_key(&other),
             cap: 5 * PRICE,
         },
     ];

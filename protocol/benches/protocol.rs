@@ -7,8 +7,8 @@ use criterion::{black_box, BatchSize, Criterion};
 use hmac::Mac;
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher, K256};
 use protocol::hotp::{hotp, DeviceKey, Digits, HmacSha1, HmacSha256, ReplayWindow, Token};
-use protocol::merkle::MerkleTree;
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
+use protocol::MerkleTree;
 use protocol::{authorize, Authority, ChannelId, Domain, Member, PublicKey, Receipt};
 use std::fmt::Write as _;
 
@@ -40,9 +40,11 @@ fn receipts(c: &mut Criterion) {
             authorize::<SoftHasher, Libsecp256k1>(
                 &authority,
                 &DOMAIN,
-                black_box(&receipt),
-                black_box(&sig),
-                None,
+                protocol::SignedReceipt {
+                    receipt: *(black_box(&receipt)),
+                    signature: *(black_box(&sig)),
+                    proof: None,
+                },
             )
             .unwrap()
         })
@@ -52,9 +54,11 @@ fn receipts(c: &mut Criterion) {
             authorize::<SoftHasher, K256>(
                 &authority,
                 &DOMAIN,
-                black_box(&receipt),
-                black_box(&sig),
-                None,
+                protocol::SignedReceipt {
+                    receipt: *(black_box(&receipt)),
+                    signature: *(black_box(&sig)),
+                    proof: None,
+                },
             )
             .unwrap()
         })

@@ -1,9 +1,8 @@
 //! Who may sign receipts for a channel: the three constructions, and the proof that a
 //! receipt was signed by one.
 use crate::crypto::{EcdsaRecover, Hasher};
-use crate::merkle::{MembershipProof, MerkleError, MerkleRoot};
-use crate::receipt::{Receipt, ReceiptError};
-use crate::signature::Signature;
+use crate::merkle::{MerkleError, MerkleRoot};
+use crate::receipt::{Receipt, ReceiptError, SignedReceipt};
 use crate::types::{AccountId32, Balance, Domain, PublicKey};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
@@ -28,18 +27,25 @@ pub enum Authority {
 /// Why a receipt is not authorized by a channel's authority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// The signature itself is refused.
     #[error(transparent)]
     Receipt(#[from] ReceiptError),
+    /// An account channel's receipt signed by another key.
     #[error("the receipt is not signed by the payer's account key")]
     NotPayerAccount,
+    /// A delegate channel's receipt signed by another key.
     #[error("the receipt is not signed by the delegated key")]
     NotDelegate,
+    /// A group channel's receipt without a proof.
     #[error("a group channel needs a membership proof")]
     MissingProof,
+    /// A proof on a channel that is not a group's.
     #[error("only group channels take a membership proof")]
     UnexpectedProof,
+    /// The proof does not lead from the signer to the group's root.
     #[error("signer is not a group member: {0}")]
     NotMember(#[from] MerkleError),
+    /// The channel's authority is [`Authority::Revoked`].
     #[error("the channel's keys are revoked: no receipt counts")]
     Revoked,
 }
@@ -52,17 +58,23 @@ pub fn account_id_of<H: Hasher>(key: &PublicKey) -> AccountId32 {
 /// A receipt whose signature [`authorize`] has checked against an authority. Only
 /// [`authorize`] makes one, so a rule that takes it (the AS's [`crate::check_terms`])
 /// cannot be reached with an unchecked signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorized {
-    receipt: Receipt,
+    signed: SignedReceipt,
     authority: Authority,
     signer: PublicKey,
     cap: Option<Balance>,
 }
 
 impl Authorized {
+    /// What the signature is over.
     pub fn receipt(&self) -> &Receipt {
-        &self.receipt
+        &self.signed.receipt
+    }
+
+    /// The receipt as it was offered, signature and proof included.
+    pub fn signed(&self) -> &SignedReceipt {
+        &self.signed
     }
 
     /// The authority the signature was checked against.
@@ -70,6 +82,7 @@ impl Authorized {
         &self.authority
     }
 
+    /// The key that signed.
     pub fn signer(&self) -> PublicKey {
         self.signer
     }
@@ -80,23 +93,23 @@ impl Authorized {
     }
 }
 
-/// Checks that `signature` over `receipt` in `domain` is authorized by `authority`
-/// (with `proof` for groups). This one function is the rule used by the contract on
-/// settle and close, and by the AS before it sells.
+/// Checks that `signed` (its signature over its receipt in `domain`, with its proof for
+/// groups) is authorized by `authority`. This one function is the rule used by the
+/// contract on settle and close, by the AS before it sells and by the client before it
+/// believes a running total.
 pub fn authorize<H: Hasher, R: EcdsaRecover>(
     authority: &Authority,
     domain: &Domain,
-    receipt: &Receipt,
-    signature: &Signature,
-    proof: Option<&MembershipProof>,
+    signed: SignedReceipt,
 ) -> Result<Authorized, AuthError> {
+    let proof = signed.proof.as_ref();
     if proof.is_some() && !matches!(authority, Authority::Group(_)) {
         return Err(AuthError::UnexpectedProof);
     }
     if *authority == Authority::Revoked {
         return Err(AuthError::Revoked);
     }
-    let signer = receipt.recover_signer::<H, R>(domain, signature)?;
+    let signer = signed.signer::<H, R>(domain)?;
     let mut cap = None;
     match authority {
         Authority::Account(account) => {
@@ -117,7 +130,7 @@ pub fn authorize<H: Hasher, R: EcdsaRecover>(
         Authority::Revoked => return Err(AuthError::Revoked),
     }
     Ok(Authorized {
-        receipt: *receipt,
+        signed,
         authority: *authority,
         signer,
         cap,

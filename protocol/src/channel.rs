@@ -18,16 +18,15 @@
 //! effective block loses nothing; a stolen key can spend at most what the payee sells
 //! before it acts.
 use crate::authority::Authority;
-use crate::merkle::MembershipProof;
 use crate::receipt::Receipt;
-use crate::signature::Signature;
-use crate::types::{AccountId32, Balance, BlockNumber, ChannelId, Epoch};
+use crate::types::{AccountId32, Balance, BlockNumber, Epoch};
 use parity_scale_codec::{Decode, Encode};
 use scale_info::TypeInfo;
 
 /// An announced change of authority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct Rotation {
+    /// Who signs from `effective_at` on.
     pub authority: Authority,
     /// The first block at which `authority` is in force.
     pub effective_at: BlockNumber,
@@ -36,10 +35,13 @@ pub struct Rotation {
 /// One open channel, as the contract stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct Channel {
+    /// Who deposited, and gets the rest back.
     pub payer: AccountId32,
+    /// The AS the channel pays.
     pub payee: AccountId32,
     /// Who signs the current epoch's receipts.
     pub authority: Authority,
+    /// How many rotations have taken effect.
     pub epoch: Epoch,
     /// Everything deposited, top-ups included; settlement does not reduce it.
     pub deposit: Balance,
@@ -52,55 +54,52 @@ pub struct Channel {
     pub expires_at: BlockNumber,
     /// Blocks from a rotation's announcement to its effect; fixed at open.
     pub notice: BlockNumber,
+    /// An announced rotation not yet in force.
     pub rotation: Option<Rotation>,
-}
-
-/// A receipt as the payee presents it to settle or close: everything but the channel id,
-/// which the message names.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
-pub struct Claim {
-    pub epoch: Epoch,
-    pub amount: Balance,
-    pub signature: Signature,
-    /// The signer's membership proof, for group channels.
-    pub membership: Option<MembershipProof>,
-}
-
-impl Claim {
-    pub fn receipt(&self, channel: ChannelId) -> Receipt {
-        Receipt {
-            channel,
-            epoch: self.epoch,
-            amount: self.amount,
-        }
-    }
 }
 
 /// Why a channel operation is refused. Nothing changes on a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChannelError {
+    /// Open or top up with nothing.
     #[error("no value was deposited")]
     ZeroDeposit,
+    /// A channel paying its own payer.
     #[error("the payer cannot be its own payee")]
     PayeeIsPayer,
+    /// An expiry at or before now.
     #[error("the expiry block is not in the future")]
     ExpiryNotInFuture,
+    /// [`Authority::Account`] naming another account than the payer's.
     #[error("an account authority must be the payer's own account")]
     AccountAuthorityNotPayer,
+    /// Past `expires_at`: only the payer's claim remains.
     #[error("the channel has expired")]
     Expired,
+    /// A claim before `expires_at`.
     #[error("the channel has not expired yet")]
     NotExpired,
+    /// An extension that is not later.
     #[error("a new expiry must be later than the current one")]
     ExpiryNotLater,
+    /// A top-up beyond u128.
     #[error("the deposit would overflow")]
     DepositOverflow,
+    /// A receipt of another epoch than the channel's.
     #[error("the receipt is for epoch {claimed}, the channel is in epoch {current}")]
-    WrongEpoch { claimed: Epoch, current: Epoch },
+    WrongEpoch {
+        /// The receipt's epoch.
+        claimed: Epoch,
+        /// The channel's.
+        current: Epoch,
+    },
+    /// `base + amount` above the deposit.
     #[error("the receipt claims more than the deposit")]
     AmountExceedsDeposit,
+    /// A settle that would pay nothing.
     #[error("the receipt claims nothing above what was settled")]
     NothingToSettle,
+    /// A close with a receipt below what was settled.
     #[error("the receipt claims less than what was already settled")]
     BelowSettled,
 }
@@ -108,7 +107,9 @@ pub enum ChannelError {
 /// What a settle pays: the new settled total and the payment to the payee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settlement {
+    /// The payee's total once paid.
     pub settled: Balance,
+    /// What this settle pays it.
     pub paid: Balance,
 }
 
@@ -165,6 +166,7 @@ impl Channel {
         })
     }
 
+    /// Whether `now` is at or past the expiry.
     pub fn is_expired(&self, now: BlockNumber) -> bool {
         now >= self.expires_at
     }
@@ -249,39 +251,40 @@ impl Channel {
         Ok(rotation)
     }
 
-    /// The total a receipt of `epoch` for `amount` claims, if the channel accepts it at
-    /// `now` (signature aside). Expects an advanced channel.
-    fn claimed(
-        &self,
-        epoch: Epoch,
-        amount: Balance,
-        now: BlockNumber,
-    ) -> Result<Balance, ChannelError> {
-        if self.is_expired(now) {
-            return Err(ChannelError::Expired);
-        }
-        if epoch != self.epoch {
+    /// What `receipt` claims on this channel in all, `base + amount`, if the channel's
+    /// current epoch accepts it: the one reading of a receipt, used by the contract to pay,
+    /// by the AS's sale rule before it sells and by its closer to know what is unpaid.
+    /// Time aside (see [`Self::is_expired`]); expects an advanced channel.
+    pub fn claimable(&self, receipt: &Receipt) -> Result<Balance, ChannelError> {
+        if receipt.epoch != self.epoch {
             return Err(ChannelError::WrongEpoch {
-                claimed: epoch,
+                claimed: receipt.epoch,
                 current: self.epoch,
             });
         }
         self.base
-            .checked_add(amount)
+            .checked_add(receipt.amount)
             .filter(|total| *total <= self.deposit)
             .ok_or(ChannelError::AmountExceedsDeposit)
     }
 
-    /// What settling with a receipt of `epoch` for `amount` at `now` would pay. Check the
-    /// receipt's signature against [`Self::authority`], then [`Self::apply`] it.
+    /// [`Self::claimable`] at `now`: refused once the channel has expired.
+    fn claimable_at(&self, receipt: &Receipt, now: BlockNumber) -> Result<Balance, ChannelError> {
+        if self.is_expired(now) {
+            return Err(ChannelError::Expired);
+        }
+        self.claimable(receipt)
+    }
+
+    /// What settling with `receipt` at `now` would pay. Check the receipt's signature
+    /// against [`Self::authority`], then [`Self::apply`] it.
     pub fn settlement(
         &mut self,
-        epoch: Epoch,
-        amount: Balance,
+        receipt: &Receipt,
         now: BlockNumber,
     ) -> Result<Settlement, ChannelError> {
         self.advance(now);
-        let total = self.claimed(epoch, amount, now)?;
+        let total = self.claimable_at(receipt, now)?;
         if total <= self.settled {
             return Err(ChannelError::NothingToSettle);
         }
@@ -296,18 +299,18 @@ impl Channel {
         self.settled = settlement.settled;
     }
 
-    /// How the deposit splits if the payee closes at `now` with a receipt of `epoch` for
-    /// `amount`, or with none (`claim` is `None`: only what was settled). Check the
-    /// receipt's signature against [`Self::authority`] before paying out.
+    /// How the deposit splits if the payee closes at `now` with `receipt`, or with none
+    /// (only what was settled). Check the receipt's signature against
+    /// [`Self::authority`] before paying out.
     pub fn payout(
         &mut self,
-        claim: Option<(Epoch, Balance)>,
+        receipt: Option<&Receipt>,
         now: BlockNumber,
     ) -> Result<Payout, ChannelError> {
         self.advance(now);
-        let total = match claim {
-            Some((epoch, amount)) => {
-                let total = self.claimed(epoch, amount, now)?;
+        let total = match receipt {
+            Some(receipt) => {
+                let total = self.claimable_at(receipt, now)?;
                 if total < self.settled {
                     return Err(ChannelError::BelowSettled);
                 }

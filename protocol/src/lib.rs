@@ -5,28 +5,48 @@
 //! the [`crypto::Hasher`] and [`crypto::EcdsaRecover`] traits, so the ink! contract plugs
 //! in the chain's host functions while off-chain code uses libsecp256k1 and software
 //! hashes (feature `std`). Nothing here knows the chain beyond a receipt's [`Domain`]
-//! (a genesis hash and a contract account): another settlement layer could call the same
-//! [`channel`] rules.
+//! (a genesis hash and a contract account): another settlement layer calls the same
+//! [`Channel`] rules.
+//!
+//! The surface: the values and rules at the crate root; three namespaces, [`crypto`]
+//! (the two primitives and their off-chain backends), [`hotp`] (the device's tokens,
+//! feature `hotp`) and [`keys`] (off-chain signing, feature `std`). Feature `serde` gives
+//! the values their JSON form (balances as decimal strings, bytes as hex), so the
+//! off-chain parts carry these very types over HTTP.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
 
 extern crate alloc;
 
-pub mod authority;
-pub mod channel;
+mod authority;
+mod channel;
 pub mod crypto;
 #[cfg(feature = "hotp")]
 pub mod hotp;
-pub mod merkle;
-pub mod purchase;
-pub mod receipt;
-pub mod signature;
-pub mod types;
+mod merkle;
+mod purchase;
+mod receipt;
+mod signature;
+mod types;
+#[cfg(feature = "serde")]
+mod wire;
 
-pub use authority::{authorize, AuthError, Authority, Authorized};
-pub use channel::{Channel, ChannelError, Claim, Payout, Rotation, Settlement};
-pub use merkle::{Member, MembershipProof, MerkleError, MerkleRoot};
+pub use authority::{account_id_of, authorize, AuthError, Authority, Authorized};
+pub use channel::{Channel, ChannelError, Payout, Rotation, Settlement};
+#[cfg(feature = "std")]
+pub use merkle::MerkleTree;
+pub use merkle::{
+    leaf_hash, node_hash, Member, MembershipProof, MerkleError, MerkleRoot, LEAF_PREFIX,
+    MAX_PROOF_DEPTH, NODE_PREFIX, UNLIMITED,
+};
 pub use purchase::{check_terms, screen, Purchase, PurchaseError, Spent, Tariff, TariffError};
-pub use receipt::{Receipt, ReceiptError};
+pub use receipt::{Receipt, ReceiptError, SignedReceipt, RECEIPT_TAG, RECEIPT_VERSION};
 pub use signature::{Signature, SignatureError};
 pub use types::{AccountId32, Balance, BlockNumber, ChannelId, Domain, Epoch, PublicKey};
+#[cfg(feature = "serde")]
+pub use wire::{parse_balance, parse_hex, to_hex};
+
+/// Off-chain key handling: generate, derive the public key, sign (feature `std`).
+#[cfg(feature = "std")]
+pub mod keys {
+    pub use crate::signature::keys::{generate, public_key, sign_hash, SecretKey};
+}

@@ -25,7 +25,14 @@ pub const MAX_PROOF_DEPTH: usize = 32;
 
 /// The root of a key group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, MaxEncodedLen, TypeInfo)]
-pub struct MerkleRoot(pub [u8; 32]);
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
+pub struct MerkleRoot(
+    #[cfg_attr(feature = "serde", serde(with = "crate::wire::hex_bytes"))] pub [u8; 32],
+);
 
 /// Why a membership proof, or a tree, was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -61,10 +68,19 @@ pub struct Member {
 /// for each step whether the sibling is on the left (bit i of `left_siblings` set) or on
 /// the right.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode, TypeInfo)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct MembershipProof {
     /// The member's spending cap, as committed in its leaf.
+    #[cfg_attr(feature = "serde", serde(with = "crate::wire::decimal"))]
     pub cap: Balance,
+    /// Bit i set: sibling i is on the left of the path.
     pub left_siblings: u32,
+    /// Sibling hashes, leaf level first.
+    #[cfg_attr(feature = "serde", serde(with = "crate::wire::siblings"))]
     pub siblings: Vec<[u8; 32]>,
 }
 

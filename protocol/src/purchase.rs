@@ -11,7 +11,7 @@
 //! authoritative total: the AS runs it first so that a request it would refuse anyway
 //! costs no key recovery. [`check_terms`] runs all of it again.
 use crate::authority::{AuthError, Authority, Authorized};
-use crate::channel::Channel;
+use crate::channel::{Channel, ChannelError};
 use crate::receipt::Receipt;
 use crate::types::{AccountId32, Balance, BlockNumber, ChannelId, Epoch, PublicKey};
 
@@ -27,13 +27,18 @@ pub struct Tariff {
 /// Terms that cannot work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TariffError {
+    /// A free slot.
     #[error("the price of a slot must be above zero")]
     ZeroPrice,
+    /// No slot per purchase.
     #[error("at least one slot per purchase must be allowed")]
     NoSlots,
+    /// A notice the AS could not settle within.
     #[error("the rotation notice the AS requires ({min_notice} blocks) must exceed its expiry margin ({expiry_margin}): it settles within that margin")]
     NoticeWithinMargin {
+        /// The notice asked.
         min_notice: BlockNumber,
+        /// The margin it must exceed.
         expiry_margin: BlockNumber,
     },
 }
@@ -69,18 +74,22 @@ impl Tariff {
         })
     }
 
+    /// The price of one slot.
     pub fn price(&self) -> Balance {
         self.price
     }
 
+    /// Blocks before a channel's expiry, or a rotation's effect, from which nothing sells.
     pub fn expiry_margin(&self) -> BlockNumber {
         self.expiry_margin
     }
 
+    /// The most slots one purchase buys.
     pub fn max_slots(&self) -> u64 {
         self.max_slots
     }
 
+    /// The shortest rotation notice of a channel the AS sells on.
     pub fn min_notice(&self) -> BlockNumber {
         self.min_notice
     }
@@ -100,9 +109,13 @@ pub struct Spent {
 pub struct Purchase {
     /// Slots bought: (new total - previous total) / price.
     pub slots: u64,
+    /// The authority epoch of the receipt.
     pub epoch: Epoch,
+    /// The running total before.
     pub previous_total: Balance,
+    /// The running total after: the receipt's amount.
     pub new_total: Balance,
+    /// Who signed.
     pub signer: PublicKey,
 }
 
@@ -113,64 +126,90 @@ impl Purchase {
     }
 }
 
-/// Why a receipt buys nothing. Each has a stable machine-readable [`Self::code`].
+/// Why a receipt buys nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PurchaseError {
+    /// The channel is not open on chain (or the receipt names another).
     #[error("no open channel with this id on chain")]
     ChannelNotFound,
+    /// The channel pays someone else.
     #[error("the channel pays another payee, not this Authorization Server")]
     WrongPayee,
+    /// The channel's rotation notice is too short for the AS to settle within.
     #[error(
         "the channel's rotation notice of {notice} blocks is shorter than the {min} this AS needs"
     )]
     NoticeTooShort {
+        /// The channel's notice.
         notice: BlockNumber,
+        /// What the AS needs.
         min: BlockNumber,
     },
+    /// Too close to expiry for the AS to land its close.
     #[error(
         "the channel expires at block {expires_at}, too soon to sell (now {now}, margin {margin})"
     )]
     ExpiringSoon {
+        /// The channel's expiry.
         expires_at: BlockNumber,
+        /// The best block.
         now: BlockNumber,
+        /// The AS's margin.
         margin: BlockNumber,
     },
+    /// Too close to a rotation for the AS to settle the ending epoch.
     #[error("the channel's authority changes at block {effective_at}: the old one can no longer buy, the new one can from that block on")]
-    RotationPending { effective_at: BlockNumber },
+    RotationPending {
+        /// The rotation's first block.
+        effective_at: BlockNumber,
+    },
+    /// A receipt of another epoch than the channel's.
     #[error("the receipt is for epoch {claimed}, the channel is in epoch {current}")]
-    WrongEpoch { claimed: Epoch, current: Epoch },
+    WrongEpoch {
+        /// The receipt's epoch.
+        claimed: Epoch,
+        /// The channel's.
+        current: Epoch,
+    },
+    /// Not above the running total: sign above it.
     #[error("the receipt's amount does not exceed the running total {current_total}: sign current total + price")]
-    StaleTotal { current_total: Balance },
+    StaleTotal {
+        /// The running total to sign above.
+        current_total: Balance,
+    },
+    /// The receipt adds a fraction of a slot.
     #[error("the receipt adds {added}, not a whole number of slots at price {price}")]
-    NotWholeSlots { added: Balance, price: Balance },
+    NotWholeSlots {
+        /// What it adds.
+        added: Balance,
+        /// The price of a slot.
+        price: Balance,
+    },
+    /// More slots than one purchase may buy.
     #[error("the receipt buys {slots} slots, more than the {max} one purchase may")]
-    TooManySlots { slots: u128, max: u64 },
+    TooManySlots {
+        /// Slots it would buy.
+        slots: u128,
+        /// The most one purchase buys.
+        max: u64,
+    },
+    /// Beyond what the deposit covers in this epoch.
     #[error("the receipt's amount exceeds {limit}, what the deposit leaves for this epoch")]
-    ExceedsDeposit { limit: Balance },
+    ExceedsDeposit {
+        /// The largest amount the deposit covers.
+        limit: Balance,
+    },
+    /// A group member above its cap.
     #[error("the signer would spend {would_spend}, above its cap of {cap}")]
-    OverCap { cap: Balance, would_spend: Balance },
+    OverCap {
+        /// The member's cap.
+        cap: Balance,
+        /// What it would have spent in the epoch.
+        would_spend: Balance,
+    },
+    /// The signature is not the channel's authority's.
     #[error("the receipt is not authorized by the channel: {0}")]
     Unauthorized(#[from] AuthError),
-}
-
-impl PurchaseError {
-    /// A stable code for API clients; never changes once published.
-    pub fn code(&self) -> &'static str {
-        match self {
-            PurchaseError::ChannelNotFound => "channel_not_found",
-            PurchaseError::WrongPayee => "wrong_payee",
-            PurchaseError::NoticeTooShort { .. } => "notice_too_short",
-            PurchaseError::ExpiringSoon { .. } => "channel_expiring",
-            PurchaseError::RotationPending { .. } => "rotation_pending",
-            PurchaseError::WrongEpoch { .. } => "wrong_epoch",
-            PurchaseError::StaleTotal { .. } => "stale_total",
-            PurchaseError::NotWholeSlots { .. } => "not_whole_slots",
-            PurchaseError::TooManySlots { .. } => "too_many_slots",
-            PurchaseError::ExceedsDeposit { .. } => "exceeds_deposit",
-            PurchaseError::OverCap { .. } => "over_cap",
-            PurchaseError::Unauthorized(_) => "unauthorized",
-        }
-    }
 }
 
 /// The checks that need neither the signer nor the ledger's authoritative total, given
@@ -214,15 +253,17 @@ pub fn screen(
     if channel.authority == Authority::Revoked {
         return Err(AuthError::Revoked.into());
     }
-    if receipt.epoch != channel.epoch {
-        return Err(PurchaseError::WrongEpoch {
-            claimed: receipt.epoch,
-            current: channel.epoch,
-        });
-    }
-    let limit = channel.deposit.saturating_sub(channel.base);
-    if receipt.amount > limit {
-        return Err(PurchaseError::ExceedsDeposit { limit });
+    // What the contract will pay for it: the same rule, read the same way.
+    match channel.claimable(receipt) {
+        Ok(_) => {}
+        Err(ChannelError::WrongEpoch { claimed, current }) => {
+            return Err(PurchaseError::WrongEpoch { claimed, current })
+        }
+        Err(_) => {
+            return Err(PurchaseError::ExceedsDeposit {
+                limit: channel.deposit.saturating_sub(channel.base),
+            })
+        }
     }
     if receipt.amount <= seen {
         return Err(PurchaseError::StaleTotal {
@@ -242,7 +283,7 @@ pub fn check_terms(
     channel: &Channel,
     now: BlockNumber,
     spent: Spent,
-    authorized: Authorized,
+    authorized: &Authorized,
 ) -> Result<Purchase, PurchaseError> {
     let receipt = authorized.receipt();
     // The signature must have been checked for this very channel and authority.

@@ -1,5 +1,6 @@
 //! Cumulative payment receipts and their signing payload.
 use crate::crypto::{EcdsaRecover, Hasher};
+use crate::merkle::MembershipProof;
 use crate::signature::{Signature, SignatureError};
 use crate::types::{Balance, ChannelId, Domain, Epoch, PublicKey};
 use alloc::vec::Vec;
@@ -15,6 +16,7 @@ pub const RECEIPT_VERSION: u8 = 2;
 /// Why a receipt was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ReceiptError {
+    /// The signature is not canonical or recovers no key.
     #[error("bad signature: {0}")]
     Signature(#[from] SignatureError),
 }
@@ -25,9 +27,18 @@ pub enum ReceiptError {
 /// rotates the channel's authority (see [`crate::channel`]), so a new key starts at zero
 /// without having to know what the keys before it spent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct Receipt {
+    /// The channel it pays from.
     pub channel: ChannelId,
+    /// The authority epoch whose keys sign it.
     pub epoch: Epoch,
+    /// The running total it allows, counted from the start of the epoch.
+    #[cfg_attr(feature = "serde", serde(with = "crate::wire::decimal"))]
     pub amount: Balance,
 }
 
@@ -69,5 +80,53 @@ impl Receipt {
         signature: &Signature,
     ) -> Result<PublicKey, ReceiptError> {
         Ok(signature.recover::<R>(&self.signing_hash::<H>(domain))?)
+    }
+}
+
+/// A receipt with what makes it count: the signature of a key the channel admits and, on a
+/// group channel, the signer's membership proof. This one value travels unchanged: the
+/// client signs it, the AS checks it, commits it and shows it to justify a running total,
+/// and settles or closes with it; the contract checks it again.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
+pub struct SignedReceipt {
+    /// What is signed.
+    pub receipt: Receipt,
+    /// The signature over [`Receipt::signing_hash`].
+    pub signature: Signature,
+    /// The signer's membership proof (with its cap), for group channels only.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub proof: Option<MembershipProof>,
+}
+
+impl SignedReceipt {
+    /// Signs `receipt` for `domain` (with the signer's `proof` on a group channel).
+    #[cfg(feature = "std")]
+    pub fn sign(
+        receipt: Receipt,
+        domain: &Domain,
+        secret: &crate::signature::keys::SecretKey,
+        proof: Option<MembershipProof>,
+    ) -> Self {
+        Self {
+            signature: receipt.sign(domain, secret),
+            receipt,
+            proof,
+        }
+    }
+
+    /// The key that signed it for `domain` (the proof aside).
+    pub fn signer<H: Hasher, R: EcdsaRecover>(
+        &self,
+        domain: &Domain,
+    ) -> Result<PublicKey, ReceiptError> {
+        self.receipt.recover_signer::<H, R>(domain, &self.signature)
     }
 }

@@ -42,6 +42,22 @@ pub enum SignatureError {
 #[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 pub struct Signature(pub [u8; 65]);
 
+/// Hex in JSON (`0x` + 130 digits), exactly the 65 bytes: whether they are canonical is
+/// [`Signature::canonical`]'s to say, at recovery.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Signature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::wire::hex_bytes::serialize(&self.0, s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Signature {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::wire::hex_bytes::deserialize(d).map(Signature)
+    }
+}
+
 impl core::fmt::Debug for Signature {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Signature(0x")?;
@@ -96,6 +112,7 @@ impl Signature {
 
     /// The same signature with s replaced by n - s and the recovery id flipped: the
     /// malleated twin that raw ECDSA recovery also accepts. For tests and fuzzing.
+    #[cfg(feature = "_test_utils")]
     pub fn malleate(&self) -> Signature {
         let mut out = self.0;
         let mut borrow = 0i16;

@@ -31,6 +31,11 @@ pub type Epoch = u32;
     MaxEncodedLen,
     TypeInfo,
 )]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct ChannelId(pub u64);
 
 impl core::fmt::Display for ChannelId {
@@ -44,6 +49,21 @@ impl core::fmt::Display for ChannelId {
     Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, MaxEncodedLen, TypeInfo,
 )]
 pub struct PublicKey(pub [u8; 33]);
+
+/// Hex in JSON (`0x` + 66 digits).
+#[cfg(feature = "serde")]
+impl serde::Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::wire::hex_bytes::serialize(&self.0, s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::wire::hex_bytes::deserialize(d).map(PublicKey)
+    }
+}
 
 impl core::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

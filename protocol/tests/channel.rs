@@ -3,10 +3,10 @@
 //! independent model.
 use proptest::prelude::*;
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
-use protocol::merkle::MerkleRoot;
-use protocol::signature::keys::SecretKey;
+use protocol::keys::SecretKey;
+use protocol::MerkleRoot;
 use protocol::{
-    authorize, AccountId32, AuthError, Authority, Balance, Channel, ChannelError, ChannelId, Claim,
+    authorize, AccountId32, AuthError, Authority, Balance, Channel, ChannelError, ChannelId, SignedReceipt,
     Domain, Payout, PublicKey, Receipt, Rotation, Settlement,
 };
 
@@ -17,6 +17,15 @@ const STRANGER: AccountId32 = [0x5E; 32];
 /// The channel rules never look at keys (signatures are checked apart), so any bytes do.
 fn delegate(i: u8) -> Authority {
     Authority::Delegate(PublicKey([i; 33]))
+}
+
+/// A receipt of `epoch` for `amount` (the channel rules do not read its channel id).
+fn receipt(epoch: u32, amount: Balance) -> Receipt {
+    Receipt {
+        channel: ChannelId(0),
+        epoch,
+        amount,
+    }
 }
 
 fn open(deposit: Balance, expires_at: u32, notice: u32, now: u32) -> Channel {
@@ -31,7 +40,10 @@ fn settle(
     now: u32,
 ) -> Result<Balance, ChannelError> {
     let mut next = *ch;
-    let settlement = next.settlement(epoch, amount, now)?;
+    let settlement = next.settlement(
+        &receipt(epoch, amount),
+        now,
+    )?;
     next.apply(settlement);
     *ch = next;
     Ok(settlement.paid)
@@ -54,7 +66,7 @@ fn would_pay_out(
     now: u32,
 ) -> Result<Payout, ChannelError> {
     let mut closing = *ch;
-    closing.payout(claim, now)
+    closing.payout(claim.map(|(e, a)| receipt(e, a)).as_ref(), now)
 }
 
 #[test]
@@ -168,9 +180,39 @@ fn expired_channels_refuse_settle_close_rotate_and_top_up_but_extend_revives() {
     settle(&mut ch, 0, 200, 10).unwrap();
     for now in [100, 101, 5_000] {
         let mut c = ch;
-        assert_eq!(c.settlement(0, 300, now), Err(ChannelError::Expired));
-        assert_eq!(c.payout(Some((0, 300)), now), Err(ChannelError::Expired));
-        assert_eq!(c.payout(Some((0, 200)), now), Err(ChannelError::Expired));
+        assert_eq!(
+            c.settlement(
+                &protocol::Receipt {
+                    channel: protocol::ChannelId(0),
+                    epoch: 0,
+                    amount: 300
+                },
+                now
+            ),
+            Err(ChannelError::Expired)
+        );
+        assert_eq!(
+            c.payout(
+                Some(&protocol::Receipt {
+                    channel: protocol::ChannelId(0),
+                    epoch: 0,
+                    amount: 300
+                }),
+                now
+            ),
+            Err(ChannelError::Expired)
+        );
+        assert_eq!(
+            c.payout(
+                Some(&protocol::Receipt {
+                    channel: protocol::ChannelId(0),
+                    epoch: 0,
+                    amount: 200
+                }),
+                now
+            ),
+            Err(ChannelError::Expired)
+        );
         assert_eq!(c.payout(None, now), Err(ChannelError::Expired));
         assert_eq!(c.rotate(delegate(2), now), Err(ChannelError::Expired));
         assert_eq!(c.top_up(1, now), Err(ChannelError::Expired));
@@ -192,7 +234,14 @@ fn expired_channels_refuse_settle_close_rotate_and_top_up_but_extend_revives() {
 fn settle_twice_then_close_pays_exactly_the_differences() {
     let mut ch = open(1_000, 100, 10, 0);
     assert_eq!(
-        ch.to_owned().settlement(0, 300, 1),
+        ch.to_owned().settlement(
+            &protocol::Receipt {
+                channel: protocol::ChannelId(0),
+                epoch: 0,
+                amount: 300
+            },
+            1
+        ),
         Ok(Settlement {
             settled: 300,
             paid: 300
@@ -439,7 +488,12 @@ fn a_scripted_life_pays_the_hand_computed_amounts_and_exactly_the_deposit() {
         settle(&mut ch, 1, 901, 141),
         Err(ChannelError::AmountExceedsDeposit)
     );
-    let payout = ch.payout(Some((1, 850)), 150).unwrap();
+    let payout = ch
+        .payout(
+            Some(&receipt(1, 850)),
+            150,
+        )
+        .unwrap();
     assert_eq!(
         payout,
         Payout {
@@ -469,31 +523,22 @@ fn an_expired_channel_refunds_exactly_what_was_not_settled() {
 #[test]
 fn a_claim_is_checked_as_the_receipt_of_the_channel_it_is_presented_on() {
     let secret = SecretKey::from_slice(&[5; 32]).unwrap();
-    let key = protocol::signature::keys::public_key(&secret);
+    let key = protocol::keys::public_key(&secret);
     let domain = Domain {
         genesis_hash: [1; 32],
         contract: [2; 32],
     };
-    let signed = Receipt {
+    let receipt = Receipt {
         channel: ChannelId(3),
         epoch: 1,
         amount: 40,
     };
-    let claim = Claim {
-        epoch: 1,
-        amount: 40,
-        signature: signed.sign(&domain, &secret),
-        membership: None,
-    };
-    assert_eq!(claim.receipt(ChannelId(3)), signed);
+    let signed = SignedReceipt::sign(receipt, &domain, &secret, None);
+    // Presented on another channel, the same signature is over another payload.
     let check = |channel| {
-        authorize::<SoftHasher, Libsecp256k1>(
-            &Authority::Delegate(key),
-            &domain,
-            &claim.receipt(channel),
-            &claim.signature,
-            claim.membership.as_ref(),
-        )
+        let mut presented = signed.clone();
+        presented.receipt.channel = channel;
+        authorize::<SoftHasher, Libsecp256k1>(&Authority::Delegate(key), &domain, presented)
     };
     assert!(check(ChannelId(3)).is_ok());
     assert_eq!(check(ChannelId(4)).err(), Some(AuthError::NotDelegate));
@@ -697,7 +742,7 @@ proptest! {
                     let (epoch, amount) = resolve(&model, t, epoch, share);
                     let expected =
                         model.claimable(t, epoch, amount) && amount > model.best_in(epoch);
-                    let got = next.settlement(epoch, amount, t);
+                    let got = next.settlement(&protocol::Receipt { channel: protocol::ChannelId(0), epoch: epoch, amount: amount }, t);
                     prop_assert_eq!(got.is_ok(), expected, "settle {}/{} at {}: {:?}", epoch, amount, t, got);
                     if let Ok(settlement) = got {
                         let paid = amount - model.best_in(epoch);
@@ -717,7 +762,7 @@ proptest! {
                         }
                         None => t < model.expires_at,
                     };
-                    let got = next.payout(claim, t);
+                    let got = next.payout(claim.map(|(e, a)| receipt(e, a)).as_ref(), t);
                     prop_assert_eq!(got.is_ok(), expected, "close {:?} at {}: {:?}", claim, t, got);
                     if let Ok(payout) = got {
                         let (paid, claimed) = match claim {

@@ -2,12 +2,12 @@
 //! separation, odd-node promotion, proof shape bounds, and the group authority.
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::crypto::Hasher;
-use protocol::merkle::{leaf_hash, node_hash, MerkleTree, MAX_PROOF_DEPTH, UNLIMITED};
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::{
     authorize, AuthError, Authority, Balance, ChannelId, Domain, Member, MembershipProof,
     MerkleError, MerkleRoot, PublicKey, Receipt, Signature,
 };
+use protocol::{leaf_hash, node_hash, MerkleTree, MAX_PROOF_DEPTH, UNLIMITED};
 
 fn key(i: u32) -> PublicKey {
     let mut seed = [0x5au8; 32];
@@ -406,7 +406,15 @@ fn group_authority_needs_a_members_signature_and_proof_and_carries_its_cap() {
     let sig = r.sign(&d, &secrets[3]);
     let proof = tree.proof(3).unwrap();
     let auth = |sig: &Signature, proof: Option<&MembershipProof>| {
-        authorize::<SoftHasher, Libsecp256k1>(&group, &d, &r, sig, proof)
+        authorize::<SoftHasher, Libsecp256k1>(
+            &group,
+            &d,
+            protocol::SignedReceipt {
+                receipt: r,
+                signature: *sig,
+                proof: (proof).cloned(),
+            },
+        )
     };
     let accepted = auth(&sig, Some(&proof)).expect("a member's receipt");
     assert_eq!(accepted.signer(), members[3].key);

@@ -2,7 +2,7 @@
 //! the two independent recovery backends, and what each authority construction authorizes.
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher, K256};
 use protocol::crypto::Hasher;
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::{
     authorize, AuthError, Authority, Authorized, ChannelId, Domain, Epoch, MembershipProof,
     PublicKey, Receipt, ReceiptError, Signature, SignatureError,
@@ -41,7 +41,15 @@ fn as_delegate(
     sig: &Signature,
     key: PublicKey,
 ) -> Result<Authorized, AuthError> {
-    authorize::<SoftHasher, Libsecp256k1>(&Authority::Delegate(key), d, r, sig, None)
+    authorize::<SoftHasher, Libsecp256k1>(
+        &Authority::Delegate(key),
+        d,
+        protocol::SignedReceipt {
+            receipt: *r,
+            signature: *sig,
+            proof: None,
+        },
+    )
 }
 
 #[test]
@@ -314,23 +322,46 @@ fn account_authority_matches_blake2_of_the_key() {
     let d = domain();
     let r = receipt(3, 0, 30);
     let sig = r.sign(&d, &sk);
-    let accepted =
-        authorize::<SoftHasher, Libsecp256k1>(&Authority::Account(account), &d, &r, &sig, None)
-            .expect("the payer's own key");
+    let accepted = authorize::<SoftHasher, Libsecp256k1>(
+        &Authority::Account(account),
+        &d,
+        protocol::SignedReceipt {
+            receipt: r,
+            signature: sig,
+            proof: None,
+        },
+    )
+    .expect("the payer's own key");
     assert_eq!(accepted.signer(), key);
     assert_eq!(*accepted.authority(), Authority::Account(account));
     // Only group members carry a cap.
     assert_eq!(accepted.cap(), None);
     let other = SoftHasher::blake2_256(&keys::public_key(&secret(9)).0);
     assert_eq!(
-        authorize::<SoftHasher, Libsecp256k1>(&Authority::Account(other), &d, &r, &sig, None),
+        authorize::<SoftHasher, Libsecp256k1>(
+            &Authority::Account(other),
+            &d,
+            protocol::SignedReceipt {
+                receipt: r,
+                signature: sig,
+                proof: None
+            }
+        ),
         Err(AuthError::NotPayerAccount)
     );
     // The raw key bytes are not an account id: only blake2_256 of them is.
     let mut raw = [0u8; 32];
     raw.copy_from_slice(&key.0[1..]);
     assert_eq!(
-        authorize::<SoftHasher, Libsecp256k1>(&Authority::Account(raw), &d, &r, &sig, None),
+        authorize::<SoftHasher, Libsecp256k1>(
+            &Authority::Account(raw),
+            &d,
+            protocol::SignedReceipt {
+                receipt: r,
+                signature: sig,
+                proof: None
+            }
+        ),
         Err(AuthError::NotPayerAccount)
     );
     let proof = MembershipProof::default();
@@ -338,9 +369,11 @@ fn account_authority_matches_blake2_of_the_key() {
         authorize::<SoftHasher, Libsecp256k1>(
             &Authority::Account(account),
             &d,
-            &r,
-            &sig,
-            Some(&proof)
+            protocol::SignedReceipt {
+                receipt: r,
+                signature: sig,
+                proof: Some((proof).clone())
+            }
         ),
         Err(AuthError::UnexpectedProof)
     );
@@ -365,9 +398,11 @@ fn a_delegate_authorizes_its_key_only_and_carries_no_cap() {
         authorize::<SoftHasher, Libsecp256k1>(
             &Authority::Delegate(key),
             &d,
-            &r,
-            &sig,
-            Some(&MembershipProof::default())
+            protocol::SignedReceipt {
+                receipt: r,
+                signature: sig,
+                proof: Some((MembershipProof::default()).clone())
+            }
         ),
         Err(AuthError::UnexpectedProof)
     );
@@ -386,15 +421,25 @@ fn revoked_authorizes_nothing() {
             // The same receipt is valid for its key: only the authority refuses it.
             assert!(as_delegate(&r, &d, &sig, keys::public_key(&sk)).is_ok());
             assert_eq!(
-                authorize::<SoftHasher, Libsecp256k1>(&Authority::Revoked, &d, &r, &sig, None),
+                authorize::<SoftHasher, Libsecp256k1>(
+                    &Authority::Revoked,
+                    &d,
+                    protocol::SignedReceipt {
+                        receipt: r,
+                        signature: sig,
+                        proof: None
+                    }
+                ),
                 Err(AuthError::Revoked)
             );
             assert!(authorize::<SoftHasher, Libsecp256k1>(
                 &Authority::Revoked,
                 &d,
-                &r,
-                &sig,
-                Some(&MembershipProof::default())
+                protocol::SignedReceipt {
+                    receipt: r,
+                    signature: sig,
+                    proof: Some((MembershipProof::default()).clone())
+                }
             )
             .is_err());
         }
@@ -405,9 +450,11 @@ fn revoked_authorizes_nothing() {
         authorize::<SoftHasher, Libsecp256k1>(
             &Authority::Revoked,
             &d,
-            &r,
-            &Signature([0xff; 65]),
-            None
+            protocol::SignedReceipt {
+                receipt: r,
+                signature: Signature([0xff; 65]),
+                proof: None
+            }
         ),
         Err(AuthError::Revoked)
     );

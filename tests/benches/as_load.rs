@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::{ChannelId, Domain, Receipt};
 use serde_json::Value;
 use std::fmt::Write as _;

@@ -7,7 +7,7 @@ use device_sim::client::{ClientConfig, DeviceClient, Granted, PresentError};
 use device_sim::provision::Provision;
 use interface::messages::Open;
 use protocol::hotp::{DeviceKey, Token};
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::{Authority, Balance, ChannelId};
 use serde_json::Value;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -230,50 +230,49 @@ impl Default for AsOptions {
 }
 
 /// Writes `as.toml` (AS account //Bob, database `as.db`) and the provisioning files it
-/// names into `dir`, next to `deployment.json`.
+/// names into `dir`, next to `deployment.json`, through the AS's own writer.
 pub fn write_as_config(dir: &Path, url: &str, port: u16, devices: &[&str], o: &AsOptions) {
     std::fs::write(dir.join("as.suri"), "//Bob\n").expect("as key");
-    let settle = o
-        .settle_above
-        .map_or(String::new(), |s| format!("settle_above = \"{s}\"\n"));
-    let mut config = format!(
-        r#"rpc_url = "{url}"
-deployment = "deployment.json"
-account_key_file = "as.suri"
-price = "{price}"
-max_slots = {max_slots}
-expiry_margin_blocks = {margin}
-min_notice_blocks = {notice}
-database = "as.db"
-listen = "127.0.0.1:{port}"
-
-[chain]
-block_seconds = {block}
-
-[close]
-remaining_below = "0"
-blocks_before_expiry = {before}
-interval_seconds = {interval}
-inclusion_seconds = {inclusion}
-retry_after_blocks = 5
-{settle}"#,
-        price = o.price,
-        max_slots = o.max_slots,
-        margin = o.expiry_margin_blocks,
-        notice = o.min_notice_blocks,
-        block = o.block_seconds,
-        before = o.blocks_before_expiry,
-        interval = o.interval_seconds,
-        inclusion = o.inclusion_seconds,
-    );
-    for (i, id) in devices.iter().enumerate() {
-        let path = provision(dir, id, i);
-        config.push_str(&format!(
-            "\n[[devices]]\nprovision = \"{}\"\n",
-            path.file_name().expect("name").to_string_lossy()
-        ));
-    }
-    std::fs::write(dir.join("as.toml"), config).expect("config");
+    let devices = devices
+        .iter()
+        .enumerate()
+        .map(|(i, id)| offchain_as::DeviceEntry {
+            provision: PathBuf::from(
+                provision(dir, id, i)
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+        })
+        .collect();
+    let config = offchain_as::Config {
+        rpc_url: url.to_owned(),
+        deployment: "deployment.json".into(),
+        account_key_file: "as.suri".into(),
+        price: o.price.to_string(),
+        max_slots: o.max_slots,
+        expiry_margin_blocks: o.expiry_margin_blocks,
+        min_notice_blocks: o.min_notice_blocks,
+        database: "as.db".into(),
+        listen: SocketAddr::from(([127, 0, 0, 1], port)),
+        chain: offchain_as::ChainTiming {
+            block_seconds: o.block_seconds,
+            ..offchain_as::ChainTiming::default()
+        },
+        close: offchain_as::ClosePolicy {
+            remaining_below: "0".into(),
+            blocks_before_expiry: o.blocks_before_expiry,
+            interval_seconds: o.interval_seconds,
+            inclusion_seconds: o.inclusion_seconds,
+            retry_after_blocks: 5,
+            settle_above: o.settle_above.map(|s| s.to_string()),
+            settle_after_blocks: None,
+        },
+        limits: offchain_as::Limits::default(),
+        devices,
+    };
+    config.save(&dir.join("as.toml")).expect("config");
 }
 
 /// Starts `slotpay-as serve` on `dir/as.toml` and waits until it answers at `as_url`.
@@ -285,7 +284,6 @@ pub fn start_as(dir: &Path, as_url: &str) -> Proc {
             .arg("serve"),
         &dir.join("as.log"),
     );
-    let terms = format!("{as_url}/v1/terms");
     wait_until("the AS", Duration::from_secs(60), || {
         if let Ok(Some(status)) = proc.child.try_wait() {
             panic!(
@@ -293,30 +291,31 @@ pub fn start_as(dir: &Path, as_url: &str) -> Proc {
                 std::fs::read_to_string(dir.join("as.log")).unwrap_or_default()
             );
         }
-        ureq::get(&terms).call().is_ok()
+        as_client(as_url).terms().is_ok()
     });
     // Serving terms needs no chain; answering for a channel does: wait until the AS
     // follows the chain (any answer but 503, e.g. 404 for a channel not opened yet).
-    let channel = format!("{as_url}/v1/channels/0");
     wait_until(
         "the AS to follow the chain",
         Duration::from_secs(60),
-        || {
-            !matches!(
-                ureq::get(&channel).call(),
-                Err(ureq::Error::Status(503, _)) | Err(ureq::Error::Transport(_))
-            )
+        || match as_client(as_url).channel(ChannelId(0)) {
+            Ok(_) => true,
+            Err(e) => !e.is_transient(),
         },
     );
     proc
 }
 
+/// A client of the AS at `as_url`.
+pub fn as_client(as_url: &str) -> api::AsClient {
+    api::AsClient::new(as_url, Duration::from_secs(15))
+}
+
 /// Waits until the AS sees `channel` open (its view follows finality, a moment after
 /// the test's own transaction).
 pub fn wait_for_channel(as_url: &str, channel: ChannelId) {
-    let url = format!("{as_url}/v1/channels/{}", channel.0);
     wait_until("the AS to see the channel", Duration::from_secs(60), || {
-        ureq::get(&url).call().is_ok()
+        as_client(as_url).channel(channel).is_ok()
     });
 }
 
@@ -367,12 +366,8 @@ pub fn present(addr: SocketAddr, token: &str) -> Result<Granted, PresentError> {
 }
 
 /// `GET /v1/terms` of the AS at `as_url`.
-pub fn as_terms(as_url: &str) -> api::wire::TermsReply {
-    ureq::get(&format!("{as_url}/v1/terms"))
-        .call()
-        .expect("terms")
-        .into_json()
-        .expect("terms JSON")
+pub fn as_terms(as_url: &str) -> api::TermsReply {
+    as_client(as_url).terms().expect("terms")
 }
 
 /// The contract named by `deployment`, through the node at `url`.

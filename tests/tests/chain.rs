@@ -5,7 +5,7 @@
 //! node is down, resume after, and a close pending across the restart completes.
 use api::wire::{PurchaseBody, PurchaseReply};
 use chain::{balances, Contract, Finality, SlotpayEvent};
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::{ChannelId, Domain, Receipt};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +15,11 @@ use tests::*;
 
 const PRICE: u128 = 1_000_000;
 const DEPOSIT: u128 = 1_000 * PRICE;
+/// The restart test's load: each buyer makes at most one purchase per `LOAD_PACE` ...
+const LOAD_PACE: Duration = Duration::from_millis(20);
+/// ... and its channel's deposit covers this many: 50 purchases a second for 40 minutes,
+/// far longer than the test can run (its waits are bounded by minutes).
+const LOAD_BUDGET_SLOTS: u128 = 120_000;
 
 fn buy(
     as_url: &str,
@@ -233,11 +238,13 @@ fn serve_survives_a_node_restart_under_load() {
     let bob = subxt_signer::sr25519::dev::bob().public_key().0;
     let now = runtime.block_on(best_block(&contract));
     // Channel 2 expires soon: its close falls around the restart.
+    // The load channels' deposit covers the most the paced load can buy (below), so the
+    // verdict does not depend on how fast this machine serves purchases.
     let mut ids = runtime.block_on(open_channels(
         &contract,
         bob,
         &delegates(&secrets[..2]),
-        DEPOSIT,
+        LOAD_BUDGET_SLOTS * PRICE,
         now + 400,
         20,
     ));
@@ -251,26 +258,32 @@ fn serve_survives_a_node_restart_under_load() {
     )));
     wait_for_channel(&as_url, ids[2]);
     buy(&as_url, &domain, ids[2], 3 * PRICE, &secrets[2]).expect("a sale on the expiring channel");
-    // Load: two buyers back to back, recording every answer.
+    // Load: two buyers, each at most one purchase per LOAD_PACE, recording every answer.
+    // A buyer never signs beyond its channel's deposit: if it ran out before the test
+    // ended, the test's own sizing is wrong, and it says so (a fast machine only buys
+    // more slowly than the pace, never faster).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let loads: Vec<_> = (0..2)
         .map(|i| {
             let (as_url, key, id, stop) = (as_url.clone(), secrets[i], ids[i], stop.clone());
             std::thread::spawn(move || {
                 let mut answers = Vec::new();
-                let mut total = 0;
+                let mut bought = 0;
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    assert!(
+                        bought < LOAD_BUDGET_SLOTS,
+                        "the paced load bought all {LOAD_BUDGET_SLOTS} slots its deposit covers before the test ended: \
+                         raise LOAD_BUDGET_SLOTS"
+                    );
                     let at = Instant::now();
-                    match buy(&as_url, &domain, id, total + PRICE, &key) {
+                    match buy(&as_url, &domain, id, (bought + 1) * PRICE, &key) {
                         Ok(r) => {
-                            total += PRICE;
+                            bought += 1;
                             answers.push((at, 200, r.total));
                         }
-                        Err((status, body)) => {
-                            answers.push((at, status, body));
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
+                        Err((status, body)) => answers.push((at, status, body)),
                     }
+                    std::thread::sleep(LOAD_PACE.saturating_sub(at.elapsed()));
                 }
                 answers
             })

@@ -9,7 +9,7 @@ use api::wire::PurchaseBody;
 use device_sim::client::PresentError;
 use offchain_as::ledger::Store;
 use protocol::hotp::{Digits, Token};
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::{ChannelId, Domain, Receipt};
 use serde_json::Value;
 use std::path::Path;

@@ -6,7 +6,7 @@
 use api::wire::PurchaseBody;
 use device_sim::client::PresentError;
 use interface::messages::Close;
-use protocol::signature::keys::SecretKey;
+use protocol::keys::SecretKey;
 use protocol::{ChannelId, Domain, Receipt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;

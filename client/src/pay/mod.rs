@@ -12,16 +12,17 @@ use crate::group::GroupFile;
 use crate::keys::read_secret;
 use crate::state::ClientState;
 use anyhow::{bail, Context, Result};
-use api::wire::{ApiError, ChannelReply, PurchaseBody, PurchaseReply, TermsReply};
-use api::{parse_amount, Deployment};
+use api::{parse_amount, AsClient, AsClientError, Deployment, ErrorCode, PurchaseBody, PurchaseReply, RequestSecret};
 use device_sim::client::{ClientConfig, DeviceClient};
 use protocol::hotp::Token;
-use protocol::signature::keys;
-use protocol::{Authority, ChannelId, Domain, Receipt};
+use protocol::keys;
+use protocol::{Authority, ChannelId, Domain, Receipt, SignedReceipt};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-pub use verify::{Distrust, Limits};
+pub use verify::{
+    check_terms, justified_total, next_amount, signed_by, within_allowance, Distrust, Limits,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct PayArgs {
@@ -61,6 +62,19 @@ pub struct PayArgs {
     /// The most slots to buy at once.
     #[arg(long, default_value_t = 10)]
     pub max_slots: u64,
+    /// The most times one purchase re-signs above a total the AS calls stale (another
+    /// group member raised it first); each is a new receipt.
+    #[arg(long, default_value_t = 2)]
+    pub max_stale_raises: u32,
+    /// The most slots a receipt may be above this key's last purchase that delivered
+    /// tokens (or the first total it was shown): how far other members' purchases may
+    /// carry it. A busy group needs more; a lying AS gets at most this many for nothing.
+    #[arg(long, default_value_t = 8)]
+    pub max_above_bought: u64,
+    /// How often to resend the same receipt when the AS does not answer (a timeout, a
+    /// restart): the same purchase, never a new one.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
 }
 
 /// What a purchase did.
@@ -80,37 +94,31 @@ pub struct PayOutcome {
     pub elapsed_ms: f64,
 }
 
-fn http_error(url: &str, status: u16, r: ureq::Response) -> anyhow::Error {
-    match r.into_json::<ApiError>() {
-        Ok(e) => anyhow::anyhow!("{url}: the AS refused ({status} {}): {}", e.code, e.message),
-        Err(_) => anyhow::anyhow!("{url}: HTTP {status}"),
-    }
-}
-
-fn get<T: serde::de::DeserializeOwned>(url: &str) -> Result<T> {
-    match ureq::get(url).timeout(Duration::from_secs(10)).call() {
-        Ok(r) => r.into_json().with_context(|| format!("decode {url}")),
-        Err(ureq::Error::Status(status, r)) => Err(http_error(url, status, r)),
-        Err(e) => Err(e).with_context(|| format!("GET {url}")),
-    }
-}
-
-/// Checks the deployment against the chain when a node answers: its genesis hash and the
-/// contract's own domain. Without a node, the deployment file is the payer's word.
+/// Checks the deployment against the chain when a node answers ([`chain::Contract::bind`]:
+/// its genesis hash and the contract's own domain). Without a node, the deployment file
+/// is the payer's word.
 async fn check_on_chain(deployment: &Deployment, url: Option<&str>) -> Result<bool> {
     let url = url.unwrap_or(&deployment.url);
     let node = match tokio::time::timeout(Duration::from_secs(2), chain::Node::connect(url)).await {
         Ok(Ok(node)) => node,
         _ => return Ok(false),
     };
-    if node.genesis_hash() != deployment.genesis_hash {
-        bail!("the deployment file is for another chain than {url}'s");
-    }
-    chain::Contract::new(node, deployment.contract)
-        .check_domain()
+    chain::Contract::bind(node, &deployment.domain())
         .await
         .context("the deployment's contract")?;
     Ok(true)
+}
+
+/// The secret sent with a purchase (see [`RequestSecret`]): derived from the key and the
+/// receipt, so a resend of the same receipt (after a timeout, a crash) sends the same one
+/// without storing it, and nobody without the key can make it.
+pub fn request_secret(secret: &keys::SecretKey, domain: &Domain, receipt: &Receipt) -> RequestSecret {
+    use hmac::{digest::KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&secret.secret_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"slotpay-request-secret");
+    mac.update(&receipt.signing_hash::<protocol::crypto::backend::SoftHasher>(domain));
+    RequestSecret(mac.finalize().into_bytes().into())
 }
 
 pub async fn pay(args: PayArgs) -> Result<PayOutcome> {
@@ -134,6 +142,8 @@ pub async fn pay(args: PayArgs) -> Result<PayOutcome> {
     let limits = Limits {
         max_price: parse_amount(&args.max_price, "--max-price")?,
         max_slots: args.max_slots,
+        max_stale_raises: args.max_stale_raises,
+        max_above_bought: args.max_above_bought,
     };
     let mut state = ClientState::open(&args.key)?;
     // Timed from the first request to the AS to the device's last answer.
@@ -152,6 +162,23 @@ pub async fn pay(args: PayArgs) -> Result<PayOutcome> {
     .await?
 }
 
+/// Sends `body`, resending the very same body (same receipt, same secret) while the AS
+/// does not answer, at most `retries` more times.
+fn send(as_client: &AsClient, body: &PurchaseBody, retries: u32) -> Result<PurchaseReply, AsClientError> {
+    let mut delay = Duration::from_millis(200);
+    let mut left = retries;
+    loop {
+        match as_client.purchase(body) {
+            Err(e) if e.is_transient() && left > 0 => {
+                left -= 1;
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(3));
+            }
+            answer => return answer,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn buy(
     args: &PayArgs,
@@ -163,14 +190,14 @@ fn buy(
     state: &mut ClientState,
     start: Instant,
 ) -> Result<PayOutcome> {
-    let base = args.as_url.trim_end_matches('/');
+    let as_client = AsClient::new(&args.as_url, Duration::from_secs(30));
     let channel = ChannelId(args.channel);
-    let terms: TermsReply = get(&format!("{base}/v1/terms"))?;
-    let price = verify::check_terms(&terms, domain, &limits, args.slots)?;
-    let view: ChannelReply = get(&format!("{base}/v1/channels/{}", channel.0))?;
+    let terms = as_client.terms().context("GET terms")?;
+    let price = check_terms(&terms, domain, &limits, args.slots)?;
+    let view = as_client.channel(channel).context("GET the channel")?;
     let epoch = view.epoch;
     let reported = parse_amount(&view.total, "total")?;
-    let mut justified = verify::justified_total(
+    let mut justified = justified_total(
         reported,
         view.last_receipt.as_ref(),
         authority,
@@ -178,11 +205,22 @@ fn buy(
         channel,
         epoch,
     )?;
+    // The first total this key sees in the epoch is where its allowance starts, until it
+    // buys: on record before anything is signed.
+    let record = state.update(domain, channel, epoch, |r| {
+        if r.bought.is_none() && r.baseline.is_none() {
+            r.baseline = Some(justified);
+        }
+    })?;
+    let base = record.allowance_base();
+    let own_key = keys::public_key(secret);
     let mut attempts = 0;
+    let mut raises = 0;
     let (reply, amount) = loop {
         attempts += 1;
-        let own_last = state.last(domain, channel, epoch)?;
-        let amount = verify::next_amount(own_last, justified, args.slots, price)?;
+        let own_last = state.last(domain, channel, epoch);
+        let amount = next_amount(own_last, justified, args.slots, price)?;
+        within_allowance(amount, base, price, limits.max_above_bought)?;
         let receipt = Receipt {
             channel,
             epoch,
@@ -190,30 +228,28 @@ fn buy(
         };
         // On record before it leaves: whatever the AS does with it, the client knows.
         state.record(domain, channel, epoch, amount)?;
-        let signature = receipt.sign(domain, secret);
-        let body = PurchaseBody::new(&args.device, &receipt, &signature, proof.as_ref());
-        match ureq::post(&format!("{base}/v1/purchase"))
-            .timeout(Duration::from_secs(30))
-            .send_json(&body)
-        {
-            Ok(r) => {
-                break (
-                    r.into_json::<PurchaseReply>()
-                        .context("decode the AS's reply")?,
-                    amount,
-                )
-            }
-            Err(ureq::Error::Status(409, r)) if attempts < 50 => {
-                let e: ApiError = r.into_json().context("decode the AS's refusal")?;
-                if e.code != "stale_total" {
-                    bail!("the AS refused (409 {}): {}", e.code, e.message);
+        let body = PurchaseBody {
+            device: args.device.clone(),
+            signed: SignedReceipt::sign(receipt, domain, secret, proof.clone()),
+            request_secret: request_secret(secret, domain, &receipt),
+        };
+        match send(&as_client, &body, args.retries) {
+            Ok(reply) => break (reply, amount),
+            Err(AsClientError::Refused { error, .. }) if error.code == ErrorCode::StaleTotal => {
+                raises += 1;
+                if raises > limits.max_stale_raises {
+                    return Err(Distrust::TooManyStaleRaises {
+                        raises,
+                        max: limits.max_stale_raises,
+                    }
+                    .into());
                 }
                 // Another group member raised the total first: sign above it, if it is
-                // real (signed by a member) and really above what this key signed.
+                // real (signed by another member) and really above what this key signed.
                 let total =
-                    parse_amount(e.current_total.as_deref().unwrap_or(""), "current_total")?;
-                if let Some(shown) = e.justification.as_ref() {
-                    if verify::signed_by(shown, domain, &keys::public_key(secret)) {
+                    parse_amount(error.current_total.as_deref().unwrap_or(""), "current_total")?;
+                if let Some(shown) = error.justification.as_ref() {
+                    if signed_by(shown, domain, &own_key) {
                         return Err(Distrust::StaleByOwnReceipt {
                             signed: amount,
                             total,
@@ -221,9 +257,9 @@ fn buy(
                         .into());
                     }
                 }
-                let total = verify::justified_total(
+                let total = justified_total(
                     total,
-                    e.justification.as_ref(),
+                    error.justification.as_ref(),
                     authority,
                     domain,
                     channel,
@@ -238,13 +274,14 @@ fn buy(
                 }
                 justified = total;
             }
-            Err(ureq::Error::Status(status, r)) => {
-                return Err(http_error("POST /v1/purchase", status, r))
-            }
-            Err(e) => return Err(e).context("POST /v1/purchase"),
+            Err(e) => return Err(e).context("POST purchase"),
         }
     };
     let tokens = check_reply(&reply, args, channel, epoch, amount)?;
+    // Tokens in hand: this total is what the allowance counts from now on.
+    state.update(domain, channel, epoch, |r| {
+        r.bought = Some(r.bought.unwrap_or(0).max(amount))
+    })?;
     let mut client = DeviceClient::new(args.coap, ClientConfig::default())?;
     let mut counters = Vec::new();
     let mut refused = Vec::new();
@@ -288,7 +325,7 @@ fn check_reply(
     amount: u128,
 ) -> Result<Vec<Token>> {
     let wrong = |what: String| anyhow::Error::from(Distrust::WrongAnswer(what));
-    if reply.device != args.device || reply.channel != channel.0 || reply.epoch != epoch {
+    if reply.device != args.device || reply.channel != channel || reply.epoch != epoch {
         return Err(wrong(format!(
             "device {} channel {} epoch {}",
             reply.device, reply.channel, reply.epoch

@@ -3,9 +3,9 @@
 //! the price and the number of slots are capped by the user; and any running total above
 //! what the client itself signed must come with the receipt that set it, signed by a key
 //! the channel's authority admits.
-use api::wire::{SignedReceipt, TermsReply};
+use api::TermsReply;
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
-use protocol::{authorize, Authority, Balance, ChannelId, Domain, Epoch, PublicKey};
+use protocol::{authorize, Authority, Balance, ChannelId, Domain, Epoch, PublicKey, SignedReceipt};
 
 /// What the user allows a purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,14 @@ pub struct Limits {
     pub max_price: Balance,
     /// The most slots it buys at once.
     pub max_slots: u64,
+    /// The most `stale_total` answers one purchase accepts before it gives up: each is a
+    /// new receipt signed, so an AS lying with other members' receipts gets at most this
+    /// many more.
+    pub max_stale_raises: u32,
+    /// The most slots a receipt may sign above this key's own allowance base (the total
+    /// of its last purchase that delivered tokens, else the first total it was shown):
+    /// how far other members' raises may carry it before it stops.
+    pub max_above_bought: u64,
 }
 
 /// Why the client signs nothing.
@@ -47,6 +55,15 @@ pub enum Distrust {
     StaleByOwnReceipt { signed: Balance, total: Balance },
     #[error("the AS answered for another purchase than the one signed: {0}")]
     WrongAnswer(String),
+    #[error("the AS called the total stale {raises} times in one purchase (--max-stale-raises {max}): it may be playing group members against each other; nothing more signed")]
+    TooManyStaleRaises { raises: u32, max: u32 },
+    #[error("signing {amount} would go {above} above {base}, the total of this key's last purchase that brought tokens (or the first it was shown), more than --max-above-bought {max_slots} slots allow; nothing signed")]
+    AboveAllowance {
+        amount: Balance,
+        base: Balance,
+        above: Balance,
+        max_slots: u64,
+    },
     #[error("the amount would overflow")]
     Overflow,
 }
@@ -62,7 +79,7 @@ pub fn check_terms(
     limits: &Limits,
     slots: u64,
 ) -> Result<Balance, Distrust> {
-    let malformed = |e: api::wire::WireError| Distrust::Malformed(e.to_string());
+    let malformed = |e: api::WireError| Distrust::Malformed(e.to_string());
     let theirs = terms.domain().map_err(malformed)?;
     if theirs != *ours {
         return Err(Distrust::WrongDomain {
@@ -109,14 +126,14 @@ pub fn justified_total(
         reason,
     };
     let shown = justification.ok_or(Distrust::Unjustified { total })?;
-    let (receipt, signature, proof) = shown.parse().map_err(|e| bad(e.to_string()))?;
+    let receipt = shown.receipt;
     if receipt.channel != channel || receipt.epoch != epoch || receipt.amount != total {
         return Err(bad(format!(
             "it is for channel {} epoch {} amount {}",
             receipt.channel, receipt.epoch, receipt.amount
         )));
     }
-    authorize::<SoftHasher, Libsecp256k1>(authority, domain, &receipt, &signature, proof.as_ref())
+    authorize::<SoftHasher, Libsecp256k1>(authority, domain, shown.clone())
         .map_err(|e| bad(e.to_string()))?;
     Ok(total)
 }
@@ -125,11 +142,30 @@ pub fn justified_total(
 /// next receipt stale: what it signed is on its own record, and the next amount is above
 /// it; an AS that shows one as "stale" is replaying the client's own signature.
 pub fn signed_by(shown: &SignedReceipt, domain: &Domain, key: &PublicKey) -> bool {
-    shown.parse().is_ok_and(|(receipt, signature, _)| {
-        receipt
-            .recover_signer::<SoftHasher, Libsecp256k1>(domain, &signature)
-            .is_ok_and(|signer| signer == *key)
-    })
+    shown
+        .signer::<SoftHasher, Libsecp256k1>(domain)
+        .is_ok_and(|signer| signer == *key)
+}
+
+/// Refuses to sign `amount` more than `max_slots` slots above `base` (see
+/// [`Limits::max_above_bought`]).
+pub fn within_allowance(
+    amount: Balance,
+    base: Balance,
+    price: Balance,
+    max_slots: u64,
+) -> Result<(), Distrust> {
+    let above = amount.saturating_sub(base);
+    let allowed = price.saturating_mul(Balance::from(max_slots));
+    if above > allowed {
+        return Err(Distrust::AboveAllowance {
+            amount,
+            base,
+            above,
+            max_slots,
+        });
+    }
+    Ok(())
 }
 
 /// The amount to sign: `slots` slots above both what this key signed before and the

@@ -17,8 +17,8 @@
 //! (`fuzz/fuzz_targets/lifecycle.rs`), so a crash the fuzzer finds replays as a test.
 use ink::env::{test, DefaultEnvironment as Env};
 use ink::primitives::AccountId;
-use protocol::signature::keys::{self, SecretKey};
-use protocol::{Authority, Channel, ChannelId, Claim, Receipt, Rotation};
+use protocol::keys::{self, SecretKey};
+use protocol::{Authority, Channel, ChannelId, Receipt, Rotation, SignedReceipt};
 use slotpay_channels::slotpay_channels::{Error, SlotpayChannels};
 
 const GENESIS: [u8; 32] = [7; 32];
@@ -610,19 +610,17 @@ pub fn run(bytes: &[u8]) -> Vec<bool> {
         }
         let mut contract = SlotpayChannels::new(GENESIS);
         let domain = contract.domain();
-        let claim = |r: Resolved| {
-            let signature = Receipt {
+        // Signed for `r.for_channel`, presented on `channel`: when they differ the
+        // signature covers another receipt than the one presented.
+        let claim = |channel: u64, r: Resolved| {
+            let receipt = Receipt {
                 channel: ChannelId(r.for_channel),
                 epoch: r.epoch,
                 amount: r.amount,
-            }
-            .sign(&domain, &client_key(r.key));
-            Claim {
-                epoch: r.epoch,
-                amount: r.amount,
-                signature,
-                membership: None,
-            }
+            };
+            let mut signed = SignedReceipt::sign(receipt, &domain, &client_key(r.key), None);
+            signed.receipt.channel = ChannelId(channel);
+            signed
         };
         for (step, op) in ops.iter().enumerate() {
             let resolved = match *op {
@@ -688,13 +686,13 @@ pub fn run(bytes: &[u8]) -> Vec<bool> {
                 } => {
                     test::set_caller::<Env>(account(caller));
                     let r = resolved.expect("resolved");
-                    contract.settle(ChannelId(channel), claim(r)).map(drop)
+                    contract.settle(claim(channel, r)).map(drop)
                 }
                 Op::Close {
                     caller, channel, ..
                 } => {
                     test::set_caller::<Env>(account(caller));
-                    contract.close(ChannelId(channel), resolved.map(claim))
+                    contract.close(ChannelId(channel), resolved.map(|r| claim(channel, r)))
                 }
                 Op::ClaimExpired { caller, channel } => {
                     test::set_caller::<Env>(account(model.caller(caller, channel)));

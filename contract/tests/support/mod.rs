@@ -29,9 +29,9 @@ use slotpay_channels::interface::messages::{
 };
 use slotpay_channels::protocol::crypto::backend::SoftHasher;
 use slotpay_channels::protocol::crypto::Hasher;
-use slotpay_channels::protocol::signature::keys::{self, SecretKey};
+use slotpay_channels::protocol::keys::{self, SecretKey};
 use slotpay_channels::protocol::{
-    Authority, Channel, ChannelId, Claim, Domain, MembershipProof, Receipt,
+    Authority, Channel, ChannelId, Domain, MembershipProof, Receipt, SignedReceipt,
 };
 use slotpay_channels::slotpay_channels::Error;
 
@@ -313,19 +313,18 @@ impl Chain {
     pub fn settle(
         &mut self,
         payee: &AccountId32,
-        channel: ChannelId,
-        claim: Claim,
+        receipt: SignedReceipt,
     ) -> Outcome<Result<Balance, Error>> {
-        self.send(payee, 0, &Settle { channel, claim })
+        self.send(payee, 0, &Settle { receipt })
     }
 
     pub fn close(
         &mut self,
         payee: &AccountId32,
         channel: ChannelId,
-        claim: Option<Claim>,
+        receipt: Option<SignedReceipt>,
     ) -> Outcome<Result<(), Error>> {
-        self.send(payee, 0, &Close { channel, claim })
+        self.send(payee, 0, &Close { channel, receipt })
     }
 
     pub fn rotate(
@@ -398,18 +397,12 @@ impl Chain {
         amount: Balance,
         key: &SecretKey,
         membership: Option<MembershipProof>,
-    ) -> Claim {
-        let signature = Receipt {
+    ) -> SignedReceipt {
+        let receipt = Receipt {
             channel,
             epoch,
             amount,
-        }
-        .sign(&self.domain(), key);
-        Claim {
-            epoch,
-            amount,
-            signature,
-            membership,
-        }
+        };
+        SignedReceipt::sign(receipt, &self.domain(), key, membership)
     }
 }

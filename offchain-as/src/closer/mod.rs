@@ -1,62 +1,118 @@
-//! Settling and closing channels by policy, on every new best block.
+//! Settling and closing channels by policy, on every new best block, and on the
+//! operator's word ([`Closer::now`]): one path for both.
 //!
-//! Each pass reads every channel the AS has sold on and not seen closed, decides with
-//! [`policy::decide`], stops sales on the channels it will close ([`Store::begin_close`],
-//! durable before anything is submitted, so a close claims everything ever sold), and
-//! submits every settle and close of the pass together ([`Settlement::submit`]: on the
-//! node, `Utility::force_batch` transactions of up to 16 items that fail independently;
-//! more items go in further transactions, each sent once the previous one is in a best
-//! block, never waiting for finality), not one close after another's finality. A
-//! submission is given `retry_after_blocks` to show in the finalized state before it is
-//! tried again, until the channel's expiry. The closer is generic over the chain, so its
-//! decisions and its loop are tested against a fake chain.
-pub mod policy;
+//! Each pass reads every channel the AS has sold on and not seen closed, plans every
+//! close against the chain's capacity ([`ClosePlan`]: a crowd sharing a deadline is
+//! begun early enough), decides with [`decide`], and for a close or a settle ahead of a
+//! rotation *first* stops the sales it must claim ([`Store::begin_close`],
+//! [`Store::end_epoch`], durable) and only then reads the receipt it claims, so nothing
+//! sold is left out. Every settle and close of a pass goes out at once
+//! ([`ClosingChain::submit`]: on the node, `Utility::force_batch` transactions sized
+//! from the chain's limits, all sent together). A submission is given
+//! `retry_after_blocks` to show in the finalized state before it is tried again, until
+//! the channel's expiry. The closer is generic over the chain, so its decisions and its
+//! loop are tested against a fake chain with a per-block capacity.
+mod node;
+mod plan;
+mod policy;
+
+pub use node::NodeChain;
+pub use plan::{deadline, Capacity, ClosePlan, Full};
+pub use policy::{decide, unpaid, Action, Holding, Policy};
 
 use crate::ledger::{Ledger, LedgerError, Store};
-use crate::view::{ChainView, Heights};
+use crate::view::{ChainView, ChannelRead, Heights};
 use chain::ChainError;
 use futures::future::join_all;
-use policy::{decide, unpaid, Action, Holding, Policy};
-use protocol::{ChannelId, Claim};
+use protocol::{Balance, ChannelId, SignedReceipt};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// A settle or close to submit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Settle {
-        channel: ChannelId,
-        claim: Claim,
-    },
+    /// Settle with this receipt (it names its channel).
+    Settle(SignedReceipt),
+    /// Close `channel`, with the best receipt if it claims anything unpaid.
     Close {
+        /// The channel.
         channel: ChannelId,
-        claim: Option<Claim>,
+        /// The receipt claimed.
+        receipt: Option<SignedReceipt>,
     },
 }
 
 impl Op {
+    /// The channel it acts on.
     pub fn channel(&self) -> ChannelId {
         match self {
-            Op::Settle { channel, .. } | Op::Close { channel, .. } => *channel,
+            Op::Settle(receipt) => receipt.receipt.channel,
+            Op::Close { channel, .. } => *channel,
         }
     }
+}
+
+/// What an included op did, from the contract's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// A settle paid `paid`, bringing the payee's total to `settled`.
+    Settled {
+        /// Paid by this settle.
+        paid: Balance,
+        /// The payee's total.
+        settled: Balance,
+    },
+    /// A close paid the payee `paid` and the payer `refunded`.
+    Closed {
+        /// To the payee.
+        paid: Balance,
+        /// To the payer.
+        refunded: Balance,
+    },
 }
 
 /// What became of a submitted op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Landed {
-    /// In a best block.
-    Included { block: u32 },
+    /// In a best block, with its effect.
+    Included {
+        /// The block.
+        block: u32,
+        /// What it did.
+        effect: Effect,
+        /// Payments the chain refused, kept as owed by the contract: (account, amount).
+        deferred: Vec<(protocol::AccountId32, Balance)>,
+        /// The transaction it went in: its fee and the storage deposit the AS put on hold
+        /// and got back (shared by every op of that transaction).
+        transaction: TransactionCost,
+    },
     /// Not submitted: its dry run was refused (the reason names the contract's error).
     Refused(String),
     /// Submitted and failed in its block.
     Failed(String),
 }
 
+/// What a transaction cost its signer beyond the value it moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct TransactionCost {
+    /// The fee (tip included).
+    pub fee: Balance,
+    /// Storage deposit put on hold.
+    pub storage_deposit_held: Balance,
+    /// Storage deposit released.
+    pub storage_deposit_released: Balance,
+}
+
 /// The chain as the closer needs it.
-pub trait Settlement: ChainView {
+pub trait ClosingChain: ChainView {
+    /// How many closes the chain takes now: its limits over the heaviest close measured.
+    fn capacity(&self) -> Capacity;
+    /// Weighs `ops` without submitting them, so that [`Self::capacity`] knows them before
+    /// any has to go out.
+    fn measure(&self, ops: &[Op]) -> impl Future<Output = ()> + Send;
     /// Submits `ops` together; one outcome per op, in order.
     fn submit(&self, ops: Vec<Op>) -> impl Future<Output = Result<Vec<Landed>, ChainError>> + Send;
 }
@@ -64,35 +120,57 @@ pub trait Settlement: ChainView {
 /// What a pass did to one channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
+    /// A settle landed in a best block.
     Settled {
+        /// The channel.
         channel: ChannelId,
+        /// The block.
         block: u32,
     },
+    /// A close landed in a best block.
     Closed {
+        /// The channel.
         channel: ChannelId,
+        /// The block.
         block: u32,
     },
-    /// The chain no longer has it (closed, or claimed by the payer after expiry).
+    /// The finalized chain no longer has it (closed, or claimed by the payer).
     Gone {
+        /// The channel.
         channel: ChannelId,
     },
+    /// Its dry run was refused.
     Refused {
+        /// The channel.
         channel: ChannelId,
+        /// Why.
         reason: String,
     },
+    /// It failed (in its block, or reading the chain).
     Failed {
+        /// The channel.
         channel: ChannelId,
+        /// Why.
         reason: String,
     },
 }
 
+/// Why a pass, or an operator's close, did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum CloserError {
+    /// The chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The ledger failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The operator asked for what cannot be done.
+    #[error("{0}")]
+    Nothing(String),
 }
+
+/// The close plan the closer keeps and the sale path consults.
+pub type SharedPlan = Arc<Mutex<ClosePlan>>;
 
 /// The policy closer's state between passes.
 pub struct Closer<S> {
@@ -107,10 +185,24 @@ pub struct Closer<S> {
     unpaid_since: HashMap<ChannelId, u32>,
     /// Channels found marked closing that this closer has already considered.
     seen_closing: HashSet<ChannelId>,
+    /// Channels whose close has been weighed.
+    measured: HashSet<ChannelId>,
+    plan: SharedPlan,
 }
 
-impl<S: Settlement> Closer<S> {
-    pub fn new(chain: S, ledger: Ledger, policy: Policy, retry_after_blocks: u32) -> Self {
+mod pass;
+mod now;
+pub use now::NowReport;
+
+impl<S: ClosingChain> Closer<S> {
+    /// A closer over `chain` and `ledger`, publishing its plan into `plan`.
+    pub fn new(
+        chain: S,
+        ledger: Ledger,
+        policy: Policy,
+        retry_after_blocks: u32,
+        plan: SharedPlan,
+    ) -> Self {
         Self {
             chain,
             ledger,
@@ -119,122 +211,27 @@ impl<S: Settlement> Closer<S> {
             in_flight: HashMap::new(),
             unpaid_since: HashMap::new(),
             seen_closing: HashSet::new(),
+            measured: HashSet::new(),
+            plan,
         }
     }
 
+    /// The chain it closes on.
     pub fn chain(&self) -> &S {
         &self.chain
     }
 
-    /// One pass over every channel the AS must settle or close.
-    pub async fn pass(&mut self) -> Result<Vec<Report>, CloserError> {
-        let Some(Heights {
-            best: now,
-            finalized,
-        }) = self.chain.heights()
-        else {
-            return Ok(Vec::new());
-        };
-        let watched = self.ledger.run(|s: &mut Store| s.watched()).await?;
-        let mut reports = Vec::new();
-        let mut ops = Vec::new();
-        let mut due = Vec::with_capacity(watched.len());
-        for held in &watched {
-            let id = held.channel;
-            if let Some(&landed) = self.in_flight.get(&id) {
-                if finalized < landed && now < landed.saturating_add(self.retry_after_blocks) {
-                    continue;
-                }
-                self.in_flight.remove(&id);
-            }
-            due.push(held);
-        }
-        // All reads at once: with many channels expiring together, a pass that read them
-        // one by one would spend the blocks its closes need.
-        let chain = &self.chain;
-        let reads = join_all(due.iter().map(|held| chain.read(held.channel))).await;
-        for (held, read) in due.into_iter().zip(reads) {
-            let id = held.channel;
-            let read = match read {
-                Ok(read) => read,
-                Err(e) => {
-                    reports.push(Report::Failed {
-                        channel: id,
-                        reason: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            // A close begun elsewhere (the operator's `slotpay-as close`, or this process
-            // before a restart) may still land: it gets the grace of a submission of our
-            // own before we submit another, unless expiry is too near to wait.
-            if held.closing && self.seen_closing.insert(id) && !self.in_flight.contains_key(&id) {
-                if let Some(channel) = &read.channel {
-                    let waited = now
-                        .saturating_add(self.retry_after_blocks)
-                        .saturating_add(self.policy.blocks_before_expiry);
-                    if waited < channel.expires_at {
-                        // As if it lands `retry_after_blocks` from now: until then, and
-                        // until that block is final, it is given the chance to.
-                        self.in_flight
-                            .insert(id, now.saturating_add(self.retry_after_blocks));
-                        continue;
-                    }
-                }
-            }
-            if let Some(channel) = &read.channel {
-                if unpaid(channel, &held.best).0 > 0 {
-                    self.unpaid_since.entry(id).or_insert(now);
-                } else {
-                    self.unpaid_since.remove(&id);
-                }
-            }
-            let holding = Holding {
-                best: &held.best,
-                closing: held.closing,
-                unpaid_since: self.unpaid_since.get(&id).copied(),
-            };
-            match decide(&self.policy, read.channel.as_ref(), &holding, now) {
-                Action::Wait => {}
-                Action::Forget => {
-                    let block = read.block;
-                    self.ledger.run(move |s| s.mark_closed(id, block)).await?;
-                    self.unpaid_since.remove(&id);
-                    self.seen_closing.remove(&id);
-                    reports.push(Report::Gone { channel: id });
-                }
-                Action::Settle(claim) => ops.push(Op::Settle { channel: id, claim }),
-                Action::Close(claim) => {
-                    // Durable before the close is submitted: no sale can slip in after.
-                    self.ledger.run(move |s| s.begin_close(id)).await?;
-                    ops.push(Op::Close { channel: id, claim });
-                }
-            }
-        }
-        if ops.is_empty() {
-            return Ok(reports);
-        }
-        let landed = self.chain.submit(ops.clone()).await?;
-        for (op, landed) in ops.iter().zip(landed) {
-            let channel = op.channel();
-            reports.push(match (op, landed) {
-                (Op::Settle { claim, .. }, Landed::Included { block }) => {
-                    self.in_flight.insert(channel, block);
-                    let (epoch, amount) = (claim.epoch, claim.amount);
-                    self.ledger
-                        .run(move |s| s.record_settlement(channel, epoch, amount, block))
-                        .await?;
-                    Report::Settled { channel, block }
-                }
-                (Op::Close { .. }, Landed::Included { block }) => {
-                    self.in_flight.insert(channel, block);
-                    Report::Closed { channel, block }
-                }
-                (_, Landed::Refused(reason)) => Report::Refused { channel, reason },
-                (_, Landed::Failed(reason)) => Report::Failed { channel, reason },
-            });
-        }
-        Ok(reports)
+    /// The plan it keeps (the sale path consults it).
+    pub fn plan(&self) -> SharedPlan {
+        self.plan.clone()
+    }
+
+    /// A new plan for `policy` on `chain`: nothing planned yet.
+    pub fn new_plan(chain: &S, policy: &Policy) -> SharedPlan {
+        Arc::new(Mutex::new(ClosePlan::new(
+            chain.capacity().per_block,
+            policy.blocks_before_expiry,
+        )))
     }
 
     /// Runs a pass at every new best block (and at least every `interval`), for ever.
@@ -262,5 +259,30 @@ impl<S: Settlement> Closer<S> {
                 () = tokio::time::sleep(interval) => {}
             }
         }
+    }
+}
+
+/// Reads every channel of `ids` at once: with many channels expiring together, a pass
+/// that read them one by one would spend the blocks its closes need.
+async fn read_all<S: ChainView>(
+    chain: &S,
+    ids: &[ChannelId],
+) -> Vec<Result<ChannelRead, ChainError>> {
+    join_all(ids.iter().map(|id| chain.read(*id))).await
+}
+
+fn heights<S: ChainView>(chain: &S) -> Option<Heights> {
+    chain.heights()
+}
+
+fn stop_and_read(
+    action: Action,
+    id: ChannelId,
+    epoch: protocol::Epoch,
+) -> impl FnOnce(&mut Store) -> Result<Option<SignedReceipt>, LedgerError> + Send + 'static {
+    move |s: &mut Store| match action {
+        Action::Close => Ok(s.begin_close(id)?.map(|w| w.best)),
+        Action::SettleEnding => s.end_epoch(id, epoch),
+        _ => Ok(None),
     }
 }

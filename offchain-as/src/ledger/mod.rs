@@ -8,15 +8,16 @@
 //! with load. A sale (receipt, signer's spending, device counters) is durable before any
 //! token for it is derived, let alone sent.
 mod rows;
+mod schema;
 mod store;
 
-pub use store::{BestReceipt, Refused, SaleRecord, SaleRequest, SellOutcome, Store, Watched};
+pub use store::{
+    counter_floor_now, ChannelState, Refused, SaleRecord, SellOutcome, Store, Watched,
+    COUNTER_BITS,
+};
 
 use crate::metrics::Metrics;
-use protocol::{
-    check_terms, AccountId32, Authorized, Channel, ChannelId, Epoch, MembershipProof,
-    PurchaseError, Signature, Tariff,
-};
+use protocol::{check_terms, AccountId32, Authorized, Channel, ChannelId, Epoch, PurchaseError, Tariff};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -24,47 +25,75 @@ use tokio::sync::{mpsc, oneshot};
 /// A ledger failure. Nothing is changed by a failed call.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// The database failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The file is another deployment's, or of a layout this build does not read.
     #[error("the ledger cannot be used: {0}")]
     Incompatible(String),
+    /// No such device.
     #[error("unknown device {0:?}")]
     UnknownDevice(String),
+    /// A row this code did not write.
     #[error("corrupt ledger row: {0}")]
     Corrupt(&'static str),
+    /// A close is under way: nothing more is sold.
     #[error("channel {0} is being closed: it sells nothing more")]
     Closing(ChannelId),
+    /// The epoch's last settle is under way (a rotation is near).
+    #[error("channel {channel}'s epoch {epoch} is being settled before its authority rotates: it sells nothing more")]
+    EpochEnded {
+        /// The channel.
+        channel: ChannelId,
+        /// The epoch that ended.
+        epoch: Epoch,
+    },
+    /// The ledger thread is gone.
     #[error("ledger unavailable: {0}")]
     Unavailable(String),
+    /// A device's 64-bit counter space is used up.
     #[error("device {device:?} has used up its counters")]
-    CountersExhausted { device: String },
+    CountersExhausted {
+        /// The device.
+        device: String,
+    },
 }
 
 /// Why a sale did not happen. Nothing changed in the ledger.
 #[derive(Debug, thiserror::Error)]
 pub enum SaleError {
+    /// The purchase rule refused.
     #[error(transparent)]
     Purchase(#[from] PurchaseError),
+    /// The ledger refused or failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// A retry of a recorded sale without the request secret that made it: the tokens go
+    /// to their buyer only.
+    #[error("this receipt was sold to the holder of another request secret")]
+    NotTheBuyer,
 }
 
 /// An offer whose signature [`protocol::authorize`] has checked, against `channel` as it
 /// stood at block `now`: everything the purchase rule needs inside the ledger thread.
 #[derive(Debug, Clone)]
 pub struct Offer {
-    pub id: ChannelId,
-    pub channel: Channel,
-    pub now: u32,
-    pub authorized: Authorized,
+    /// The device the slots are for.
     pub device: String,
-    pub signature: Signature,
-    pub proof: Option<MembershipProof>,
+    /// The checked receipt (with its signature, proof and signer).
+    pub authorized: Authorized,
+    /// The channel as the AS read it, brought to `now`.
+    pub channel: Channel,
+    /// The best block.
+    pub now: u32,
+    /// The digest of the buyer's request secret.
+    pub secret_digest: [u8; 32],
 }
 
 /// A sale, new or repeated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sold {
+    /// The sale.
     pub sale: SaleRecord,
     /// False when this repeats an earlier sale (a retried request): nothing was charged.
     pub fresh: bool,
@@ -73,7 +102,9 @@ pub struct Sold {
 /// Who the AS is and what it charges: the part of the purchase rule that is configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
+    /// The AS's account: the payee of every channel it sells on.
     pub our_account: AccountId32,
+    /// What it charges.
     pub tariff: Tariff,
 }
 
@@ -190,61 +221,75 @@ fn run(
     }
 }
 
-/// Decides and commits sales in order under one transaction (what the ledger thread does
-/// with each batch; public so that tests and the fuzz target drive the same code on a
-/// [`Store`] directly). `Err`: the commit failed and nothing was sold.
-pub fn sell_now(
+/// Decides and commits sales in order under one transaction: what the ledger thread does
+/// with each batch. `Err`: the commit failed and nothing was sold.
+fn decide_batch(
     store: &mut Store,
     rules: &Rules,
     offers: &[&Offer],
 ) -> Result<Vec<Result<Sold, SaleError>>, LedgerError> {
-    let requests: Vec<SaleRequest<'_>> = offers
-        .iter()
-        .map(|o| SaleRequest {
-            channel: o.id,
-            epoch: o.authorized.receipt().epoch,
-            amount: o.authorized.receipt().amount,
-            device: &o.device,
-            signature: &o.signature,
-            proof: o.proof.as_ref(),
-            signer: o.authorized.signer(),
-        })
-        .collect();
-    let outcomes = store.sell_batch(&requests, |i, spent| {
+    let outcomes = store.sell_batch(offers, |i, spent| {
         let o = offers[i];
+        let id = o.authorized.receipt().channel;
         check_terms(
             &rules.our_account,
             &rules.tariff,
-            o.id,
+            id,
             &o.channel,
             o.now,
             spent,
-            o.authorized,
+            &o.authorized,
         )
-        .map(|purchase| purchase.slots)
     })?;
     Ok(outcomes
         .into_iter()
         .zip(offers)
         .map(|(outcome, offer)| match outcome {
             Ok(SellOutcome::Sold(sale)) => Ok(Sold { sale, fresh: true }),
-            // In a group every member signs "total + price": the same amount from another
-            // member is a lost race, not a retry, and must not get the winner's tokens. A
-            // retry is matched on the recovered signer, never on signature bytes.
-            Ok(SellOutcome::AlreadySold(sale)) if sale.signer != offer.authorized.signer() => {
-                match store.best(sale.channel, sale.epoch) {
-                    Ok(best) => Err(PurchaseError::StaleTotal {
-                        current_total: best.map_or(0, |b| b.amount),
-                    }
-                    .into()),
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Ok(SellOutcome::AlreadySold(sale)) => Ok(Sold { sale, fresh: false }),
+            Ok(SellOutcome::AlreadySold(sale)) => retry(store, sale, offer),
             Err(Refused::Rule(e)) => Err(e.into()),
             Err(Refused::Ledger(e)) => Err(e.into()),
         })
         .collect())
+}
+
+/// An offer of exactly a recorded sale's channel, epoch and amount: the same sale again
+/// only for its buyer.
+fn retry(store: &Store, sale: SaleRecord, offer: &Offer) -> Result<Sold, SaleError> {
+    // In a group every member signs "total + price": the same amount from another member
+    // is a lost race, not a retry, and must not get the winner's tokens. A retry is
+    // matched on the recovered signer, never on signature bytes ...
+    if sale.signer != offer.authorized.signer() {
+        let best = store.best(sale.channel, sale.epoch)?;
+        return Err(PurchaseError::StaleTotal {
+            current_total: best.map_or(0, |b| b.receipt.amount),
+        }
+        .into());
+    }
+    // ... and on the request secret: the receipt is public once sold (it justifies the
+    // running total), the secret never is.
+    answer_retry(sale, &offer.secret_digest)
+}
+
+/// A recorded sale for whoever holds the secret whose digest is `digest`, or
+/// [`SaleError::NotTheBuyer`].
+pub fn answer_retry(sale: SaleRecord, digest: &[u8; 32]) -> Result<Sold, SaleError> {
+    use subtle::ConstantTimeEq as _;
+    match &sale.secret_digest {
+        Some(kept) if bool::from(kept.ct_eq(digest)) => Ok(Sold { sale, fresh: false }),
+        _ => Err(SaleError::NotTheBuyer),
+    }
+}
+
+/// [`Store::sell_batch`] with the protocol's rule, exactly as the ledger thread runs it:
+/// for tests and the fuzz target, which drive a [`Store`] directly.
+#[cfg(feature = "_test_utils")]
+pub fn sell_now(
+    store: &mut Store,
+    rules: &Rules,
+    offers: &[&Offer],
+) -> Result<Vec<Result<Sold, SaleError>>, LedgerError> {
+    decide_batch(store, rules, offers)
 }
 
 /// Decides and commits one batch of sales, then answers each.
@@ -257,7 +302,7 @@ fn commit(
 ) {
     let (offers, replies): (Vec<Box<Offer>>, Vec<_>) = batch.drain(..).unzip();
     let refs: Vec<&Offer> = offers.iter().map(|o| &**o).collect();
-    let outcomes = match sell_now(store, rules, &refs) {
+    let outcomes = match decide_batch(store, rules, &refs) {
         Ok(outcomes) => outcomes,
         Err(e) => {
             // The commit failed: nothing in the batch was sold; each request hears why.

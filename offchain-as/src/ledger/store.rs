@@ -5,122 +5,71 @@
 //!
 //! WAL with `synchronous=FULL`: once a write returns, it survives a crash or power loss.
 use super::rows::{amount_from, best_in, from_sql, sale_in, sell_in, to_sql};
-use super::LedgerError;
-use protocol::{Balance, ChannelId, Domain, Epoch, MembershipProof, PublicKey, Signature, Spent};
+use super::schema;
+use super::{LedgerError, Offer};
+use protocol::{Balance, ChannelId, Domain, Epoch, PublicKey, Purchase, SignedReceipt, Spent};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
 
-/// The layout this code reads and writes.
-const SCHEMA_VERSION: i64 = 2;
+/// How many low bits of a device counter a ledger counts in; the bits above are the
+/// ledger's generation, the second it was created. A ledger that replaces a lost one
+/// starts above every counter the lost one could have sold (2^31 tokens per device per
+/// ledger), so a device never sees a counter it has granted or left behind its window.
+pub const COUNTER_BITS: u32 = 31;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS devices (
-    device       TEXT PRIMARY KEY,
-    next_counter INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS channels (
-    channel     INTEGER PRIMARY KEY,
-    closing     INTEGER NOT NULL DEFAULT 0, -- a close is under way: sell no more
-    closed_at   INTEGER,                    -- block at which the chain no longer had it
-    rotation_at INTEGER                     -- effective block of an announced rotation
-) STRICT;
-CREATE TABLE IF NOT EXISTS epochs (
-    channel   INTEGER NOT NULL REFERENCES channels(channel),
-    epoch     INTEGER NOT NULL,
-    total     BLOB NOT NULL,  -- u128 big-endian: BLOB order is numeric order
-    signature BLOB NOT NULL,  -- of the receipt for `total`
-    proof     BLOB,           -- SCALE MembershipProof, group channels only
-    PRIMARY KEY (channel, epoch)
-) STRICT;
-CREATE TABLE IF NOT EXISTS settlements (
-    channel INTEGER NOT NULL,
-    epoch   INTEGER NOT NULL,
-    amount  BLOB NOT NULL,     -- u128 big-endian: the receipt total the settle claimed
-    block   INTEGER NOT NULL,  -- the best block it was included in
-    PRIMARY KEY (channel, epoch, amount)
-) STRICT;
-CREATE TABLE IF NOT EXISTS spent (
-    channel INTEGER NOT NULL,
-    epoch   INTEGER NOT NULL,
-    signer  BLOB NOT NULL,
-    amount  BLOB NOT NULL,
-    PRIMARY KEY (channel, epoch, signer)
-) STRICT;
-CREATE TABLE IF NOT EXISTS sales (
-    channel       INTEGER NOT NULL,
-    epoch         INTEGER NOT NULL,
-    new_total     BLOB NOT NULL,
-    device        TEXT NOT NULL REFERENCES devices(device),
-    first_counter INTEGER NOT NULL,
-    slots         INTEGER NOT NULL,
-    signer        BLOB NOT NULL,
-    PRIMARY KEY (channel, epoch, new_total)
-) STRICT;
-";
+/// Where a ledger created now starts its device counters.
+pub fn counter_floor_now() -> u64 {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    seconds << COUNTER_BITS
+}
 
 /// One sale: `slots` consecutive counters of `device` from `first_counter`, bought by
 /// raising `channel`'s running total in `epoch` to `new_total`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleRecord {
+    /// The channel paid from.
     pub channel: ChannelId,
+    /// The receipt's authority epoch.
     pub epoch: Epoch,
+    /// The running total after the sale: the receipt's amount.
     pub new_total: Balance,
+    /// The device the counters are of.
     pub device: String,
+    /// The first counter sold.
     pub first_counter: u64,
+    /// How many.
     pub slots: u64,
+    /// Who signed the receipt.
     pub signer: PublicKey,
-}
-
-/// The receipt that set a channel's running total in an epoch: what the AS settles or
-/// closes with, and what it shows a client to justify the total.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BestReceipt {
-    pub channel: ChannelId,
-    pub epoch: Epoch,
-    pub amount: Balance,
-    pub signature: Signature,
-    pub proof: Option<MembershipProof>,
-}
-
-impl BestReceipt {
-    pub fn claim(&self) -> protocol::Claim {
-        protocol::Claim {
-            epoch: self.epoch,
-            amount: self.amount,
-            signature: self.signature,
-            membership: self.proof.clone(),
-        }
-    }
+    /// The digest of the buyer's request secret (`None`: sold by a ledger older than the
+    /// secret; its retries are refused).
+    pub secret_digest: Option<[u8; 32]>,
 }
 
 /// What the AS holds of a channel it has sold on and not seen closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watched {
+    /// The channel.
     pub channel: ChannelId,
     /// The best receipt of the latest epoch with a sale.
-    pub best: BestReceipt,
+    pub best: SignedReceipt,
+    /// A close was begun: it sells nothing more and must be finished.
     pub closing: bool,
-    pub rotation_at: Option<u32>,
 }
 
-/// What a new sale records besides the decision.
-#[derive(Debug, Clone)]
-pub struct SaleRequest<'a> {
-    pub channel: ChannelId,
-    pub epoch: Epoch,
-    pub amount: Balance,
-    pub device: &'a str,
-    pub signature: &'a Signature,
-    pub proof: Option<&'a MembershipProof>,
-    pub signer: PublicKey,
+/// A channel's state in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChannelState {
+    /// A close is under way (or done): it sells nothing.
+    pub closing: bool,
+    /// The finalized chain no longer has it.
+    pub closed: bool,
 }
 
-/// What [`Store::sell_batch`] did with one request.
+/// What [`Store::sell_batch`] did with one offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SellOutcome {
     /// A new sale, now durable.
@@ -129,7 +78,7 @@ pub enum SellOutcome {
     AlreadySold(SaleRecord),
 }
 
-/// Why one request of a batch sold nothing.
+/// Why one offer of a batch sold nothing.
 #[derive(Debug)]
 pub enum Refused<E> {
     /// The purchase rule refused.
@@ -144,86 +93,40 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the ledger at `path` for `domain`'s deployment.
+    /// Opens (creating if needed) the ledger at `path` for `domain`'s deployment; a new
+    /// ledger starts device counters at [`counter_floor_now`].
     pub fn open(path: &Path, domain: &Domain) -> Result<Self, LedgerError> {
-        Self::init(Connection::open(path)?, domain)
+        Self::init(Connection::open(path)?, domain, counter_floor_now())
     }
 
-    /// A ledger in memory, for tests.
-    pub fn in_memory(domain: &Domain) -> Result<Self, LedgerError> {
-        Self::init(Connection::open_in_memory()?, domain)
+    /// A ledger in memory, starting device counters at `floor`: for tests and fuzzing.
+    #[cfg(feature = "_test_utils")]
+    pub fn in_memory(domain: &Domain, floor: u64) -> Result<Self, LedgerError> {
+        Self::init(Connection::open_in_memory()?, domain, floor)
     }
 
-    fn init(conn: Connection, domain: &Domain) -> Result<Self, LedgerError> {
+    fn init(conn: Connection, domain: &Domain, floor: u64) -> Result<Self, LedgerError> {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: with WAL, NORMAL may lose the last commits on power loss; a sale must not.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let existing: bool = conn.query_row(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table'",
-            [],
-            |row| row.get(0),
-        )?;
-        let has_meta: bool = conn.query_row(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'meta'",
-            [],
-            |row| row.get(0),
-        )?;
-        if existing && !has_meta {
-            return Err(LedgerError::Incompatible(
-                "it was written by an older slotpay-as (no deployment recorded)".into(),
-            ));
-        }
-        conn.execute_batch(SCHEMA)?;
-        let store = Self { conn };
-        store.bind(domain)?;
-        Ok(store)
+        schema::init(&conn, domain, floor)?;
+        Ok(Self { conn })
     }
 
-    /// Records the deployment on first use; refuses a ledger of another one.
-    fn bind(&self, domain: &Domain) -> Result<(), LedgerError> {
-        let expect = [
-            ("schema", SCHEMA_VERSION.to_be_bytes().to_vec()),
-            ("genesis_hash", domain.genesis_hash.to_vec()),
-            ("contract", domain.contract.to_vec()),
-        ];
-        for (key, value) in expect {
-            let found: Option<Vec<u8>> = self
-                .conn
-                .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            match found {
-                None => {
-                    self.conn.execute(
-                        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                        params![key, value],
-                    )?;
-                }
-                Some(found) if found == value => {}
-                Some(found) => {
-                    return Err(LedgerError::Incompatible(format!(
-                        "it belongs to another deployment: its {key} is 0x{}, this AS serves 0x{}",
-                        hex::encode(found),
-                        hex::encode(value)
-                    )))
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Makes `device` known (counter 0) if it is not yet; keeps its counter if it is.
+    /// Makes `device` known (from the ledger's counter floor) if it is not yet; keeps its
+    /// counter if it is.
     pub fn register_device(&mut self, device: &str) -> Result<(), LedgerError> {
+        let floor = schema::counter_floor(&self.conn)?;
         self.conn.execute(
-            "INSERT OR IGNORE INTO devices (device, next_counter) VALUES (?1, 0)",
-            params![device],
+            "INSERT OR IGNORE INTO devices (device, next_counter) VALUES (?1, ?2)",
+            params![device, to_sql(floor)],
         )?;
         Ok(())
     }
 
+    /// The counter the next token of `device` gets.
     pub fn next_counter(&self, device: &str) -> Result<u64, LedgerError> {
         self.conn
             .query_row(
@@ -236,26 +139,63 @@ impl Store {
             .ok_or_else(|| LedgerError::UnknownDevice(device.to_owned()))
     }
 
-    /// Sells against receipts, many under one commit (group commit). For each request,
+    /// Raises every device counter to at least the one the ledger at `older` holds for
+    /// the same device (any deployment's): how a ledger for a new deployment keeps the
+    /// devices' counters. Returns the devices raised.
+    pub fn carry_counters_from(&mut self, older: &Path) -> Result<Vec<String>, LedgerError> {
+        let old = Connection::open_with_flags(older, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let mut statement = old.prepare("SELECT device, next_counter FROM devices")?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut raised = Vec::new();
+        for (device, counter) in rows {
+            let floor = schema::counter_floor(&tx)?;
+            let ours = tx
+                .query_row(
+                    "SELECT next_counter FROM devices WHERE device = ?1",
+                    params![device],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?
+                .map_or(floor, from_sql);
+            if from_sql(counter) > ours {
+                tx.execute(
+                    "INSERT INTO devices (device, next_counter) VALUES (?1, ?2)
+                     ON CONFLICT (device) DO UPDATE SET next_counter = excluded.next_counter",
+                    params![device, counter],
+                )?;
+                raised.push(device);
+            }
+        }
+        tx.commit()?;
+        Ok(raised)
+    }
+
+    /// Sells against offers, many under one commit (group commit). For each offer,
     /// `decide` gets its index and what the ledger knows of the channel's epoch inside the
-    /// transaction, and refuses or names the slots; the sale is then recorded with the new
-    /// best receipt, the signer's spending and the device's counters. Requests are decided
-    /// in order, so later ones see earlier ones' totals and counters. A refusal is decided
-    /// before its request writes anything, so it changes nothing; a database error aborts
-    /// the whole batch (`Err`: nothing in it happened). One fsync makes the batch durable;
-    /// nothing in it may be answered before this returns.
+    /// transaction, and refuses or returns the [`Purchase`] the rule allows; the sale is
+    /// then recorded with the new best receipt, the signer's spending and the device's
+    /// counters. Offers are decided in order, so later ones see earlier ones' totals and
+    /// counters. A refusal is decided before its offer writes anything, so it changes
+    /// nothing; a database error aborts the whole batch (`Err`: nothing in it happened).
+    /// One fsync makes the batch durable; nothing in it may be answered before this
+    /// returns.
     pub fn sell_batch<E>(
         &mut self,
-        requests: &[SaleRequest<'_>],
-        mut decide: impl FnMut(usize, Spent) -> Result<u64, E>,
+        offers: &[&Offer],
+        mut decide: impl FnMut(usize, Spent) -> Result<Purchase, E>,
     ) -> Result<Vec<Result<SellOutcome, Refused<E>>>, LedgerError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut outcomes = Vec::with_capacity(requests.len());
-        for (i, request) in requests.iter().enumerate() {
+        let mut outcomes = Vec::with_capacity(offers.len());
+        for (i, offer) in offers.iter().enumerate() {
             // `?`: a database error leaves `tx` to roll back when dropped.
-            outcomes.push(sell_in(&tx, request, |spent| decide(i, spent))?);
+            outcomes.push(sell_in(&tx, offer, |spent| decide(i, spent))?);
         }
         tx.commit()?;
         Ok(outcomes)
@@ -276,7 +216,7 @@ impl Store {
         &self,
         channel: ChannelId,
         epoch: Epoch,
-    ) -> Result<Option<BestReceipt>, LedgerError> {
+    ) -> Result<Option<SignedReceipt>, LedgerError> {
         best_in(&self.conn, channel, epoch)
     }
 
@@ -302,85 +242,106 @@ impl Store {
     /// Channels with a sale that the chain has not been seen to close yet: what the AS
     /// must settle or close, with the best receipt of each one's latest epoch.
     pub fn watched(&self) -> Result<Vec<Watched>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT c.channel, c.closing, c.rotation_at, max(e.epoch) FROM channels c
-             JOIN epochs e ON e.channel = c.channel
-             WHERE c.closed_at IS NULL GROUP BY c.channel ORDER BY c.channel",
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.channel FROM channels c WHERE c.closed_at IS NULL ORDER BY c.channel",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, Option<u32>>(2)?,
-                r.get::<_, u32>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (channel, closing, rotation_at, epoch) = row?;
-            let channel = ChannelId(from_sql(channel));
-            let best = best_in(&self.conn, channel, epoch)?
-                .ok_or(LedgerError::Corrupt("an epoch row vanished"))?;
-            out.push(Watched {
-                channel,
-                best,
-                closing,
-                rotation_at,
-            });
+        let ids = stmt
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(watched) = self.watched_one(ChannelId(from_sql(id)))? {
+                out.push(watched);
+            }
         }
         Ok(out)
     }
 
-    /// Stops sales on `channel` (durably) before a close is submitted, so that the close
-    /// claims everything ever sold.
-    pub fn begin_close(&mut self, channel: ChannelId) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "UPDATE channels SET closing = 1 WHERE channel = ?1",
-            params![to_sql(channel.0)],
-        )?;
-        Ok(())
+    fn watched_one(&self, channel: ChannelId) -> Result<Option<Watched>, LedgerError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT c.closing, max(e.epoch) FROM channels c
+                 JOIN epochs e ON e.channel = c.channel
+                 WHERE c.channel = ?1 AND c.closed_at IS NULL GROUP BY c.channel",
+            )?
+            .query_row(params![to_sql(channel.0)], |r| {
+                Ok((r.get::<_, bool>(0)?, r.get::<_, u32>(1)?))
+            })
+            .optional()?;
+        let Some((closing, epoch)) = row else {
+            return Ok(None);
+        };
+        let best = best_in(&self.conn, channel, epoch)?
+            .ok_or(LedgerError::Corrupt("an epoch row vanished"))?;
+        Ok(Some(Watched {
+            channel,
+            best,
+            closing,
+        }))
     }
 
-    /// Records that the chain no longer has `channel` as of block `block`.
+    /// Stops sales on `channel` (durably), then reads what the AS holds of it: the close
+    /// that follows claims everything ever sold, because nothing can be sold between
+    /// the stop and the read.
+    pub fn begin_close(&mut self, channel: ChannelId) -> Result<Option<Watched>, LedgerError> {
+        // Inserted if it never had a sale: it must not get one now either.
+        self.conn.execute(
+            "INSERT INTO channels (channel, closing) VALUES (?1, 1)
+             ON CONFLICT (channel) DO UPDATE SET closing = 1",
+            params![to_sql(channel.0)],
+        )?;
+        self.watched_one(channel)
+    }
+
+    /// Stops sales of `channel`'s `epoch` and earlier (durably; before a settle that must
+    /// land ahead of a rotation), then reads that epoch's best receipt.
+    pub fn end_epoch(
+        &mut self,
+        channel: ChannelId,
+        epoch: Epoch,
+    ) -> Result<Option<SignedReceipt>, LedgerError> {
+        self.conn.execute(
+            "INSERT INTO channels (channel, stopped_epoch) VALUES (?1, ?2)
+             ON CONFLICT (channel) DO UPDATE SET
+                 stopped_epoch = max(coalesce(stopped_epoch, 0), excluded.stopped_epoch)",
+            params![to_sql(channel.0), epoch],
+        )?;
+        best_in(&self.conn, channel, epoch)
+    }
+
+    /// Records that the finalized chain no longer has `channel` as of block `block`.
     pub fn mark_closed(&mut self, channel: ChannelId, block: u32) -> Result<(), LedgerError> {
         self.conn.execute(
-            "UPDATE channels SET closing = 1, closed_at = ?2 WHERE channel = ?1",
+            "INSERT INTO channels (channel, closing, closed_at) VALUES (?1, 1, ?2)
+             ON CONFLICT (channel) DO UPDATE SET closing = 1, closed_at = excluded.closed_at",
             params![to_sql(channel.0), block],
         )?;
         Ok(())
     }
 
-    /// Records a rotation announced on `channel`, taking effect at block `effective_at`.
-    pub fn record_rotation(
-        &mut self,
-        channel: ChannelId,
-        effective_at: u32,
-    ) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "UPDATE channels SET rotation_at = ?2 WHERE channel = ?1",
-            params![to_sql(channel.0), effective_at],
-        )?;
-        Ok(())
-    }
-
-    /// Records that a settle of `channel` claiming `amount` of `epoch` was included at
-    /// `block` (a retry of the same claim keeps the first record).
+    /// Records that a settle claiming `receipt` was included at `block` (a retry of the
+    /// same claim keeps the first record).
     pub fn record_settlement(
         &mut self,
-        channel: ChannelId,
-        epoch: Epoch,
-        amount: Balance,
+        receipt: &protocol::Receipt,
         block: u32,
     ) -> Result<(), LedgerError> {
         self.conn.execute(
             "INSERT OR IGNORE INTO settlements (channel, epoch, amount, block)
              VALUES (?1, ?2, ?3, ?4)",
-            params![to_sql(channel.0), epoch, amount.to_be_bytes(), block],
+            params![
+                to_sql(receipt.channel.0),
+                receipt.epoch,
+                receipt.amount.to_be_bytes(),
+                block
+            ],
         )?;
         Ok(())
     }
 
-    /// The settles of `channel` the AS saw included: (epoch, amount, block), in order.
+    /// The settles of `channel` the AS saw included: (epoch, receipt amount, block), in
+    /// order.
     pub fn settlements(
         &self,
         channel: ChannelId,
@@ -403,16 +364,21 @@ impl Store {
         .collect()
     }
 
-    /// (closing, closed) of `channel`.
-    pub fn state(&self, channel: ChannelId) -> Result<(bool, bool), LedgerError> {
+    /// The ledger's state of `channel` (default for a channel it never sold on).
+    pub fn state(&self, channel: ChannelId) -> Result<ChannelState, LedgerError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT closing, closed_at IS NOT NULL FROM channels WHERE channel = ?1",
                 params![to_sql(channel.0)],
-                |row| Ok((row.get::<_, bool>(0)?, row.get::<_, bool>(1)?)),
+                |row| {
+                    Ok(ChannelState {
+                        closing: row.get(0)?,
+                        closed: row.get(1)?,
+                    })
+                },
             )
             .optional()?
-            .unwrap_or((false, false)))
+            .unwrap_or_default())
     }
 }

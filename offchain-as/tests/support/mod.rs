@@ -9,7 +9,7 @@ use offchain_as::sale::{DeviceTerms, Seller};
 use offchain_as::server::{router_with, Service};
 use offchain_as::view::{ContractReader, NodeView};
 use protocol::hotp::{DeviceKey, Digits};
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::{Authority, Balance, Channel, ChannelId, Domain, Tariff};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

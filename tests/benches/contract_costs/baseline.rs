@@ -6,12 +6,12 @@
 //! Its signature check compares the signer with the *recipient* (the 5.1.1 source does
 //! so), so the recipient here is an ECDSA account and signs the amounts itself.
 use chain::dry_run::{self, Code, Weight};
-use chain::events::Instantiated;
+use chain::Instantiated;
 use chain::{balances, AnySigner, Finality, Node};
 use parity_scale_codec::Encode;
 use protocol::crypto::backend::SoftHasher;
 use protocol::crypto::Hasher;
-use protocol::signature::keys::{self, SecretKey};
+use protocol::keys::{self, SecretKey};
 use protocol::{AccountId32, Balance};
 use serde_json::Value as Json;
 use sha2::Digest as _;
@@ -56,7 +56,7 @@ fn load() -> Bundle {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("read the baseline bundle {}: {e}", path.display()));
     let json: Json = serde_json::from_str(&text).expect("the baseline bundle is JSON");
-    let code = chain::deploy::bundle_code(&path).expect("the baseline's code");
+    let code = chain::bundle_code(&path).expect("the baseline's code");
     Bundle { code, json }
 }
 

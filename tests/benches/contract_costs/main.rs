@@ -16,8 +16,8 @@ use chain::dry_run::{self, Code, Weight};
 use chain::{balances, AnySigner, At, Contract, Finality, SlotpayEvent};
 use interface::messages::*;
 use protocol::crypto::backend::SoftHasher;
-use protocol::merkle::{Member, MerkleTree};
-use protocol::signature::keys::{self, SecretKey};
+use protocol::{Member, MerkleTree};
+use protocol::keys::{self, SecretKey};
 use protocol::{AccountId32, Authority, Balance, ChannelId, Claim, Domain, PublicKey, Receipt};
 use std::path::PathBuf;
 use subxt::dynamic::Value;
@@ -430,7 +430,7 @@ async fn main() {
         )
         .await;
 
-    let slotpay_code = chain::deploy::bundle_code(&contract_bundle()).expect("slotpay's code");
+    let slotpay_code = chain::bundle_code(&contract_bundle()).expect("slotpay's code");
     let slotpay_deploy = dry_run::instantiate(
         node.api(),
         node.best().await.expect("best").1,

@@ -1,0 +1,177 @@
+//! One policy pass over every channel the AS holds receipts of.
+use super::{
+    decide, heights, read_all, stop_and_read, unpaid, Action, Closer, CloserError,
+    ClosingChain, Holding, Landed, Op, Report,
+};
+use crate::ledger::{LedgerError, Store};
+use protocol::{Channel, ChannelId, SignedReceipt};
+
+impl<S: ClosingChain> Closer<S> {
+    /// One pass over every channel the AS must settle or close.
+    pub async fn pass(&mut self) -> Result<Vec<Report>, CloserError> {
+        let Some(heights) = heights(&self.chain) else {
+            return Ok(Vec::new());
+        };
+        let (now, finalized) = (heights.best, heights.finalized);
+        let watched = self.ledger.run(|s: &mut Store| s.watched()).await?;
+        let mut due = Vec::with_capacity(watched.len());
+        for held in watched {
+            let id = held.channel;
+            if let Some(&landed) = self.in_flight.get(&id) {
+                if finalized < landed && now < landed.saturating_add(self.retry_after_blocks) {
+                    continue;
+                }
+                self.in_flight.remove(&id);
+            }
+            due.push(held);
+        }
+        let ids: Vec<ChannelId> = due.iter().map(|h| h.channel).collect();
+        let reads = read_all(&self.chain, &ids).await;
+        // Weigh the close of every channel not weighed yet, before the plan needs it.
+        let unweighed: Vec<Op> = due
+            .iter()
+            .zip(&reads)
+            .filter(|(held, _)| !self.measured.contains(&held.channel))
+            .filter_map(|(held, read)| {
+                let channel = read.as_ref().ok()?.channel?;
+                Some(Op::Close {
+                    channel: held.channel,
+                    receipt: unpaid(&channel, &held.best).1,
+                })
+            })
+            .collect();
+        if !unweighed.is_empty() {
+            self.chain.measure(&unweighed).await;
+            self.measured.extend(unweighed.iter().map(Op::channel));
+        }
+        // Plan every open channel's job against what the chain takes now.
+        let capacity = self.chain.capacity();
+        let starts: Vec<Option<u32>> = {
+            let mut plan = self.plan.lock().unwrap_or_else(|p| p.into_inner());
+            plan.set_capacity(capacity.per_block);
+            let jobs = reads
+                .iter()
+                .zip(&ids)
+                .filter_map(|(read, id)| Some((*id, super::deadline(read.as_ref().ok()?.channel.as_ref()?))));
+            plan.replace(jobs, now, self.retry_after_blocks);
+            ids.iter().map(|id| plan.start_of(*id)).collect()
+        };
+        let mut reports = Vec::new();
+        let mut ops = Vec::new();
+        let mut stops: Vec<(ChannelId, Action, Channel)> = Vec::new();
+        for ((held, read), planned_start) in due.into_iter().zip(reads).zip(starts) {
+            let id = held.channel;
+            let read = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    reports.push(Report::Failed {
+                        channel: id,
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            // A close begun elsewhere (the operator's `slotpay-as close`, or this process
+            // before a restart) may still land: it gets the grace of a submission of our
+            // own before we submit another, unless expiry is too near to wait.
+            if held.closing && self.seen_closing.insert(id) && !self.in_flight.contains_key(&id) {
+                if let Some(channel) = &read.channel {
+                    let waited = now
+                        .saturating_add(self.retry_after_blocks)
+                        .saturating_add(self.policy.blocks_before_expiry);
+                    if waited < channel.expires_at {
+                        self.in_flight
+                            .insert(id, now.saturating_add(self.retry_after_blocks));
+                        continue;
+                    }
+                }
+            }
+            if let Some(channel) = &read.channel {
+                if unpaid(channel, &held.best).0 > 0 {
+                    self.unpaid_since.entry(id).or_insert(now);
+                } else {
+                    self.unpaid_since.remove(&id);
+                }
+            }
+            let holding = Holding {
+                best: &held.best,
+                closing: held.closing,
+                unpaid_since: self.unpaid_since.get(&id).copied(),
+                planned_start,
+            };
+            match (decide(&self.policy, &read, &holding, now), read.channel) {
+                (Action::Wait, _) => {}
+                (Action::Forget, _) => {
+                    let block = read.block;
+                    self.ledger.run(move |s| s.mark_closed(id, block)).await?;
+                    self.forget(id);
+                    reports.push(Report::Gone { channel: id });
+                }
+                (Action::Settle, Some(_)) => ops.push(Op::Settle(held.best.clone())),
+                (action @ (Action::SettleEnding | Action::Close), Some(channel)) => {
+                    stops.push((id, action, channel))
+                }
+                // Every other action needs the channel open, which decide saw.
+                (_, None) => {}
+            }
+        }
+        // Sales stop first, then the receipt to claim is read: in one ledger job, so
+        // nothing can be sold between the two.
+        let jobs: Vec<_> = stops
+            .iter()
+            .map(|(id, action, channel)| stop_and_read(*action, *id, channel.epoch))
+            .collect();
+        let fresh: Vec<Option<SignedReceipt>> = self
+            .ledger
+            .run(move |s: &mut Store| {
+                jobs.into_iter()
+                    .map(|job| job(s))
+                    .collect::<Result<Vec<_>, LedgerError>>()
+            })
+            .await?;
+        for ((id, action, channel), best) in stops.into_iter().zip(fresh) {
+            let claim = best.and_then(|best| unpaid(&channel, &best).1);
+            match (action, claim) {
+                (Action::Close, receipt) => ops.push(Op::Close {
+                    channel: id,
+                    receipt,
+                }),
+                (_, Some(receipt)) => ops.push(Op::Settle(receipt)),
+                // Ending an epoch with nothing unpaid: sales of it stopped, nothing to do.
+                (_, None) => {}
+            }
+        }
+        if ops.is_empty() {
+            return Ok(reports);
+        }
+        let landed = self.chain.submit(ops.clone()).await?;
+        for (op, landed) in ops.into_iter().zip(landed) {
+            let channel = op.channel();
+            reports.push(match (op, landed) {
+                (Op::Settle(receipt), Landed::Included { block, .. }) => {
+                    self.in_flight.insert(channel, block);
+                    self.ledger
+                        .run(move |s| s.record_settlement(&receipt.receipt, block))
+                        .await?;
+                    Report::Settled { channel, block }
+                }
+                (Op::Close { .. }, Landed::Included { block, .. }) => {
+                    self.in_flight.insert(channel, block);
+                    Report::Closed { channel, block }
+                }
+                (_, Landed::Refused(reason)) => Report::Refused { channel, reason },
+                (_, Landed::Failed(reason)) => Report::Failed { channel, reason },
+            });
+        }
+        Ok(reports)
+    }
+
+    /// Drops what the closer remembers of a channel the chain no longer has.
+    fn forget(&mut self, id: ChannelId) {
+        self.unpaid_since.remove(&id);
+        self.seen_closing.remove(&id);
+        self.in_flight.remove(&id);
+        self.measured.remove(&id);
+        self.plan.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+}
