@@ -3,7 +3,7 @@ use anyhow::{bail, Context, Result};
 use api::Deployment;
 use chain::{AnySigner, Contract, Finality, Node, SlotpayEvent};
 use clap::{Parser, Subcommand};
-use device_sim::provision::Provision;
+use device::Provision;
 use interface::messages::{Close, Settle};
 use offchain_as::closer::Closer;
 use offchain_as::config::Config;

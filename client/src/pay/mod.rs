@@ -14,7 +14,7 @@ use crate::state::ClientState;
 use anyhow::{bail, Context, Result};
 use api::wire::{ApiError, ChannelReply, PurchaseBody, PurchaseReply, TermsReply};
 use api::{parse_amount, Deployment};
-use device_sim::client::{ClientConfig, DeviceClient};
+use device::{ClientConfig, DeviceClient};
 use protocol::hotp::Token;
 use protocol::signature::keys;
 use protocol::{Authority, ChannelId, Domain, Receipt};

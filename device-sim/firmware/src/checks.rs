@@ -2,8 +2,7 @@
 //! by the code under test: RFC 4226's Appendix D, HOTP-SHA256 values from Python's
 //! hmac module, the replay window's rules, and power cuts during the state save.
 use core::fmt::Write as _;
-use device_sim::core::flash::{AbStore, RamFlash};
-use device_sim::core::{CounterStore, Device, DeviceConfig, Refusal, Source, Throttle};
+use device::{AbStore, CounterStore, Device, DeviceConfig, RamFlash, Refusal, Source, Throttle};
 use protocol::hotp::{hotp, DeviceKey, Digits, HmacSha1, Token};
 
 /// The simulated flash: two 512-byte pages.

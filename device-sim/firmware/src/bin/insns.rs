@@ -10,10 +10,9 @@
 use core::hint::black_box;
 use core::sync::atomic::{compiler_fence, Ordering};
 use cortex_m_rt::entry;
+use device::{AbStore, Device, Source};
 use device_firmware::checks::{config, Flash, Text};
 use device_firmware::say;
-use device_sim::core::flash::AbStore;
-use device_sim::core::{Device, Source};
 use hmac::digest::KeyInit;
 use hmac::Mac;
 use protocol::hotp::{DeviceKey, Digits, HmacSha256, Token};

@@ -1,6 +1,6 @@
 //! The device's CoAP (RFC 7252) interface: the wire format both sides share, in one
 //! place. [`CoapDevice`] is the device's side (sans-socket: a datagram in, a datagram
-//! out); `crate::client` is the client's.
+//! out); [`crate::DeviceClient`] is the client's.
 //!
 //! `POST /otp`, payload the token's text `<counter>:<otp>` (plain text: the encoding
 //! the AS returns and the CLI prints, at most 30 bytes, one frame even on 6LoWPAN).
@@ -32,23 +32,37 @@ pub const EXCHANGE_LIFETIME_MS: u64 = 247_000;
 /// What an answer said, parsed by [`parse_answer`] (the only parser of these payloads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// 2.04 `granted <counter> <seconds>`.
     Granted {
+        /// The counter granted.
         counter: u64,
+        /// Seconds the actuator stays on from now.
         seconds: u64,
     },
+    /// 4.01 with an Echo option: repeat the request carrying this value.
     EchoRequired(Vec<u8>),
+    /// 4.00 `malformed <why>`.
     Malformed(String),
+    /// 4.03 `invalid`: a wrong OTP for its counter, counted as a failure.
     Invalid,
+    /// 4.03 `used <counter>`: granted before.
     Used(u64),
+    /// 4.03 `expired <counter>`: below the replay window.
     Expired(u64),
+    /// 4.29 `throttled <ms>`.
     Throttled {
+        /// When to retry.
         retry_ms: u64,
     },
+    /// 5.03 `storage`: the state could not be saved, nothing granted.
     Unavailable,
+    /// 2.05, the answer to `GET /status`.
     Status(Status),
     /// Anything else (4.04, 4.05, a payload this version does not know).
     Other {
+        /// The response code, as coap-lite names it.
         code: String,
+        /// The payload, as text.
         text: String,
     },
 }
@@ -67,8 +81,11 @@ pub struct Status {
 /// One parsed answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// The CoAP message ID (that of the request it answers).
     pub message_id: u16,
+    /// The CoAP token (that of the request it answers).
     pub token: Vec<u8>,
+    /// What it said.
     pub outcome: Outcome,
 }
 
@@ -215,24 +232,4 @@ pub fn status_request(message_id: u16, token: &[u8]) -> Vec<u8> {
     request(RequestType::Get, "status", message_id, token)
         .to_bytes()
         .unwrap_or_default()
-}
-
-/// A confirmable `POST /otp` without Echo (kept for callers of the old API; the first
-/// answer is then a 4.01 with the Echo to repeat: use `crate::client`).
-pub fn otp_request(message_id: u16, token: &[u8], text: &str) -> Vec<u8> {
-    token_request(message_id, token, text, None)
-}
-
-/// A response's code, message ID and payload text (kept for callers of the old API;
-/// [`parse_answer`] reads the payload too).
-pub fn parse_response(datagram: &[u8]) -> Option<(ResponseType, u16, String)> {
-    let packet = Packet::from_bytes(datagram).ok()?;
-    match packet.header.code {
-        MessageClass::Response(status) => Some((
-            status,
-            packet.header.message_id,
-            String::from_utf8_lossy(&packet.payload).into_owned(),
-        )),
-        _ => None,
-    }
 }

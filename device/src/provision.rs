@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Unknown fields are refused (a typo must not silently fall back to a default).
-use crate::core::{DeviceConfig, Throttle};
+use crate::{DeviceConfig, Throttle};
 use protocol::hotp::{DeviceKey, Digits, HotpError, ReplayWindow, DEFAULT_WINDOW};
 use std::path::{Path, PathBuf};
 
@@ -35,35 +35,51 @@ pub const DEFAULT_SLOT_SECONDS: u64 = 60;
 pub struct Provision {
     /// The device's name (the AS's device id).
     pub id: String,
+    /// The key shared with the AS.
     pub key: DeviceKey,
+    /// Digits of the device's OTPs.
     pub digits: Digits,
+    /// Seconds of access one token grants.
     pub slot_seconds: u64,
     /// Replay window W.
     pub window: u32,
+    /// The throttle's parameters.
     pub throttle: Throttle,
 }
 
+/// Why a provisioning file cannot be read, written or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
+    /// Reading or writing the file failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What failed.
         source: std::io::Error,
     },
+    /// Not TOML, or not this file's fields.
     #[error("not a provisioning file: {0}")]
     Toml(#[from] toml::de::Error),
+    /// The key is not hex.
     #[error("key: not hex")]
     KeyHex,
+    /// The key is not 32 bytes.
     #[error("key: {0}")]
     Key(HotpError),
+    /// The digits are not 6 to 9.
     #[error("digits: {0}")]
     Digits(HotpError),
+    /// The window is not 1 to 2048.
     #[error("window: {0}")]
     Window(HotpError),
+    /// The throttle's parameters cannot work.
     #[error("throttle: {0}")]
     Throttle(&'static str),
+    /// The id is not a plain name.
     #[error("id must be 1 to 64 characters of [A-Za-z0-9._-]")]
     Id,
+    /// A slot of no time.
     #[error("slot_seconds must be at least 1")]
     SlotSeconds,
 }
@@ -133,6 +149,7 @@ impl Provision {
         }
     }
 
+    /// Reads the file's text, with every rule of [`Self::validate`].
     pub fn from_toml(text: &str) -> Result<Self, ProvisionError> {
         let file: File = toml::from_str(text)?;
         let key_bytes =
@@ -178,6 +195,7 @@ impl Provision {
         Ok(())
     }
 
+    /// The file's text.
     pub fn to_toml(&self) -> String {
         let t = self.throttle;
         let file = File {
@@ -200,6 +218,7 @@ impl Provision {
         toml::to_string(&file).unwrap_or_default()
     }
 
+    /// Reads and checks the file at `path`.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, ProvisionError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ProvisionError::Io {
@@ -236,6 +255,7 @@ impl Provision {
         }
     }
 
+    /// Milliseconds of access one token grants.
     pub fn slot_ms(&self) -> u64 {
         self.slot_seconds.saturating_mul(1000)
     }

@@ -1,6 +1,6 @@
 //! The device's side of CoAP: requests in, answers out, with message deduplication.
 use super::{encode_outcome, Outcome, Status, ECHO_OPTION, EXCHANGE_LIFETIME_MS};
-use crate::core::{CounterStore, Device, Refusal, Source};
+use crate::{CounterStore, Device, Refusal, Source};
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -12,7 +12,9 @@ pub const DEDUP_CAPACITY: usize = 4096;
 
 /// A device behind CoAP, with the time a granted slot lasts.
 pub struct CoapDevice<S: CounterStore> {
+    /// The device core.
     pub device: Device<S>,
+    /// Milliseconds of access one grant adds.
     pub slot_ms: u64,
     /// Monotonic ms until which the actuator is on.
     pub active_until_ms: u64,
@@ -22,17 +24,23 @@ pub struct CoapDevice<S: CounterStore> {
 /// What a request did, for the simulator's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A token was granted: the actuator is on.
     Granted {
+        /// The counter granted.
         counter: u64,
+        /// Monotonic ms until which the actuator is now on.
         active_until_ms: u64,
     },
+    /// A token was refused, and why.
     Refused(String),
     /// A retransmission, answered from the deduplication cache without a new check.
     Duplicate,
+    /// Anything else (an Echo challenge, a status request, an unknown resource).
     Other,
 }
 
 impl<S: CounterStore> CoapDevice<S> {
+    /// `device` behind CoAP, each grant adding `slot_ms` of access.
     pub fn new(device: Device<S>, slot_ms: u64) -> Self {
         Self {
             device,

@@ -3,16 +3,16 @@
 //!
 //!     slotpay-device --provision lock-1.toml --state-file lock-1.state [--listen ADDR]
 //!
-//! The provisioning file (device_sim::provision) is the one the AS reads for the same
+//! The provisioning file (`device::Provision`) is the one the AS reads for the same
 //! device. `--id/--key-file` with optional `--digits/--window/--slot-seconds` build the
 //! same settings from flags instead, and `--write-provision FILE` writes them as a
 //! provisioning file and exits.
+mod file_store;
+
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use device_sim::coap::{CoapDevice, Event};
-use device_sim::core::Device;
-use device_sim::file_store::FileCounterStore;
-use device_sim::provision::{Provision, DEFAULT_DIGITS, DEFAULT_SLOT_SECONDS};
+use device::{CoapDevice, Device, Event, Provision, DEFAULT_DIGITS, DEFAULT_SLOT_SECONDS};
+use file_store::FileCounterStore;
 use protocol::hotp::{DeviceKey, Digits, DEFAULT_WINDOW};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;

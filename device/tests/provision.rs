@@ -1,7 +1,6 @@
 //! The provisioning file: one source for the key, digits, slot length, replay window and
 //! throttle, read by the device and the AS alike.
-use device_sim::core::Throttle;
-use device_sim::provision::{Provision, ProvisionError, DEFAULT_DIGITS};
+use device::{Provision, ProvisionError, Throttle, DEFAULT_DIGITS};
 use protocol::hotp::{DeviceKey, Digits, HotpError};
 
 const KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
