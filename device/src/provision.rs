@@ -61,6 +61,10 @@ pub enum ProvisionError {
     /// Not TOML, or not this file's fields.
     #[error("not a provisioning file: {0}")]
     Toml(#[from] toml::de::Error),
+    /// The provisioning has no TOML form (an integer above TOML's i64 range): nothing
+    /// is written, rather than an empty or partial file.
+    #[error("cannot write as TOML: {0}")]
+    Format(#[from] toml::ser::Error),
     /// The key is not hex.
     #[error("key: not hex")]
     KeyHex,
@@ -195,8 +199,8 @@ impl Provision {
         Ok(())
     }
 
-    /// The file's text.
-    pub fn to_toml(&self) -> String {
+    /// The file's text; an error for a provisioning TOML cannot hold.
+    pub fn to_toml(&self) -> Result<String, ProvisionError> {
         let t = self.throttle;
         let file = File {
             id: self.id.clone(),
@@ -214,8 +218,9 @@ impl Provision {
                 reserve: t.reserve,
             },
         };
-        // Serializing plain strings and integers cannot fail.
-        toml::to_string(&file).unwrap_or_default()
+        // TOML integers are i64: a u64 above i64::MAX (a slot or a delay of 2^63 ms)
+        // has no TOML form and fails here, which must not become an empty file.
+        Ok(toml::to_string(&file)?)
     }
 
     /// Reads and checks the file at `path`.
@@ -228,9 +233,12 @@ impl Provision {
         Self::from_toml(&text)
     }
 
-    /// Writes the file readable by its owner only (it holds the device key).
+    /// Writes the file readable by its owner only (it holds the device key). The text
+    /// is made first: a provisioning without a TOML form leaves an existing file as it
+    /// was.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ProvisionError> {
         use std::io::Write;
+        let text = self.to_toml()?;
         let path = path.as_ref();
         let io = |source| ProvisionError::Io {
             path: path.to_path_buf(),
@@ -241,7 +249,7 @@ impl Provision {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(path).map_err(io)?;
-        file.write_all(self.to_toml().as_bytes()).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)
     }
 

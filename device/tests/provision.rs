@@ -33,7 +33,7 @@ fn a_file_round_trips_with_every_field() {
     p.window = 2048;
     p.throttle.global_per_hour = 30;
     p.throttle.reserve = 8;
-    let text = p.to_toml();
+    let text = p.to_toml().unwrap();
     assert!(
         text.contains("[throttle]") && text.contains(KEY_HEX),
         "{text}"
@@ -97,4 +97,25 @@ fn bad_files_are_refused() {
         Provision::read("/nonexistent/slotpay.toml"),
         Err(ProvisionError::Io { .. })
     ));
+}
+
+/// TOML integers are i64: a slot of u64::MAX seconds passes `validate` but has no TOML
+/// form. `to_toml` used to answer that with an empty string (`unwrap_or_default`), and
+/// `write` then replaced a good file with an empty one that no device or AS can read.
+#[test]
+fn a_provisioning_without_a_toml_form_is_an_error_not_an_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock-1.toml");
+    let good = Provision::new("lock-1", key());
+    good.write(&path).unwrap();
+    let mut huge = good.clone();
+    huge.slot_seconds = u64::MAX;
+    huge.validate().unwrap();
+    assert!(matches!(huge.to_toml(), Err(ProvisionError::Format(_))));
+    assert!(matches!(huge.write(&path), Err(ProvisionError::Format(_))));
+    // The file on disk is still the good one.
+    assert_eq!(Provision::read(&path).unwrap(), good);
+    huge.slot_seconds = 60;
+    huge.throttle.max_delay_ms = u64::MAX;
+    assert!(matches!(huge.to_toml(), Err(ProvisionError::Format(_))));
 }
