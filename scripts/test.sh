@@ -36,8 +36,10 @@ cli_dependencies() {
     echo "    cargo tree -p client: no rusqlite, axum or hyper"
 }
 step "the CLI links no SQLite, axum or hyper" cli_dependencies
-step "protocol builds for wasm32-unknown-unknown without std" \
-    tcargo root build -p protocol --no-default-features --features hotp --target wasm32-unknown-unknown --locked
+step "protocol builds for wasm32-unknown-unknown without std (the contract's payment rules, and HOTP)" \
+    tcargo root build -p protocol --no-default-features --features payments,hotp --target wasm32-unknown-unknown --locked
+step "protocol's HOTP alone builds for the Cortex-M0 (thumbv6m-none-eabi: no SCALE, no alloc)" \
+    tcargo root build -p protocol --no-default-features --features hotp --target thumbv6m-none-eabi --locked
 step "device core builds for wasm32-unknown-unknown without std" \
     tcargo root build -p device --lib --no-default-features --target wasm32-unknown-unknown --locked
 step "device provisioning file alone (device, features = [\"provision\"], as the AS links it)" \
