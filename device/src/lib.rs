@@ -10,10 +10,12 @@
 //!   Cortex-M cores under QEMU.
 //! - **The provisioning file** (feature `provision`): [`Provision`], the one TOML file
 //!   per device that the device and the AS both read.
-//! - **CoAP** (feature `std`): the wire format ([`parse_answer`], [`token_request`],
-//!   [`status_request`]), the device's side of it without a socket ([`CoapDevice`]: a
-//!   datagram in, a datagram out, with deduplication), and the blocking UDP client the CLI
-//!   and the tests present tokens with ([`DeviceClient`]).
+//! - **CoAP** (always; `no_std`, no heap): the device's side without a socket
+//!   ([`CoapDevice`]: a datagram in, a datagram out, with deduplication; the simulator
+//!   and the firmware run it) and the client's wire primitives ([`token_request_into`],
+//!   [`AnswerRef`]). With feature `std`: answers parsed into [`Outcome`]s
+//!   ([`parse_answer`]) and the blocking UDP client the CLI and the tests present tokens
+//!   with ([`DeviceClient`]).
 //!
 //! The simulator (`slotpay-device`, package `device-sim`) is this crate behind a UDP
 //! socket with its state in a file. docs/device.md has the design and its bounds.
@@ -23,7 +25,6 @@
 
 #[cfg(feature = "std")]
 mod client;
-#[cfg(feature = "std")]
 mod coap;
 mod core;
 #[cfg(feature = "provision")]
@@ -38,10 +39,12 @@ pub use crate::core::{ConfigError, Device, DeviceConfig, Grant, Refusal};
 #[cfg(feature = "provision")]
 pub use provision::{Provision, ProvisionError, DEFAULT_DIGITS, DEFAULT_SLOT_SECONDS};
 
+pub use coap::{
+    status_request_into, token_request_into, AnswerRef, CoapDevice, Event, Status, DEDUP_CAPACITY,
+    ECHO_OPTION, EXCHANGE_LIFETIME_MS, MAX_ANSWER_LEN,
+};
+
 #[cfg(feature = "std")]
 pub use client::{present_tokens, ClientConfig, DeviceClient, Granted, PresentError};
 #[cfg(feature = "std")]
-pub use coap::{
-    parse_answer, status_request, token_request, Answer, CoapDevice, Event, Outcome, Status,
-    DEDUP_CAPACITY, ECHO_OPTION, EXCHANGE_LIFETIME_MS,
-};
+pub use coap::{parse_answer, status_request, token_request, Answer, Outcome};
