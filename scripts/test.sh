@@ -46,7 +46,7 @@ step "device provisioning file alone (device, features = [\"provision\"], as the
     tcargo root build -p device --lib --no-default-features --features provision --locked
 step "device firmware: rustfmt and clippy -D warnings (its own workspace, Cortex-M targets)" \
     "$SLOTPAY_ROOT/scripts/firmware.sh" lint
-step "device firmware boots under QEMU (Cortex-M4F mps2-an386, Cortex-M3 lm3s6965evb) and passes its on-target checks" \
+step "device firmware boots under QEMU (Cortex-M4F mps2-an386, Cortex-M3 lm3s6965evb, Cortex-M0 microbit) and passes its on-target checks" \
     "$SLOTPAY_ROOT/scripts/firmware.sh" check
 step "contract: #[ink::test] unit tests, lifecycle property vs a reference model" contract test --locked
 step "contract: end-to-end on pallet-contracts (in-process sandbox)" contract test --locked --features e2e-tests
