@@ -194,3 +194,26 @@ fn the_simulator_takes_flags_and_writes_a_provisioning_file() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("exactly 32"));
 }
+
+/// The same settings as the firmware's flash image: what `scripts/firmware.sh` and the
+/// firmware tests boot the firmware from.
+#[test]
+fn the_simulator_writes_the_firmwares_flash_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("lock-1.toml");
+    provision().write(&file).expect("provision");
+    let out = dir.path().join("flash.bin");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_slotpay-device"))
+        .arg("--provision")
+        .arg(&file)
+        .arg("--write-flash")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let image = std::fs::read(&out).expect("image");
+    assert_eq!(image, provision().flash_image());
+    let read = device::Provisioned::decode(&image[device::PROVISIONING_OFFSET..]).expect("page");
+    assert_eq!(read.config.key, DeviceKey(KEY));
+}

@@ -9,7 +9,9 @@
 //!   never touches the chain or public-key crypto. `device-sim/firmware` runs it on
 //!   Cortex-M cores under QEMU.
 //! - **The provisioning file** (feature `provision`): [`Provision`], the one TOML file
-//!   per device that the device and the AS both read.
+//!   per device that the device and the AS both read; firmware reads the same settings
+//!   from a flash page ([`Provisioned`], always there), which [`Provision::flash_image`]
+//!   writes.
 //! - **CoAP** (always; `no_std`, no heap): the device's side without a socket
 //!   ([`CoapDevice`]: a datagram in, a datagram out, with deduplication; the simulator
 //!   and the firmware run it) and the client's wire primitives ([`token_request_into`],
@@ -32,6 +34,9 @@ mod provision;
 
 pub use crate::core::echo::{Echo, ECHO_EPOCH_MS, ECHO_LEN};
 pub use crate::core::flash::{AbError, AbStore, Pages, PowerCut, RamFlash, RECORD_MAX};
+pub use crate::core::page::{
+    Provisioned, ProvisionedError, FLASH_LEN, FLASH_PAGE, PROVISIONING_OFFSET,
+};
 pub use crate::core::state::{crc32, CounterStore, DeviceState, StateError};
 pub use crate::core::throttle::{Source, Throttle, SOURCES};
 pub use crate::core::{ConfigError, Device, DeviceConfig, Grant, Refusal};

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Unknown fields are refused (a typo must not silently fall back to a default).
-use crate::{DeviceConfig, Throttle};
+use crate::{DeviceConfig, Provisioned, Throttle, FLASH_LEN, PROVISIONING_OFFSET};
 use protocol::hotp::{DeviceKey, Digits, HotpError, ReplayWindow, DEFAULT_WINDOW};
 use std::path::{Path, PathBuf};
 
@@ -266,5 +266,23 @@ impl Provision {
     /// Milliseconds of access one token grants.
     pub fn slot_ms(&self) -> u64 {
         self.slot_seconds.saturating_mul(1000)
+    }
+
+    /// The settings as firmware stores them.
+    pub fn provisioned(&self) -> Provisioned {
+        Provisioned {
+            config: self.device_config(),
+            slot_ms: self.slot_ms(),
+        }
+    }
+
+    /// The firmware's flash as provisioning writes it ([`FLASH_LEN`] bytes): the two
+    /// state pages erased (a first boot) and the provisioning record in the third, the
+    /// rest erased too (0xFF, as NOR flash erases).
+    pub fn flash_image(&self) -> Vec<u8> {
+        let mut image = vec![0xFF; FLASH_LEN];
+        let record = self.provisioned().encode();
+        image[PROVISIONING_OFFSET..PROVISIONING_OFFSET + record.len()].copy_from_slice(&record);
+        image
     }
 }

@@ -119,3 +119,68 @@ fn a_provisioning_without_a_toml_form_is_an_error_not_an_empty_file() {
     huge.throttle.max_delay_ms = u64::MAX;
     assert!(matches!(huge.to_toml(), Err(ProvisionError::Format(_))));
 }
+
+/// The firmware reads the same settings from a flash page: the image provisioning writes
+/// boots as the TOML file says, and anything but that record is refused (an erased page
+/// is no provisioning, a flipped bit is caught by the CRC, bad settings by the rules).
+#[test]
+fn the_firmware_page_carries_the_same_settings_and_refuses_anything_else() {
+    use device::{Provisioned, ProvisionedError, FLASH_LEN, FLASH_PAGE, PROVISIONING_OFFSET};
+    let mut p = Provision::new("pump-2", key());
+    p.digits = Digits::NINE;
+    p.slot_seconds = 30;
+    p.window = 2048;
+    p.throttle.reserve = 8;
+    let image = p.flash_image();
+    assert_eq!(image.len(), FLASH_LEN);
+    assert!(
+        image[..2 * FLASH_PAGE].iter().all(|&b| b == 0xFF),
+        "state pages erased"
+    );
+    let page = &image[PROVISIONING_OFFSET..];
+    let read = Provisioned::decode(page).unwrap();
+    assert_eq!(read.config.key, p.key);
+    assert_eq!(
+        (
+            read.config.digits,
+            read.config.window,
+            read.config.throttle,
+            read.slot_ms
+        ),
+        (Digits::NINE, 2048, p.throttle, 30_000)
+    );
+    assert!(matches!(
+        Provisioned::decode(&[0xFF; FLASH_PAGE]),
+        Err(ProvisionedError::Corrupt)
+    ));
+    for i in 0..Provisioned::LEN {
+        let mut bad = page.to_vec();
+        bad[i] ^= 0x10;
+        assert!(
+            matches!(Provisioned::decode(&bad), Err(ProvisionedError::Corrupt)),
+            "byte {i}"
+        );
+    }
+    // A record whose CRC is right but whose settings are not is refused by the rules.
+    let mut wrong = p.provisioned();
+    wrong.config.window = 0;
+    assert!(matches!(
+        Provisioned::decode(&wrong.encode()),
+        Err(ProvisionedError::Config(_))
+    ));
+    wrong.config.window = 64;
+    wrong.slot_ms = 0;
+    assert!(matches!(
+        Provisioned::decode(&wrong.encode()),
+        Err(ProvisionedError::Slot)
+    ));
+    let mut digits = p.provisioned().encode();
+    digits[36] = 5;
+    let crc = device::crc32(&digits[..Provisioned::LEN - 4]);
+    digits[Provisioned::LEN - 4..].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        Provisioned::decode(&digits).err(),
+        Some(ProvisionedError::Digits(HotpError::InvalidDigits(5)))
+    );
+    assert!(Provisioned::decode(&page[..Provisioned::LEN - 1]).is_err());
+}

@@ -13,6 +13,7 @@
 //! monotonic time in milliseconds since boot.
 pub(crate) mod echo;
 pub(crate) mod flash;
+pub(crate) mod page;
 pub(crate) mod state;
 pub(crate) mod throttle;
 
