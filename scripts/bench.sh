@@ -2,7 +2,7 @@
 # Every benchmark of the project, each beside its bare limit measured in the same run, and
 # bench/RESULTS.md collecting them with the machine and the date:
 #   protocol    cargo bench -p protocol          -> bench/protocol.md
-#   device      cargo bench -p device-sim        -> bench/device.md
+#   device      cargo bench -p device            -> bench/device.md
 #   firmware    scripts/firmware.sh bench        -> bench/firmware.md (Cortex-M under QEMU:
 #                                                   flash/RAM, exact instructions per token)
 #   contract    cargo run --example costs        -> bench/contract-costs-sandbox.md (in process)
@@ -53,7 +53,7 @@ export SLOTPAY_NODE_PORT=${SLOTPAY_BENCH_PORT:-19964}
 trap '"$SLOTPAY_ROOT/scripts/node.sh" stop >/dev/null 2>&1 || true' EXIT
 
 step "protocol micro-benchmarks (criterion)" tcargo root bench --locked -p protocol
-step "device token check (criterion)" tcargo root bench --locked -p device-sim --bench device
+step "device token check (criterion)" tcargo root bench --locked -p device --bench device
 
 step "device firmware on Cortex-M under QEMU: sizes, instructions per token check" \
     "$SLOTPAY_ROOT/scripts/firmware.sh" bench

@@ -2,7 +2,7 @@
 # The device core as Cortex-M firmware under QEMU (device-sim/firmware).
 #
 #   scripts/firmware.sh lint    rustfmt --check and clippy -D warnings on the firmware crate
-#   scripts/firmware.sh check   build for both cores, boot each under qemu-system-arm and
+#   scripts/firmware.sh check   build for the three cores, boot each under qemu-system-arm and
 #                               run the on-target checks (RFC 4226 vectors, the replay
 #                               window, throttling across a reboot, power cuts during the
 #                               state save); fails if any check fails
@@ -10,7 +10,8 @@
 #                               token check beside a bare HMAC-SHA256: bench/firmware.md
 #
 # Cores: Cortex-M4F (thumbv7em-none-eabihf) on QEMU's mps2-an386, Cortex-M3
-# (thumbv7m-none-eabi) on its lm3s6965evb (256 KiB flash, 64 KiB RAM). Environment:
+# (thumbv7m-none-eabi) on its lm3s6965evb (256 KiB flash, 64 KiB RAM), Cortex-M0
+# (thumbv6m-none-eabi) on its microbit (nRF51, 256 KiB flash, 16 KiB RAM). Environment:
 # SLOTPAY_FIRMWARE_TARGET_DIR (cargo target directory, default $SLOTPAY_CACHE/target/firmware).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -18,12 +19,13 @@ slotpay_env
 FW=$SLOTPAY_ROOT/device-sim/firmware
 export CARGO_TARGET_DIR=${SLOTPAY_FIRMWARE_TARGET_DIR:-$SLOTPAY_CACHE/target/firmware}
 
-TARGETS="thumbv7em-none-eabihf thumbv7m-none-eabi"
+TARGETS="thumbv7em-none-eabihf thumbv7m-none-eabi thumbv6m-none-eabi"
 
 board() {
     case $1 in
     thumbv7em-none-eabihf) echo "-cpu cortex-m4 -machine mps2-an386" ;;
     thumbv7m-none-eabi) echo "-cpu cortex-m3 -machine lm3s6965evb" ;;
+    thumbv6m-none-eabi) echo "-cpu cortex-m0 -machine microbit" ;;
     esac
 }
 
@@ -31,6 +33,7 @@ core_name() {
     case $1 in
     thumbv7em-none-eabihf) echo "Cortex-M4F (mps2-an386)" ;;
     thumbv7m-none-eabi) echo "Cortex-M3 (lm3s6965evb)" ;;
+    thumbv6m-none-eabi) echo "Cortex-M0 (microbit)" ;;
     esac
 }
 
@@ -173,7 +176,7 @@ bench() {
             for (i = 1; i <= n; i++) { split(la[i], x, " "); split(lb[i], y, " ");
                 if (x[1] == "region") { A[x[2]] = x[3]; B[y[2]] = y[3] } else if (x[1] == "multi") { MA = x[2]; MB = y[2] } }
             oa = A[0]; ob = B[0]
-            name[1] = "calibration: 1000 NOPs (must read 1000)"
+            name[1] = "calibration: a call to 1000 NOPs (must read 1002: the NOPs, the call, the return)"
             name[2] = "bare HMAC-SHA256, 32-byte key, 8-byte counter, keying included"
             name[3] = "bare HMAC-SHA256 from the keyed state (the device keys once, at boot)"
             name[4] = "token check: parse `<counter>:<otp>`, one keyed HMAC for that counter, compare"

@@ -36,15 +36,17 @@ cli_dependencies() {
     echo "    cargo tree -p client: no rusqlite, axum or hyper"
 }
 step "the CLI links no SQLite, axum or hyper" cli_dependencies
-step "protocol builds for wasm32-unknown-unknown without std" \
-    tcargo root build -p protocol --no-default-features --features hotp --target wasm32-unknown-unknown --locked
+step "protocol builds for wasm32-unknown-unknown without std (the contract's payment rules, and HOTP)" \
+    tcargo root build -p protocol --no-default-features --features payments,hotp --target wasm32-unknown-unknown --locked
+step "protocol's HOTP alone builds for the Cortex-M0 (thumbv6m-none-eabi: no SCALE, no alloc)" \
+    tcargo root build -p protocol --no-default-features --features hotp --target thumbv6m-none-eabi --locked
 step "device core builds for wasm32-unknown-unknown without std" \
-    tcargo root build -p device-sim --lib --no-default-features --target wasm32-unknown-unknown --locked
-step "device provisioning file alone (device-sim, features = [\"provision\"], as the AS links it)" \
-    tcargo root build -p device-sim --lib --no-default-features --features provision --locked
+    tcargo root build -p device --lib --no-default-features --target wasm32-unknown-unknown --locked
+step "device provisioning file alone (device, features = [\"provision\"], as the AS links it)" \
+    tcargo root build -p device --lib --no-default-features --features provision --locked
 step "device firmware: rustfmt and clippy -D warnings (its own workspace, Cortex-M targets)" \
     "$SLOTPAY_ROOT/scripts/firmware.sh" lint
-step "device firmware boots under QEMU (Cortex-M4F mps2-an386, Cortex-M3 lm3s6965evb) and passes its on-target checks" \
+step "device firmware boots under QEMU (Cortex-M4F mps2-an386, Cortex-M3 lm3s6965evb, Cortex-M0 microbit) and passes its on-target checks" \
     "$SLOTPAY_ROOT/scripts/firmware.sh" check
 step "contract: #[ink::test] unit tests, lifecycle property vs a reference model" contract test --locked
 step "contract: end-to-end on pallet-contracts (in-process sandbox)" contract test --locked --features e2e-tests

@@ -8,8 +8,7 @@
 //! refill over the time the device was on).
 #![no_main]
 use arbitrary::Arbitrary;
-use device_sim::core::flash::{AbStore, RamFlash};
-use device_sim::core::{Device, DeviceConfig, Refusal, Source, Throttle};
+use device::{AbStore, Device, DeviceConfig, RamFlash, Refusal, Source, Throttle};
 use libfuzzer_sys::fuzz_target;
 use protocol::hotp::{DeviceKey, Digits, Token};
 use std::collections::BTreeSet;

@@ -116,7 +116,7 @@ fn open_store(config: &Config, chain: &Chain, ids: &[String]) -> Result<Store> {
 fn devices(config: &Config) -> Result<BTreeMap<String, DeviceTerms>> {
     let mut devices = BTreeMap::new();
     for entry in &config.devices {
-        let p = device_sim::provision::Provision::read(&entry.provision)
+        let p = device::Provision::read(&entry.provision)
             .with_context(|| format!("device provisioning {}", entry.provision.display()))?;
         let terms = DeviceTerms {
             key: p.key,

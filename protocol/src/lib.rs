@@ -14,33 +14,51 @@
 //! the values their JSON form (balances as decimal strings, bytes as hex), so the
 //! off-chain parts carry these very types over HTTP.
 #![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
 
+// Only the payment rules allocate; HOTP alone (feature `payments` off) links no `alloc`,
+// so a microcontroller needs no allocator for it.
+#[cfg(feature = "payments")]
 extern crate alloc;
 
+#[cfg(feature = "payments")]
 mod authority;
+#[cfg(feature = "payments")]
 mod channel;
 pub mod crypto;
 #[cfg(feature = "hotp")]
 pub mod hotp;
+#[cfg(feature = "payments")]
 mod merkle;
+#[cfg(feature = "payments")]
 mod purchase;
+#[cfg(feature = "payments")]
 mod receipt;
+#[cfg(feature = "payments")]
 mod signature;
+#[cfg(feature = "payments")]
 mod types;
 #[cfg(feature = "serde")]
 mod wire;
 
+#[cfg(feature = "payments")]
 pub use authority::{account_id_of, authorize, AuthError, Authority, Authorized};
+#[cfg(feature = "payments")]
 pub use channel::{Channel, ChannelError, Payout, Rotation, Settlement};
 #[cfg(feature = "std")]
 pub use merkle::MerkleTree;
+#[cfg(feature = "payments")]
 pub use merkle::{
     leaf_hash, node_hash, Member, MembershipProof, MerkleError, MerkleRoot, LEAF_PREFIX,
     MAX_PROOF_DEPTH, NODE_PREFIX, UNLIMITED,
 };
+#[cfg(feature = "payments")]
 pub use purchase::{check_terms, screen, Purchase, PurchaseError, Spent, Tariff, TariffError};
+#[cfg(feature = "payments")]
 pub use receipt::{Receipt, ReceiptError, SignedReceipt, RECEIPT_TAG, RECEIPT_VERSION};
+#[cfg(feature = "payments")]
 pub use signature::{Signature, SignatureError};
+#[cfg(feature = "payments")]
 pub use types::{AccountId32, Balance, BlockNumber, ChannelId, Domain, Epoch, PublicKey};
 #[cfg(feature = "serde")]
 pub use wire::{parse_balance, parse_hex, to_hex};

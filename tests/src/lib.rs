@@ -3,8 +3,7 @@
 //! `SLOTPAY_NODE_URL` (scripts/test.sh starts one).
 use api::Deployment;
 use chain::{Batch, Call, Contract, Finality, Node, SlotpayEvent};
-use device_sim::client::{ClientConfig, DeviceClient, Granted, PresentError};
-use device_sim::provision::Provision;
+use device::{ClientConfig, DeviceClient, Granted, PresentError, Provision};
 use interface::messages::Open;
 use protocol::hotp::{DeviceKey, Token};
 use protocol::keys::{self, SecretKey};

@@ -6,7 +6,7 @@
 //! Needs `SLOTPAY_NODE_URL` (scripts/test.sh starts a node and sets it), and for the node
 //! restart the port `scripts/node.sh` started it on (`SLOTPAY_NODE_PORT`).
 use api::wire::PurchaseBody;
-use device_sim::client::PresentError;
+use device::PresentError;
 use offchain_as::ledger::Store;
 use protocol::hotp::{Digits, Token};
 use protocol::keys::{self, SecretKey};
@@ -334,9 +334,9 @@ fn every_answered_purchase_survives_sigkill_of_the_as_under_load() {
 /// One presentation with one short wait: the device is on loopback, so no answer means it
 /// is dead (or too slow, which the test treats alike: that token becomes the uncertain one).
 fn present_once(addr: std::net::SocketAddr, token: &Token) -> Option<Result<u64, PresentError>> {
-    let mut client = device_sim::client::DeviceClient::new(
+    let mut client = device::DeviceClient::new(
         addr,
-        device_sim::client::ClientConfig {
+        device::ClientConfig {
             ack_timeout: Duration::from_millis(150),
             max_retransmit: 0,
             max_throttle_wait: Duration::ZERO,
@@ -356,10 +356,10 @@ fn a_device_never_grants_a_token_twice_across_sigkills() {
     let dir = work_dir("device-crash");
     let path = provision(&dir, "lock-1", 0);
     // Every kill during a check loses the failures reserved in flash before it (by
-    // design: a power cut never returns budget; device-sim/tests/power_cut.rs). A
+    // design: a power cut never returns budget; device/tests/power_cut.rs). A
     // hundred kills would drain the default budget; this test is about grants, so it
     // gives the device room for them.
-    let mut p = device_sim::provision::Provision::read(&path).expect("provision");
+    let mut p = device::Provision::read(&path).expect("provision");
     p.throttle.global_burst = 100_000;
     p.write(&path).expect("provision");
     let key = device_key(0);

@@ -4,7 +4,7 @@
 //!
 //! Needs `SLOTPAY_NODE_URL` (scripts/test.sh starts a node and sets it).
 use api::wire::PurchaseBody;
-use device_sim::client::PresentError;
+use device::PresentError;
 use interface::messages::Close;
 use protocol::keys::SecretKey;
 use protocol::{ChannelId, Domain, Receipt};

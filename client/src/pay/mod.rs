@@ -13,7 +13,7 @@ use crate::keys::read_secret;
 use crate::state::ClientState;
 use anyhow::{bail, Context, Result};
 use api::{parse_amount, AsClient, AsClientError, Deployment, ErrorCode, PurchaseBody, PurchaseReply, RequestSecret};
-use device_sim::client::{ClientConfig, DeviceClient};
+use device::{ClientConfig, DeviceClient};
 use protocol::hotp::Token;
 use protocol::keys;
 use protocol::{Authority, ChannelId, Domain, Receipt, SignedReceipt};

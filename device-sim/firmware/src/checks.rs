@@ -1,9 +1,7 @@
 //! The checks the firmware runs on the emulated core, each against values not computed
 //! by the code under test: RFC 4226's Appendix D, HOTP-SHA256 values from Python's
 //! hmac module, the replay window's rules, and power cuts during the state save.
-use core::fmt::Write as _;
-use device_sim::core::flash::{AbStore, RamFlash};
-use device_sim::core::{CounterStore, Device, DeviceConfig, Refusal, Source, Throttle};
+use device::{AbStore, CounterStore, Device, DeviceConfig, RamFlash, Refusal, Source, Throttle};
 use protocol::hotp::{hotp, DeviceKey, Digits, HmacSha1, Token};
 
 /// The simulated flash: two 512-byte pages.
@@ -28,33 +26,50 @@ const PYTHON_LARGE: [(u64, &str); 4] = [
 ];
 const CLIENT: Source = Source([0xC1; 16]);
 
-/// A token's text in a stack buffer (no heap on the device).
+/// A token's text in a stack buffer (no heap, no `core::fmt` on the device).
 pub struct Text {
     buf: [u8; Token::MAX_TEXT_LEN],
     len: usize,
 }
 
-impl core::fmt::Write for Text {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len + s.len();
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 impl Text {
+    /// `<counter>:<otp>`, the OTP zero-padded to its digits (docs/device.md).
     pub fn of(token: &Token) -> Self {
         let mut text = Text {
             buf: [0; Token::MAX_TEXT_LEN],
             len: 0,
         };
-        // A token's text is at most MAX_TEXT_LEN bytes, so this cannot fail.
-        let _ = write!(text, "{token}");
+        text.decimal(token.counter(), 1);
+        text.push(b':');
+        text.decimal(
+            u64::from(token.otp().value()),
+            usize::from(token.digits().get()),
+        );
         text
+    }
+
+    fn push(&mut self, b: u8) {
+        // At most 20 + 1 + 9 bytes: MAX_TEXT_LEN.
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    /// `value` in decimal, zero-padded to at least `width` digits.
+    fn decimal(&mut self, value: u64, width: usize) {
+        let mut digits = [b'0'; 20];
+        let mut at = digits.len();
+        let mut v = value;
+        while v > 0 {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        let start = at.min(digits.len().saturating_sub(width.max(1)));
+        for &d in &digits[start..] {
+            self.push(d);
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {

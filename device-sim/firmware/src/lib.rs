@@ -1,28 +1,143 @@
-//! What both firmware images share: the panic handler and the (absent) heap, stack
-//! measurement, output over semihosting, and the on-target checks.
+//! What the firmware images share: the panic handler, stack measurement, output over
+//! semihosting, and the on-target checks.
 //!
-//! The device core never allocates; `protocol` links `alloc` for its off-chain parts,
-//! so an allocator must exist: this one never hands out memory.
+//! No allocator: the device core never allocates, and `protocol` without its payment
+//! rules (feature `payments` off) links no `alloc`. No `core::fmt` either: output is
+//! assembled from strings and numbers by [`Line`], because the formatting machinery
+//! alone costs a Cortex-M0 several KiB of flash.
 #![no_std]
 
 pub mod checks;
 
-use core::fmt::Write as _;
 use cortex_m_semihosting::{debug, hio};
 
-/// Writes a line to the host's stdout (semihosting); output errors are ignored, as a
-/// device without a debugger attached would.
-pub fn say(args: core::fmt::Arguments<'_>) {
-    if let Ok(mut out) = hio::hstdout() {
-        let _ = out.write_fmt(args);
-        let _ = out.write_str("\n");
+/// One line of output, built in a buffer and written to the host's stdout at once.
+pub struct Line {
+    buf: [u8; 120],
+    len: usize,
+}
+
+impl Line {
+    /// An empty line.
+    pub const fn new() -> Self {
+        Line {
+            buf: [0; 120],
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes` (what does not fit is cut).
+    pub fn push(&mut self, bytes: &[u8]) -> &mut Self {
+        for &b in bytes {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+        self
+    }
+
+    /// Appends `value` in decimal.
+    pub fn number(&mut self, value: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut v = value;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..])
+    }
+
+    /// Appends `value` as `0x` and eight hex digits.
+    pub fn hex(&mut self, value: u32) -> &mut Self {
+        self.push(b"0x");
+        for shift in (0..8).rev() {
+            let nibble = ((value >> (shift * 4)) & 0xf) as usize;
+            self.push(&[b"0123456789abcdef"[nibble]]);
+        }
+        self
+    }
+
+    /// The line so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Writes the line and a newline to the host's stdout (semihosting); output errors
+    /// are ignored, as a device without a debugger attached would.
+    pub fn end(&mut self) {
+        self.push(b"\n");
+        if let Ok(mut out) = hio::hstdout() {
+            let _ = out.write_all(self.as_bytes());
+        }
     }
 }
 
-/// `say!("...", args)`: one line on the host's stdout.
+impl Default for Line {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What [`say!`] can print.
+pub trait Say {
+    /// Appends `self` to `line`.
+    fn say(&self, line: &mut Line);
+}
+
+impl Say for &str {
+    fn say(&self, line: &mut Line) {
+        line.push(self.as_bytes());
+    }
+}
+
+impl Say for u64 {
+    fn say(&self, line: &mut Line) {
+        line.number(*self);
+    }
+}
+
+impl Say for u32 {
+    fn say(&self, line: &mut Line) {
+        line.number(u64::from(*self));
+    }
+}
+
+impl Say for usize {
+    fn say(&self, line: &mut Line) {
+        line.number(*self as u64);
+    }
+}
+
+impl Say for bool {
+    fn say(&self, line: &mut Line) {
+        line.push(if *self { b"true" } else { b"false" });
+    }
+}
+
+/// A number printed as `0x` and eight hex digits.
+pub struct Hex(pub u32);
+
+impl Say for Hex {
+    fn say(&self, line: &mut Line) {
+        line.hex(self.0);
+    }
+}
+
+/// `say!("text ", number, " more")`: one line on the host's stdout, its parts written
+/// one after the other.
 #[macro_export]
 macro_rules! say {
-    ($($arg:tt)*) => { $crate::say(format_args!($($arg)*)) };
+    ($($part:expr),* $(,)?) => {{
+        let mut line = $crate::Line::new();
+        $( $crate::Say::say(&$part, &mut line); )*
+        line.end();
+    }};
 }
 
 /// Ends the run; QEMU exits with status 0 for success, 1 otherwise.
@@ -38,25 +153,15 @@ pub fn exit(success: bool) -> ! {
     }
 }
 
+/// Where it panicked, without the message: formatting it would link `core::fmt`.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    say!("PANIC {info}");
+    match info.location() {
+        Some(at) => say!("PANIC at ", at.file(), ":", at.line()),
+        None => say!("PANIC"),
+    }
     exit(false)
 }
-
-struct NoHeap;
-
-// SAFETY: never hands out memory, so there is nothing to misuse; an allocation attempt
-// fails and the default alloc error handler panics.
-unsafe impl core::alloc::GlobalAlloc for NoHeap {
-    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
-        core::ptr::null_mut()
-    }
-    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
-}
-
-#[global_allocator]
-static HEAP: NoHeap = NoHeap;
 
 extern "C" {
     /// End of .bss/.uninit (cortex-m-rt): the stack can grow down to here.

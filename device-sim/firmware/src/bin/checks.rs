@@ -39,22 +39,24 @@ fn main() -> ! {
             checks::power_cut_during_save(flash, base),
         ),
     ];
-    let mut failed = 0;
+    let mut failed = 0u32;
     for (name, result) in results {
         match result {
-            Ok(()) => say!("ok   {name}"),
+            Ok(()) => say!("ok   ", name),
             Err(why) => {
                 failed += 1;
-                say!("FAIL {name}: {why}");
+                say!("FAIL ", name, ": ", why);
             }
         }
     }
     // The watermark of the deepest check (painted once, at boot).
     say!(
-        "stack high water {} bytes, static RAM {} bytes",
+        "stack high water ",
         device_firmware::stack_high_water(),
-        device_firmware::static_ram()
+        " bytes, static RAM ",
+        device_firmware::static_ram(),
+        " bytes"
     );
-    say!("{} checks, {failed} failed", results.len());
+    say!(results.len(), " checks, ", failed, " failed");
     device_firmware::exit(failed == 0)
 }

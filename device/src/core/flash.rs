@@ -8,11 +8,15 @@ use super::state::{crc32, CounterStore, DeviceState};
 /// NOR flash as a microcontroller has it: pages erase to 0xFF, programming can only
 /// clear bits. An error means the operation may have done part of its work.
 pub trait Pages {
+    /// Why an operation failed (it may have done part of its work).
     type Error: ::core::fmt::Debug;
     /// Bytes per page; at least [`RECORD_MAX`].
     fn page_size(&self) -> usize;
+    /// Reads `out.len()` bytes of `page` from `offset` (bytes past the page read 0xFF).
     fn read(&mut self, page: usize, offset: usize, out: &mut [u8]) -> Result<(), Self::Error>;
+    /// Erases `page` to 0xFF.
     fn erase(&mut self, page: usize) -> Result<(), Self::Error>;
+    /// Programs `bytes` at `offset` of `page` (clearing bits only, as NOR flash does).
     fn program(&mut self, page: usize, offset: usize, bytes: &[u8]) -> Result<(), Self::Error>;
 }
 
@@ -39,6 +43,7 @@ pub const RECORD_MAX: usize = 4 + 2 + DeviceState::MAX_ENCODED_LEN + 4;
 /// Why the A/B store failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AbError<E> {
+    /// The flash failed (the power went, in the tests).
     Flash(E),
     /// Pages smaller than a record.
     PageTooSmall,
@@ -52,6 +57,7 @@ pub struct AbStore<P: Pages> {
 }
 
 impl<P: Pages> AbStore<P> {
+    /// A store on `pages`; [`CounterStore::load`] finds the newest record.
     pub fn new(pages: P) -> Self {
         Self {
             pages,
@@ -59,10 +65,12 @@ impl<P: Pages> AbStore<P> {
         }
     }
 
+    /// The flash underneath (tests cut its power).
     pub fn pages(&mut self) -> &mut P {
         &mut self.pages
     }
 
+    /// The flash back.
     pub fn into_pages(self) -> P {
         self.pages
     }
@@ -130,6 +138,7 @@ impl<P: Pages> CounterStore for AbStore<P> {
 /// programmed, the operation stops where it is and fails, as if power went. Used by the
 /// tests and by the firmware's on-target checks.
 pub struct RamFlash<const PAGE: usize> {
+    /// The two pages' bytes.
     pub pages: [[u8; PAGE]; 2],
     /// Bytes the flash still writes before the power cut (`None`: no cut).
     pub cut_after: Option<usize>,
@@ -142,6 +151,7 @@ pub struct RamFlash<const PAGE: usize> {
 pub struct PowerCut;
 
 impl<const PAGE: usize> RamFlash<PAGE> {
+    /// Erased flash, no cut planned.
     pub const fn new() -> Self {
         Self {
             pages: [[0xFF; PAGE]; 2],

@@ -1,8 +1,8 @@
 //! Power cuts during the state save, on the A/B flash store: at every byte of every
 //! erase and program a grant involves, the device reboots into a valid state (the old
 //! or the new one, never none), grants no counter twice and regains no budget.
-use device_sim::core::flash::{AbStore, RamFlash};
-use device_sim::core::{CounterStore, Device, DeviceConfig, Refusal, Source, Throttle};
+use device::{AbStore, RamFlash};
+use device::{CounterStore, Device, DeviceConfig, Refusal, Source, Throttle};
 use protocol::hotp::{DeviceKey, Digits, Token};
 
 const KEY: [u8; 32] = [0x5A; 32];

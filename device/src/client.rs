@@ -36,6 +36,7 @@ impl Default for ClientConfig {
 /// A granted token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Granted {
+    /// The counter granted.
     pub counter: u64,
     /// Seconds the device stays on from now.
     pub seconds: u64,
@@ -47,23 +48,38 @@ pub enum PresentError {
     /// No answer to any transmission. The device may still have granted the token; a
     /// later attempt then answers `Used` (the client's slot is running).
     #[error("the device did not answer ({transmissions} transmissions)")]
-    NoAnswer { transmissions: u32 },
+    NoAnswer {
+        /// How many times the request was sent.
+        transmissions: u32,
+    },
+    /// The OTP is wrong for its counter (or the token is another device's).
     #[error("invalid token: its OTP is wrong for its counter (or for this device)")]
     Invalid,
+    /// The counter was granted before.
     #[error("counter {0} was already granted")]
     Used(u64),
+    /// The counter is below the device's replay window.
     #[error("counter {0} is below the device's replay window: the OTP expired")]
     Expired(u64),
+    /// The device did not read a token of its digits.
     #[error("the device refused the request as malformed: {0}")]
     Malformed(String),
+    /// Still throttled after waiting up to [`ClientConfig::max_throttle_wait`].
     #[error("throttled: retry in {retry_ms} ms")]
-    Throttled { retry_ms: u64 },
+    Throttled {
+        /// What the device said last.
+        retry_ms: u64,
+    },
+    /// The device could not save its state; nothing was granted.
     #[error("the device could not save its state; nothing granted")]
     Unavailable,
+    /// The device asked for a fresh Echo more than twice in a row.
     #[error("the device kept asking for a fresh Echo")]
     Echo,
+    /// An answer this client does not expect.
     #[error("unexpected answer: {0}")]
     Unexpected(String),
+    /// The socket failed.
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -79,6 +95,7 @@ pub struct DeviceClient {
 }
 
 impl DeviceClient {
+    /// A client of the device at `device`, on a fresh UDP socket.
     pub fn new(device: SocketAddr, config: ClientConfig) -> Result<Self, PresentError> {
         let local = if device.is_ipv4() {
             "0.0.0.0:0"
@@ -94,6 +111,7 @@ impl DeviceClient {
         })
     }
 
+    /// The device's address.
     pub fn device(&self) -> SocketAddr {
         self.device
     }

@@ -2,9 +2,9 @@
 //! 8-byte counter. Writes `bench/device.md`. (The same operations counted in
 //! instructions on Cortex-M cores: `scripts/firmware.sh bench`, bench/firmware.md.)
 //!
-//!     cargo bench -p device-sim
+//!     cargo bench -p device
 use criterion::{black_box, Criterion};
-use device_sim::core::{CounterStore, Device, DeviceConfig, DeviceState, Source, Throttle};
+use device::{CounterStore, Device, DeviceConfig, DeviceState, Source, Throttle};
 use hmac::digest::KeyInit;
 use hmac::Mac;
 use protocol::hotp::{DeviceKey, Digits, HmacSha256, Token};
@@ -122,7 +122,7 @@ fn main() {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Device token check\n\n`cargo bench -p device-sim`, {} on this machine (release, x86_64).\n\
+        "# Device token check\n\n`cargo bench -p device`, {} on this machine (release, x86_64).\n\
          Instruction counts of the same operations on Cortex-M cores: bench/firmware.md.\n\
          The device computes one HMAC per token (for the counter the token names), with the\n\
          key's HMAC state computed once at boot; a request also checks its CoAP Echo (one\n\

@@ -14,6 +14,7 @@
 pub struct Source(pub [u8; 16]);
 
 impl Source {
+    /// The source of a datagram from `ip`.
     pub fn from_ip(ip: ::core::net::IpAddr) -> Self {
         match ip {
             ::core::net::IpAddr::V4(v4) => Source(v4.to_ipv6_mapped().octets()),

@@ -20,6 +20,7 @@ pub const ECHO_EPOCH_MS: u64 = 30_000;
 pub struct Echo(pub [u8; ECHO_LEN]);
 
 impl Echo {
+    /// The value's bytes, as the CoAP option carries them.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

@@ -1,9 +1,7 @@
 //! Guessing and flooding the device core, with the default throttle (3 free failures
 //! per source, then 60 s doubling to 1 h; a global budget of 320 failures refilled at
 //! 60 per hour, persisted). docs/device.md states the bounds these tests show.
-use device_sim::core::{
-    CounterStore, Device, DeviceConfig, DeviceState, Refusal, Source, Throttle,
-};
+use device::{CounterStore, Device, DeviceConfig, DeviceState, Refusal, Source, Throttle};
 use protocol::hotp::{DeviceKey, Digits, Token};
 
 const KEY: [u8; 32] = [0x42; 32];

@@ -3,16 +3,18 @@
 //!
 //!     slotpay-device --provision lock-1.toml --state-file lock-1.state [--listen ADDR]
 //!
-//! The provisioning file (device_sim::provision) is the one the AS reads for the same
+//! The provisioning file (`device::Provision`) is the one the AS reads for the same
 //! device. `--id/--key-file` with optional `--digits/--window/--slot-seconds` build the
 //! same settings from flags instead, and `--write-provision FILE` writes them as a
-//! provisioning file and exits.
+//! provisioning file and exits. `--write-flash FILE` writes the same settings as the
+//! firmware's flash image (device-sim/firmware: the state pages erased, the provisioning
+//! page) and exits.
+mod file_store;
+
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use device_sim::coap::{CoapDevice, Event};
-use device_sim::core::Device;
-use device_sim::file_store::FileCounterStore;
-use device_sim::provision::{Provision, DEFAULT_DIGITS, DEFAULT_SLOT_SECONDS};
+use device::{CoapDevice, Device, Event, Provision, DEFAULT_DIGITS, DEFAULT_SLOT_SECONDS};
+use file_store::FileCounterStore;
 use protocol::hotp::{DeviceKey, Digits, DEFAULT_WINDOW};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -42,8 +44,12 @@ struct Args {
     /// Write the settings given by flags to this provisioning file and exit.
     #[arg(long, conflicts_with = "provision")]
     write_provision: Option<PathBuf>,
+    /// Write the settings (from --provision or the flags) as the firmware's flash image
+    /// and exit.
+    #[arg(long, conflicts_with = "write_provision")]
+    write_flash: Option<PathBuf>,
     /// Where the state (replay window, throttle budget) is persisted.
-    #[arg(long, required_unless_present = "write_provision")]
+    #[arg(long, required_unless_present_any = ["write_provision", "write_flash"])]
     state_file: Option<PathBuf>,
     #[arg(long, default_value = "127.0.0.1:5683")]
     listen: SocketAddr,
@@ -73,6 +79,12 @@ fn main() -> Result<()> {
     let provision = provision(&args)?;
     if let Some(path) = &args.write_provision {
         provision.write(path)?;
+        println!("wrote {}", path.display());
+        return Ok(());
+    }
+    if let Some(path) = &args.write_flash {
+        write_private(path, &provision.flash_image())
+            .with_context(|| format!("write {}", path.display()))?;
         println!("wrote {}", path.display());
         return Ok(());
     }
@@ -118,4 +130,16 @@ fn main() -> Result<()> {
             eprintln!("device {}: reply to {peer}: {e}", provision.id);
         }
     }
+}
+
+/// Writes `bytes` to a new file readable by its owner only (it holds the device key).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Unknown fields are refused (a typo must not silently fall back to a default).
-use crate::core::{DeviceConfig, Throttle};
+use crate::{DeviceConfig, Provisioned, Throttle, FLASH_LEN, PROVISIONING_OFFSET};
 use protocol::hotp::{DeviceKey, Digits, HotpError, ReplayWindow, DEFAULT_WINDOW};
 use std::path::{Path, PathBuf};
 
@@ -35,35 +35,55 @@ pub const DEFAULT_SLOT_SECONDS: u64 = 60;
 pub struct Provision {
     /// The device's name (the AS's device id).
     pub id: String,
+    /// The key shared with the AS.
     pub key: DeviceKey,
+    /// Digits of the device's OTPs.
     pub digits: Digits,
+    /// Seconds of access one token grants.
     pub slot_seconds: u64,
     /// Replay window W.
     pub window: u32,
+    /// The throttle's parameters.
     pub throttle: Throttle,
 }
 
+/// Why a provisioning file cannot be read, written or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
+    /// Reading or writing the file failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What failed.
         source: std::io::Error,
     },
+    /// Not TOML, or not this file's fields.
     #[error("not a provisioning file: {0}")]
     Toml(#[from] toml::de::Error),
+    /// The provisioning has no TOML form (an integer above TOML's i64 range): nothing
+    /// is written, rather than an empty or partial file.
+    #[error("cannot write as TOML: {0}")]
+    Format(#[from] toml::ser::Error),
+    /// The key is not hex.
     #[error("key: not hex")]
     KeyHex,
+    /// The key is not 32 bytes.
     #[error("key: {0}")]
     Key(HotpError),
+    /// The digits are not 6 to 9.
     #[error("digits: {0}")]
     Digits(HotpError),
+    /// The window is not 1 to 2048.
     #[error("window: {0}")]
     Window(HotpError),
+    /// The throttle's parameters cannot work.
     #[error("throttle: {0}")]
     Throttle(&'static str),
+    /// The id is not a plain name.
     #[error("id must be 1 to 64 characters of [A-Za-z0-9._-]")]
     Id,
+    /// A slot of no time.
     #[error("slot_seconds must be at least 1")]
     SlotSeconds,
 }
@@ -133,6 +153,7 @@ impl Provision {
         }
     }
 
+    /// Reads the file's text, with every rule of [`Self::validate`].
     pub fn from_toml(text: &str) -> Result<Self, ProvisionError> {
         let file: File = toml::from_str(text)?;
         let key_bytes =
@@ -178,7 +199,8 @@ impl Provision {
         Ok(())
     }
 
-    pub fn to_toml(&self) -> String {
+    /// The file's text; an error for a provisioning TOML cannot hold.
+    pub fn to_toml(&self) -> Result<String, ProvisionError> {
         let t = self.throttle;
         let file = File {
             id: self.id.clone(),
@@ -196,10 +218,12 @@ impl Provision {
                 reserve: t.reserve,
             },
         };
-        // Serializing plain strings and integers cannot fail.
-        toml::to_string(&file).unwrap_or_default()
+        // TOML integers are i64: a u64 above i64::MAX (a slot or a delay of 2^63 ms)
+        // has no TOML form and fails here, which must not become an empty file.
+        Ok(toml::to_string(&file)?)
     }
 
+    /// Reads and checks the file at `path`.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, ProvisionError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ProvisionError::Io {
@@ -209,9 +233,12 @@ impl Provision {
         Self::from_toml(&text)
     }
 
-    /// Writes the file readable by its owner only (it holds the device key).
+    /// Writes the file readable by its owner only (it holds the device key). The text
+    /// is made first: a provisioning without a TOML form leaves an existing file as it
+    /// was.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ProvisionError> {
         use std::io::Write;
+        let text = self.to_toml()?;
         let path = path.as_ref();
         let io = |source| ProvisionError::Io {
             path: path.to_path_buf(),
@@ -222,7 +249,7 @@ impl Provision {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(path).map_err(io)?;
-        file.write_all(self.to_toml().as_bytes()).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)
     }
 
@@ -236,7 +263,26 @@ impl Provision {
         }
     }
 
+    /// Milliseconds of access one token grants.
     pub fn slot_ms(&self) -> u64 {
         self.slot_seconds.saturating_mul(1000)
+    }
+
+    /// The settings as firmware stores them.
+    pub fn provisioned(&self) -> Provisioned {
+        Provisioned {
+            config: self.device_config(),
+            slot_ms: self.slot_ms(),
+        }
+    }
+
+    /// The firmware's flash as provisioning writes it ([`FLASH_LEN`] bytes): the two
+    /// state pages erased (a first boot) and the provisioning record in the third, the
+    /// rest erased too (0xFF, as NOR flash erases).
+    pub fn flash_image(&self) -> Vec<u8> {
+        let mut image = vec![0xFF; FLASH_LEN];
+        let record = self.provisioned().encode();
+        image[PROVISIONING_OFFSET..PROVISIONING_OFFSET + record.len()].copy_from_slice(&record);
+        image
     }
 }

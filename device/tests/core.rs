@@ -1,9 +1,7 @@
 //! The device core against tokens computed independently (Python's hmac, see
 //! protocol/tests/hotp_rfc.rs): grants, the replay window, persistence and reboots.
 //! Throttling and floods: tests/throttle.rs. Power cuts: tests/power_cut.rs.
-use device_sim::core::{
-    CounterStore, Device, DeviceConfig, DeviceState, Refusal, Source, Throttle,
-};
+use device::{CounterStore, Device, DeviceConfig, DeviceState, Refusal, Source, Throttle};
 use protocol::hotp::{DeviceKey, Digits, HotpError, Token};
 
 /// RFC 6238's SHA-256 seed; its HOTP-SHA256 values below come from Python 3's hmac.
@@ -281,7 +279,7 @@ fn echo_values_are_per_source_fresh_and_per_boot() {
         // Good for its 30 s epoch and the next, not after.
         assert_eq!(
             device.present(&CLIENT, Some(mine.as_bytes()), token(0).as_bytes(), 59_999),
-            Ok(device_sim::core::Grant { counter: 0 })
+            Ok(device::Grant { counter: 0 })
         );
         assert!(matches!(
             device.present(&CLIENT, Some(mine.as_bytes()), token(1).as_bytes(), 60_000),
@@ -328,7 +326,7 @@ fn the_state_encoding_round_trips_and_detects_corruption() {
     }
     assert!(DeviceState::decode(&bytes[..len - 1]).is_err());
     // CRC-32 (IEEE) of "123456789" is 0xCBF43926 (its published check value).
-    assert_eq!(device_sim::core::crc32(b"123456789"), 0xCBF4_3926);
+    assert_eq!(device::crc32(b"123456789"), 0xCBF4_3926);
 }
 
 #[test]

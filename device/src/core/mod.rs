@@ -11,18 +11,17 @@
 //! off exponentially, and a persisted global budget caps the failures of all sources.
 //! The core is sans-I/O: the transport passes the source, the Echo it carried and the
 //! monotonic time in milliseconds since boot.
-pub mod echo;
-pub mod flash;
-pub mod state;
-pub mod throttle;
+pub(crate) mod echo;
+pub(crate) mod flash;
+pub(crate) mod page;
+pub(crate) mod state;
+pub(crate) mod throttle;
 
-pub use echo::{Echo, ECHO_EPOCH_MS, ECHO_LEN};
-pub use state::{crc32, CounterStore, DeviceState, StateError};
-pub use throttle::{Source, Throttle, SOURCES};
-
-use echo::EchoKey;
+use echo::{Echo, EchoKey};
 use protocol::hotp::{DeviceKey, Digits, HmacSha256, HotpError, ReplayWindow, Token};
+use state::{CounterStore, DeviceState};
 use throttle::{Bucket, SourceTable};
+use throttle::{Source, Throttle};
 
 /// Static configuration, set up once (the provisioning file).
 #[derive(Debug, Clone)]
@@ -33,14 +32,17 @@ pub struct DeviceConfig {
     pub digits: Digits,
     /// Replay window W: a counter stays good until one W above it is granted.
     pub window: u32,
+    /// How failed checks are throttled.
     pub throttle: Throttle,
 }
 
 /// Why the configuration cannot run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// The replay window's size is out of range.
     #[error("{0}")]
     Window(HotpError),
+    /// The throttle's parameters cannot work ([`Throttle::problem`]).
     #[error("throttle: {0}")]
     Throttle(&'static str),
 }
@@ -55,8 +57,12 @@ pub enum Refusal<E: ::core::fmt::Debug> {
     /// Not a token, or not this device's number of digits. Not a guess: not counted.
     #[error("not a token for this device: {0}")]
     Malformed(HotpError),
+    /// The source backs off, or the global budget is empty: nothing was checked.
     #[error("too many failures: retry in {retry_in_ms} ms")]
-    Throttled { retry_in_ms: u64 },
+    Throttled {
+        /// When a check becomes possible again.
+        retry_in_ms: u64,
+    },
     /// The HMAC did not match: a failure, counted against the source and the budget.
     #[error("invalid token")]
     Invalid,
@@ -66,8 +72,10 @@ pub enum Refusal<E: ::core::fmt::Debug> {
     /// The counter is below the replay window (checked without an HMAC; not counted).
     #[error("counter {0} is below the replay window")]
     Expired(u64),
+    /// The store failed: nothing was granted (and no failure spent unpaid).
     #[error("the state could not be saved; nothing granted: {0:?}")]
     Storage(E),
+    /// The configuration cannot run (at boot).
     #[error("bad device configuration: {0}")]
     Config(ConfigError),
 }
@@ -79,6 +87,8 @@ pub struct Grant {
     pub counter: u64,
 }
 
+/// A device: its configuration, its store, and what it keeps in RAM (the replay window
+/// as last saved, the keyed HMAC states, the per-source back-off, the global budget).
 pub struct Device<S: CounterStore> {
     config: DeviceConfig,
     store: S,
@@ -136,6 +146,7 @@ impl<S: CounterStore> Device<S> {
         })
     }
 
+    /// The configuration it booted with.
     pub fn config(&self) -> &DeviceConfig {
         &self.config
     }
@@ -150,6 +161,7 @@ impl<S: CounterStore> Device<S> {
         self.window.highest().map_or(0, |h| h.saturating_add(1))
     }
 
+    /// Boots so far, this one included (part of every Echo value).
     pub fn boots(&self) -> u32 {
         self.boots
     }
@@ -160,10 +172,12 @@ impl<S: CounterStore> Device<S> {
         self.bucket.failures_left(&self.config.throttle)
     }
 
+    /// The store.
     pub fn store(&self) -> &S {
         &self.store
     }
 
+    /// The store, mutably (tests cut its power).
     pub fn store_mut(&mut self) -> &mut S {
         &mut self.store
     }

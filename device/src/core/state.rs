@@ -19,6 +19,7 @@ pub struct DeviceState {
 
 /// Durable storage for the state (flash, EEPROM, a file).
 pub trait CounterStore {
+    /// Why loading or saving failed.
     type Error: ::core::fmt::Debug;
     /// The last saved state, or `None` on first boot.
     fn load(&mut self) -> Result<Option<DeviceState>, Self::Error>;
@@ -29,8 +30,10 @@ pub trait CounterStore {
 /// Why stored bytes are not a state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
+    /// Not the bytes [`DeviceState::encode`] writes (a torn or foreign write).
     #[error("not a slotpay device state (bad magic, length or checksum)")]
     Corrupt,
+    /// The stored replay window is not a valid one.
     #[error("stored replay window: {0}")]
     Window(HotpError),
 }
