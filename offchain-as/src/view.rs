@@ -61,12 +61,16 @@ struct Overlay {
     gone_at: Option<u32>,
 }
 
+/// One read of the finalized state, shared by every request that needs it while it is
+/// under way: concurrent misses of the cache make one contract call, not one each.
+type Shared<T> = Arc<tokio::sync::OnceCell<T>>;
+
 #[derive(Default)]
 struct State {
     heights: Option<Heights>,
     finalized: Option<chain::BlockHash>,
-    channels: HashMap<ChannelId, Option<Channel>>,
-    next_id: Option<u64>,
+    channels: HashMap<ChannelId, Shared<Option<Channel>>>,
+    next_id: Shared<u64>,
     overlay: HashMap<ChannelId, Overlay>,
 }
 
@@ -137,7 +141,7 @@ impl<R: ContractReader> NodeView<R> {
         let mut state = self.lock();
         state.finalized = Some(hash);
         state.channels.clear();
-        state.next_id = None;
+        state.next_id = Shared::default();
         // What best blocks up to this one said is now in the finalized state, or was
         // retracted with its block.
         state.overlay.retain(|_, o| {
@@ -188,35 +192,27 @@ impl<R: ContractReader> NodeView<R> {
         state.heights = None;
         state.finalized = None;
         state.channels.clear();
-        state.next_id = None;
+        state.next_id = Shared::default();
     }
 
+    /// `id` at the finalized block `hash`; `next_id` and `cell` are that block's shared
+    /// reads (taken from the state when `hash` was current).
     async fn finalized_channel(
         &self,
         id: ChannelId,
         hash: chain::BlockHash,
+        next_id: Shared<u64>,
+        cell: Shared<Option<Channel>>,
     ) -> Result<Option<Channel>, ChainError> {
-        let next_id = self.lock().next_id;
-        let next_id = match next_id {
-            Some(n) => n,
-            None => {
-                let next = self.reader.next_channel_id(hash).await?;
-                let mut state = self.lock();
-                if state.finalized == Some(hash) {
-                    state.next_id = Some(next);
-                }
-                next
-            }
-        };
+        let next_id = *next_id
+            .get_or_try_init(|| self.reader.next_channel_id(hash))
+            .await?;
         if id.0 >= next_id {
             return Ok(None);
         }
-        let channel = self.reader.channel(id, hash).await?;
-        let mut state = self.lock();
-        if state.finalized == Some(hash) {
-            state.channels.insert(id, channel);
-        }
-        Ok(channel)
+        Ok(*cell
+            .get_or_try_init(|| self.reader.channel(id, hash))
+            .await?)
     }
 }
 
@@ -226,23 +222,22 @@ impl<R: ContractReader> ChainView for NodeView<R> {
     }
 
     async fn read(&self, id: ChannelId) -> Result<ChannelRead, ChainError> {
-        let (heights, hash, cached, overlay) = {
-            let state = self.lock();
+        let (heights, hash, next_id, cell, overlay) = {
+            let mut state = self.lock();
             let heights = state.heights.ok_or_else(|| unreachable("no block seen"))?;
             let hash = state
                 .finalized
                 .ok_or_else(|| unreachable("no finalized block"))?;
+            let cell = state.channels.entry(id).or_default().clone();
             (
                 heights,
                 hash,
-                state.channels.get(&id).copied(),
+                state.next_id.clone(),
+                cell,
                 state.overlay.get(&id).cloned().unwrap_or_default(),
             )
         };
-        let channel = match cached {
-            Some(channel) => channel,
-            None => self.finalized_channel(id, hash).await?,
-        };
+        let channel = self.finalized_channel(id, hash, next_id, cell).await?;
         let finalized_open = channel.is_some();
         let channel = channel.filter(|_| overlay.gone_at.is_none()).map(|mut c| {
             // Announced in best blocks: replayed as the contract ran them (bring any due

@@ -1,21 +1,26 @@
 //! The AS's HTTP API on a loopback socket, over a real SQLite ledger and a fake contract:
-//! purchases, retries (also after the channel closed), refusals that change nothing,
-//! justified totals, bounded work per request, and clients that misbehave.
+//! purchases, retries answered only to their buyer (also after the channel closed),
+//! refusals that change nothing, justified totals, bounded work per request (concurrent
+//! requests included), and clients that misbehave.
 #![allow(clippy::result_large_err)] // test helpers return the API error as is
 mod support;
 
-use api::wire::{ApiError, PurchaseBody, PurchaseReply};
-use offchain_as::config::Limits;
-use offchain_as::ledger::Store;
-use offchain_as::server::MAX_BODY_BYTES;
+use api::{routes, ApiError, AsClient, AsClientError, ErrorCode, PurchaseBody, PurchaseReply, RequestSecret};
+use offchain_as::{Limits, Store, MAX_BODY_BYTES};
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::hotp::{DeviceKey, Token};
 use protocol::keys::SecretKey;
-use protocol::{authorize, ChannelId, Receipt};
+use protocol::{authorize, ChannelId};
+use std::time::Duration;
 use support::*;
 
+fn as_client(base: &str) -> AsClient {
+    AsClient::new(base, Duration::from_secs(10))
+}
+
+/// POSTs `body` as JSON: the answer, or the refusal's status and body.
 fn purchase(base: &str, body: &serde_json::Value) -> Result<PurchaseReply, (u16, ApiError)> {
-    match ureq::post(&format!("{base}/v1/purchase")).send_json(body) {
+    match ureq::post(&format!("{base}{}", routes::PURCHASE)).send_json(body) {
         Ok(r) => Ok(r.into_json().expect("reply")),
         Err(ureq::Error::Status(status, r)) => Err((status, r.into_json().expect("error body"))),
         Err(e) => panic!("transport: {e}"),
@@ -23,18 +28,7 @@ fn purchase(base: &str, body: &serde_json::Value) -> Result<PurchaseReply, (u16,
 }
 
 fn body(channel: ChannelId, amount: u128, signer: &SecretKey) -> serde_json::Value {
-    let receipt = Receipt {
-        channel,
-        epoch: 0,
-        amount,
-    };
-    serde_json::to_value(PurchaseBody::new(
-        "lock",
-        &receipt,
-        &receipt.sign(&DOMAIN, signer),
-        None,
-    ))
-    .expect("json")
+    serde_json::to_value(support::body("lock", channel, 0, amount, signer, None)).expect("json")
 }
 
 fn get(base: &str, path: &str) -> serde_json::Value {
@@ -43,6 +37,10 @@ fn get(base: &str, path: &str) -> serde_json::Value {
         .expect("GET")
         .into_json()
         .expect("json")
+}
+
+fn code(e: &(u16, ApiError)) -> (u16, ErrorCode) {
+    (e.0, e.1.code)
 }
 
 #[test]
@@ -68,22 +66,22 @@ fn purchases_retries_and_refusals_over_http() {
     assert!(!again.fresh);
     assert_eq!(again.tokens, first.tokens);
 
-    let (status, stale) = purchase(&base, &body(id, 10, &client)).expect_err("stale");
-    assert_eq!((status, stale.code.as_str()), (409, "stale_total"));
-    assert_eq!(stale.current_total.as_deref(), Some("20"));
-    let (status, e) = purchase(&base, &body(id, 25, &client)).expect_err("partial slot");
-    assert_eq!((status, e.code.as_str()), (422, "not_whole_slots"));
-    let (status, e) = purchase(&base, &body(id, 30, &secret(2))).expect_err("wrong key");
-    assert_eq!((status, e.code.as_str()), (403, "unauthorized"));
-    let (status, e) = purchase(&base, &body(id, 110, &client)).expect_err("above deposit");
-    assert_eq!((status, e.code.as_str()), (422, "exceeds_deposit"));
+    let stale = purchase(&base, &body(id, 10, &client)).expect_err("stale");
+    assert_eq!(code(&stale), (409, ErrorCode::StaleTotal));
+    assert_eq!(stale.1.current_total.as_deref(), Some("20"));
+    let e = purchase(&base, &body(id, 25, &client)).expect_err("partial slot");
+    assert_eq!(code(&e), (422, ErrorCode::NotWholeSlots));
+    let e = purchase(&base, &body(id, 30, &secret(2))).expect_err("wrong key");
+    assert_eq!(code(&e), (403, ErrorCode::Unauthorized));
+    let e = purchase(&base, &body(id, 110, &client)).expect_err("above deposit");
+    assert_eq!(code(&e), (422, ErrorCode::ExceedsDeposit));
 
     let mut bad = body(id, 30, &client);
-    bad["receipt"]["signature"] = "0x1234".into();
-    let (status, e) = purchase(&base, &bad).expect_err("short signature");
-    assert_eq!((status, e.code.as_str()), (400, "bad_request"));
+    bad["signed"]["signature"] = "0x1234".into();
+    let e = purchase(&base, &bad).expect_err("short signature");
+    assert_eq!(code(&e), (400, ErrorCode::BadRequest));
     let mut bad = body(id, 30, &client);
-    bad["receipt"]["amount"] = "+30".into();
+    bad["signed"]["receipt"]["amount"] = "+30".into();
     assert_eq!(purchase(&base, &bad).expect_err("sign").0, 400);
     let mut bad = body(id, 30, &client);
     bad["extra"] = 1.into();
@@ -92,13 +90,13 @@ fn purchases_retries_and_refusals_over_http() {
     bad["device"] = "vending".into();
     assert_eq!(
         purchase(&base, &bad).expect_err("device").1.code,
-        "unknown_device"
+        ErrorCode::UnknownDevice
     );
-    let (status, e) = purchase(&base, &body(ChannelId(7), 30, &client)).expect_err("no channel");
-    assert_eq!((status, e.code.as_str()), (404, "channel_not_found"));
+    let e = purchase(&base, &body(ChannelId(7), 30, &client)).expect_err("no channel");
+    assert_eq!(code(&e), (404, ErrorCode::ChannelNotFound));
 
     let huge = "x".repeat(MAX_BODY_BYTES + 1);
-    match ureq::post(&format!("{base}/v1/purchase")).send_string(&huge) {
+    match ureq::post(&format!("{base}{}", routes::PURCHASE)).send_string(&huge) {
         Err(ureq::Error::Status(413, _)) => {}
         other => panic!("expected 413, got {other:?}"),
     }
@@ -106,10 +104,10 @@ fn purchases_retries_and_refusals_over_http() {
     // Nothing above changed the ledger: the next purchase starts at total 20, counter 2.
     let next = purchase(&base, &body(id, 30, &client)).expect("one more slot");
     assert_eq!((next.first_counter, next.total.as_str()), (2, "30"));
-    let reply = get(&base, &format!("/v1/channels/{}", id.0));
+    let reply = get(&base, &routes::channel(id));
     assert_eq!(reply["total"], "30");
     assert_eq!(reply["authority"], "delegate");
-    let metrics = ureq::get(&format!("{base}/metrics"))
+    let metrics = ureq::get(&format!("{base}{}", routes::METRICS))
         .call()
         .expect("metrics")
         .into_string()
@@ -140,22 +138,14 @@ fn totals_come_with_the_receipt_that_set_them() {
     let shown = stale
         .justification
         .expect("a stale_total shows its receipt");
-    let (receipt, signature, proof) = shown.parse().expect("well formed");
+    let receipt = shown.receipt;
     assert_eq!(
         (receipt.channel, receipt.epoch, receipt.amount),
         (id, 0, 40)
     );
-    authorize::<SoftHasher, Libsecp256k1>(
-        &authority,
-        &DOMAIN,
-        &receipt,
-        &signature,
-        proof.as_ref(),
-    )
-    .expect("signed by the channel's key");
-    let reply: api::wire::ChannelReply =
-        serde_json::from_value(get(&base, &format!("/v1/channels/{}", id.0)))
-            .expect("channel reply");
+    authorize::<SoftHasher, Libsecp256k1>(&authority, &DOMAIN, shown.clone())
+        .expect("signed by the channel's key");
+    let reply = as_client(&base).channel(id).expect("channel reply");
     assert_eq!(reply.last_receipt, Some(shown));
     assert_eq!((reply.total.as_str(), reply.epoch), ("40", 0));
 }
@@ -179,46 +169,92 @@ fn a_retry_after_the_channel_closed_is_answered_from_the_ledger() {
     assert_eq!(retry.tokens, sold.tokens);
     assert!(!retry.fresh);
     // Someone else's signature over the same receipt is not the same purchase.
-    let (status, e) = purchase(&base, &body(id, 30, &secret(5))).expect_err("not the signer");
-    assert_eq!((status, e.code.as_str()), (404, "channel_not_found"));
+    let e = purchase(&base, &body(id, 30, &secret(5))).expect_err("not the signer");
+    assert_eq!(code(&e), (403, ErrorCode::NotTheBuyer));
     // And nothing new is sold on it.
     let (status, _) = purchase(&base, &body(id, 40, &client)).expect_err("closed");
     assert_eq!(status, 404);
 }
 
+/// Anyone can read a sold receipt (the channel view shows it, so does a stale answer),
+/// and anyone can post it again: only its buyer, who holds the request secret, gets its
+/// tokens back; a third party, or another member of the group, gets nothing. Also once
+/// the channel is closed and the ledger alone answers.
+#[test]
+fn a_published_receipt_gets_a_third_party_no_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let buyer = secret(12);
+    let reader = FakeReader::default();
+    let id = reader.open(channel(delegate(&buyer), 100));
+    let v = view(&reader, 10, 10);
+    let base = serve(dir.path(), v.clone(), 64, Limits::default());
+    let sold = as_client(&base)
+        .purchase(&support::body("lock", id, 0, 30, &buyer, None))
+        .expect("three slots for later");
+    // The thief reads the channel as any client does ...
+    let view = as_client(&base).channel(id).expect("view");
+    let published = view.last_receipt.expect("the view shows the receipt");
+    let stolen = PurchaseBody {
+        device: "lock".into(),
+        signed: published,
+        request_secret: RequestSecret([0x77; 32]),
+    };
+    let refused = |result: Result<PurchaseReply, AsClientError>| match result {
+        Err(e) => e.code(),
+        Ok(reply) => panic!("a third party got tokens: {:?}", reply.tokens),
+    };
+    assert_eq!(refused(as_client(&base).purchase(&stolen)), Some(ErrorCode::NotTheBuyer));
+    // ... and again once the channel has closed.
+    reader.remove(id);
+    v.on_finalized(11, hash(11));
+    v.on_best(11, &[]);
+    assert_eq!(refused(as_client(&base).purchase(&stolen)), Some(ErrorCode::NotTheBuyer));
+    let mine = as_client(&base)
+        .purchase(&support::body("lock", id, 0, 30, &buyer, None))
+        .expect("the buyer's retry");
+    assert_eq!(mine.tokens, sold.tokens);
+}
+
 /// A request's work is bounded: at most `max_slots` per purchase, and a bogus channel id
-/// costs at most one contract read per finalized block.
+/// costs at most one contract read per finalized block, however many requests for it
+/// arrive at once.
 #[test]
 fn work_per_request_is_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let client = secret(6);
+    let client_key = secret(6);
     let reader = FakeReader::default();
-    let id = reader.open(channel(delegate(&client), 10_000));
-    let closed = reader.open(channel(delegate(&client), 10_000));
+    let id = reader.open(channel(delegate(&client_key), 10_000));
+    let closed = reader.open(channel(delegate(&client_key), 10_000));
     reader.remove(closed);
     let base = serve(dir.path(), view(&reader, 10, 10), 3, Limits::default());
-    let (status, e) = purchase(&base, &body(id, 40, &client)).expect_err("four slots");
-    assert_eq!((status, e.code.as_str()), (422, "too_many_slots"));
+    let e = purchase(&base, &body(id, 40, &client_key)).expect_err("four slots");
+    assert_eq!(code(&e), (422, ErrorCode::TooManySlots));
     assert_eq!(
-        purchase(&base, &body(id, 30, &client))
+        purchase(&base, &body(id, 30, &client_key))
             .expect("three")
             .slots,
         3
     );
+    // A node's round trip on every read, and fifty requests at once: concurrent misses
+    // of the cache must share one read.
+    *reader.latency.lock().expect("lock") = Duration::from_millis(100);
     let before = reader.calls();
-    for n in 0..50u64 {
-        // Ids never opened, and one that was opened and closed.
-        let bogus = if n % 2 == 0 {
-            ChannelId(1_000 + n)
-        } else {
-            closed
-        };
-        let (status, _) = purchase(&base, &body(bogus, 10, &client)).expect_err("absent");
-        assert_eq!(status, 404);
+    let threads: Vec<_> = (0..50u64)
+        .map(|n| {
+            let (base, key) = (base.clone(), client_key);
+            std::thread::spawn(move || {
+                // Ids never opened, and one that was opened and closed.
+                let bogus = if n % 2 == 0 { ChannelId(1_000 + n) } else { closed };
+                purchase(&base, &body(bogus, 10, &key)).expect_err("absent").0
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().expect("request"), 404);
     }
     assert!(
-        reader.calls() - before <= 1,
-        "50 purchases on absent channels made {} contract reads",
+        reader.calls() - before <= 2,
+        "50 concurrent purchases on absent channels made {} contract reads",
         reader.calls() - before
     );
 }
@@ -233,9 +269,9 @@ fn cheap_checks_come_before_signature_recovery() {
     let id = reader.open(channel(delegate(&client), 100));
     let base = serve(dir.path(), view(&reader, 996, 996), 64, Limits::default());
     let mut garbage = body(id, 10, &client);
-    garbage["receipt"]["signature"] = api::to_hex(&[0x55; 65]).into();
-    let (status, e) = purchase(&base, &garbage).expect_err("refused");
-    assert_eq!((status, e.code.as_str()), (422, "channel_expiring"));
+    garbage["signed"]["signature"] = api::to_hex(&[0x55; 65]).into();
+    let e = purchase(&base, &garbage).expect_err("refused");
+    assert_eq!(code(&e), (422, ErrorCode::ChannelExpiring));
 }
 
 /// While finality lags too far behind, the AS's view of deposits is too old: it sells
@@ -247,8 +283,8 @@ fn sales_stop_while_finality_stalls() {
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&client), 100));
     let base = serve(dir.path(), view(&reader, 100, 10), 64, Limits::default());
-    let (status, e) = purchase(&base, &body(id, 10, &client)).expect_err("stalled");
-    assert_eq!((status, e.code.as_str()), (503, "finality_stalled"));
+    let e = purchase(&base, &body(id, 10, &client)).expect_err("stalled");
+    assert_eq!(code(&e), (503, ErrorCode::FinalityStalled));
 }
 
 /// "Now" is the best block, not the finalized one: with finality 6 blocks behind, a
@@ -262,8 +298,8 @@ fn the_expiry_margin_counts_from_the_best_block() {
     // Expires at 1000, margin 5: sellable while now + 5 < 1000.
     let id = reader.open(channel(delegate(&client), 100));
     let base = serve(dir.path(), view(&reader, 996, 990), 64, Limits::default());
-    let (status, e) = purchase(&base, &body(id, 10, &client)).expect_err("too close to expiry");
-    assert_eq!((status, e.code.as_str()), (422, "channel_expiring"));
+    let e = purchase(&base, &body(id, 10, &client)).expect_err("too close to expiry");
+    assert_eq!(code(&e), (422, ErrorCode::ChannelExpiring));
     // One block earlier on the best chain, it sells.
     let dir = tempfile::tempdir().expect("tempdir");
     let base = serve(dir.path(), view(&reader, 994, 990), 64, Limits::default());
@@ -292,8 +328,56 @@ fn a_rotation_seen_in_a_best_block_applies_before_it_is_final() {
             },
         )],
     );
-    let (status, e) = purchase(&base, &body(id, 20, &client)).expect_err("within the margin");
-    assert_eq!((status, e.code.as_str()), (422, "rotation_pending"));
+    let e = purchase(&base, &body(id, 20, &client)).expect_err("within the margin");
+    assert_eq!(code(&e), (422, ErrorCode::RotationPending));
+}
+
+/// Two rotations announced in best blocks while finality lags: the first takes effect
+/// between the finalized and the best block, the second is announced after it. The view
+/// must keep both (the second's margin stops sales to the first's keys), as the contract
+/// ran them.
+#[test]
+fn a_second_rotation_under_finality_lag_is_not_missed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (old, new) = (secret(13), secret(14));
+    let reader = FakeReader::default();
+    let id = reader.open(channel(delegate(&old), 100));
+    let v = view(&reader, 10, 10);
+    let base = serve(dir.path(), v.clone(), 64, Limits::default());
+    let rotation = |to: &SecretKey, epoch, effective_at| {
+        chain::SlotpayEvent::RotationAnnounced(interface::events::RotationAnnounced {
+            channel: id,
+            authority: delegate(to),
+            epoch,
+            effective_at,
+        })
+    };
+    // Block 11: old -> new, effective at 31 (notice 20). Finality stays at 10.
+    v.on_best(11, &[rotation(&new, 1, 31)]);
+    // Block 32: the first rotation is in force; the payer rotates again, to old's key,
+    // effective at 52.
+    v.on_best(32, &[rotation(&old, 2, 52)]);
+    let offer = |key: &SecretKey, epoch, amount| {
+        purchase(
+            &base,
+            &serde_json::to_value(support::body("lock", id, epoch, amount, key, None))
+                .expect("json"),
+        )
+    };
+    // Block 40: the old key's epoch ended at 31; a receipt of it pays nothing now, so
+    // nothing is sold for it. The new key's epoch is on.
+    v.on_best(40, &[]);
+    let e = offer(&old, 0, 10).expect_err("epoch 0 ended at block 31");
+    assert_eq!(code(&e), (422, ErrorCode::WrongEpoch));
+    offer(&new, 1, 10).expect("epoch 1 sells");
+    // Block 48 (52 - margin 5 < 48 + 5): the second rotation's margin: the new key hears
+    // "rotation pending".
+    v.on_best(48, &[]);
+    let e = offer(&new, 1, 20).expect_err("within the second rotation's margin");
+    assert_eq!(code(&e), (422, ErrorCode::RotationPending));
+    let channel = as_client(&base).channel(id).expect("view");
+    assert_eq!(channel.epoch, 1);
+    assert_eq!(channel.rotation.map(|r| r.effective_at), Some(52));
 }
 
 /// Clients that trickle their headers or body are cut off with nothing changed, and
@@ -375,10 +459,7 @@ fn slow_and_excess_clients_are_cut_off() {
         let (_, closed) = drain(s);
         assert!(closed, "an idle connection was never cut off");
     }
-    let terms = ureq::get(&format!("{base}/v1/terms"))
-        .call()
-        .expect("served again");
-    assert_eq!(terms.status(), 200);
+    as_client(&base).terms().expect("served again");
     let store = Store::open(&dir.path().join("as.db"), &DOMAIN).expect("ledger");
     assert_eq!(store.best(id, 0).expect("read"), None, "nothing sold");
 }

@@ -1,14 +1,15 @@
 //! The AS's ledger on real SQLite files, through its thread and the protocol's purchase
-//! rule: durability across reopen, refusals that change nothing, idempotent retries,
-//! group races, member caps, closes that stop sales, and the deployment it belongs to.
+//! rule: durability across reopen, refusals that change nothing, retries answered only
+//! to their buyer, group races, member caps, closes that stop sales before the claim is
+//! read, counters that outlive the ledger, and the deployment it belongs to.
 mod support;
 
-use offchain_as::ledger::{LedgerError, Offer, SaleError, Store};
-use offchain_as::sale::{OfferError, Request};
+use api::RequestSecret;
+use offchain_as::{LedgerError, Offer, OfferError, SaleError, Store};
 use protocol::crypto::backend::SoftHasher;
-use protocol::MerkleTree;
 use protocol::keys::SecretKey;
-use protocol::{Authority, Channel, ChannelId, Domain, Member, PurchaseError, Receipt};
+use protocol::MerkleTree;
+use protocol::{Authority, Channel, ChannelId, Domain, Member, PurchaseError};
 use support::*;
 
 const ID: ChannelId = ChannelId(7);
@@ -20,18 +21,8 @@ fn offer(
     signer: &SecretKey,
     proof: Option<protocol::MembershipProof>,
 ) -> Result<Offer, OfferError> {
-    let receipt = Receipt {
-        channel: ID,
-        epoch: channel.epoch,
-        amount,
-    };
     seller(64).check(
-        Request {
-            device: "lock".into(),
-            receipt,
-            signature: receipt.sign(&DOMAIN, signer),
-            proof,
-        },
+        body("lock", ID, channel.epoch, amount, signer, proof),
         Some(channel),
         now,
         0,
@@ -66,8 +57,40 @@ fn sales_survive_reopening_and_retries_get_the_same_counters() {
     // A new process: the sale, the counters and the best receipt are all there.
     let store = Store::open(&dir.path().join("as.db"), &DOMAIN).expect("reopen");
     assert_eq!(store.next_counter("lock").expect("counter"), 3);
-    assert_eq!(store.best(ID, 0).expect("read").expect("held").amount, 30);
+    assert_eq!(
+        store.best(ID, 0).expect("read").expect("held").receipt.amount,
+        30
+    );
     assert!(store.sale_for(ID, 0, 30).expect("read").is_some());
+}
+
+/// The receipt of a sale is public (the channel view shows it, a stale answer shows it):
+/// posting it again with any other request secret gets nothing, not the buyer's tokens.
+#[test]
+fn a_sold_receipt_reposted_without_its_secret_gets_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = secret(11);
+    let ch = channel(delegate(&client), 100);
+    rt().block_on(async {
+        let ledger = ledger(dir.path(), 64);
+        let sold = ledger
+            .sell(offer(&ch, 1, 30, &client, None).expect("valid"))
+            .await
+            .expect("sold");
+        // A third party holding the receipt, with a secret of its own.
+        let mut stolen = offer(&ch, 1, 30, &client, None).expect("a valid receipt");
+        stolen.secret_digest = RequestSecret([0xEE; 32]).digest();
+        assert!(matches!(
+            ledger.sell(stolen).await,
+            Err(SaleError::NotTheBuyer)
+        ));
+        // The buyer's own retry still gets its tokens.
+        let again = ledger
+            .sell(offer(&ch, 1, 30, &client, None).expect("valid"))
+            .await
+            .expect("the buyer's retry");
+        assert_eq!((again.sale.first_counter, again.fresh), (sold.sale.first_counter, false));
+    });
 }
 
 #[test]
@@ -81,15 +104,14 @@ fn refusals_change_nothing() {
             .sell(offer(&ch, 1, 20, &client, None).unwrap())
             .await
             .expect("sold");
-        for (amount, code) in [(15, "stale_total"), (25, "not_whole_slots")] {
-            match ledger
-                .sell(offer(&ch, 1, amount, &client, None).unwrap())
-                .await
-            {
-                Err(SaleError::Purchase(e)) => assert_eq!(e.code(), code),
-                other => panic!("{amount}: {other:?}"),
-            }
-        }
+        assert!(matches!(
+            ledger.sell(offer(&ch, 1, 15, &client, None).unwrap()).await,
+            Err(SaleError::Purchase(PurchaseError::StaleTotal { .. }))
+        ));
+        assert!(matches!(
+            ledger.sell(offer(&ch, 1, 25, &client, None).unwrap()).await,
+            Err(SaleError::Purchase(PurchaseError::NotWholeSlots { .. }))
+        ));
         assert!(matches!(
             offer(&ch, 1, 30, &secret(3), None),
             Err(OfferError::Purchase(PurchaseError::Unauthorized(_)))
@@ -206,7 +228,8 @@ fn a_close_under_way_stops_sales_but_answers_retries() {
             .sell(offer(&ch, 1, 10, &client, None).unwrap())
             .await
             .expect("sold");
-        ledger.run(|s| s.begin_close(ID)).await.expect("closing");
+        let held = ledger.run(|s| s.begin_close(ID)).await.expect("closing");
+        assert_eq!(held.expect("held").best.receipt.amount, 10);
         assert!(matches!(
             ledger.sell(offer(&ch, 1, 20, &client, None).unwrap()).await,
             Err(SaleError::Ledger(LedgerError::Closing(_)))
@@ -262,6 +285,119 @@ fn the_ledger_belongs_to_one_deployment() {
     ));
 }
 
+/// A ledger of the previous layout (version 2) opens migrated: its sales, totals and
+/// counters kept; a retry of one of its sales cannot prove its buyer (it recorded no
+/// secret) and is refused, never answered to whoever posts the receipt.
+#[test]
+fn a_version_2_ledger_is_migrated_and_keeps_its_money() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v2.db");
+    version_2_ledger(&path);
+    let mut store = Store::open(&path, &DOMAIN).expect("migrated");
+    assert_eq!(store.next_counter("lock").expect("counter"), 5);
+    assert_eq!(
+        store.best(ID, 0).expect("read").expect("held").receipt.amount,
+        50
+    );
+    let sale = store.sale_for(ID, 0, 50).expect("read").expect("kept");
+    assert_eq!(sale.secret_digest, None);
+    assert!(matches!(
+        offchain_as::answer_retry(sale, &RequestSecret([0; 32]).digest()),
+        Err(SaleError::NotTheBuyer)
+    ));
+    // Migrated once: opening again changes nothing.
+    store.register_device("pump").expect("a new device");
+    drop(store);
+    Store::open(&path, &DOMAIN).expect("opens again");
+}
+
+fn version_2_ledger(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).expect("db");
+    conn.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+         CREATE TABLE devices (device TEXT PRIMARY KEY, next_counter INTEGER NOT NULL) STRICT;
+         CREATE TABLE channels (channel INTEGER PRIMARY KEY, closing INTEGER NOT NULL DEFAULT 0,
+             closed_at INTEGER, rotation_at INTEGER) STRICT;
+         CREATE TABLE epochs (channel INTEGER NOT NULL REFERENCES channels(channel),
+             epoch INTEGER NOT NULL, total BLOB NOT NULL, signature BLOB NOT NULL, proof BLOB,
+             PRIMARY KEY (channel, epoch)) STRICT;
+         CREATE TABLE settlements (channel INTEGER NOT NULL, epoch INTEGER NOT NULL,
+             amount BLOB NOT NULL, block INTEGER NOT NULL,
+             PRIMARY KEY (channel, epoch, amount)) STRICT;
+         CREATE TABLE spent (channel INTEGER NOT NULL, epoch INTEGER NOT NULL,
+             signer BLOB NOT NULL, amount BLOB NOT NULL,
+             PRIMARY KEY (channel, epoch, signer)) STRICT;
+         CREATE TABLE sales (channel INTEGER NOT NULL, epoch INTEGER NOT NULL,
+             new_total BLOB NOT NULL, device TEXT NOT NULL REFERENCES devices(device),
+             first_counter INTEGER NOT NULL, slots INTEGER NOT NULL, signer BLOB NOT NULL,
+             PRIMARY KEY (channel, epoch, new_total)) STRICT;
+         INSERT INTO devices VALUES ('lock', 5);
+         INSERT INTO channels (channel) VALUES (7);",
+    )
+    .expect("version 2 tables");
+    let amount = 50u128.to_be_bytes().to_vec();
+    conn.execute(
+        "INSERT INTO epochs VALUES (7, 0, ?1, ?2, NULL)",
+        rusqlite::params![amount, vec![1u8; 65]],
+    )
+    .expect("epoch");
+    conn.execute(
+        "INSERT INTO sales VALUES (7, 0, ?1, 'lock', 0, 5, ?2)",
+        rusqlite::params![amount, vec![2u8; 33]],
+    )
+    .expect("sale");
+    for (key, value) in [
+        ("schema", 2i64.to_be_bytes().to_vec()),
+        ("genesis_hash", DOMAIN.genesis_hash.to_vec()),
+        ("contract", DOMAIN.contract.to_vec()),
+    ] {
+        conn.execute(
+            "INSERT INTO meta VALUES (?1, ?2)",
+            rusqlite::params![key, value],
+        )
+        .expect("meta");
+    }
+}
+
+/// A ledger made to replace a lost one (or for a new deployment) starts every device's
+/// counters above any the lost one could have sold: its generation is the second it was
+/// made, in the counters' high bits. And a ledger can take over another's counters.
+#[test]
+fn a_new_ledger_never_sells_a_counter_an_earlier_one_sold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = dir.path().join("first.db");
+    let mut old = Store::open(&first, &DOMAIN).expect("a ledger");
+    old.register_device("lock").expect("device");
+    let sold_up_to = old.next_counter("lock").expect("counter") + (1 << 20);
+    drop(old);
+    rusqlite::Connection::open(&first)
+        .and_then(|c| {
+            c.execute(
+                "UPDATE devices SET next_counter = ?1",
+                rusqlite::params![sold_up_to as i64],
+            )
+        })
+        .expect("a million slots sold");
+    // The disk is lost; a new ledger is made a second later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = dir.path().join("second.db");
+    let mut new = Store::open(&second, &DOMAIN).expect("a new ledger");
+    new.register_device("lock").expect("device");
+    assert!(
+        new.next_counter("lock").expect("counter") > sold_up_to,
+        "the new ledger starts below counters already sold"
+    );
+    // Or it takes over the old one's counters (a redeploy, the old file at hand).
+    let third = dir.path().join("third.db");
+    let mut carried = Store::open_at(&third, &DOMAIN, 0).expect("a ledger");
+    carried.register_device("lock").expect("device");
+    assert_eq!(
+        carried.carry_counters_from(&first).expect("carry"),
+        ["lock".to_owned()]
+    );
+    assert_eq!(carried.next_counter("lock").expect("counter"), sold_up_to);
+}
+
 fn rusqlite_old_ledger(path: &std::path::Path) {
     // The previous layout's first table, as an old AS left it.
     rusqlite::Connection::open(path)
@@ -301,6 +437,7 @@ fn concurrent_sales_commit_in_groups_in_order() {
             .await
             .expect("read")
             .expect("held")
+            .receipt
             .amount;
         let counter = ledger
             .run(|s| s.next_counter("lock"))

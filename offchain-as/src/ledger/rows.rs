@@ -186,6 +186,17 @@ pub(super) fn best_in(
     let Some((total, signature, proof)) = row else {
         return Ok(None);
     };
+    receipt_from(channel, epoch, total, signature, proof).map(Some)
+}
+
+/// A best receipt from its `epochs` row.
+pub(super) fn receipt_from(
+    channel: ChannelId,
+    epoch: Epoch,
+    total: Vec<u8>,
+    signature: Vec<u8>,
+    proof: Option<Vec<u8>>,
+) -> Result<SignedReceipt, LedgerError> {
     let signature: [u8; 65] = signature
         .try_into()
         .map_err(|_| LedgerError::Corrupt("signature is not 65 bytes"))?;
@@ -193,7 +204,7 @@ pub(super) fn best_in(
         .map(|bytes| MembershipProof::decode(&mut bytes.as_slice()))
         .transpose()
         .map_err(|_| LedgerError::Corrupt("undecodable membership proof"))?;
-    Ok(Some(SignedReceipt {
+    Ok(SignedReceipt {
         receipt: Receipt {
             channel,
             epoch,
@@ -201,7 +212,7 @@ pub(super) fn best_in(
         },
         signature: Signature(signature),
         proof,
-    }))
+    })
 }
 
 pub(super) fn sale_in(

@@ -4,7 +4,7 @@
 //! to another contract's channels.
 //!
 //! WAL with `synchronous=FULL`: once a write returns, it survives a crash or power loss.
-use super::rows::{amount_from, best_in, from_sql, sale_in, sell_in, to_sql};
+use super::rows::{amount_from, best_in, from_sql, receipt_from, sale_in, sell_in, to_sql};
 use super::schema;
 use super::{LedgerError, Offer};
 use protocol::{Balance, ChannelId, Domain, Epoch, PublicKey, Purchase, SignedReceipt, Spent};
@@ -103,6 +103,12 @@ impl Store {
     #[cfg(feature = "_test_utils")]
     pub fn in_memory(domain: &Domain, floor: u64) -> Result<Self, LedgerError> {
         Self::init(Connection::open_in_memory()?, domain, floor)
+    }
+
+    /// [`Self::open`] with a chosen counter floor for a new ledger: for tests.
+    #[cfg(feature = "_test_utils")]
+    pub fn open_at(path: &Path, domain: &Domain, floor: u64) -> Result<Self, LedgerError> {
+        Self::init(Connection::open(path)?, domain, floor)
     }
 
     fn init(conn: Connection, domain: &Domain, floor: u64) -> Result<Self, LedgerError> {
@@ -242,19 +248,34 @@ impl Store {
     /// Channels with a sale that the chain has not been seen to close yet: what the AS
     /// must settle or close, with the best receipt of each one's latest epoch.
     pub fn watched(&self) -> Result<Vec<Watched>, LedgerError> {
+        // One query for all of them: the closer asks at every block.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT c.channel FROM channels c WHERE c.closed_at IS NULL ORDER BY c.channel",
+            "SELECT c.channel, c.closing, e.epoch, e.total, e.signature, e.proof
+             FROM channels c JOIN epochs e ON e.channel = c.channel
+             WHERE c.closed_at IS NULL
+               AND e.epoch = (SELECT max(epoch) FROM epochs WHERE channel = c.channel)
+             ORDER BY c.channel",
         )?;
-        let ids = stmt
-            .query_map([], |r| r.get::<_, i64>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(watched) = self.watched_one(ChannelId(from_sql(id)))? {
-                out.push(watched);
-            }
-        }
-        Ok(out)
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, Option<Vec<u8>>>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (channel, closing, epoch, total, signature, proof) = row?;
+            let channel = ChannelId(from_sql(channel));
+            Ok(Watched {
+                channel,
+                best: receipt_from(channel, epoch, total, signature, proof)?,
+                closing,
+            })
+        })
+        .collect()
     }
 
     fn watched_one(&self, channel: ChannelId) -> Result<Option<Watched>, LedgerError> {

@@ -1,16 +1,18 @@
 //! What the AS's tests share: keys, a seller, channels, and a fake contract reader that
 //! counts its calls.
 #![allow(dead_code)]
+use api::{PurchaseBody, RequestSecret};
 use chain::{BlockHash, ChainError};
-use offchain_as::config::Limits;
-use offchain_as::ledger::{Ledger, Rules, Store};
-use offchain_as::metrics::Metrics;
-use offchain_as::sale::{DeviceTerms, Seller};
-use offchain_as::server::{router_with, Service};
-use offchain_as::view::{ContractReader, NodeView};
+use offchain_as::{
+    router_with, ClosePlan, ContractReader, DeviceTerms, Ledger, Limits, Metrics, NodeView,
+    Rules, Seller, Service, SharedPlan, Store,
+};
 use protocol::hotp::{DeviceKey, Digits};
 use protocol::keys::{self, SecretKey};
-use protocol::{Authority, Balance, Channel, ChannelId, Domain, Tariff};
+use protocol::{
+    Authority, Balance, Channel, ChannelId, Domain, MembershipProof, Receipt, SignedReceipt,
+    Tariff,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,6 +56,41 @@ pub fn seller(max_slots: u64) -> Seller {
     }
 }
 
+/// The request secret a test client sends with its purchases: its own, made from its key
+/// (anyone else's is another).
+pub fn buyer_secret(signer: &SecretKey) -> RequestSecret {
+    let mut bytes = signer.secret_bytes();
+    bytes[0] ^= 0x5A;
+    RequestSecret(bytes)
+}
+
+/// `signer`'s purchase of `device` slots with a receipt of `channel`'s `epoch` for
+/// `amount`, with its own request secret.
+pub fn body(
+    device: &str,
+    channel: ChannelId,
+    epoch: u32,
+    amount: Balance,
+    signer: &SecretKey,
+    proof: Option<MembershipProof>,
+) -> PurchaseBody {
+    let receipt = Receipt {
+        channel,
+        epoch,
+        amount,
+    };
+    PurchaseBody {
+        device: device.into(),
+        signed: SignedReceipt::sign(receipt, &DOMAIN, signer, proof),
+        request_secret: buyer_secret(signer),
+    }
+}
+
+/// An empty close plan (a thousand closes a block, a lead of 5 blocks).
+pub fn plan() -> SharedPlan {
+    std::sync::Arc::new(std::sync::Mutex::new(ClosePlan::new(1000, 5)))
+}
+
 /// A channel paying the AS, opened at block 0, expiring at block 1000, notice 20.
 pub fn channel(authority: Authority, deposit: Balance) -> Channel {
     Channel::open(PAYER, AS, authority, deposit, 1000, 20, 0).expect("open")
@@ -69,12 +106,14 @@ pub fn hash(block: u32) -> BlockHash {
     BlockHash::from(bytes)
 }
 
-/// The contract as a map, read at any block the same way; counts its calls.
+/// The contract as a map, read at any block the same way; counts its calls. Each read
+/// takes `latency` (a node's round trip), so concurrent readers overlap as on a node.
 #[derive(Clone, Default)]
 pub struct FakeReader {
     pub channels: Arc<Mutex<BTreeMap<ChannelId, Channel>>>,
     pub next_id: Arc<Mutex<u64>>,
     pub calls: Arc<AtomicUsize>,
+    pub latency: Arc<Mutex<std::time::Duration>>,
 }
 
 impl FakeReader {
@@ -93,16 +132,25 @@ impl FakeReader {
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
+
+    async fn wait(&self) {
+        let latency = *self.latency.lock().expect("lock");
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
 }
 
 impl ContractReader for FakeReader {
     async fn next_channel_id(&self, _at: BlockHash) -> Result<u64, ChainError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.wait().await;
         Ok(*self.next_id.lock().expect("lock"))
     }
 
     async fn channel(&self, id: ChannelId, _at: BlockHash) -> Result<Option<Channel>, ChainError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.wait().await;
         Ok(self.channels.lock().expect("lock").get(&id).copied())
     }
 }
@@ -120,8 +168,11 @@ pub fn ledger(dir: &std::path::Path, max_slots: u64) -> Ledger {
     ledger_with(dir, max_slots, Arc::new(Metrics::default()))
 }
 
+/// Where the test ledgers start device counters (a real ledger: the second it is made).
+pub const FLOOR: u64 = 0;
+
 pub fn ledger_with(dir: &std::path::Path, max_slots: u64, metrics: Arc<Metrics>) -> Ledger {
-    let mut store = Store::open(&dir.join("as.db"), &DOMAIN).expect("ledger");
+    let mut store = Store::open_at(&dir.join("as.db"), &DOMAIN, FLOOR).expect("ledger");
     for d in ["lock", "pump"] {
         store.register_device(d).expect("device");
     }
@@ -154,13 +205,14 @@ pub fn serve(
                 ledger: ledger_with(&dir, max_slots, metrics.clone()),
                 view,
                 metrics,
+                plan: plan(),
                 max_finality_lag: 50,
             });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
             tx.send(listener.local_addr().expect("addr")).expect("send");
-            offchain_as::server::serve(
+            offchain_as::serve(
                 listener,
                 router_with(service, limits),
                 limits,
