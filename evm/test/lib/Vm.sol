@@ -30,6 +30,9 @@ interface Vm {
     function assume(bool condition) external pure;
     function label(address account, string calldata newLabel) external;
     function writeFile(string calldata path, string calldata data) external;
+    function readFile(string calldata path) external view returns (string memory);
+    function etch(address target, bytes calldata newRuntimeBytecode) external;
+    function computeCreateAddress(address deployer, uint256 nonce) external pure returns (address);
     function toString(address value) external pure returns (string memory);
     function toString(bytes32 value) external pure returns (string memory);
     function toString(bytes calldata value) external pure returns (string memory);
