@@ -197,7 +197,8 @@ contract SlotpayChannels {
     /// Set at deployment so that the counter's slot is never zero: every open then pays a
     /// non-zero to non-zero write (5,000 gas), the first one included (not 22,100).
     bool private _deployed = true;
-    bool private transient _locked;
+    /// 1 while a message runs (a whole word: a packed transient bool would cost a read per write).
+    uint256 private transient _locked;
 
     // ------------------------------------------------------------------ events
 
@@ -318,10 +319,10 @@ contract SlotpayChannels {
     }
 
     modifier nonReentrant() {
-        if (_locked) revert Reentered();
-        _locked = true;
+        if (_locked != 0) revert Reentered();
+        _locked = 1;
         _;
-        _locked = false;
+        _locked = 0;
     }
 
     // ------------------------------------------------------------------ payer's messages

@@ -50,7 +50,7 @@ mutant "a failed push payment reverts the close (no owed)" 'reverting_payer|burn
 mutant "settle pays the whole total again (not the difference)" 'settle|invariant_' \
     's/paid = total - c.settled;\n        c.settled = total;/paid = total;\n        c.settled = total;/' || missed=1
 mutant "no lock, payment before effects, all gas forwarded" 'reenter|replaying|invariant_' \
-    's/if \(_locked\) revert Reentered\(\);//; s/call\(PAYMENT_GAS, to/call(gas(), to/; s/(_save\(id, c\);\n)(\s*emit Settled\(id, c.epoch, total, paid\);\n)(\s*_pay\(id, c.payee, paid\);)/$3\n$2        $1/' || missed=1
+    's/if \(_locked != 0\) revert Reentered\(\);//; s/call\(PAYMENT_GAS, to/call(gas(), to/; s/(_save\(id, c\);\n)(\s*emit Settled\(id, c.epoch, total, paid\);\n)(\s*_pay\(id, c.payee, paid\);)/$3\n$2        $1/' || missed=1
 mutant "the payer's refund depends on the payee's (one transfer of both)" 'reverting_payer|burns|invariant_' \
     's/_pay\(id, c.payee, paid\);\n        _pay\(id, c.payer, refunded\);/_pay(id, c.payee, paid);\n        (bool sent,) = c.payer.call{value: refunded}(""); require(sent || refunded == 0);/' || missed=1
 mutant "a rotation takes effect one block late" 'rotation|invariant_' \
