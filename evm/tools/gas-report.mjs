@@ -98,7 +98,7 @@ let md = `# EVM gas: SlotpayChannels on anvil
 Measured ${meta.date} by \`${meta.command}\` (script/Gas.s.sol, every message sent as a real
 transaction by \`forge script --broadcast --slow\` to a fresh anvil, \`gasUsed\` read from
 each receipt; tools/gas-report.mjs writes this file). Tools: ${meta.forge}; ${meta.anvil}
-(hardfork: ${meta.hardfork}); solc ${meta.solc} (solcjs, the npm package `solc`, behind evm/tools/solc). Compiler settings: ${meta.settings}.
+(hardfork: ${meta.hardfork}); solc ${meta.solc} (solcjs, the npm package \`solc\`, behind evm/tools/solc). Compiler settings: ${meta.settings}.
 Deposits 0.2 ETH (0.1 + a 0.1 top-up) on the first channel of each construction, 0.1 on
 the others; receipts of 0.01 to 0.05 ETH; payer and payee are funded accounts (no
 new-account surcharge); the payee sends settle and close, so it is warm (EIP-2929) and the
