@@ -164,12 +164,15 @@ resolc() {
     if [ "$(node -p "try { require('$dir/node_modules/@parity/resolc/package.json').version } catch { '' }")" != "${RESOLC##*@}" ]; then
         (cd "$dir" && npm install --no-audit --no-fund --save-exact "$RESOLC")
     fi
-    local out
+    local bin=$dir/node_modules/@parity/resolc/dist/bin.js out blob
     out=$(mktemp -d)
-    # resolc drives solc itself: the same solcjs 0.8.30, found on PATH through the wrapper.
-    (cd "$EVM" && node "$dir/node_modules/@parity/resolc/dist/bin.js" --version && \
-        node "$dir/node_modules/@parity/resolc/dist/bin.js" -O3 --bin src/SlotpayChannels.sol -o "$out")
-    ls -l "$out"
+    echo "    resolc $(node "$bin" --version) (its own solc: solcjs $(node -p "require('$dir/node_modules/solc').version()"); optimizer mode z, its default)"
+    # No --diff-stats: it runs `npx solc@latest`, another compiler than the contract's.
+    (cd "$EVM" && node "$bin" --bin src/SlotpayChannels.sol -o "$out")
+    blob=$out/src_SlotpayChannels_sol_SlotpayChannels.polkavm
+    [ -f "$blob" ] || die "resolc wrote no PolkaVM blob"
+    [ "$(head -c 3 "$blob")" = PVM ] || die "$blob is not a PolkaVM blob"
+    echo "    PolkaVM blob: $(stat -c %s "$blob") bytes (the EVM runtime: see scripts/evm.sh build)"
     rm -rf "$out"
 }
 
