@@ -142,8 +142,13 @@ for (const [message, label] of [['open', 'open'], ['close', 'close (one receipt)
 }
 
 md += `
-Neither open nor close meets the original's figure for any construction. The gap is priced
-item by item below, from the node's trace of each transaction.
+The goal (open and close at or below the original's figures) is not met for any
+construction: open costs about twice the original, close about 1.4 to 1.6 times. The gap
+is priced item by item below, from the node's trace of each transaction; the open's is
+almost all storage: 43,700 gas is the transaction (21,000) and one new storage word
+(22,100 today, 20,000 before EIP-2929) with some 600 gas left for everything else, while a
+channel the AS can read with one eth_call takes at least three words; the close's gap is
+the two payments and today's storage prices.
 
 ## Where the gas goes, item by item
 
@@ -185,20 +190,21 @@ gasUsed in every column (the report generator refuses to write otherwise).
   and block; word 2 deposit and settled. A delegate or group channel adds word 3, the key
   or the root (22,100 more). The counter is a fourth write, non-zero to non-zero (2,900 +
   2,100 cold = 5,000); it would be 22,100 for the first open of a contract had the
-  constructor not made its word non-zero (done). Fewer words would need fewer bits: the
-  channel holds 69 bytes for an account channel (two addresses, two u128 amounts, three
-  u32) plus 32 for a key or root, so three words is the least for uint128 amounts; two
-  would need amounts of 96 bits with the payee's address (enough for any ETH amount, not
-  for every chain's token supply: not done, the protocol's Balance is u128). Keeping only
-  a hash of the channel on chain (one word) would meet the original's open, but then the
-  AS could not read a channel with one eth_call, which this design requires (not done).
-- **LOG** (open: Opened with two topics and 6 data words; close: Closed with one topic and two
-  words). The event is what off-chain code follows; the payee topic lets an AS find its
-  channels with one log filter (119 gas more than an unindexed field). Removing them
-  would save the LOG item (not done: the ink! contract emits the same events).
+  constructor not made its word non-zero (done). The fields of a channel are 90 bytes
+  (two addresses, 40; deposit and settled as uint128, 32; expiry, notice, epoch and the
+  rotation's block, 16; two kinds, 2), so three words is the least that holds them; a key
+  or root is a fourth, base and a pending rotation's value only appear later. Keeping
+  only a hash of the channel on chain (one word) would meet the original's open, but the
+  AS could then not read a channel with one eth_call, which this design requires (not
+  done); narrower amounts are priced below (not done).
+- **LOG** (open: \`Opened\`, LOG3: the event's signature, the channel and the payee as
+  topics, six data words: 375 + 3 × 375 + 8 × 192 = 3,036; close: \`Closed\`, LOG2 with two
+  words, 1,637). The events are what off-chain code follows; the payee topic lets an AS
+  find its channels with one log filter (119 gas more than an unindexed field). Removing
+  them would save the item (not done: the ink! contract emits the same events).
 - **calldata**: ABI encoding pads every argument to 32 bytes (zero bytes at 4 gas); a
-  packed encoding would save about half of this item but no wallet or library speaks it
-  (not done). The signature is 65 bytes (plus its ABI length and offset words).
+  packed encoding would save part of this item, but wallets and ABI libraries speak only
+  the ABI (not done). The signature is 65 bytes (plus its ABI length and offset words).
 - **CALL (value)** (close account ${fmt(get(ca, 'CALL (value)'))}): two payments. Each CALL with value costs
   9,000 plus the account access (100 warm, 2,600 cold), and gives the callee a 2,300
   stipend on top of PAYMENT_GAS that an account without code returns: net 6,800 for the
@@ -207,7 +213,8 @@ gasUsed in every column (the report generator refuses to write otherwise).
   transaction of its own (not done: the AS wants its money in the close, the payer its
   refund; the pull path is only the fallback). An access list naming the payer would
   turn 2,600 into 100 for 2,400 of intrinsic gas: 100 saved (left to the caller).
-- **SLOAD** (close: the three or four words, 2,100 each, cold) and the **SSTORE**s that
+- **SLOAD** (open: the counter's word, 2,100 cold, and once more warm, 100; close: the
+  three or four words, 2,100 each, cold) and the **SSTORE**s that
   delete them (2,900 each, warm) come back partly as the refund (4,800 per word cleared, at
   most a fifth of the gas used: the cap binds on every close here). Unavoidable while the
   channel is kept in storage.
@@ -230,10 +237,11 @@ does not have. The compiler's IR pipeline (\`via_ir = true\`, measured on this c
 2026-12-03) saves about 560 gas on open and 380 on close; it is not used because solcjs
 then takes about three times as long to build the contract and its tests.
 
-The original design's figures were measured on an Ethereum of its time, before EIP-2929
-(2021) priced cold storage and account access (2,100 and 2,600 more) and EIP-3529 cut the
-refund for clearing storage from 15,000 to 4,800 a word (capped at a fifth instead of
-half): the same storage written and cleared costs more today whatever the contract does.
+Prices moved under the original's figures if they were measured before 2021 (this file
+does not know when they were): EIP-2929 added 2,100 for a cold storage word and 2,600 for
+a cold account, and EIP-3529 cut the refund for clearing a word from 15,000 to 4,800
+(capped at a fifth of the gas instead of half), so the same storage written and cleared
+costs more today whatever the contract does.
 `
 // Facts computed here go into the text only through the table, which is checked.
 for (const x of itemised) {
