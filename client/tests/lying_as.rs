@@ -1,19 +1,21 @@
 //! `slotpay pay` against an AS that lies, served by a mock HTTP server in the test: an
 //! inflated running total, a price above the user's limit, another contract's domain, a
-//! "stale" loop of totals no key signed, and a group total no member signed. Whatever it
-//! says, the client signs nothing beyond its limits: the mock records every receipt that
-//! reaches it and the test checks each one.
-use api::wire::{ApiError, ChannelReply, PurchaseBody, SignedReceipt, TermsReply};
-use api::{to_hex, Deployment};
+//! "stale" loop of totals no key signed, a group total no member signed, group members
+//! played against each other, and a timeout. Whatever it says, the client signs nothing
+//! beyond its limits: the mock records every receipt that reaches it and the test checks
+//! each one.
+use api::{routes, to_hex, ApiError, AuthorityKind, ChannelReply, Deployment, ErrorCode};
+use api::{PurchaseBody, PurchaseReply, TermsReply};
 use protocol::crypto::backend::SoftHasher;
-use protocol::MerkleTree;
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain, Member, Receipt};
+use protocol::MerkleTree;
+use protocol::{ChannelId, Domain, Member, Receipt, SignedReceipt};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 const PRICE: u128 = 1_000;
 const DEPOSIT: u128 = 100_000;
@@ -31,6 +33,9 @@ struct Script {
     received: Vec<PurchaseBody>,
     /// Answer every purchase "stale", justified by the very receipt just received.
     echo_stale: bool,
+    /// Hold each member's purchase until another member's next receipt arrives, then
+    /// call it stale with that receipt: members played against each other.
+    play_members: bool,
     /// The client's state file, read as each purchase arrives (what it had on record
     /// before the receipt left).
     state_file: Option<PathBuf>,
@@ -52,7 +57,7 @@ fn terms(domain: &Domain, price: u128) -> TermsReply {
 
 fn channel(total: u128, last_receipt: Option<SignedReceipt>) -> ChannelReply {
     ChannelReply {
-        channel: 3,
+        channel: ChannelId(3),
         block: 10,
         now: 10,
         deposit: DEPOSIT.to_string(),
@@ -60,7 +65,7 @@ fn channel(total: u128, last_receipt: Option<SignedReceipt>) -> ChannelReply {
         epoch: 0,
         expires_at: 1000,
         notice: 20,
-        authority: "delegate".into(),
+        authority: AuthorityKind::Delegate,
         rotation: None,
         total: total.to_string(),
         last_receipt,
@@ -71,7 +76,7 @@ fn channel(total: u128, last_receipt: Option<SignedReceipt>) -> ChannelReply {
 
 fn stale(total: u128, justification: Option<SignedReceipt>) -> (u16, String) {
     let e = ApiError {
-        code: "stale_total".into(),
+        code: ErrorCode::StaleTotal,
         message: "another member was first".into(),
         current_total: Some(total.to_string()),
         justification,
@@ -89,7 +94,7 @@ fn signed(
         epoch: 0,
         amount,
     };
-    SignedReceipt::new(&receipt, &receipt.sign(&DOMAIN, key), proof)
+    SignedReceipt::sign(receipt, &DOMAIN, key, proof.cloned())
 }
 
 fn respond(stream: &mut std::net::TcpStream, status: u16, body: &str) {
@@ -100,71 +105,104 @@ fn respond(stream: &mut std::net::TcpStream, status: u16, body: &str) {
     );
 }
 
-/// Serves `script` on a loopback port until the test ends; returns its URL.
+/// One request: its path and body.
+fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((line.split_whitespace().nth(1).unwrap_or("").to_owned(), body))
+}
+
+/// Serves `script` on a loopback port until the test ends, each connection on a thread
+/// of its own (members played against each other are served at once); returns its URL.
 fn mock(script: Arc<Mutex<Script>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let arrived = Arc::new(Condvar::new());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut length = 0;
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; length];
-            let _ = reader.read_exact(&mut body);
-            let mut s = script.lock().expect("lock");
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-            if path == "/v1/terms" {
-                let json = serde_json::to_string(&s.terms).expect("json");
-                respond(&mut stream, 200, &json);
-            } else if path.starts_with("/v1/channels/") {
-                let json = serde_json::to_string(&s.channel).expect("json");
-                respond(&mut stream, 200, &json);
-            } else if path == "/v1/purchase" {
-                if let Ok(b) = serde_json::from_slice::<PurchaseBody>(&body) {
-                    s.received.push(b);
-                }
-                if let Some(file) = s.state_file.clone() {
-                    let text = std::fs::read_to_string(file).unwrap_or_default();
-                    s.state_at_purchase.push(text);
-                }
-                let (status, json) = match s.received.last().and_then(|b| b.parse().ok()) {
-                    Some(own) if s.echo_stale => stale(
-                        own.receipt.amount,
-                        Some(SignedReceipt::new(
-                            &own.receipt,
-                            &own.signature,
-                            own.proof.as_ref(),
-                        )),
-                    ),
-                    _ => {
-                        let i = s
-                            .received
-                            .len()
-                            .saturating_sub(1)
-                            .min(s.purchases.len() - 1);
-                        s.purchases[i].clone()
-                    }
+            let (script, arrived) = (script.clone(), arrived.clone());
+            std::thread::spawn(move || {
+                let Some((path, body)) = read_request(&stream) else {
+                    return;
                 };
+                let (status, json) = answer(&script, &arrived, &path, &body);
                 respond(&mut stream, status, &json);
-            } else {
-                respond(&mut stream, 404, "{}");
-            }
+            });
         }
     });
     url
+}
+
+fn answer(script: &Mutex<Script>, arrived: &Condvar, path: &str, body: &[u8]) -> (u16, String) {
+    let mut s = script.lock().expect("lock");
+    if path == routes::TERMS {
+        return (200, serde_json::to_string(&s.terms).expect("json"));
+    }
+    if path.starts_with("/v1/channels/") {
+        return (200, serde_json::to_string(&s.channel).expect("json"));
+    }
+    if path != routes::PURCHASE {
+        return (404, "{}".into());
+    }
+    let Ok(b) = serde_json::from_slice::<PurchaseBody>(body) else {
+        return (400, "{}".into());
+    };
+    s.received.push(b.clone());
+    arrived.notify_all();
+    if let Some(file) = s.state_file.clone() {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        s.state_at_purchase.push(text);
+    }
+    if s.echo_stale {
+        return stale(b.signed.receipt.amount, Some(b.signed));
+    }
+    if s.play_members {
+        // Wait for another member's receipt above this one, then show it as the total
+        // this one must sign above. Give up after a while: the other stopped signing.
+        let me = keys_of(&b);
+        let mine = b.signed.receipt.amount;
+        let other = |s: &Script| {
+            s.received
+                .iter()
+                .filter(|r| keys_of(r) != me && r.signed.receipt.amount >= mine)
+                .max_by_key(|r| r.signed.receipt.amount)
+                .map(|r| r.signed.clone())
+        };
+        let (s, _) = arrived
+            .wait_timeout_while(s, Duration::from_secs(3), |s| other(s).is_none())
+            .expect("lock");
+        return match other(&s) {
+            Some(shown) => stale(shown.receipt.amount, Some(shown)),
+            None => refused(),
+        };
+    }
+    let i = s
+        .received
+        .len()
+        .saturating_sub(1)
+        .min(s.purchases.len() - 1);
+    s.purchases[i].clone()
+}
+
+/// Who signed a received purchase (its request secret is the key's own).
+fn keys_of(b: &PurchaseBody) -> protocol::PublicKey {
+    b.signed
+        .signer::<SoftHasher, protocol::crypto::backend::Libsecp256k1>(&DOMAIN)
+        .expect("a signature")
 }
 
 struct Client {
@@ -172,10 +210,21 @@ struct Client {
     key: SecretKey,
 }
 
+fn command_output(mut command: Command) -> (bool, String) {
+    let output = command.output().expect("run slotpay");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 impl Client {
     fn new(seed: u8) -> Self {
+        Self::with_key(SecretKey::from_slice(&[seed; 32]).expect("key"))
+    }
+
+    fn with_key(key: SecretKey) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = SecretKey::from_slice(&[seed; 32]).expect("key");
         std::fs::write(dir.path().join("client.key"), to_hex(&key.secret_bytes()))
             .expect("key file");
         // The node the deployment names does not answer: a client without chain access.
@@ -197,7 +246,13 @@ impl Client {
 
     /// Runs `slotpay pay` against `as_url`; returns (success, stderr).
     fn pay(&self, as_url: &str, extra: &[&str]) -> (bool, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_slotpay"))
+        command_output(self.command(as_url, extra))
+    }
+
+    /// The `slotpay pay` command against `as_url`.
+    fn command(&self, as_url: &str, extra: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_slotpay"));
+        command
             .args([
                 "pay",
                 "--as",
@@ -214,13 +269,8 @@ impl Client {
             .arg("--key")
             .arg(self.path("client.key"))
             .args(["--max-price", &PRICE.to_string(), "--offline"])
-            .args(extra)
-            .output()
-            .expect("run slotpay");
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+            .args(extra);
+        command
     }
 }
 
@@ -235,6 +285,7 @@ fn script(
         purchases,
         received: Vec::new(),
         echo_stale: false,
+        play_members: false,
         state_file: None,
         state_at_purchase: Vec::new(),
     }))
@@ -245,7 +296,7 @@ fn received_amounts(s: &Arc<Mutex<Script>>) -> Vec<u128> {
         .expect("lock")
         .received
         .iter()
-        .map(|b| b.receipt.amount.parse().expect("amount"))
+        .map(|b| b.signed.receipt.amount)
         .collect()
 }
 
@@ -427,10 +478,136 @@ fn write_group(path: &Path, tree: &MerkleTree) {
             serde_json::json!({
                 "key": to_hex(&m.key.0),
                 "cap": m.cap.to_string(),
-                "proof": api::wire::ProofBody::new(&tree.proof(i).expect("proof")),
+                "proof": tree.proof(i).expect("proof"),
             })
         })
         .collect();
     let file = serde_json::json!({"root": to_hex(&tree.root().0), "members": members});
     std::fs::write(path, file.to_string()).expect("group file");
+}
+
+/// Two or three members of a group, each buying one slot at the same time, against an AS
+/// that holds each one's purchase until another member's next receipt arrives and then
+/// calls it stale with that receipt. Each purchase accepts at most `--max-stale-raises`
+/// (2) such answers, and no member signs more than `--max-above-bought` (8) slots above
+/// the total it was first shown: k members sign at most k x 3 receipts, none above
+/// min(3k, 8) slots, where an unbounded client signed 100 receipts for 100 slots.
+#[test]
+fn members_played_against_each_other_sign_a_bounded_amount() {
+    for k in [2usize, 3] {
+        let keys: Vec<SecretKey> = (0..k)
+            .map(|i| SecretKey::from_slice(&[20 + i as u8; 32]).expect("key"))
+            .collect();
+        let tree = MerkleTree::build::<SoftHasher>(
+            &keys
+                .iter()
+                .map(|key| Member {
+                    key: keys::public_key(key),
+                    cap: DEPOSIT,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .expect("tree");
+        let s = script(terms(&DOMAIN, PRICE), channel(0, None), vec![refused()]);
+        s.lock().expect("lock").play_members = true;
+        let url = mock(s.clone());
+        let clients: Vec<Client> = (0..k).map(|i| Client::with_key(keys[i])).collect();
+        let runs: Vec<_> = clients
+            .iter()
+            .map(|client| {
+                write_group(&client.path("group.json"), &tree);
+                let (url, group) = (url.clone(), client.path("group.json"));
+                let command = client.command(&url, &["--group", &group.display().to_string()]);
+                std::thread::spawn(move || command_output(command))
+            })
+            .collect();
+        let errors: Vec<String> = runs
+            .into_iter()
+            .map(|r| r.join().expect("member").1)
+            .collect();
+        let amounts = received_amounts(&s);
+        let per_member_max = amounts.len() / k + usize::from(amounts.len() % k != 0);
+        assert!(
+            amounts.len() <= 3 * k,
+            "{k} members signed {} receipts: {amounts:?}; {errors:?}",
+            amounts.len()
+        );
+        assert!(per_member_max <= 3, "{amounts:?}");
+        let highest = amounts.iter().max().copied().unwrap_or(0);
+        assert!(
+            highest <= (3 * k as u128).min(8) * PRICE,
+            "{k} members: the highest receipt is for {} slots: {amounts:?}",
+            highest / PRICE
+        );
+    }
+}
+
+/// A purchase whose answer does not come (a timeout, a restart of the AS) is sent again
+/// as the very same request: the same receipt with the same secret, so the AS can answer
+/// it with the tokens it sold, and nothing more is signed.
+#[test]
+fn a_timeout_resends_the_same_receipt_and_signs_nothing_new() {
+    let client = Client::new(11);
+    // The resend's answer is for another total: the client refuses it (and so stops
+    // before any device), which shows the resend was answered.
+    let sold = PurchaseReply {
+        device: "lock".into(),
+        channel: ChannelId(3),
+        epoch: 0,
+        total: (7 * PRICE).to_string(),
+        slots: 1,
+        first_counter: 0,
+        tokens: vec!["0:12345678".into()],
+        slot_seconds: 30,
+        fresh: false,
+    };
+    let s = script(
+        terms(&DOMAIN, PRICE),
+        channel(0, None),
+        vec![
+            (408, r#"{"code":"request_timeout","message":"slow"}"#.into()),
+            (200, serde_json::to_string(&sold).expect("json")),
+        ],
+    );
+    let (ok, err) = client.pay(&mock(s.clone()), &[]);
+    assert!(!ok);
+    assert!(err.contains("answered for another purchase"), "{err}");
+    let received = s.lock().expect("lock").received.clone();
+    assert_eq!(received.len(), 2, "sent once, resent once");
+    assert_eq!(received[0], received[1], "the resend is the same request");
+    assert_eq!(received_amounts(&s), vec![PRICE, PRICE]);
+}
+
+/// A running total far above what this key last bought (or was first shown), however
+/// well justified, is not followed beyond `--max-above-bought` slots.
+#[test]
+fn a_total_raised_past_the_allowance_gets_nothing_signed() {
+    let client = Client::new(12);
+    let member = SecretKey::from_slice(&[13; 32]).expect("key");
+    let tree = MerkleTree::build::<SoftHasher>(&[
+        Member {
+            key: keys::public_key(&client.key),
+            cap: DEPOSIT,
+        },
+        Member {
+            key: keys::public_key(&member),
+            cap: DEPOSIT,
+        },
+    ])
+    .expect("tree");
+    write_group(&client.path("group.json"), &tree);
+    let group = client.path("group.json").display().to_string();
+    // First shown a total of 0; then another member's genuine 20 slots.
+    let s = script(
+        terms(&DOMAIN, PRICE),
+        channel(0, None),
+        vec![stale(
+            20 * PRICE,
+            Some(signed(20 * PRICE, &member, Some(&tree.proof(1).expect("proof")))),
+        )],
+    );
+    let (ok, err) = client.pay(&mock(s.clone()), &["--group", &group]);
+    assert!(!ok);
+    assert!(err.contains("--max-above-bought"), "{err}");
+    assert_eq!(received_amounts(&s), vec![PRICE], "nothing signed above the allowance");
 }
