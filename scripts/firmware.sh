@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
-# The device core as Cortex-M firmware under QEMU (device-sim/firmware).
+# The device as Cortex-M firmware under QEMU (device-sim/firmware).
 #
 #   scripts/firmware.sh lint    rustfmt --check and clippy -D warnings on the firmware crate
 #   scripts/firmware.sh check   build for the three cores, boot each under qemu-system-arm and
 #                               run the on-target checks (RFC 4226 vectors, the replay
 #                               window, throttling across a reboot, power cuts during the
-#                               state save); fails if any check fails
+#                               state save); boot the one-device image twice on each core
+#                               from a provisioned flash file (CoAP requests answered, the
+#                               grants still there at the second boot); then the networked
+#                               image (Cortex-M0 code on mps2-an385's LAN9118, smoltcp) is
+#                               served tokens from the host through QEMU's user networking
+#                               (device-sim/tests/firmware.rs); fails if anything fails
+#   scripts/firmware.sh bloat   where the one-device and networked images' bytes go, per
+#                               crate and per symbol (GNU nm; device-sim/firmware/bloat.py)
 #   scripts/firmware.sh bench   flash and RAM sizes, and exact instruction counts per
 #                               token check beside a bare HMAC-SHA256: bench/firmware.md
 #
 # Cores: Cortex-M4F (thumbv7em-none-eabihf) on QEMU's mps2-an386, Cortex-M3
 # (thumbv7m-none-eabi) on its lm3s6965evb (256 KiB flash, 64 KiB RAM), Cortex-M0
-# (thumbv6m-none-eabi) on its microbit (nRF51, 256 KiB flash, 16 KiB RAM). Environment:
-# SLOTPAY_FIRMWARE_TARGET_DIR (cargo target directory, default $SLOTPAY_CACHE/target/firmware).
+# (thumbv6m-none-eabi) on its microbit (nRF51, 256 KiB flash, 16 KiB RAM); the networked
+# image on mps2-an385 (a Cortex-M3 with a LAN9118; it runs the Cortex-M0 build).
+# Environment: SLOTPAY_FIRMWARE_TARGET_DIR (cargo target directory of the firmware,
+# default $SLOTPAY_CACHE/target/firmware), SLOTPAY_HOST_TARGET_DIR (of the workspace's
+# slotpay-device and host test, default $SLOTPAY_CACHE/target/root).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 slotpay_env
 FW=$SLOTPAY_ROOT/device-sim/firmware
 export CARGO_TARGET_DIR=${SLOTPAY_FIRMWARE_TARGET_DIR:-$SLOTPAY_CACHE/target/firmware}
+HOST_TARGET_DIR=${SLOTPAY_HOST_TARGET_DIR:-$SLOTPAY_CACHE/target/root}
+# The networked image: the Cortex-M0 build, on the mps2 board that has a NIC.
+NET_TARGET=thumbv6m-none-eabi
+NET_BOARD="-cpu cortex-m3 -machine mps2-an385"
 
 TARGETS="thumbv7em-none-eabihf thumbv7m-none-eabi thumbv6m-none-eabi"
 
@@ -67,18 +81,42 @@ lint() {
     done
 }
 
-# qemu FLAGS... ELF: boots the image; semihosting carries its output and exit status.
+# qemu FLAGS... ELF: boots the image; semihosting carries its output and exit status
+# (and, with SEMIHOSTING_ARGS, its command line: the flash file).
 qemu() {
     local elf=${*: -1}
     local flags=("${@:1:$#-1}")
     # stderr dropped: the lm3s6965evb model prints "Timer with period zero" on every boot.
     timeout 600 qemu-system-arm "${flags[@]}" -nographic -monitor none \
-        -semihosting-config enable=on,target=native -kernel "$elf" 2>/dev/null
+        -semihosting-config "enable=on,target=native${SEMIHOSTING_ARGS:-}" -kernel "$elf" \
+        </dev/null 2>/dev/null
+}
+
+# slotpay-device, for the flash files (the provisioning written as firmware reads it).
+host_device() {
+    (cd "$SLOTPAY_ROOT" && CARGO_TARGET_DIR=$HOST_TARGET_DIR cargo "+$SLOTPAY_TOOLCHAIN" build \
+        --locked -q -p device-sim --bin slotpay-device)
+    echo "$HOST_TARGET_DIR/debug/slotpay-device"
+}
+
+# flash_file DIR: a freshly provisioned flash file (a random key) in DIR; prints its path.
+flash_file() {
+    local dir=$1 sim
+    sim=$(host_device)
+    od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dir/key"
+    "$sim" --id one --key-file "$dir/key" --write-flash "$dir/flash.bin" >/dev/null
+    echo "$dir/flash.bin"
+}
+
+# one_device TARGET FLASH: the one-device image on TARGET's board, booted from FLASH.
+one_device() {
+    # shellcheck disable=SC2046
+    SEMIHOSTING_ARGS=",arg=one,arg=$2" qemu $(board "$1") "$CARGO_TARGET_DIR/$1/release/one"
 }
 
 check() {
     build
-    local t out rc
+    local t out rc dir flash
     for t in $TARGETS; do
         echo "    $(core_name "$t"):"
         rc=0
@@ -86,6 +124,37 @@ check() {
         out=$(qemu $(board "$t") "$CARGO_TARGET_DIR/$t/release/checks") || rc=$?
         sed 's/^/      /' <<<"$out"
         [ $rc -eq 0 ] && grep -q ' 0 failed$' <<<"$out" || die "on-target checks failed on $t (exit $rc)"
+    done
+    dir=$(mktemp -d)
+    for t in $TARGETS; do
+        echo "    one device on $(core_name "$t"), booted twice from one flash file:"
+        flash=$(flash_file "$dir")
+        for boot in 1 2; do
+            rc=0
+            out=$(one_device "$t" "$flash") || rc=$?
+            sed 's/^/      /' <<<"$out"
+            [ $rc -eq 0 ] || die "the one-device image failed on $t (exit $rc)"
+        done
+        # The second boot granted counter 1: counter 0, granted by the first, was saved.
+        grep -q "granted 1 " <<<"$out" || die "the one-device image lost its state across a reboot on $t"
+    done
+    rm -rf "$dir"
+    echo "    the networked image ($(core_name $NET_TARGET) code on mps2-an385: LAN9118, smoltcp), from the host:"
+    if ! (cd "$SLOTPAY_ROOT" && SLOTPAY_FIRMWARE_ELF=$CARGO_TARGET_DIR/$NET_TARGET/release/device \
+        CARGO_TARGET_DIR=$HOST_TARGET_DIR cargo "+$SLOTPAY_TOOLCHAIN" test --locked -q \
+        -p device-sim --test firmware -- --ignored 2>&1 | sed 's/^/      /'); then
+        die "the networked firmware failed its host test (device-sim/tests/firmware.rs)"
+    fi
+}
+
+bloat() {
+    build
+    local image
+    for image in one device; do
+        echo "### $image image, $(core_name $NET_TARGET)"
+        echo
+        python3 "$FW/bloat.py" "$CARGO_TARGET_DIR/$NET_TARGET/release/$image" 15
+        echo
     done
 }
 
@@ -201,6 +270,7 @@ bench() {
 case ${1:-} in
 lint) lint ;;
 check) check ;;
+bloat) bloat ;;
 bench) bench ;;
-*) die "usage: scripts/firmware.sh lint|check|bench" ;;
+*) die "usage: scripts/firmware.sh lint|check|bloat|bench" ;;
 esac
