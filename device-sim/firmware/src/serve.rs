@@ -48,6 +48,8 @@ impl BootError {
 }
 
 /// Opens the flash named by the last semihosting argument and reads its provisioning.
+/// (Not inlined: its page buffer leaves the stack before the device boots.)
+#[inline(never)]
 fn provisioning() -> Result<(HostFlash, Provisioned), BootError> {
     let mut path = [0u8; 128];
     let path = host::last_arg(&mut path).ok_or(BootError::NoFlash)?;

@@ -125,6 +125,21 @@ struct Booted {
     keyed: HmacSha256,
 }
 
+impl Booted {
+    /// Boots `slot` with `config`, `window` and `boots`: the keys' HMAC states computed
+    /// once, here.
+    #[inline(never)]
+    fn place(slot: &mut Boot, config: DeviceConfig, window: ReplayWindow, boots: u32) {
+        *slot = Boot::On(Booted {
+            echo_key: EchoKey::derive(&config.key),
+            keyed: config.key.keyed(),
+            config,
+            window,
+            boots,
+        });
+    }
+}
+
 impl<S: CounterStore> Device<S> {
     /// Boots from the stored state (a fresh window and a full budget on first boot),
     /// and saves the new boot count before answering anything.
@@ -146,25 +161,12 @@ impl<S: CounterStore> Device<S> {
         }
     }
 
-    fn booted(&self) -> Option<&Booted> {
-        match &self.boot {
-            Boot::On(b) => Some(b),
-            Boot::Off => None,
-        }
-    }
-
-    /// Boots (or boots again) in place with `config`: the state loaded from the store,
-    /// the new boot count saved before anything is answered, the per-source back-off
-    /// cleared (it lives in RAM only). On an error the device stays unbooted.
-    // Not inlined, nor is `present`: on a small core a caller's frame would otherwise
-    // hold the temporaries of both at once (measured: 2.5 KiB more stack).
+    /// The saved state brought to `config` (a first boot's, if none), with the boot
+    /// count raised, saved; the bucket restored from it. (Not inlined, like the key
+    /// derivation in `Booted::place`: `start` holds neither's temporaries while it runs
+    /// the other.)
     #[inline(never)]
-    pub fn start(&mut self, config: DeviceConfig) -> Result<(), Refusal<S::Error>> {
-        self.boot = Boot::Off;
-        if let Some(problem) = config.throttle.problem() {
-            return Err(Refusal::Config(ConfigError::Throttle(problem)));
-        }
-        ReplayWindow::new(config.window).map_err(|e| Refusal::Config(ConfigError::Window(e)))?;
+    fn restore(&mut self, config: &DeviceConfig) -> Result<DeviceState, Refusal<S::Error>> {
         let mut state = match self.store.load().map_err(Refusal::Storage)? {
             Some(saved) => DeviceState {
                 window: saved
@@ -185,14 +187,31 @@ impl<S: CounterStore> Device<S> {
         state.budget_ms = bucket.persisted(&config.throttle);
         self.store.save(&state).map_err(Refusal::Storage)?;
         self.bucket = bucket;
+        Ok(state)
+    }
+
+    fn booted(&self) -> Option<&Booted> {
+        match &self.boot {
+            Boot::On(b) => Some(b),
+            Boot::Off => None,
+        }
+    }
+
+    /// Boots (or boots again) in place with `config`: the state loaded from the store,
+    /// the new boot count saved before anything is answered, the per-source back-off
+    /// cleared (it lives in RAM only). On an error the device stays unbooted.
+    // Not inlined, nor is `present`: on a small core a caller's frame would otherwise
+    // hold the temporaries of both at once (measured: 2.5 KiB more stack).
+    #[inline(never)]
+    pub fn start(&mut self, config: DeviceConfig) -> Result<(), Refusal<S::Error>> {
+        self.boot = Boot::Off;
+        if let Some(problem) = config.throttle.problem() {
+            return Err(Refusal::Config(ConfigError::Throttle(problem)));
+        }
+        ReplayWindow::new(config.window).map_err(|e| Refusal::Config(ConfigError::Window(e)))?;
+        let state = self.restore(&config)?;
         self.sources.clear();
-        self.boot = Boot::On(Booted {
-            echo_key: EchoKey::derive(&config.key),
-            keyed: config.key.keyed(),
-            config,
-            window: state.window,
-            boots: state.boots,
-        });
+        Booted::place(&mut self.boot, config, state.window, state.boots);
         Ok(())
     }
 

@@ -49,6 +49,13 @@ fn main() -> ! {
         Ok(c) => c,
         Err(e) => fail(e.describe()),
     };
+    serve_forever(coap)
+}
+
+/// The network and the loop. (Not inlined: `main`'s frame, alive during the boot, then
+/// holds none of the network's state.)
+#[inline(never)]
+fn serve_forever(coap: &'static mut serve::Coap) -> ! {
     let Some((mut nic, mac)) = Lan9118::start() else {
         fail("no LAN9118 at 0x40200000: run on -machine mps2-an385")
     };

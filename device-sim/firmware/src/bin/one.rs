@@ -15,7 +15,7 @@ use cortex_m_rt::entry;
 use device::{token_request_into, AnswerRef, MAX_ANSWER_LEN};
 use device_firmware::checks::Text;
 use device_firmware::{say, serve};
-use protocol::hotp::{Otp, Token};
+use protocol::hotp::{DeviceKey, Digits, Otp, Token};
 
 /// What the client sends, and the code and first word it must get back.
 const STEPS: [(&str, u8, &[u8]); 5] = [
@@ -38,10 +38,25 @@ fn main() -> ! {
         fail("not booted")
     };
     let (key, digits) = (config.key.clone(), config.digits);
+    let ok = requests(coap, &key, digits);
+    say!(
+        "stack high water ",
+        device_firmware::stack_high_water(),
+        " bytes, static RAM ",
+        device_firmware::static_ram(),
+        " bytes (one device: boot from flash, 5 CoAP requests)"
+    );
+    device_firmware::exit(ok)
+}
+
+/// The five requests and their checks. (Not inlined: `main`'s frame, alive during the
+/// boot, then holds none of their buffers.)
+#[inline(never)]
+fn requests(coap: &mut serve::Coap, key: &DeviceKey, digits: Digits) -> bool {
     let client = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 2), 40_000));
     let counter = coap.device.next_counter();
-    let good = Text::of(&Token::issue(&key, counter, digits));
-    let right = Token::issue(&key, counter + 1, digits).otp();
+    let good = Text::of(&Token::issue(key, counter, digits));
+    let right = Token::issue(key, counter + 1, digits).otp();
     let other = Otp::new(
         (right.value() + 1) % 10u32.pow(u32::from(digits.get())),
         digits,
@@ -80,14 +95,7 @@ fn main() -> ! {
             core::str::from_utf8(a.payload).unwrap_or("?")
         );
     }
-    say!(
-        "stack high water ",
-        device_firmware::stack_high_water(),
-        " bytes, static RAM ",
-        device_firmware::static_ram(),
-        " bytes (one device: boot from flash, 5 CoAP requests)"
-    );
-    device_firmware::exit(ok)
+    ok
 }
 
 fn fail(why: &str) -> ! {
