@@ -72,7 +72,7 @@ node_e2e() {
     export SLOTPAY_CONTRACT_BUNDLE=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.contract
     # The device firmware (built by the firmware step above) for tests/tests/firmware.rs:
     # a token bought with `slotpay pay` granted by the firmware under QEMU.
-    export SLOTPAY_FIRMWARE_ELF=${SLOTPAY_FIRMWARE_TARGET_DIR:-$SLOTPAY_CACHE/target/firmware}/thumbv6m-none-eabi/release/device
+    export SLOTPAY_FIRMWARE_ELF=${SLOTPAY_FIRMWARE_TARGET_DIR:-$SLOTPAY_CACHE/target/firmware}/thumbv6m-none-eabi/release/networked
     say "contract on the node (ink_e2e node backend, subxt)"
     contract test --locked --features e2e-node-tests --test node -- --test-threads 1 || rc=$?
     if [ $rc -eq 0 ]; then

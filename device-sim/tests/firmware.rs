@@ -1,5 +1,5 @@
 //! The device firmware under QEMU, served over its emulated NIC: the firmware image
-//! (device-sim/firmware, bin `device`, built for the Cortex-M0) runs on QEMU's
+//! (device-sim/firmware, bin `networked`, built for the Cortex-M0) runs on QEMU's
 //! mps2-an385, whose LAN9118 it drives with smoltcp, reachable from here through QEMU's
 //! user networking; the host provisions a key, issues tokens as the AS does and
 //! presents them with the device crate's client. Its flash is a host file, so a second
@@ -58,7 +58,7 @@ impl Firmware {
             .args(["-nographic", "-monitor", "none"])
             .arg("-semihosting-config")
             .arg(format!(
-                "enable=on,target=native,arg=device,arg={}",
+                "enable=on,target=native,arg=networked,arg={}",
                 flash.display()
             ))
             .arg("-nic")
@@ -225,6 +225,15 @@ fn the_firmware_serves_the_device_protocol_over_its_emulated_nic() {
         client.present(&token(3)),
         Ok(device::Granted { counter: 3, .. })
     ));
+    // For scripts/firmware.sh bench (shown with --nocapture).
+    if let Some(line) = firmware
+        .lines()
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("stack high water"))
+    {
+        println!("firmware: {line}");
+    }
 }
 
 /// The global guessing budget lives in the flash too: a reboot (a new QEMU on the same

@@ -359,7 +359,7 @@ pub fn firmware_elf() -> PathBuf {
                 .unwrap_or_else(|_| {
                     PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/slotpay")
                 });
-            cache.join("target/firmware/thumbv6m-none-eabi/release/device")
+            cache.join("target/firmware/thumbv6m-none-eabi/release/networked")
         });
     assert!(
         path.exists(),
@@ -386,7 +386,7 @@ pub fn start_firmware(dir: &Path, id: &str, addr: SocketAddr) -> Proc {
             .args(["-nographic", "-monitor", "none"])
             .arg("-semihosting-config")
             .arg(format!(
-                "enable=on,target=native,arg=device,arg={}",
+                "enable=on,target=native,arg=networked,arg={}",
                 flash.display()
             ))
             .arg("-nic")

@@ -5,8 +5,8 @@
 //! the same token check, Echo, window, throttle, deduplication and answers.
 //!
 //!     qemu-system-arm -cpu cortex-m3 -machine mps2-an385 -nographic -monitor none \
-//!       -semihosting-config enable=on,target=native,arg=device,arg=FLASH \
-//!       -nic user,hostfwd=udp:127.0.0.1:PORT-10.0.2.15:5683 -kernel device
+//!       -semihosting-config enable=on,target=native,arg=networked,arg=FLASH \
+//!       -nic user,hostfwd=udp:127.0.0.1:PORT-10.0.2.15:5683 -kernel networked
 //!
 //! It logs like the simulator on the host's stdout (semihosting): one line when it
 //! listens, one per grant (`ACTUATE`) and per refusal. It runs until QEMU is stopped;
@@ -116,6 +116,7 @@ fn serve_forever(coap: &'static mut serve::Coap) -> ! {
     );
     let mut request = [0u8; DATAGRAM];
     let mut answer = [0u8; MAX_ANSWER_LEN];
+    let mut deepest = 0;
     loop {
         let now = clock.now_ms();
         iface.poll(Instant::from_millis(now as i64), &mut nic, &mut sockets);
@@ -133,6 +134,18 @@ fn serve_forever(coap: &'static mut serve::Coap) -> ! {
             // Sent only now: whatever was granted is in the flash file already.
             let _ = socket.send_slice(&answer[..n], meta.endpoint);
             log(&event, from, now);
+            // For bench/firmware.md: the stack's depth so far, each time it grows.
+            let depth = device_firmware::stack_high_water();
+            if depth > deepest {
+                deepest = depth;
+                say!(
+                    "stack high water ",
+                    depth,
+                    " bytes, static RAM ",
+                    device_firmware::static_ram(),
+                    " bytes"
+                );
+            }
         }
         if worked {
             iface.poll(Instant::from_millis(now as i64), &mut nic, &mut sockets);
