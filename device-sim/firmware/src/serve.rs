@@ -7,8 +7,11 @@ use device::{AbStore, CoapDevice, Device, Provisioned, ProvisionedError, FLASH_P
 
 /// Exchanges the deduplication remembers: a few, in RAM (the simulator keeps 4,096).
 /// More checked requests than this within 247 s forget the oldest early: its
-/// retransmission is then checked again, answered `used`, never granted twice.
-pub const DEDUP: usize = 8;
+/// retransmission is then checked again, answered `used`, never granted twice. Six
+/// (64 bytes each) keep the one-device image's static RAM under its 2 KiB budget; a
+/// device sees a few requests a minute, and under a flood of checked guesses (at most
+/// 320 at once, then one a minute) no small table would hold anyway.
+pub const DEDUP: usize = 6;
 
 /// The device's state store: the A/B pages of the flash file.
 pub type Store = AbStore<HostFlash>;
