@@ -198,8 +198,9 @@ $(tail -n 20 "$SLOTPAY_CACHE/logs/cargo-fuzz-build.log")"
 }
 
 # The device firmware (scripts/firmware.sh) runs under QEMU's Arm system emulator, built
-# with the 1.85 toolchain for Cortex-M4F and Cortex-M3 (thumbv6m, the Cortex-M0, is added
-# too: the device core needs a protocol build without its SCALE types to link for it).
+# with the 1.85 toolchain for Cortex-M4F, Cortex-M3 and Cortex-M0 (the networked image's
+# IP stack, smoltcp, is a crate: nothing more to install; scripts/firmware.sh bloat and
+# bench use python3 for their per-crate tables when it is there).
 FIRMWARE_TARGETS="thumbv7em-none-eabihf thumbv7m-none-eabi thumbv6m-none-eabi"
 firmware_tools() {
     if command -v qemu-system-arm >/dev/null; then

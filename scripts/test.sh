@@ -46,7 +46,7 @@ step "device provisioning file alone (device, features = [\"provision\"], as the
     tcargo root build -p device --lib --no-default-features --features provision --locked
 step "device firmware: rustfmt and clippy -D warnings (its own workspace, Cortex-M targets)" \
     "$SLOTPAY_ROOT/scripts/firmware.sh" lint
-step "device firmware boots under QEMU (Cortex-M4F mps2-an386, Cortex-M3 lm3s6965evb, Cortex-M0 microbit) and passes its on-target checks" \
+step "device firmware under QEMU: on-target checks and the one-device image on Cortex-M4F (mps2-an386), Cortex-M3 (lm3s6965evb), Cortex-M0 (microbit); the networked image served tokens over its LAN9118 (mps2-an385)" \
     "$SLOTPAY_ROOT/scripts/firmware.sh" check
 step "contract: #[ink::test] unit tests, lifecycle property vs a reference model" contract test --locked
 step "contract: end-to-end on pallet-contracts (in-process sandbox)" contract test --locked --features e2e-tests
@@ -70,10 +70,13 @@ node_e2e() {
     export SLOTPAY_NODE_URL=ws://127.0.0.1:$port
     export SLOTPAY_LAG_NODE_URL=ws://127.0.0.1:$LAG_PORT
     export SLOTPAY_CONTRACT_BUNDLE=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.contract
+    # The device firmware (built by the firmware step above) for tests/tests/firmware.rs:
+    # a token bought with `slotpay pay` granted by the firmware under QEMU.
+    export SLOTPAY_FIRMWARE_ELF=${SLOTPAY_FIRMWARE_TARGET_DIR:-$SLOTPAY_CACHE/target/firmware}/thumbv6m-none-eabi/release/networked
     say "contract on the node (ink_e2e node backend, subxt)"
     contract test --locked --features e2e-node-tests --test node -- --test-threads 1 || rc=$?
     if [ $rc -eq 0 ]; then
-        say "slotpay end to end: binaries as processes, real chains (revocation, settlement, closes under finality lag, node restarts, crashes)"
+        say "slotpay end to end: binaries as processes, real chains (revocation, settlement, closes under finality lag, node restarts, crashes, the device firmware under QEMU)"
         tcargo root test --locked -p tests -- --test-threads 1 || rc=$?
     fi
     # Stop the nodes however the tests ended.

@@ -21,20 +21,34 @@ RT = {"Reset", "__pre_init", "DefaultHandler", "DefaultHandler_", "HardFault",
       "__EXCEPTIONS", "DefaultPreInit", "main"}
 
 
+PRIMITIVE = re.compile(r"^(T|[A-Z]|str|bool|char|u8|u16|u32|u64|u128|usize|i8|i16|i32|i64|i128|isize|f32|f64)$")
+
+
+def first_segment(path: str) -> str:
+    n = path
+    while n.startswith("<"):
+        n = n[1:]
+    n = n.lstrip("&*").replace("mut ", "").replace("dyn ", "")
+    return re.split(r"::|<| |\[|;|,|>", n, maxsplit=1)[0]
+
+
 def crate_of(name: str, image: str) -> str:
     if name.startswith(".Lanon") or name.startswith("anon."):
         return "[anonymous constants]"
-    if name.startswith("__aeabi") or name in {"memcpy", "memset", "memmove", "memcmp", "bcmp"} \
+    if name.startswith("__aeabi") or name.startswith("__udivmod") or name.startswith("__divmod") \
+            or name in {"memcpy", "memset", "memmove", "memcmp", "bcmp"} \
             or name.startswith("compiler_builtins"):
         return "compiler_builtins"
     if name in RT or name.startswith("__cortex_m_rt"):
         return "cortex_m_rt"
-    n = name
-    while n.startswith("<"):
-        n = n[1:]
-    n = n.lstrip("&*").replace("mut ", "").replace("dyn ", "")
-    crate = re.split(r"::|<| |\[|;", n, maxsplit=1)[0]
-    if crate in {image, "device_firmware"} or crate.startswith("insn_mark"):
+    if name in {"rust_begin_unwind", "SysTick"} or name.startswith("insn_mark") \
+            or name == "thousand_nops":
+        return "firmware (" + image + ")"
+    crate = first_segment(name)
+    # `<T as Trait>::f` with a generic or primitive T: the trait's crate.
+    if PRIMITIVE.match(crate) and " as " in name:
+        crate = first_segment(name.split(" as ", 1)[1])
+    if crate in {image, "device_firmware"}:
         return "firmware (" + image + ")"
     return crate or name
 

@@ -349,3 +349,49 @@ fn a_changed_window_size_never_reopens_a_counter() {
     );
     assert_eq!(present(&mut device, CLIENT, &token(51), 0), Ok(51));
 }
+
+/// Firmware boots its device in place (`Device::unbooted` is const, `start` boots it):
+/// before that it checks nothing, a failed start leaves it unbooted, and a second start
+/// is a reboot (the boot count saved, the window kept, the RAM back-off cleared).
+#[test]
+fn an_unbooted_device_checks_nothing_until_it_starts_in_place() {
+    use device::ConfigError;
+    let mut flash = Flash::default();
+    let mut d = Device::unbooted(&mut flash);
+    assert_eq!(
+        present(&mut d, CLIENT, &token(0), 0),
+        Err(Refusal::Config(ConfigError::NotBooted))
+    );
+    assert_eq!((d.boots(), d.next_counter(), d.window()), (0, 0, None));
+    assert!(matches!(
+        d.start(config(0)),
+        Err(Refusal::Config(ConfigError::Window(_)))
+    ));
+    assert_eq!(
+        present(&mut d, CLIENT, &token(0), 0),
+        Err(Refusal::Config(ConfigError::NotBooted))
+    );
+    d.start(config(64)).expect("boot");
+    assert_eq!(present(&mut d, CLIENT, &token(0), 0), Ok(0));
+    let wrong = format!(
+        "5:{:08}",
+        (Token::issue(&DeviceKey(KEY), 5, Digits::EIGHT)
+            .otp()
+            .value()
+            + 1)
+            % 100_000_000
+    );
+    for _ in 0..4 {
+        assert_eq!(present(&mut d, CLIENT, &wrong, 0), Err(Refusal::Invalid));
+    }
+    assert!(matches!(
+        present(&mut d, CLIENT, &wrong, 0),
+        Err(Refusal::Throttled { .. })
+    ));
+    d.start(config(64)).expect("reboot");
+    assert_eq!((d.boots(), d.next_counter()), (2, 1));
+    assert_eq!(present(&mut d, CLIENT, &token(0), 0), Err(Refusal::Used(0)));
+    // The back-off was in RAM: cleared by the reboot (the global budget is what stays).
+    assert_eq!(present(&mut d, CLIENT, &wrong, 0), Err(Refusal::Invalid));
+    assert_eq!(flash.saved.map(|s| s.boots), Some(2));
+}

@@ -1,6 +1,7 @@
 //! Harness for the cross-component tests: the real `slotpay`, `slotpay-as` and
 //! `slotpay-device` binaries as separate processes on loopback, against the node at
-//! `SLOTPAY_NODE_URL` (scripts/test.sh starts one).
+//! `SLOTPAY_NODE_URL` (scripts/test.sh starts one); and the device firmware under QEMU
+//! in place of `slotpay-device` ([`start_firmware`]).
 use api::Deployment;
 use chain::{Batch, Call, Contract, Finality, Node, SlotpayEvent};
 use device::{ClientConfig, DeviceClient, Granted, PresentError, Provision};
@@ -340,6 +341,64 @@ pub fn start_device(dir: &Path, id: &str, addr: SocketAddr) -> Proc {
         &dir.join(format!("{id}.log")),
     );
     wait_until("the device", Duration::from_secs(10), || {
+        device_client(addr).status().is_ok()
+    });
+    proc
+}
+
+/// The firmware image the whole-system tests boot: `SLOTPAY_FIRMWARE_ELF`, else the
+/// Cortex-M0 build of the networked image in the cache (`scripts/firmware.sh check`,
+/// which the test command runs first, builds it).
+pub fn firmware_elf() -> PathBuf {
+    let path = std::env::var("SLOTPAY_FIRMWARE_ELF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("SLOTPAY_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/slotpay")
+                });
+            cache.join("target/firmware/thumbv6m-none-eabi/release/networked")
+        });
+    assert!(
+        path.exists(),
+        "no firmware image at {}: run scripts/firmware.sh check",
+        path.display()
+    );
+    path
+}
+
+/// Starts the device firmware for device `id` under QEMU in place of `slotpay-device`:
+/// the Cortex-M0 image on mps2-an385, its LAN9118 on QEMU's user network with the
+/// device's CoAP port forwarded from `addr` (a 127.0.0.1 UDP address), its flash the
+/// file `dir/{id}.flash`, provisioned from `dir/{id}.device.toml` (the file the AS
+/// reads) on the first start and kept across restarts. Killing it is a power cut.
+pub fn start_firmware(dir: &Path, id: &str, addr: SocketAddr) -> Proc {
+    let flash = dir.join(format!("{id}.flash"));
+    if !flash.exists() {
+        let p = Provision::read(dir.join(format!("{id}.device.toml"))).expect("provisioning");
+        std::fs::write(&flash, p.flash_image()).expect("flash file");
+    }
+    let proc = Proc::spawn(
+        Command::new("qemu-system-arm")
+            .args(["-cpu", "cortex-m3", "-machine", "mps2-an385"])
+            .args(["-nographic", "-monitor", "none"])
+            .arg("-semihosting-config")
+            .arg(format!(
+                "enable=on,target=native,arg=networked,arg={}",
+                flash.display()
+            ))
+            .arg("-nic")
+            .arg(format!(
+                "user,hostfwd=udp:127.0.0.1:{}-10.0.2.15:5683",
+                addr.port()
+            ))
+            .arg("-kernel")
+            .arg(firmware_elf())
+            .stdin(Stdio::null()),
+        &dir.join(format!("{id}.log")),
+    );
+    wait_until("the firmware", Duration::from_secs(30), || {
         device_client(addr).status().is_ok()
     });
     proc

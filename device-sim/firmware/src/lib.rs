@@ -8,8 +8,11 @@
 #![no_std]
 
 pub mod checks;
+pub mod host;
+pub mod net;
+pub mod serve;
 
-use cortex_m_semihosting::{debug, hio};
+use cortex_m_semihosting::debug;
 
 /// One line of output, built in a buffer and written to the host's stdout at once.
 pub struct Line {
@@ -72,9 +75,7 @@ impl Line {
     /// are ignored, as a device without a debugger attached would.
     pub fn end(&mut self) {
         self.push(b"\n");
-        if let Ok(mut out) = hio::hstdout() {
-            let _ = out.write_all(self.as_bytes());
-        }
+        host::print(self.as_bytes());
     }
 }
 

@@ -35,14 +35,17 @@ pub(super) struct Entry {
     kind: u8,
     token_len: u8,
     token: [u8; 8],
-    /// `None` marks a free slot.
-    reply: Option<Remembered>,
+    reply: Remembered,
 }
 
+/// `repr(u8)` with `Free = 0` (not an `Option`): a free entry is all zeros, so a static
+/// table costs no flash (it is placed in .bss).
 #[derive(Clone, Copy)]
+#[repr(u8)]
 enum Remembered {
-    Granted { counter: u64, seconds: u64 },
-    Invalid,
+    Free = 0,
+    Granted { counter: u64, seconds: u64 } = 1,
+    Invalid = 2,
 }
 
 impl Entry {
@@ -56,11 +59,12 @@ impl Entry {
         kind: 0,
         token_len: 0,
         token: [0; 8],
-        reply: None,
+        reply: Remembered::Free,
     };
 
     pub(super) fn write(&self, out: &mut [u8]) -> Option<usize> {
-        let reply = match self.reply? {
+        let reply = match self.reply {
+            Remembered::Free => return None,
             Remembered::Granted { counter, seconds } => Reply::Granted { counter, seconds },
             Remembered::Invalid => Reply::Invalid,
         };
@@ -77,7 +81,7 @@ pub(super) struct Dedup<const N: usize> {
 }
 
 impl<const N: usize> Dedup<N> {
-    pub(super) fn new() -> Self {
+    pub(super) const fn new() -> Self {
         Dedup {
             entries: [Entry::FREE; N],
             next: 0,
@@ -86,7 +90,7 @@ impl<const N: usize> Dedup<N> {
 
     pub(super) fn get(&self, key: &Key, now_ms: u64) -> Option<&Entry> {
         self.entries.iter().find(|e| {
-            e.reply.is_some()
+            !matches!(e.reply, Remembered::Free)
                 && e.key == *key
                 && now_ms.saturating_sub(e.at_ms) <= EXCHANGE_LIFETIME_MS
         })
@@ -111,7 +115,7 @@ impl<const N: usize> Dedup<N> {
             // At most 8 (a parsed token).
             token_len: token_len as u8,
             token: saved,
-            reply: Some(reply),
+            reply,
         };
         self.next = (self.next + 1) % N;
     }

@@ -75,7 +75,8 @@ impl<S: CounterStore> CoapDevice<S> {
 impl<S: CounterStore, const N: usize> CoapDevice<S, N> {
     /// [`CoapDevice::new`] remembering `N` exchanges (the type says how many: a
     /// microcontroller's RAM holds a few, `CoapDevice::<_, 8>::with_capacity`).
-    pub fn with_capacity(device: Device<S>, slot_ms: u64) -> Self {
+    /// `const`, so firmware can place one around an unbooted device in a static.
+    pub const fn with_capacity(device: Device<S>, slot_ms: u64) -> Self {
         Self {
             device,
             slot_ms,
@@ -113,7 +114,7 @@ impl<S: CounterStore, const N: usize> CoapDevice<S, N> {
                 Reply::Status(Status {
                     next_counter: self.device.next_counter(),
                     active_ms: self.active_until_ms.saturating_sub(now_ms),
-                    window: self.device.window().size(),
+                    window: self.device.window().map_or(0, |w| w.size()),
                 }),
                 Event::Other,
             ),
@@ -267,6 +268,7 @@ pub(super) fn write(
 
 /// `HotpError`'s `Display` text, written without `core::fmt` (which would cost the
 /// firmware kilobytes); a host test checks it against `to_string()` for every variant.
+#[inline(never)]
 pub(crate) fn hotp_error_text(w: &mut Writer<'_>, e: HotpError) {
     match e {
         HotpError::InvalidDigits(d) => {

@@ -17,7 +17,7 @@ pub(crate) mod page;
 pub(crate) mod state;
 pub(crate) mod throttle;
 
-use echo::{Echo, EchoKey};
+use echo::{Echo, EchoKey, ECHO_LEN};
 use protocol::hotp::{DeviceKey, Digits, HmacSha256, HotpError, ReplayWindow, Token};
 use state::{CounterStore, DeviceState};
 use throttle::{Bucket, SourceTable};
@@ -45,6 +45,9 @@ pub enum ConfigError {
     /// The throttle's parameters cannot work ([`Throttle::problem`]).
     #[error("throttle: {0}")]
     Throttle(&'static str),
+    /// The device has not booted ([`Device::unbooted`] before [`Device::start`]).
+    #[error("the device has not booted")]
+    NotBooted,
 }
 
 /// Why a token was refused (or the device could not decide).
@@ -89,87 +92,158 @@ pub struct Grant {
 
 /// A device: its configuration, its store, and what it keeps in RAM (the replay window
 /// as last saved, the keyed HMAC states, the per-source back-off, the global budget).
+///
+/// [`Device::boot`] makes a booted one. Firmware places an unbooted one in a static
+/// ([`Device::unbooted`] is `const`) and boots it there with [`Device::start`], so the
+/// device never passes through the stack, which on a small core is smaller than it.
 pub struct Device<S: CounterStore> {
-    config: DeviceConfig,
     store: S,
+    /// What a boot establishes.
+    boot: Boot,
+    sources: SourceTable,
+    bucket: Bucket,
+}
+
+/// Whether the device booted. `repr(u8)` with `Off = 0` (not an `Option`, whose `None`
+/// could take any bit pattern): an unbooted device is then all zero bytes, so a static
+/// one costs no flash (it is placed in .bss, not copied from an image in .data).
+// Boxing the large variant (clippy's advice) is what a device without a heap cannot do.
+#[allow(clippy::large_enum_variant)]
+#[repr(u8)]
+enum Boot {
+    Off = 0,
+    On(Booted) = 1,
+}
+
+/// The state of a booted device besides its tables.
+struct Booted {
+    config: DeviceConfig,
     window: ReplayWindow,
     boots: u32,
     echo_key: EchoKey,
     /// HMAC-SHA256 keyed with the device key once, cloned per check.
     keyed: HmacSha256,
-    sources: SourceTable,
-    bucket: Bucket,
+}
+
+impl Booted {
+    /// Boots `slot` with `config`, `window` and `boots`: the keys' HMAC states computed
+    /// once, here.
+    #[inline(never)]
+    fn place(slot: &mut Boot, config: DeviceConfig, window: ReplayWindow, boots: u32) {
+        *slot = Boot::On(Booted {
+            echo_key: EchoKey::derive(&config.key),
+            keyed: config.key.keyed(),
+            config,
+            window,
+            boots,
+        });
+    }
 }
 
 impl<S: CounterStore> Device<S> {
     /// Boots from the stored state (a fresh window and a full budget on first boot),
     /// and saves the new boot count before answering anything.
-    pub fn boot(config: DeviceConfig, mut store: S) -> Result<Self, Refusal<S::Error>> {
+    pub fn boot(config: DeviceConfig, store: S) -> Result<Self, Refusal<S::Error>> {
+        let mut device = Self::unbooted(store);
+        device.start(config)?;
+        Ok(device)
+    }
+
+    /// A device on `store` that has not booted: until [`Self::start`] succeeds it
+    /// checks nothing (`Refusal::Config(ConfigError::NotBooted)`), and its counters and
+    /// boots read 0.
+    pub const fn unbooted(store: S) -> Self {
+        Self {
+            store,
+            boot: Boot::Off,
+            sources: SourceTable::new(),
+            bucket: Bucket::EMPTY,
+        }
+    }
+
+    /// The saved state brought to `config` (a first boot's, if none), with the boot
+    /// count raised, saved; the bucket restored from it. (Not inlined, like the key
+    /// derivation in `Booted::place`: `start` holds neither's temporaries while it runs
+    /// the other.)
+    #[inline(never)]
+    fn restore(&mut self, config: &DeviceConfig) -> Result<DeviceState, Refusal<S::Error>> {
+        let mut state = match self.store.load().map_err(Refusal::Storage)? {
+            Some(saved) => DeviceState {
+                window: saved
+                    .window
+                    .resized(config.window)
+                    .map_err(|e| Refusal::Config(ConfigError::Window(e)))?,
+                ..saved
+            },
+            None => DeviceState {
+                window: ReplayWindow::new(config.window)
+                    .map_err(|e| Refusal::Config(ConfigError::Window(e)))?,
+                budget_ms: i64::try_from(config.throttle.capacity_ms()).unwrap_or(i64::MAX),
+                boots: 0,
+            },
+        };
+        let bucket = Bucket::restore(state.budget_ms, &config.throttle);
+        state.boots = state.boots.wrapping_add(1);
+        state.budget_ms = bucket.persisted(&config.throttle);
+        self.store.save(&state).map_err(Refusal::Storage)?;
+        self.bucket = bucket;
+        Ok(state)
+    }
+
+    fn booted(&self) -> Option<&Booted> {
+        match &self.boot {
+            Boot::On(b) => Some(b),
+            Boot::Off => None,
+        }
+    }
+
+    /// Boots (or boots again) in place with `config`: the state loaded from the store,
+    /// the new boot count saved before anything is answered, the per-source back-off
+    /// cleared (it lives in RAM only). On an error the device stays unbooted.
+    // Not inlined, nor is `present`: on a small core a caller's frame would otherwise
+    // hold the temporaries of both at once (measured: 2.5 KiB more stack).
+    #[inline(never)]
+    pub fn start(&mut self, config: DeviceConfig) -> Result<(), Refusal<S::Error>> {
+        self.boot = Boot::Off;
         if let Some(problem) = config.throttle.problem() {
             return Err(Refusal::Config(ConfigError::Throttle(problem)));
         }
-        let fresh = ReplayWindow::new(config.window)
-            .map_err(|e| Refusal::Config(ConfigError::Window(e)))?;
-        let saved = store.load().map_err(Refusal::Storage)?;
-        let (window, budget_ms, boots) = match saved {
-            Some(s) => (
-                s.window
-                    .resized(config.window)
-                    .map_err(|e| Refusal::Config(ConfigError::Window(e)))?,
-                s.budget_ms,
-                s.boots,
-            ),
-            None => (
-                fresh,
-                i64::try_from(config.throttle.capacity_ms()).unwrap_or(i64::MAX),
-                0,
-            ),
-        };
-        let bucket = Bucket::restore(budget_ms, &config.throttle);
-        let boots = boots.wrapping_add(1);
-        store
-            .save(&DeviceState {
-                window,
-                budget_ms: bucket.persisted(&config.throttle),
-                boots,
-            })
-            .map_err(Refusal::Storage)?;
-        Ok(Self {
-            echo_key: EchoKey::derive(&config.key),
-            keyed: config.key.keyed(),
-            config,
-            store,
-            window,
-            boots,
-            sources: SourceTable::new(),
-            bucket,
-        })
+        ReplayWindow::new(config.window).map_err(|e| Refusal::Config(ConfigError::Window(e)))?;
+        let state = self.restore(&config)?;
+        self.sources.clear();
+        Booted::place(&mut self.boot, config, state.window, state.boots);
+        Ok(())
     }
 
-    /// The configuration it booted with.
-    pub fn config(&self) -> &DeviceConfig {
-        &self.config
+    /// The configuration it booted with (`None` before boot).
+    pub fn config(&self) -> Option<&DeviceConfig> {
+        self.booted().map(|b| &b.config)
     }
 
-    /// The replay window as last saved.
-    pub fn window(&self) -> &ReplayWindow {
-        &self.window
+    /// The replay window as last saved (`None` before boot).
+    pub fn window(&self) -> Option<&ReplayWindow> {
+        self.booted().map(|b| &b.window)
     }
 
     /// One past the highest counter granted (0 before the first grant).
     pub fn next_counter(&self) -> u64 {
-        self.window.highest().map_or(0, |h| h.saturating_add(1))
+        self.window()
+            .and_then(ReplayWindow::highest)
+            .map_or(0, |h| h.saturating_add(1))
     }
 
-    /// Boots so far, this one included (part of every Echo value).
+    /// Boots so far, this one included (part of every Echo value; 0 before boot).
     pub fn boots(&self) -> u32 {
-        self.boots
+        self.booted().map_or(0, |b| b.boots)
     }
 
     /// Whole failures the global budget allows right now, all sources together.
     pub fn failures_left(&mut self, now_ms: u64) -> u64 {
-        self.bucket.refill(now_ms, &self.config.throttle);
-        self.bucket.failures_left(&self.config.throttle)
+        let Some(t) = self.booted().map(|b| b.config.throttle) else {
+            return 0;
+        };
+        self.bucket.refill(now_ms, &t);
+        self.bucket.failures_left(&t)
     }
 
     /// The store.
@@ -187,9 +261,13 @@ impl<S: CounterStore> Device<S> {
         self.store
     }
 
-    /// The Echo value `source` must repeat (what a 4.01 answer carries).
+    /// The Echo value `source` must repeat (what a 4.01 answer carries). Before boot,
+    /// all zeros: an unbooted device checks no Echo at all.
     pub fn echo(&self, source: &Source, now_ms: u64) -> Echo {
-        self.echo_key.issue(self.boots, now_ms, source)
+        match self.booted() {
+            Some(b) => b.echo_key.issue(b.boots, now_ms, source),
+            None => Echo([0; ECHO_LEN]),
+        }
     }
 
     /// Checks a token presented by `source` carrying `echo`, at `now_ms` since boot.
@@ -198,6 +276,7 @@ impl<S: CounterStore> Device<S> {
     /// token costs no HMAC and counts as no guess; a throttled source or an empty budget
     /// gets nothing checked; and before the one HMAC that could fail, the failure is
     /// already paid for in flash.
+    #[inline(never)]
     pub fn present(
         &mut self,
         source: &Source,
@@ -205,57 +284,61 @@ impl<S: CounterStore> Device<S> {
         token: &[u8],
         now_ms: u64,
     ) -> Result<Grant, Refusal<S::Error>> {
-        let fresh = echo.is_some_and(|e| self.echo_key.verify(self.boots, now_ms, source, e));
+        let Boot::On(b) = &mut self.boot else {
+            return Err(Refusal::Config(ConfigError::NotBooted));
+        };
+        let fresh = echo.is_some_and(|e| b.echo_key.verify(b.boots, now_ms, source, e));
         if !fresh {
-            return Err(Refusal::NeedEcho(self.echo(source, now_ms)));
+            return Err(Refusal::NeedEcho(b.echo_key.issue(b.boots, now_ms, source)));
         }
         let token = Token::parse_bytes(token).map_err(Refusal::Malformed)?;
-        if token.digits() != self.config.digits {
+        if token.digits() != b.config.digits {
             return Err(Refusal::Malformed(HotpError::Malformed {
-                expected: self.config.digits.get(),
+                expected: b.config.digits.get(),
             }));
         }
-        if let Some(retry_in_ms) = self.sources.blocked(source, now_ms) {
+        if let Some(retry_in_ms) = self.sources.blocked(source, now_ms, &b.config.throttle) {
             return Err(Refusal::Throttled { retry_in_ms });
         }
-        match self.window.check(token.counter()) {
+        match b.window.check(token.counter()) {
             Ok(()) => {}
             Err(HotpError::AlreadyGranted(c)) => return Err(Refusal::Used(c)),
             Err(_) => return Err(Refusal::Expired(token.counter())),
         }
-        let t = self.config.throttle;
+        let t = b.config.throttle;
         self.bucket.refill(now_ms, &t);
         if let Some(retry_in_ms) = self.bucket.wait_ms(&t) {
             return Err(Refusal::Throttled { retry_in_ms });
         }
         if self.bucket.needs_reservation() {
             let budget_ms = self.bucket.reserve(&t);
-            self.save(self.window, budget_ms)?;
+            let state = DeviceState {
+                window: b.window,
+                budget_ms,
+                boots: b.boots,
+            };
+            self.store.save(&state).map_err(Refusal::Storage)?;
         }
-        if !token.matches_keyed(&self.keyed) {
+        if !token.matches_keyed(&b.keyed) {
             self.bucket.spend(&t);
             self.sources.record_failure(source, now_ms, &t);
             return Err(Refusal::Invalid);
         }
-        let mut window = self.window;
-        window
+        // The state as it will be once granted, saved before the grant is: the only
+        // copy of the window (each is 280 bytes of a small core's stack).
+        let mut next = DeviceState {
+            window: b.window,
+            budget_ms: self.bucket.persisted(&t),
+            boots: b.boots,
+        };
+        next.window
             .accept(token.counter())
             .map_err(|_| Refusal::Used(token.counter()))?;
-        self.save(window, self.bucket.persisted(&t))?;
-        self.window = window;
+        self.store.save(&next).map_err(Refusal::Storage)?;
+        b.window = next.window;
         self.sources.forgive(source);
         Ok(Grant {
             counter: token.counter(),
         })
-    }
-
-    fn save(&mut self, window: ReplayWindow, budget_ms: i64) -> Result<(), Refusal<S::Error>> {
-        self.store
-            .save(&DeviceState {
-                window,
-                budget_ms,
-                boots: self.boots,
-            })
-            .map_err(Refusal::Storage)
     }
 }

@@ -52,19 +52,22 @@ pub struct Throttle {
 
 impl Default for Throttle {
     fn default() -> Self {
-        Self {
-            free_failures: 3,
-            base_delay_ms: 60_000,
-            max_delay_ms: 3_600_000,
-            forget_after_ms: 86_400_000,
-            global_per_hour: 60,
-            global_burst: 320,
-            reserve: 16,
-        }
+        Self::DEFAULT
     }
 }
 
 impl Throttle {
+    /// The defaults (docs/device.md has the numbers they give).
+    pub const DEFAULT: Throttle = Throttle {
+        free_failures: 3,
+        base_delay_ms: 60_000,
+        max_delay_ms: 3_600_000,
+        forget_after_ms: 86_400_000,
+        global_per_hour: 60,
+        global_burst: 320,
+        reserve: 16,
+    };
+
     /// Milliseconds of refill one failure costs.
     pub fn cost_ms(&self) -> u64 {
         3_600_000 / u64::from(self.global_per_hour.max(1))
@@ -106,20 +109,36 @@ impl Throttle {
 pub const SOURCES: usize = 32;
 
 /// One remembered source; `failures == 0` marks a free slot (no Option: 40 bytes less
-/// per slot, which the smallest boards notice).
+/// per slot, which the smallest boards notice). When it is blocked until follows from its
+/// last failure and its count (`Throttle::delay_ms`), so it is not stored, and the time
+/// is two u32 halves: 28 bytes a slot, not 40 (384 bytes of RAM for the table).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     source: Source,
     failures: u32,
-    blocked_until_ms: u64,
-    last_failure_ms: u64,
+    last_failure_ms: [u32; 2],
+}
+
+impl Entry {
+    fn last_failure_ms(&self) -> u64 {
+        u64::from(self.last_failure_ms[0]) | (u64::from(self.last_failure_ms[1]) << 32)
+    }
+
+    fn set_last_failure_ms(&mut self, ms: u64) {
+        // The two halves of a u64.
+        self.last_failure_ms = [ms as u32, (ms >> 32) as u32];
+    }
+
+    fn blocked_until_ms(&self, t: &Throttle) -> u64 {
+        self.last_failure_ms()
+            .saturating_add(t.delay_ms(self.failures))
+    }
 }
 
 const FREE: Entry = Entry {
     source: Source([0; 16]),
     failures: 0,
-    blocked_until_ms: 0,
-    last_failure_ms: 0,
+    last_failure_ms: [0; 2],
 };
 
 /// Per-source back-off, in RAM: a reboot clears it (the global budget is what survives).
@@ -129,10 +148,15 @@ pub(crate) struct SourceTable {
 }
 
 impl SourceTable {
-    pub(crate) fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             entries: [FREE; SOURCES],
         }
+    }
+
+    /// Forgets every source, in place (a reboot: the back-off lives in RAM only).
+    pub(crate) fn clear(&mut self) {
+        self.entries.fill(FREE);
     }
 
     fn find(&self, source: &Source) -> Option<usize> {
@@ -142,9 +166,9 @@ impl SourceTable {
     }
 
     /// How long `source` must still wait, if it must.
-    pub(crate) fn blocked(&self, source: &Source, now_ms: u64) -> Option<u64> {
-        let entry = self.entries[self.find(source)?];
-        (now_ms < entry.blocked_until_ms).then(|| entry.blocked_until_ms - now_ms)
+    pub(crate) fn blocked(&self, source: &Source, now_ms: u64, t: &Throttle) -> Option<u64> {
+        let until = self.entries.get(self.find(source)?)?.blocked_until_ms(t);
+        (now_ms < until).then(|| until - now_ms)
     }
 
     pub(crate) fn record_failure(&mut self, source: &Source, now_ms: u64, t: &Throttle) {
@@ -155,32 +179,34 @@ impl SourceTable {
                 .position(|e| e.failures == 0)
                 .unwrap_or_else(|| {
                     (0..SOURCES)
-                        .min_by_key(|&i| self.entries[i].last_failure_ms)
+                        .min_by_key(|&i| self.entries[i].last_failure_ms())
                         .unwrap_or(0)
                 })
         });
-        let mut entry = match self.entries[slot] {
-            e if e.failures > 0 && e.source == *source => e,
-            _ => Entry {
-                source: *source,
-                failures: 0,
-                blocked_until_ms: 0,
-                last_failure_ms: now_ms,
-            },
+        let Some(stored) = self.entries.get_mut(slot) else {
+            return;
         };
-        if now_ms.saturating_sub(entry.last_failure_ms) >= t.forget_after_ms {
+        let mut entry = match *stored {
+            e if e.failures > 0 && e.source == *source => e,
+            _ => {
+                let mut fresh = FREE;
+                fresh.source = *source;
+                fresh.set_last_failure_ms(now_ms);
+                fresh
+            }
+        };
+        if now_ms.saturating_sub(entry.last_failure_ms()) >= t.forget_after_ms {
             entry.failures = 0;
         }
         entry.failures = entry.failures.saturating_add(1);
-        entry.last_failure_ms = now_ms;
-        entry.blocked_until_ms = now_ms.saturating_add(t.delay_ms(entry.failures));
-        self.entries[slot] = entry;
+        entry.set_last_failure_ms(now_ms);
+        *stored = entry;
     }
 
     /// A success clears the source's record (RFC 4226 section 7.3's reset).
     pub(crate) fn forgive(&mut self, source: &Source) {
-        if let Some(i) = self.find(source) {
-            self.entries[i] = FREE;
+        if let Some(entry) = self.find(source).and_then(|i| self.entries.get_mut(i)) {
+            *entry = FREE;
         }
     }
 }
@@ -194,6 +220,15 @@ pub(crate) struct Bucket {
     last_ms: u64,
     /// Failures already debited in the last saved state but not yet used.
     reserved: u32,
+}
+
+impl Bucket {
+    /// Before boot: nothing to spend (boot restores the saved budget).
+    pub(crate) const EMPTY: Bucket = Bucket {
+        level_ms: 0,
+        last_ms: 0,
+        reserved: 0,
+    };
 }
 
 fn ms(value: u64) -> i64 {
