@@ -79,7 +79,11 @@ impl AsClient {
 
     /// `GET` [`routes::TERMS`].
     pub fn terms(&self) -> Result<TermsReply, AsClientError> {
-        answer(self.agent.get(&format!("{}{}", self.base, routes::TERMS)).call())
+        answer(
+            self.agent
+                .get(&format!("{}{}", self.base, routes::TERMS))
+                .call(),
+        )
     }
 
     /// `GET` [`routes::CHANNEL`].

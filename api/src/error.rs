@@ -262,7 +262,11 @@ mod tests {
         ];
         for (error, code, status) in cases {
             let mapped = ErrorCode::from(&error);
-            assert_eq!((mapped.as_str(), mapped.status()), (code, status), "{error:?}");
+            assert_eq!(
+                (mapped.as_str(), mapped.status()),
+                (code, status),
+                "{error:?}"
+            );
         }
     }
 }

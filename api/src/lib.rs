@@ -22,6 +22,6 @@ pub use codec::{from_hex, parse_account, parse_amount, ss58, to_hex, CodecError}
 pub use deployment::{write_atomically, Deployment, DeploymentError};
 pub use error::ErrorCode;
 pub use wire::{
-    ApiError, AuthorityKind, ChannelReply, DeviceTerms, PurchaseBody, PurchaseReply,
-    RequestSecret, RotationReply, TermsReply, WireError, MAX_DEVICE_NAME,
+    ApiError, AuthorityKind, ChannelReply, DeviceTerms, PurchaseBody, PurchaseReply, RequestSecret,
+    RotationReply, TermsReply, WireError, MAX_DEVICE_NAME,
 };

@@ -229,7 +229,6 @@ impl TermsReply {
             contract: from_hex(&self.contract, "contract")?,
         })
     }
-
 }
 
 /// Every non-2xx answer.
@@ -307,7 +306,10 @@ mod tests {
         for (from, to) in [
             (r#""amount":"250""#, r#""amount":"+250""#),
             (r#""amount":"250""#, r#""amount":250"#),
-            (r#""amount":"250""#, r#""amount":"340282366920938463463374607431768211456""#),
+            (
+                r#""amount":"250""#,
+                r#""amount":"340282366920938463463374607431768211456""#,
+            ),
             ("\"signature\":\"0x05", "\"signature\":\"0x5"),
             ("\"device\"", "\"extra\":1,\"device\""),
         ] {

@@ -71,7 +71,11 @@ pub enum ChainError {
     #[error("the transaction was not included: {0}")]
     NotIncluded(String),
     /// A deployment of another chain than the node's.
-    #[error("the deployment is for chain {}, but {url} serves chain {}", hex::encode(expected), hex::encode(found))]
+    #[error(
+        "the deployment is for chain {}, but {url} serves chain {}",
+        hex::encode(expected),
+        hex::encode(found)
+    )]
     WrongChain {
         /// The deployment's genesis hash.
         expected: [u8; 32],

@@ -59,11 +59,14 @@ impl BlockLimits {
         };
         let per = |room: Weight| -> u64 {
             let room_ref = room.ref_time.saturating_sub(self.base_extrinsic.ref_time);
-            let room_proof = room.proof_size.saturating_sub(self.base_extrinsic.proof_size);
+            let room_proof = room
+                .proof_size
+                .saturating_sub(self.base_extrinsic.proof_size);
             count(room_ref, item.ref_time).min(count(room_proof, item.proof_size))
         };
         let per_tx = per(self.max_extrinsic);
-        let per_block = per(self.max_total).min(count(u64::from(self.max_length), u64::from(item_len)));
+        let per_block =
+            per(self.max_total).min(count(u64::from(self.max_length), u64::from(item_len)));
         let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX).max(1);
         (clamp(per_tx.min(per_block)), clamp(per_block))
     }

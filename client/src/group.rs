@@ -5,8 +5,8 @@ use crate::output::Output;
 use anyhow::{bail, Context, Result};
 use api::{parse_amount, to_hex};
 use protocol::crypto::backend::SoftHasher;
-use protocol::{MerkleTree, UNLIMITED};
 use protocol::{Balance, Member, MembershipProof, MerkleRoot, PublicKey};
+use protocol::{MerkleTree, UNLIMITED};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -122,7 +122,10 @@ fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<u8>)> {
     }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body).ok()?;
-    Some((line.split_whitespace().nth(1).unwrap_or("").to_owned(), body))
+    Some((
+        line.split_whitespace().nth(1).unwrap_or("").to_owned(),
+        body,
+    ))
 }
 
 /// Serves `script` on a loopback port until the test ends, each connection on a thread
@@ -603,11 +606,19 @@ fn a_total_raised_past_the_allowance_gets_nothing_signed() {
         channel(0, None),
         vec![stale(
             20 * PRICE,
-            Some(signed(20 * PRICE, &member, Some(&tree.proof(1).expect("proof")))),
+            Some(signed(
+                20 * PRICE,
+                &member,
+                Some(&tree.proof(1).expect("proof")),
+            )),
         )],
     );
     let (ok, err) = client.pay(&mock(s.clone()), &["--group", &group]);
     assert!(!ok);
     assert!(err.contains("--max-above-bought"), "{err}");
-    assert_eq!(received_amounts(&s), vec![PRICE], "nothing signed above the allowance");
+    assert_eq!(
+        received_amounts(&s),
+        vec![PRICE],
+        "nothing signed above the allowance"
+    );
 }

@@ -13,8 +13,7 @@ pub mod events;
 pub mod messages;
 
 pub use protocol::{
-    AccountId32, Authority, Balance, BlockNumber, Channel, ChannelId, Domain, Epoch,
-    SignedReceipt,
+    AccountId32, Authority, Balance, BlockNumber, Channel, ChannelId, Domain, Epoch, SignedReceipt,
 };
 
 use parity_scale_codec::{Decode, Encode};

@@ -2,8 +2,7 @@
 //! order, so that encoding the value is encoding the call's arguments. [`Message::Output`]
 //! is what the message returns (ink! wraps it in a `MessageResult` on the wire).
 use crate::{
-    AccountId32, Authority, Balance, BlockNumber, Channel, ChannelId, Domain, Error,
-    SignedReceipt,
+    AccountId32, Authority, Balance, BlockNumber, Channel, ChannelId, Domain, Error, SignedReceipt,
 };
 use parity_scale_codec::{Decode, Encode};
 use scale_info::TypeInfo;

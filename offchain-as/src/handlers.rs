@@ -233,8 +233,8 @@ async fn purchase_inner<V: ChainView>(
     s: &Service<V>,
     body: &[u8],
 ) -> Result<PurchaseReply, Refusal> {
-    let body: PurchaseBody = serde_json::from_slice(body)
-        .map_err(|e| Refusal::new(ErrorCode::BadRequest, e))?;
+    let body: PurchaseBody =
+        serde_json::from_slice(body).map_err(|e| Refusal::new(ErrorCode::BadRequest, e))?;
     body.validate()
         .map_err(|e| Refusal::new(ErrorCode::BadRequest, e))?;
     let receipt = body.signed.receipt;
@@ -248,7 +248,9 @@ async fn purchase_inner<V: ChainView>(
         Ok(offer) => {
             if let Err(refusal) = planned(s, id, &read) {
                 return match earlier_sale(s, &body).await {
-                    Some(answer) => answer.map_err(|e| sale_refusal(&e)).and_then(|sold| reply(s, sold)),
+                    Some(answer) => answer
+                        .map_err(|e| sale_refusal(&e))
+                        .and_then(|sold| reply(s, sold)),
                     None => Err(refusal),
                 };
             }
@@ -257,12 +259,14 @@ async fn purchase_inner<V: ChainView>(
                 Err(SaleError::Purchase(PurchaseError::StaleTotal { current_total })) => {
                     Err(stale_total(s, id, receipt.epoch, current_total).await)
                 }
-                Err(e @ SaleError::Ledger(LedgerError::Closing(_) | LedgerError::EpochEnded { .. })) => {
-                    match earlier_sale(s, &body).await {
-                        Some(answer) => answer.map_err(|e| sale_refusal(&e)).and_then(|sold| reply(s, sold)),
-                        None => Err(sale_refusal(&e)),
-                    }
-                }
+                Err(
+                    e @ SaleError::Ledger(LedgerError::Closing(_) | LedgerError::EpochEnded { .. }),
+                ) => match earlier_sale(s, &body).await {
+                    Some(answer) => answer
+                        .map_err(|e| sale_refusal(&e))
+                        .and_then(|sold| reply(s, sold)),
+                    None => Err(sale_refusal(&e)),
+                },
                 Err(e) => Err(sale_refusal(&e)),
             };
         }
@@ -273,7 +277,9 @@ async fn purchase_inner<V: ChainView>(
     };
     if !matches!(refused, PurchaseError::Unauthorized(_)) {
         if let Some(answer) = earlier_sale(s, &body).await {
-            return answer.map_err(|e| sale_refusal(&e)).and_then(|sold| reply(s, sold));
+            return answer
+                .map_err(|e| sale_refusal(&e))
+                .and_then(|sold| reply(s, sold));
         }
     }
     match refused {

@@ -46,7 +46,7 @@ enum Command {
         channel: u64,
     },
     /// Write a configuration file (at --config) from these settings.
-    Init(init::InitArgs),
+    Init(Box<init::InitArgs>),
     /// Raise this ledger's device counters to another ledger's (say, the one of a
     /// previous deployment), so no device sees a counter it has already granted.
     CarryCounters {

@@ -85,7 +85,11 @@ impl Seller {
     /// Whether `body`'s secret is the buyer's of `sale`, and its receipt is `sale`'s
     /// signer's: how a retry of a recorded sale is recognised when the channel itself is
     /// gone (closed since) and the offer path cannot run.
-    pub fn retry_of(&self, body: &PurchaseBody, sale: SaleRecord) -> Result<crate::ledger::Sold, SaleError> {
+    pub fn retry_of(
+        &self,
+        body: &PurchaseBody,
+        sale: SaleRecord,
+    ) -> Result<crate::ledger::Sold, SaleError> {
         let signer = body
             .signed
             .signer::<SoftHasher, Libsecp256k1>(&self.domain)

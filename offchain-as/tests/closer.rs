@@ -142,7 +142,9 @@ impl ChainView for FakeChain {
 
 impl ClosingChain for FakeChain {
     fn capacity(&self) -> Capacity {
-        self.with().capacity.unwrap_or(Capacity::new(10_000, 10_000))
+        self.with()
+            .capacity
+            .unwrap_or(Capacity::new(10_000, 10_000))
     }
 
     async fn measure(&self, _ops: &[Op]) {}
@@ -227,7 +229,13 @@ async fn offer(chain: &FakeChain, id: ChannelId, amount: Balance, client: &Secre
         .expect("valid offer")
 }
 
-async fn sell(ledger: &Ledger, chain: &FakeChain, id: ChannelId, amount: Balance, client: &SecretKey) {
+async fn sell(
+    ledger: &Ledger,
+    chain: &FakeChain,
+    id: ChannelId,
+    amount: Balance,
+    client: &SecretKey,
+) {
     let offer = offer(chain, id, amount, client).await;
     ledger.sell(offer).await.expect("sold");
 }
@@ -257,7 +265,13 @@ fn thousands_of_channels_expiring_together_are_closed_in_time_on_a_chain_of_boun
             let mut c = channel(delegate(&client), DEPOSIT);
             c.expires_at = 200;
             open(&chain, ChannelId(i), c);
-            let offer = offer(&chain, ChannelId(i), PRICE * (1 + u128::from(i % 7)), &client).await;
+            let offer = offer(
+                &chain,
+                ChannelId(i),
+                PRICE * (1 + u128::from(i % 7)),
+                &client,
+            )
+            .await;
             let ledger = ledger.clone();
             sales.push(tokio::spawn(async move { ledger.sell(offer).await }));
         }
@@ -276,7 +290,12 @@ fn thousands_of_channels_expiring_together_are_closed_in_time_on_a_chain_of_boun
             let failed = count(&reports, |r| {
                 matches!(r, Report::Refused { .. } | Report::Failed { .. })
             });
-            assert_eq!(failed, 0, "{failed} closes did not land at block {}", chain.with().best);
+            assert_eq!(
+                failed,
+                0,
+                "{failed} closes did not land at block {}",
+                chain.with().best
+            );
             chain.advance(1, 2);
         }
         assert_eq!(closed as u64, N, "every channel closed before block 200");
@@ -462,7 +481,10 @@ fn sales_to_old_keys_are_settled_before_a_rotation_takes_effect() {
         let r = closer.pass().await.expect("pass");
         assert!(matches!(r[..], [Report::Settled { .. }]), "{r:?}");
         // The settle stopped the epoch's sales: one now is refused, not left unclaimed.
-        assert!(ledger.sell(late).await.is_err(), "sold after the epoch's settle");
+        assert!(
+            ledger.sell(late).await.is_err(),
+            "sold after the epoch's settle"
+        );
         chain.advance(1, 0);
         assert_eq!(
             chain.with().paid[&ChannelId(0)],
@@ -562,12 +584,22 @@ fn a_close_is_recorded_only_once_final() {
         chain.advance(2, 3);
         closer.pass().await.expect("pass");
         assert!(
-            !ledger.run(|s| s.state(ChannelId(0))).await.expect("state").closed,
+            !ledger
+                .run(|s| s.state(ChannelId(0)))
+                .await
+                .expect("state")
+                .closed,
             "marked closed before its close was final"
         );
         chain.advance(3, 0);
         closer.pass().await.expect("pass");
-        assert!(ledger.run(|s| s.state(ChannelId(0))).await.expect("state").closed);
+        assert!(
+            ledger
+                .run(|s| s.state(ChannelId(0)))
+                .await
+                .expect("state")
+                .closed
+        );
     });
 }
 
@@ -599,7 +631,10 @@ fn a_close_begun_by_another_process_is_not_submitted_twice() {
                 .expect("sold");
             let state = chain.read(id).await.expect("read").channel.expect("open");
             let (_, receipt) = unpaid(&state, &held.best);
-            ops.push(Op::Close { channel: id, receipt });
+            ops.push(Op::Close {
+                channel: id,
+                receipt,
+            });
         }
         chain.submit(ops).await.expect("the operator's closes");
         let sent = chain.with().submissions;

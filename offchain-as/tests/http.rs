@@ -5,7 +5,10 @@
 #![allow(clippy::result_large_err)] // test helpers return the API error as is
 mod support;
 
-use api::{routes, ApiError, AsClient, AsClientError, ErrorCode, PurchaseBody, PurchaseReply, RequestSecret};
+use api::{
+    routes, ApiError, AsClient, AsClientError, ErrorCode, PurchaseBody, PurchaseReply,
+    RequestSecret,
+};
 use offchain_as::{Limits, Store, MAX_BODY_BYTES};
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::hotp::{DeviceKey, Token};
@@ -203,12 +206,18 @@ fn a_published_receipt_gets_a_third_party_no_tokens() {
         Err(e) => e.code(),
         Ok(reply) => panic!("a third party got tokens: {:?}", reply.tokens),
     };
-    assert_eq!(refused(as_client(&base).purchase(&stolen)), Some(ErrorCode::NotTheBuyer));
+    assert_eq!(
+        refused(as_client(&base).purchase(&stolen)),
+        Some(ErrorCode::NotTheBuyer)
+    );
     // ... and again once the channel has closed.
     reader.remove(id);
     v.on_finalized(11, hash(11));
     v.on_best(11, &[]);
-    assert_eq!(refused(as_client(&base).purchase(&stolen)), Some(ErrorCode::NotTheBuyer));
+    assert_eq!(
+        refused(as_client(&base).purchase(&stolen)),
+        Some(ErrorCode::NotTheBuyer)
+    );
     let mine = as_client(&base)
         .purchase(&support::body("lock", id, 0, 30, &buyer, None))
         .expect("the buyer's retry");
@@ -244,8 +253,14 @@ fn work_per_request_is_bounded() {
             let (base, key) = (base.clone(), client_key);
             std::thread::spawn(move || {
                 // Ids never opened, and one that was opened and closed.
-                let bogus = if n % 2 == 0 { ChannelId(1_000 + n) } else { closed };
-                purchase(&base, &body(bogus, 10, &key)).expect_err("absent").0
+                let bogus = if n % 2 == 0 {
+                    ChannelId(1_000 + n)
+                } else {
+                    closed
+                };
+                purchase(&base, &body(bogus, 10, &key))
+                    .expect_err("absent")
+                    .0
             })
         })
         .collect();

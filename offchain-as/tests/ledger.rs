@@ -58,7 +58,12 @@ fn sales_survive_reopening_and_retries_get_the_same_counters() {
     let store = Store::open(&dir.path().join("as.db"), &DOMAIN).expect("reopen");
     assert_eq!(store.next_counter("lock").expect("counter"), 3);
     assert_eq!(
-        store.best(ID, 0).expect("read").expect("held").receipt.amount,
+        store
+            .best(ID, 0)
+            .expect("read")
+            .expect("held")
+            .receipt
+            .amount,
         30
     );
     assert!(store.sale_for(ID, 0, 30).expect("read").is_some());
@@ -89,7 +94,10 @@ fn a_sold_receipt_reposted_without_its_secret_gets_nothing() {
             .sell(offer(&ch, 1, 30, &client, None).expect("valid"))
             .await
             .expect("the buyer's retry");
-        assert_eq!((again.sale.first_counter, again.fresh), (sold.sale.first_counter, false));
+        assert_eq!(
+            (again.sale.first_counter, again.fresh),
+            (sold.sale.first_counter, false)
+        );
     });
 }
 
@@ -296,7 +304,12 @@ fn a_version_2_ledger_is_migrated_and_keeps_its_money() {
     let mut store = Store::open(&path, &DOMAIN).expect("migrated");
     assert_eq!(store.next_counter("lock").expect("counter"), 5);
     assert_eq!(
-        store.best(ID, 0).expect("read").expect("held").receipt.amount,
+        store
+            .best(ID, 0)
+            .expect("read")
+            .expect("held")
+            .receipt
+            .amount,
         50
     );
     let sale = store.sale_for(ID, 0, 50).expect("read").expect("kept");

@@ -45,7 +45,7 @@ pub fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], String> {
     let mut out = [0u8; N];
     for (i, pair) in digits.chunks_exact(2).enumerate() {
         match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(hi), Some(lo)) => out[i] = hi << 4 | lo,
+            (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
             _ => return Err(String::from("not hex")),
         }
     }

@@ -6,8 +6,8 @@ use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::keys::SecretKey;
 use protocol::MerkleRoot;
 use protocol::{
-    authorize, AccountId32, AuthError, Authority, Balance, Channel, ChannelError, ChannelId, SignedReceipt,
-    Domain, Payout, PublicKey, Receipt, Rotation, Settlement,
+    authorize, AccountId32, AuthError, Authority, Balance, Channel, ChannelError, ChannelId,
+    Domain, Payout, PublicKey, Receipt, Rotation, Settlement, SignedReceipt,
 };
 
 const PAYER: AccountId32 = [0x0B; 32];
@@ -40,10 +40,7 @@ fn settle(
     now: u32,
 ) -> Result<Balance, ChannelError> {
     let mut next = *ch;
-    let settlement = next.settlement(
-        &receipt(epoch, amount),
-        now,
-    )?;
+    let settlement = next.settlement(&receipt(epoch, amount), now)?;
     next.apply(settlement);
     *ch = next;
     Ok(settlement.paid)
@@ -488,12 +485,7 @@ fn a_scripted_life_pays_the_hand_computed_amounts_and_exactly_the_deposit() {
         settle(&mut ch, 1, 901, 141),
         Err(ChannelError::AmountExceedsDeposit)
     );
-    let payout = ch
-        .payout(
-            Some(&receipt(1, 850)),
-            150,
-        )
-        .unwrap();
+    let payout = ch.payout(Some(&receipt(1, 850)), 150).unwrap();
     assert_eq!(
         payout,
         Payout {
@@ -742,7 +734,7 @@ proptest! {
                     let (epoch, amount) = resolve(&model, t, epoch, share);
                     let expected =
                         model.claimable(t, epoch, amount) && amount > model.best_in(epoch);
-                    let got = next.settlement(&protocol::Receipt { channel: protocol::ChannelId(0), epoch: epoch, amount: amount }, t);
+                    let got = next.settlement(&protocol::Receipt { channel: protocol::ChannelId(0), epoch, amount }, t);
                     prop_assert_eq!(got.is_ok(), expected, "settle {}/{} at {}: {:?}", epoch, amount, t, got);
                     if let Ok(settlement) = got {
                         let paid = amount - model.best_in(epoch);

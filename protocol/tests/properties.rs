@@ -324,8 +324,8 @@ fn stage(o: &Offer, a: &SecretKey) -> (Channel, Receipt, protocol::Authorized) {
         &checked_against,
         &DOMAIN,
         protocol::SignedReceipt {
-            receipt: receipt,
-            signature: signature,
+            receipt,
+            signature,
             proof: (proof.as_ref()).cloned(),
         },
     )
@@ -355,7 +355,7 @@ proptest! {
         let signature = receipt.sign(&domain, &secret);
         let authority = Authority::Delegate(keys::public_key(&secret));
         prop_assert_eq!(
-            authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: None })
+            authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt, signature, proof: None })
                 .map(|a| a.signer()),
             Ok(keys::public_key(&secret))
         );
@@ -368,7 +368,7 @@ proptest! {
             3 => other_receipt.epoch = epoch ^ (delta as u32 | 1),
             _ => other_receipt.amount = amount ^ u128::from(delta),
         }
-        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &other_domain, protocol::SignedReceipt { receipt: other_receipt, signature: signature, proof: None });
+        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &other_domain, protocol::SignedReceipt { receipt: other_receipt, signature, proof: None });
         prop_assert!(result.is_err(), "verified after changing field {}", field);
     }
 
@@ -447,7 +447,7 @@ proptest! {
         let domain = Domain { genesis_hash: [1; 32], contract: [2; 32] };
         let receipt = Receipt { channel: ChannelId(1), epoch: 0, amount: 5 };
         let signature = receipt.sign(&domain, &secret([7; 32]).expect("key"));
-        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: Some((tree.proof(0).expect("proof")).clone()) });
+        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt, signature, proof: Some((tree.proof(0).expect("proof")).clone()) });
         prop_assert!(matches!(result, Err(AuthError::NotMember(_))), "{:?}", result);
     }
 }
@@ -497,7 +497,7 @@ proptest! {
                 }
             }
             Err(e) => prop_assert!(
-                why.contains(name(&e)),
+                why.contains(name(e)),
                 "refused {:?}, expected one of {:?}", e, why
             ),
         }
@@ -564,7 +564,7 @@ proptest! {
             let signature = receipt.sign(&DOMAIN, &secrets[m]);
             let proof = tree.proof(m).expect("proof");
             let sold = screen(&OURS, &tariff, &channel, 5, &receipt, total).and_then(|()| {
-                let authorized = authorize::<SoftHasher, Libsecp256k1>(&channel.authority, &DOMAIN, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: Some((proof).clone()) })?;
+                let authorized = authorize::<SoftHasher, Libsecp256k1>(&channel.authority, &DOMAIN, protocol::SignedReceipt { receipt, signature, proof: Some((proof).clone()) })?;
                 let spent = Spent { total, by_signer: spent_by[m] };
                 check_terms(&OURS, &tariff, ID, &channel, 5, spent, &authorized)
             });

@@ -6,9 +6,9 @@ use protocol::crypto::EcdsaRecover;
 use protocol::keys::{self, SecretKey};
 use protocol::MerkleTree;
 use protocol::{
-    account_id_of, authorize, check_terms, screen, AccountId32, AuthError, Authority,
-    Balance, Channel, ChannelId, Domain, Epoch, Member, MembershipProof, PublicKey, Purchase,
-    PurchaseError, Receipt, Signature, SignatureError, Spent, Tariff, TariffError,
+    account_id_of, authorize, check_terms, screen, AccountId32, AuthError, Authority, Balance,
+    Channel, ChannelId, Domain, Epoch, Member, MembershipProof, PublicKey, Purchase, PurchaseError,
+    Receipt, Signature, SignatureError, Spent, Tariff, TariffError,
 };
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -407,8 +407,8 @@ fn a_receipt_checked_against_a_superseded_authority_buys_nothing() {
         &old_authority,
         &DOMAIN,
         protocol::SignedReceipt {
-            receipt: receipt,
-            signature: signature,
+            receipt,
+            signature,
             proof: None,
         },
     )
@@ -437,8 +437,8 @@ fn a_receipt_for_another_channel_is_refused() {
         &ch.authority,
         &DOMAIN,
         protocol::SignedReceipt {
-            receipt: receipt,
-            signature: signature,
+            receipt,
+            signature,
             proof: None,
         },
     )
@@ -834,8 +834,8 @@ fn screen_refuses_before_any_key_recovery_with_its_own_reason() {
                     &at.authority,
                     &DOMAIN,
                     protocol::SignedReceipt {
-                        receipt: receipt,
-                        signature: signature,
+                        receipt,
+                        signature,
                         proof: None
                     }
                 ),
@@ -848,8 +848,8 @@ fn screen_refuses_before_any_key_recovery_with_its_own_reason() {
             &at.authority,
             &DOMAIN,
             protocol::SignedReceipt {
-                receipt: receipt,
-                signature: signature,
+                receipt,
+                signature,
                 proof: None,
             },
         ) {
@@ -893,7 +893,7 @@ fn malleated_signatures_are_refused_like_the_contract_does() {
         &ch.authority,
         &DOMAIN,
         protocol::SignedReceipt {
-            receipt: receipt,
+            receipt,
             signature: high_s,
             proof: None,
         },
@@ -949,8 +949,8 @@ fn every_purchase_error_is_reachable_and_has_a_distinct_stable_code() {
             &ch.authority,
             &DOMAIN,
             protocol::SignedReceipt {
-                receipt: receipt,
-                signature: signature,
+                receipt,
+                signature,
                 proof: None,
             },
         )
@@ -1048,8 +1048,8 @@ fn a_rotation_announced_right_after_a_sale_leaves_the_as_its_margin() {
             &authority,
             &DOMAIN,
             protocol::SignedReceipt {
-                receipt: receipt,
-                signature: signature,
+                receipt,
+                signature,
                 proof: None,
             },
         )

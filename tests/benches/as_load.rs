@@ -13,13 +13,12 @@
 //! Needs SLOTPAY_NODE_URL and the release binaries: `scripts/bench.sh` provides both.
 //! Writes `bench/as-load.md`. Knobs: SLOTPAY_LOAD_CHANNELS (256), SLOTPAY_LOAD_SECONDS (10).
 use api::to_hex;
-use api::wire::PurchaseBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain, Receipt};
+use protocol::{ChannelId, Domain};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -100,16 +99,14 @@ struct Channel {
 fn sign_ahead(channel: &Channel, domain: &Domain, index: usize, n: u64) -> Vec<Bytes> {
     (1..=n)
         .map(|k| {
-            let receipt = Receipt {
-                channel: channel.id,
-                epoch: 0,
-                amount: u128::from(channel.sold + k) * PRICE,
-            };
             let device = device_name((index + (channel.sold + k) as usize) % DEVICES);
-            let body = PurchaseBody::new(
+            let body = purchase_body(
+                domain,
                 &device,
-                &receipt,
-                &receipt.sign(domain, &channel.secret),
+                channel.id,
+                0,
+                u128::from(channel.sold + k) * PRICE,
+                &channel.secret,
                 None,
             );
             Bytes::from(serde_json::to_vec(&body).expect("json"))
@@ -223,7 +220,9 @@ async fn phase(
         as_pid,
         domain,
     } = target;
-    let url: hyper::Uri = format!("{as_url}/v1/purchase").parse().expect("uri");
+    let url: hyper::Uri = format!("{as_url}{}", api::routes::PURCHASE)
+        .parse()
+        .expect("uri");
     let n = channels.len();
     let per_channel = match rate {
         Some(r) => (r * seconds / n as f64).ceil() as u64,
@@ -279,14 +278,10 @@ async fn phase(
 /// Re-reads each channel's total from the AS after a phase, so the next phase signs on top.
 fn resync(as_url: &str, channels: &mut [Channel]) {
     for c in channels.iter_mut() {
-        let reply: Value = ureq::get(&format!("{as_url}/v1/channels/{}", c.id.0))
-            .call()
+        let total: u128 = as_client(as_url)
+            .channel(c.id)
             .expect("channel")
-            .into_json()
-            .expect("json");
-        let total: u128 = reply["total"]
-            .as_str()
-            .expect("total")
+            .total
             .parse()
             .expect("number");
         assert_eq!(total % PRICE, 0);

@@ -423,6 +423,45 @@ pub fn present(addr: SocketAddr, token: &str) -> Result<Granted, PresentError> {
     device_client(addr).present(&token)
 }
 
+/// A purchase of `device` slots with a receipt of `channel`'s `epoch` for `amount`,
+/// signed by `key`, with the request secret `slotpay pay` would send.
+pub fn purchase_body(
+    domain: &protocol::Domain,
+    device: &str,
+    channel: ChannelId,
+    epoch: u32,
+    amount: Balance,
+    key: &SecretKey,
+    proof: Option<protocol::MembershipProof>,
+) -> api::PurchaseBody {
+    let receipt = protocol::Receipt {
+        channel,
+        epoch,
+        amount,
+    };
+    api::PurchaseBody {
+        device: device.to_owned(),
+        signed: protocol::SignedReceipt::sign(receipt, domain, key, proof),
+        request_secret: client::pay::request_secret(key, domain, &receipt),
+    }
+}
+
+/// POSTs `body` to the AS at `as_url`: its answer, or the refusal's status and body (0 and
+/// the error when nothing answered).
+pub fn post_purchase(
+    as_url: &str,
+    body: &api::PurchaseBody,
+) -> Result<api::PurchaseReply, (u16, String)> {
+    match as_client(as_url).purchase(body) {
+        Ok(reply) => Ok(reply),
+        Err(api::AsClientError::Refused { status, error }) => {
+            Err((status, serde_json::to_string(&error).unwrap_or_default()))
+        }
+        Err(api::AsClientError::Status { status, body }) => Err((status, body)),
+        Err(e) => Err((0, e.to_string())),
+    }
+}
+
 /// `GET /v1/terms` of the AS at `as_url`.
 pub fn as_terms(as_url: &str) -> api::TermsReply {
     as_client(as_url).terms().expect("terms")

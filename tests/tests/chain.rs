@@ -3,10 +3,10 @@
 //! lags (`SLOTPAY_LAG_NODE_URL`, a node started with `--finalize-delay-sec`); and a
 //! running `serve` survives a node restart under load: sales answer 503 only while the
 //! node is down, resume after, and a close pending across the restart completes.
-use api::wire::{PurchaseBody, PurchaseReply};
+use api::PurchaseReply;
 use chain::{balances, Contract, Finality, SlotpayEvent};
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain, Receipt};
+use protocol::{ChannelId, Domain};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -28,20 +28,10 @@ fn buy(
     amount: u128,
     key: &SecretKey,
 ) -> Result<PurchaseReply, (u16, String)> {
-    let receipt = Receipt {
-        channel,
-        epoch: 0,
-        amount,
-    };
-    let body = PurchaseBody::new("lock-1", &receipt, &receipt.sign(domain, key), None);
-    match ureq::post(&format!("{as_url}/v1/purchase"))
-        .timeout(Duration::from_secs(15))
-        .send_json(&body)
-    {
-        Ok(r) => Ok(r.into_json().expect("reply")),
-        Err(ureq::Error::Status(s, r)) => Err((s, r.into_string().unwrap_or_default())),
-        Err(e) => Err((0, e.to_string())),
-    }
+    post_purchase(
+        as_url,
+        &purchase_body(domain, "lock-1", channel, 0, amount, key, None),
+    )
 }
 
 /// Makes a block (the dev chain seals one per transaction), from //Dave, at best.
@@ -343,9 +333,9 @@ fn serve_survives_a_node_restart_under_load() {
         }
     }
     // The close of the expiring channel completed.
-    let store = offchain_as::ledger::Store::open(&dir.join("as.db"), &domain).expect("ledger");
+    let store = offchain_as::Store::open(&dir.join("as.db"), &domain).expect("ledger");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !store.state(ids[2]).expect("state").1 {
+    while !store.state(ids[2]).expect("state").closed {
         assert!(
             Instant::now() < deadline,
             "the pending close never completed; log {}",

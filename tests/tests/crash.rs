@@ -5,12 +5,11 @@
 //!
 //! Needs `SLOTPAY_NODE_URL` (scripts/test.sh starts a node and sets it), and for the node
 //! restart the port `scripts/node.sh` started it on (`SLOTPAY_NODE_PORT`).
-use api::wire::PurchaseBody;
 use device::PresentError;
-use offchain_as::ledger::Store;
+use offchain_as::Store;
 use protocol::hotp::{Digits, Token};
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain, Receipt};
+use protocol::{ChannelId, Domain};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -140,13 +139,8 @@ impl Payer {
         let amount = self.pending.unwrap_or(self.accepted + PRICE);
         self.pending = Some(amount);
         let device = DEVICES[self.turn % DEVICES.len()];
-        let receipt = Receipt {
-            channel: self.channel,
-            epoch: 0,
-            amount,
-        };
-        let body = PurchaseBody::new(device, &receipt, &receipt.sign(domain, &self.secret), None);
-        let answer = ureq::post(&format!("{as_url}/v1/purchase"))
+        let body = purchase_body(domain, device, self.channel, 0, amount, &self.secret, None);
+        let answer = ureq::post(&format!("{as_url}{}", api::routes::PURCHASE))
             .timeout(Duration::from_secs(10))
             .send_json(serde_json::to_value(&body).expect("json"));
         match answer {
@@ -209,6 +203,7 @@ fn check_durable(db: &Path, domain: &Domain, answered: &[Answered]) {
                 .best(a.channel, 0)
                 .expect("best")
                 .expect("held")
+                .receipt
                 .amount
                 >= a.amount
         );
@@ -519,7 +514,7 @@ fn a_node_restart_while_the_as_closes_ends_with_one_close() {
         assert_eq!(status["open"], false, "{status}");
         let store = Store::open(&dir.join("as.db"), &domain).expect("ledger");
         assert!(
-            store.state(*channel).expect("read").1,
+            store.state(*channel).expect("read").closed,
             "the ledger records the close"
         );
     }

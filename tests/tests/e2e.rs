@@ -3,11 +3,10 @@
 //! of the AS and of a device; closes; every balance checked to the unit.
 //!
 //! Needs `SLOTPAY_NODE_URL` (scripts/test.sh starts a node and sets it).
-use api::wire::PurchaseBody;
 use device::PresentError;
 use interface::messages::Close;
 use protocol::keys::SecretKey;
-use protocol::{ChannelId, Domain, Receipt};
+use protocol::{ChannelId, Domain};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,14 +50,10 @@ impl World {
     }
 
     fn total(&self, channel: u64) -> u128 {
-        let reply: Value = ureq::get(&format!("{}/v1/channels/{channel}", self.as_url))
-            .call()
+        as_client(&self.as_url)
+            .channel(ChannelId(channel))
             .expect("channel")
-            .into_json()
-            .expect("json");
-        reply["total"]
-            .as_str()
-            .expect("total")
+            .total
             .parse()
             .expect("number")
     }
@@ -90,7 +85,7 @@ impl World {
 
     /// POSTs a purchase body; returns (status, JSON answer).
     fn post(&self, body: &str) -> (u16, Value) {
-        match ureq::post(&format!("{}/v1/purchase", self.as_url))
+        match ureq::post(&format!("{}{}", self.as_url, api::routes::PURCHASE))
             .set("content-type", "application/json")
             .send_string(body)
         {
@@ -102,15 +97,13 @@ impl World {
 
     fn offer(&self, device: &str, channel: u64, amount: u128, key: &str) -> (u16, Value) {
         let secret = read_key(&self.dir.join(key));
-        let receipt = Receipt {
-            channel: ChannelId(channel),
-            epoch: 0,
-            amount,
-        };
-        let body = PurchaseBody::new(
+        let body = purchase_body(
+            &self.domain(),
             device,
-            &receipt,
-            &receipt.sign(&self.domain(), &secret),
+            ChannelId(channel),
+            0,
+            amount,
+            &secret,
             None,
         );
         self.post(&serde_json::to_string(&body).expect("json"))
@@ -348,7 +341,7 @@ fn paid_slots_end_to_end_on_a_real_chain() {
     // Refusals: documented code, nothing changes.
     let totals = |w: &World| [w.total(account), w.total(delegate), w.total(group)];
     let before_refusals = totals(&w);
-    let (status, e) = w.post("{\"device\": \"lock-1\", \"receipt\": ");
+    let (status, e) = w.post("{\"device\": \"lock-1\", \"signed\": ");
     assert_eq!((status, e["code"].as_str()), (400, Some("bad_request")));
     let (status, e) = w.offer("pump-2", delegate, 2 * PRICE, "delegate.key");
     assert_eq!((status, e["code"].as_str()), (409, Some("stale_total")));
@@ -492,7 +485,7 @@ fn paid_slots_end_to_end_on_a_real_chain() {
                 0,
                 &Close {
                     channel: ChannelId(ids[0]),
-                    claim: None,
+                    receipt: None,
                 },
                 chain::Finality::Best,
             )

@@ -260,7 +260,7 @@ fn a_stolen_delegate_key_is_revoked_while_it_spends() {
     let domain = Deployment::load(Path::new(&w.path("deployment.json")))
         .expect("deployment")
         .domain();
-    let store = offchain_as::ledger::Store::open(&w.dir.join("as.db"), &domain).expect("ledger");
+    let store = offchain_as::Store::open(&w.dir.join("as.db"), &domain).expect("ledger");
     let settled: Vec<_> = store
         .settlements(ChannelId(channel))
         .expect("settlements")

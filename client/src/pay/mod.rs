@@ -12,7 +12,10 @@ use crate::group::GroupFile;
 use crate::keys::read_secret;
 use crate::state::ClientState;
 use anyhow::{bail, Context, Result};
-use api::{parse_amount, AsClient, AsClientError, Deployment, ErrorCode, PurchaseBody, PurchaseReply, RequestSecret};
+use api::{
+    parse_amount, AsClient, AsClientError, Deployment, ErrorCode, PurchaseBody, PurchaseReply,
+    RequestSecret,
+};
 use device::{ClientConfig, DeviceClient};
 use protocol::hotp::Token;
 use protocol::keys;
@@ -112,7 +115,11 @@ async fn check_on_chain(deployment: &Deployment, url: Option<&str>) -> Result<bo
 /// The secret sent with a purchase (see [`RequestSecret`]): derived from the key and the
 /// receipt, so a resend of the same receipt (after a timeout, a crash) sends the same one
 /// without storing it, and nobody without the key can make it.
-pub fn request_secret(secret: &keys::SecretKey, domain: &Domain, receipt: &Receipt) -> RequestSecret {
+pub fn request_secret(
+    secret: &keys::SecretKey,
+    domain: &Domain,
+    receipt: &Receipt,
+) -> RequestSecret {
     use hmac::{digest::KeyInit, Mac};
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&secret.secret_bytes())
         .expect("HMAC takes a key of any length");
@@ -164,7 +171,11 @@ pub async fn pay(args: PayArgs) -> Result<PayOutcome> {
 
 /// Sends `body`, resending the very same body (same receipt, same secret) while the AS
 /// does not answer, at most `retries` more times.
-fn send(as_client: &AsClient, body: &PurchaseBody, retries: u32) -> Result<PurchaseReply, AsClientError> {
+fn send(
+    as_client: &AsClient,
+    body: &PurchaseBody,
+    retries: u32,
+) -> Result<PurchaseReply, AsClientError> {
     let mut delay = Duration::from_millis(200);
     let mut left = retries;
     loop {
@@ -246,8 +257,10 @@ fn buy(
                 }
                 // Another group member raised the total first: sign above it, if it is
                 // real (signed by another member) and really above what this key signed.
-                let total =
-                    parse_amount(error.current_total.as_deref().unwrap_or(""), "current_total")?;
+                let total = parse_amount(
+                    error.current_total.as_deref().unwrap_or(""),
+                    "current_total",
+                )?;
                 if let Some(shown) = error.justification.as_ref() {
                     if signed_by(shown, domain, &own_key) {
                         return Err(Distrust::StaleByOwnReceipt {

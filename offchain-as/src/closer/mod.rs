@@ -190,8 +190,8 @@ pub struct Closer<S> {
     plan: SharedPlan,
 }
 
-mod pass;
 mod now;
+mod pass;
 pub use now::NowReport;
 
 impl<S: ClosingChain> Closer<S> {

@@ -4,8 +4,8 @@
 //! close measured, every transaction of a pass sent at once.
 use super::{Capacity, ClosingChain, Effect, Landed, Op, TransactionCost};
 use crate::view::{ChainView, ChannelRead, Heights, NodeView};
-use chain::{AnySigner, Batch, BlockLimits, Call, ChainError, Finality, ItemOutcome, SlotpayEvent};
 use chain::dry_run::Weight;
+use chain::{AnySigner, Batch, BlockLimits, Call, ChainError, Finality, ItemOutcome, SlotpayEvent};
 use interface::messages::{Close, Settle};
 use protocol::ChannelId;
 use std::sync::{Arc, Mutex};

@@ -42,7 +42,9 @@ impl<S: ClosingChain> Closer<S> {
         let Some(state) = read.channel else {
             if !read.finalized_open {
                 let block = read.block;
-                self.ledger.run(move |s| s.mark_closed(channel, block)).await?;
+                self.ledger
+                    .run(move |s| s.mark_closed(channel, block))
+                    .await?;
             }
             return Ok(NowReport::not_open(channel, read.finalized_open));
         };
@@ -97,7 +99,9 @@ impl<S: ClosingChain> Closer<S> {
             Op::Close { .. } => {
                 let after = self.chain.read(channel).await?;
                 if !after.finalized_open {
-                    self.ledger.run(move |s| s.mark_closed(channel, block)).await?;
+                    self.ledger
+                        .run(move |s| s.mark_closed(channel, block))
+                        .await?;
                 }
             }
         }

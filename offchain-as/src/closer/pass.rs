@@ -1,7 +1,7 @@
 //! One policy pass over every channel the AS holds receipts of.
 use super::{
-    decide, heights, read_all, stop_and_read, unpaid, Action, Closer, CloserError,
-    ClosingChain, Holding, Landed, Op, Report,
+    decide, heights, read_all, stop_and_read, unpaid, Action, Closer, CloserError, ClosingChain,
+    Holding, Landed, Op, Report,
 };
 use crate::ledger::{LedgerError, Store};
 use protocol::{Channel, ChannelId, SignedReceipt};
@@ -49,10 +49,9 @@ impl<S: ClosingChain> Closer<S> {
         let starts: Vec<Option<u32>> = {
             let mut plan = self.plan.lock().unwrap_or_else(|p| p.into_inner());
             plan.set_capacity(capacity.per_block);
-            let jobs = reads
-                .iter()
-                .zip(&ids)
-                .filter_map(|(read, id)| Some((*id, super::deadline(read.as_ref().ok()?.channel.as_ref()?))));
+            let jobs = reads.iter().zip(&ids).filter_map(|(read, id)| {
+                Some((*id, super::deadline(read.as_ref().ok()?.channel.as_ref()?)))
+            });
             plan.replace(jobs, now, self.retry_after_blocks);
             ids.iter().map(|id| plan.start_of(*id)).collect()
         };
@@ -172,6 +171,9 @@ impl<S: ClosingChain> Closer<S> {
         self.seen_closing.remove(&id);
         self.in_flight.remove(&id);
         self.measured.remove(&id);
-        self.plan.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.plan
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 }

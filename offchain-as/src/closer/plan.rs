@@ -16,9 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 /// The block before which the AS must act on `channel`: its rotation's effect, when one
 /// is pending (the ending epoch's receipts stop counting then), else its expiry.
 pub fn deadline(channel: &protocol::Channel) -> u32 {
-    channel
-        .rotation
-        .map_or(channel.expires_at, |r| r.effective_at.min(channel.expires_at))
+    channel.rotation.map_or(channel.expires_at, |r| {
+        r.effective_at.min(channel.expires_at)
+    })
 }
 
 /// How many closes the chain takes, from its block limits and a close's measured weight.
@@ -44,7 +44,9 @@ impl Capacity {
 
 /// A schedule that cannot hold: the job would have to start before now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("closing every channel in time would have to begin at block {would_start}, before block {now}")]
+#[error(
+    "closing every channel in time would have to begin at block {would_start}, before block {now}"
+)]
 pub struct Full {
     /// When the earliest job would have to start.
     pub would_start: i64,
@@ -88,7 +90,12 @@ impl ClosePlan {
     /// Replaces the jobs with `jobs` (channel, [`deadline`] of its channel) at block
     /// `now`, keeping those the sale path admitted within the last `keep` blocks: their
     /// first sale may have committed after the closer read what it holds.
-    pub fn replace(&mut self, jobs: impl IntoIterator<Item = (ChannelId, u32)>, now: u32, keep: u32) {
+    pub fn replace(
+        &mut self,
+        jobs: impl IntoIterator<Item = (ChannelId, u32)>,
+        now: u32,
+        keep: u32,
+    ) {
         let mut deadlines: BTreeMap<ChannelId, u32> = jobs.into_iter().collect();
         self.admitted.retain(|channel, at| {
             let recent = now.saturating_sub(*at) <= keep;
@@ -201,7 +208,9 @@ mod tests {
         plan.replace((0..35).map(|i| (ChannelId(i), 1000)), 0, 0);
         let mut per_block: BTreeMap<u32, u32> = BTreeMap::new();
         for i in 0..35 {
-            *per_block.entry(plan.start_of(ChannelId(i)).unwrap()).or_default() += 1;
+            *per_block
+                .entry(plan.start_of(ChannelId(i)).unwrap())
+                .or_default() += 1;
         }
         // 35 jobs at 10 a block, all due by block 995: 995, 994, 993 full, 992 holds 5.
         assert_eq!(

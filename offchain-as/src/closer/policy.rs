@@ -69,9 +69,12 @@ pub fn decide(policy: &Policy, read: &ChannelRead, holding: &Holding<'_>, now: u
         };
     };
     let (unpaid, _) = unpaid(channel, holding.best);
-    let reached = |block: u32| u64::from(now) + u64::from(policy.blocks_before_expiry) >= u64::from(block);
+    let reached =
+        |block: u32| u64::from(now) + u64::from(policy.blocks_before_expiry) >= u64::from(block);
     let planned = holding.planned_start.is_some_and(|start| now >= start);
-    let rotating = channel.rotation.is_some_and(|r| r.effective_at < channel.expires_at);
+    let rotating = channel
+        .rotation
+        .is_some_and(|r| r.effective_at < channel.expires_at);
     if holding.closing || reached(channel.expires_at) || (planned && !rotating) {
         return Action::Close;
     }

@@ -12,12 +12,13 @@ mod schema;
 mod store;
 
 pub use store::{
-    counter_floor_now, ChannelState, Refused, SaleRecord, SellOutcome, Store, Watched,
-    COUNTER_BITS,
+    counter_floor_now, ChannelState, Refused, SaleRecord, SellOutcome, Store, Watched, COUNTER_BITS,
 };
 
 use crate::metrics::Metrics;
-use protocol::{check_terms, AccountId32, Authorized, Channel, ChannelId, Epoch, PurchaseError, Tariff};
+use protocol::{
+    check_terms, AccountId32, Authorized, Channel, ChannelId, Epoch, PurchaseError, Tariff,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};

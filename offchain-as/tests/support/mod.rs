@@ -4,14 +4,13 @@
 use api::{PurchaseBody, RequestSecret};
 use chain::{BlockHash, ChainError};
 use offchain_as::{
-    router_with, ClosePlan, ContractReader, DeviceTerms, Ledger, Limits, Metrics, NodeView,
-    Rules, Seller, Service, SharedPlan, Store,
+    router_with, ClosePlan, ContractReader, DeviceTerms, Ledger, Limits, Metrics, NodeView, Rules,
+    Seller, Service, SharedPlan, Store,
 };
 use protocol::hotp::{DeviceKey, Digits};
 use protocol::keys::{self, SecretKey};
 use protocol::{
-    Authority, Balance, Channel, ChannelId, Domain, MembershipProof, Receipt, SignedReceipt,
-    Tariff,
+    Authority, Balance, Channel, ChannelId, Domain, MembershipProof, Receipt, SignedReceipt, Tariff,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -72,7 +72,7 @@ async fn call_dry(
     origin: AccountId32,
     contract: AccountId32,
     input: Vec<u8>,
-) -> dry_run::Outcome {
+) -> dry_run::RawDryRun {
     let (_, best) = node.best().await.expect("best block");
     let outcome = dry_run::call(node.api(), best, origin, contract, 0, input)
         .await

@@ -16,9 +16,11 @@ use chain::dry_run::{self, Code, Weight};
 use chain::{balances, AnySigner, At, Contract, Finality, SlotpayEvent};
 use interface::messages::*;
 use protocol::crypto::backend::SoftHasher;
-use protocol::{Member, MerkleTree};
 use protocol::keys::{self, SecretKey};
-use protocol::{AccountId32, Authority, Balance, ChannelId, Claim, Domain, PublicKey, Receipt};
+use protocol::{
+    AccountId32, Authority, Balance, ChannelId, Domain, PublicKey, Receipt, SignedReceipt,
+};
+use protocol::{Member, MerkleTree};
 use std::path::PathBuf;
 use subxt::dynamic::Value;
 use subxt_signer::sr25519::dev;
@@ -84,7 +86,7 @@ impl Bench {
         value: Balance,
         message: &M,
     ) where
-        M::Output: chain::Outcome,
+        M::Output: chain::Answer,
     {
         let dry = self
             .contract
@@ -105,18 +107,18 @@ impl Bench {
         amount: Balance,
         key: &SecretKey,
         tree: Option<&MerkleTree>,
-    ) -> Claim {
-        Claim {
+    ) -> SignedReceipt {
+        let receipt = Receipt {
+            channel,
             epoch: 0,
             amount,
-            signature: Receipt {
-                channel,
-                epoch: 0,
-                amount,
-            }
-            .sign(&self.domain, key),
-            membership: tree.map(|t| t.proof(0).expect("member 0's proof")),
-        }
+        };
+        SignedReceipt::sign(
+            receipt,
+            &self.domain,
+            key,
+            tree.map(|t| t.proof(0).expect("member 0's proof")),
+        )
     }
 
     async fn submit<M: Message>(
@@ -126,7 +128,7 @@ impl Bench {
         message: &M,
     ) -> Vec<SlotpayEvent>
     where
-        M::Output: chain::Outcome,
+        M::Output: chain::Answer,
     {
         self.contract
             .call(signer, value, message, Finality::Best)
@@ -178,8 +180,7 @@ impl Bench {
             .await;
         let channel = self.open(payer, authority, 1_000, DEPOSIT).await;
         let settle = Settle {
-            channel,
-            claim: self.claim(channel, AMOUNT / 2, key, tree),
+            receipt: self.claim(channel, AMOUNT / 2, key, tree),
         };
         self.measure("settle", name, payee, 0, &settle).await;
         self.submit(&bob, 0, &settle).await;
@@ -192,13 +193,13 @@ impl Bench {
         self.submit(payer, 0, &rotate).await;
         let close = Close {
             channel,
-            claim: Some(self.claim(channel, AMOUNT, key, tree)),
+            receipt: Some(self.claim(channel, AMOUNT, key, tree)),
         };
         self.measure("close", name, payee, 0, &close).await;
         if name == "delegated client key" {
             let bare = Close {
                 channel,
-                claim: None,
+                receipt: None,
             };
             self.measure("close without a receipt", name, payee, 0, &bare)
                 .await;
@@ -362,7 +363,7 @@ async fn main() {
             .await;
         let close = Close {
             channel,
-            claim: Some(bench.claim(channel, AMOUNT, &group_signer, Some(&tree))),
+            receipt: Some(bench.claim(channel, AMOUNT, &group_signer, Some(&tree))),
         };
         let hashes = tree.proof(0).expect("proof").siblings.len();
         bench
@@ -404,7 +405,7 @@ async fn main() {
         .expect("reap the payer");
     let close = Close {
         channel,
-        claim: Some(bench.claim(channel, AMOUNT, &client, None)),
+        receipt: Some(bench.claim(channel, AMOUNT, &client, None)),
     };
     let bob = AnySigner::from_suri("//Bob").expect("Bob");
     bench
