@@ -12,7 +12,9 @@
 //!
 //! The metadata is `$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.json`
 //! (`SLOTPAY_CACHE` defaults to `~/.cache/slotpay`); `SLOTPAY_CONTRACT_METADATA` names
-//! another file.
+//! another file. Without a built contract (a plain `cargo test --workspace` on a fresh
+//! checkout) the checks say so and pass vacuously; when `SLOTPAY_CONTRACT_METADATA` is
+//! set (the test command sets it after building the contract) a missing file fails.
 use interface::events::*;
 use interface::messages::*;
 use interface::Error;
@@ -38,8 +40,18 @@ struct Metadata {
     types: PortableRegistry,
 }
 
-fn metadata() -> Metadata {
+/// The metadata, or `None` (after saying why) when no contract was built and none was
+/// asked for.
+fn metadata() -> Option<Metadata> {
     let path = metadata_path();
+    if std::env::var_os("SLOTPAY_CONTRACT_METADATA").is_none() && !path.exists() {
+        eprintln!(
+            "SKIPPED: no contract metadata at {} (build the contract, as scripts/test.sh does, \
+             or set SLOTPAY_CONTRACT_METADATA)",
+            path.display()
+        );
+        return None;
+    }
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "cannot read the contract's metadata at {}: {e}. Build the contract first \
@@ -51,7 +63,7 @@ fn metadata() -> Metadata {
     let json: Value = serde_json::from_str(&text).expect("the metadata is JSON");
     let types = serde_json::from_value(serde_json::json!({ "types": json["types"] }))
         .expect("the metadata's type registry");
-    Metadata { json, types }
+    Some(Metadata { json, types })
 }
 
 /// A composite's or a variant's fields: (name, shape).
@@ -359,7 +371,7 @@ fn check_event<E: ContractEvent + TypeInfo + 'static>(m: &Metadata) -> String {
 
 #[test]
 fn the_contract_implements_the_interface() {
-    let m = metadata();
+    let Some(m) = metadata() else { return };
     let constructors = [check_constructor::<New>(&m)];
     let messages = [
         check_message::<Open>(&m),
@@ -406,7 +418,7 @@ fn the_contract_implements_the_interface() {
 /// (name, index, fields), checked on `open`'s `Result<ChannelId, Error>`.
 #[test]
 fn the_contracts_error_is_the_interfaces() {
-    let m = metadata();
+    let Some(m) = metadata() else { return };
     let open = find(&m.json["spec"]["messages"], "message", Open::LABEL);
     let (output, _) = result_parts("open", shape(&m.types, type_id(&open["returnType"])));
     let (_, error) = result_parts("open's output", output);

@@ -478,3 +478,41 @@ fn slow_and_excess_clients_are_cut_off() {
     let store = Store::open(&dir.path().join("as.db"), &DOMAIN).expect("ledger");
     assert_eq!(store.best(id, 0).expect("read"), None, "nothing sold");
 }
+
+/// The close plan gates sales: a channel whose close must begin now sells nothing more,
+/// and one whose close could not fit before its expiry (the chain takes one close a
+/// block here, and six channels already expire in the same block) is not sold on.
+#[test]
+fn sales_follow_the_close_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client_key = secret(15);
+    let reader = FakeReader::default();
+    let ids: Vec<ChannelId> = (0..7)
+        .map(|_| {
+            let mut c = channel(delegate(&client_key), 100);
+            c.expires_at = 30;
+            reader.open(c)
+        })
+        .collect();
+    let v = view(&reader, 10, 10);
+    let plan = std::sync::Arc::new(std::sync::Mutex::new(offchain_as::ClosePlan::new(1, 10)));
+    let base = serve_with_plan(dir.path(), v.clone(), 64, Limits::default(), plan);
+    // Six closes due by block 20 (30 - lead 10), one a block: they begin at 20, 19, ...,
+    // 15.
+    for id in &ids[..6] {
+        purchase(&base, &body(*id, 10, &client_key)).expect("fits");
+    }
+    v.on_best(15, &[]);
+    // At 15 the plan is full down to 15: a seventh channel would begin at 14 < 15.
+    let e = purchase(&base, &body(ids[6], 10, &client_key)).expect_err("no room");
+    assert_eq!(code(&e), (503, ErrorCode::ClosingCapacity));
+    // And the channel whose close begins at 15 sells nothing more.
+    let refusals = ids[..6]
+        .iter()
+        .filter(|id| {
+            purchase(&base, &body(**id, 20, &client_key))
+                .is_err_and(|e| e.1.code == ErrorCode::ChannelClosing)
+        })
+        .count();
+    assert_eq!(refusals, 1, "one close begins at 15");
+}

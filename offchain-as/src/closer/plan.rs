@@ -225,8 +225,10 @@ mod tests {
         for i in 0..6 {
             plan.admit(ChannelId(i), 110, 100).expect("room");
         }
-        // 6 jobs by 107 at 2 a block: 107, 106, 105 hold them; a 7th would start at 104.
-        assert_eq!(plan.admit(ChannelId(6), 110, 104), Ok(104));
+        // 6 jobs by 107 at 2 a block: 107, 106, 105 hold them; with a 7th, one of them
+        // starts at 104: fine at 104, too late at 105.
+        assert!(plan.admit(ChannelId(6), 110, 104).is_ok());
+        assert!(plan.feasible_at(104) && !plan.feasible_at(105));
         plan.remove(ChannelId(6));
         assert_eq!(
             plan.admit(ChannelId(6), 110, 105),

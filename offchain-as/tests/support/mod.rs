@@ -193,6 +193,17 @@ pub fn serve(
     max_slots: u64,
     limits: Limits,
 ) -> String {
+    serve_with_plan(dir, view, max_slots, limits, plan())
+}
+
+/// [`serve`] with the closer's plan `plan`.
+pub fn serve_with_plan(
+    dir: &std::path::Path,
+    view: NodeView<FakeReader>,
+    max_slots: u64,
+    limits: Limits,
+    plan: SharedPlan,
+) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     let dir = dir.to_path_buf();
     std::thread::spawn(move || {
@@ -204,7 +215,7 @@ pub fn serve(
                 ledger: ledger_with(&dir, max_slots, metrics.clone()),
                 view,
                 metrics,
-                plan: plan(),
+                plan,
                 max_finality_lag: 50,
             });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
