@@ -5,13 +5,13 @@ use device::{CounterStore, DeviceState, StateError};
 use std::path::PathBuf;
 
 /// The device's state in one file.
-pub struct FileCounterStore {
+pub(crate) struct FileCounterStore {
     path: PathBuf,
 }
 
 /// Why the state file could not be read or written.
 #[derive(Debug, thiserror::Error)]
-pub enum FileStoreError {
+pub(crate) enum FileStoreError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -22,7 +22,7 @@ pub enum FileStoreError {
 }
 
 impl FileCounterStore {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The settings `init` writes; everything else takes its default.
 #[derive(clap::Args, Debug)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// The node's WebSocket RPC URL.
     #[arg(long)]
     rpc_url: String,
@@ -56,7 +56,7 @@ pub struct InitArgs {
 }
 
 /// Writes the configuration at `path`.
-pub fn write(path: &Path, args: &InitArgs) -> Result<()> {
+pub(crate) fn write(path: &Path, args: &InitArgs) -> Result<()> {
     let config = Config {
         rpc_url: args.rpc_url.clone(),
         deployment: args.deployment.clone(),

@@ -134,7 +134,7 @@ impl Signature {
 
 /// Off-chain key handling.
 #[cfg(feature = "std")]
-pub mod keys {
+pub(crate) mod keys {
     use super::Signature;
     use crate::types::PublicKey;
     pub use secp256k1::SecretKey;

@@ -179,8 +179,8 @@ fn expired_channels_refuse_settle_close_rotate_and_top_up_but_extend_revives() {
         let mut c = ch;
         assert_eq!(
             c.settlement(
-                &protocol::Receipt {
-                    channel: protocol::ChannelId(0),
+                &Receipt {
+                    channel: ChannelId(0),
                     epoch: 0,
                     amount: 300
                 },
@@ -190,8 +190,8 @@ fn expired_channels_refuse_settle_close_rotate_and_top_up_but_extend_revives() {
         );
         assert_eq!(
             c.payout(
-                Some(&protocol::Receipt {
-                    channel: protocol::ChannelId(0),
+                Some(&Receipt {
+                    channel: ChannelId(0),
                     epoch: 0,
                     amount: 300
                 }),
@@ -201,8 +201,8 @@ fn expired_channels_refuse_settle_close_rotate_and_top_up_but_extend_revives() {
         );
         assert_eq!(
             c.payout(
-                Some(&protocol::Receipt {
-                    channel: protocol::ChannelId(0),
+                Some(&Receipt {
+                    channel: ChannelId(0),
                     epoch: 0,
                     amount: 200
                 }),
@@ -232,8 +232,8 @@ fn settle_twice_then_close_pays_exactly_the_differences() {
     let mut ch = open(1_000, 100, 10, 0);
     assert_eq!(
         ch.to_owned().settlement(
-            &protocol::Receipt {
-                channel: protocol::ChannelId(0),
+            &Receipt {
+                channel: ChannelId(0),
                 epoch: 0,
                 amount: 300
             },
@@ -734,7 +734,7 @@ proptest! {
                     let (epoch, amount) = resolve(&model, t, epoch, share);
                     let expected =
                         model.claimable(t, epoch, amount) && amount > model.best_in(epoch);
-                    let got = next.settlement(&protocol::Receipt { channel: protocol::ChannelId(0), epoch, amount }, t);
+                    let got = next.settlement(&Receipt { channel: ChannelId(0), epoch, amount }, t);
                     prop_assert_eq!(got.is_ok(), expected, "settle {}/{} at {}: {:?}", epoch, amount, t, got);
                     if let Ok(settlement) = got {
                         let paid = amount - model.best_in(epoch);

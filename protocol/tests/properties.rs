@@ -447,7 +447,7 @@ proptest! {
         let domain = Domain { genesis_hash: [1; 32], contract: [2; 32] };
         let receipt = Receipt { channel: ChannelId(1), epoch: 0, amount: 5 };
         let signature = receipt.sign(&domain, &secret([7; 32]).expect("key"));
-        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt, signature, proof: Some((tree.proof(0).expect("proof")).clone()) });
+        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt, signature, proof: Some((tree.proof(0).expect("proof"))) });
         prop_assert!(matches!(result, Err(AuthError::NotMember(_))), "{:?}", result);
     }
 }
@@ -482,14 +482,14 @@ proptest! {
                 prop_assert!(o.base + purchase.new_total <= o.deposit);
                 for t in o.now..=o.now + o.margin {
                     let mut settling = channel;
-                    let settlement = settling.settlement(&protocol::Receipt { channel: protocol::ChannelId(0), epoch: o.epoch, amount: o.amount }, t);
+                    let settlement = settling.settlement(&Receipt { channel: ChannelId(0), epoch: o.epoch, amount: o.amount }, t);
                     prop_assert_eq!(
                         settlement.map(|s| s.settled),
                         Ok(o.base + o.amount),
                         "sold at {}, settled at {}", o.now, t
                     );
                     let mut closing = channel;
-                    let payout = closing.payout(Some(&protocol::Receipt { channel: protocol::ChannelId(0), epoch: o.epoch, amount: o.amount }), t);
+                    let payout = closing.payout(Some(&Receipt { channel: ChannelId(0), epoch: o.epoch, amount: o.amount }), t);
                     prop_assert_eq!(
                         payout.map(|p| (p.paid, p.refunded)),
                         Ok((o.amount - o.settled, o.deposit - o.base - o.amount))

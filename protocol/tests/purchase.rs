@@ -329,8 +329,8 @@ fn a_pending_rotation_within_the_margin_stops_sales_and_the_new_epoch_starts_fro
     // The AS settled 200 of the old epoch before 50: that is the new epoch's base.
     let settlement = ch
         .settlement(
-            &protocol::Receipt {
-                channel: protocol::ChannelId(0),
+            &Receipt {
+                channel: ChannelId(0),
                 epoch: 0,
                 amount: 200,
             },
@@ -662,7 +662,7 @@ fn a_greedy_group_member_cannot_buy_above_its_cap_while_another_still_can() {
     );
     let inflated = MembershipProof {
         cap: 5 * PRICE,
-        ..a.clone()
+        ..a
     };
     assert!(matches!(
         buy_in(
@@ -1001,8 +1001,8 @@ fn a_sale_can_be_settled_or_closed_throughout_the_margin() {
             let mut contract = ch;
             let settlement = contract
                 .settlement(
-                    &protocol::Receipt {
-                        channel: protocol::ChannelId(0),
+                    &Receipt {
+                        channel: ChannelId(0),
                         epoch: bought.epoch,
                         amount: bought.new_total,
                     },
@@ -1013,8 +1013,8 @@ fn a_sale_can_be_settled_or_closed_throughout_the_margin() {
             let mut contract = ch;
             let payout = contract
                 .payout(
-                    Some(&protocol::Receipt {
-                        channel: protocol::ChannelId(0),
+                    Some(&Receipt {
+                        channel: ChannelId(0),
                         epoch: bought.epoch,
                         amount: bought.new_total,
                     }),
@@ -1063,8 +1063,8 @@ fn a_rotation_announced_right_after_a_sale_leaves_the_as_its_margin() {
             assert_eq!(
                 settling
                     .settlement(
-                        &protocol::Receipt {
-                            channel: protocol::ChannelId(0),
+                        &Receipt {
+                            channel: ChannelId(0),
                             epoch: sale.epoch,
                             amount: sale.new_total
                         },
@@ -1081,8 +1081,8 @@ fn a_rotation_announced_right_after_a_sale_leaves_the_as_its_margin() {
     too_short.rotate(Authority::Revoked, now).unwrap();
     assert_eq!(
         too_short.settlement(
-            &protocol::Receipt {
-                channel: protocol::ChannelId(0),
+            &Receipt {
+                channel: ChannelId(0),
                 epoch: 0,
                 amount: 50
             },

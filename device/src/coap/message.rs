@@ -15,17 +15,17 @@ pub const ECHO_OPTION: u16 = 252;
 
 /// Codes, `class << 5 | detail`.
 pub(crate) mod code {
-    pub const GET: u8 = 0x01;
-    pub const POST: u8 = 0x02;
-    pub const CHANGED: u8 = 0x44;
-    pub const CONTENT: u8 = 0x45;
-    pub const BAD_REQUEST: u8 = 0x80;
-    pub const UNAUTHORIZED: u8 = 0x81;
-    pub const FORBIDDEN: u8 = 0x83;
-    pub const NOT_FOUND: u8 = 0x84;
-    pub const METHOD_NOT_ALLOWED: u8 = 0x85;
-    pub const TOO_MANY_REQUESTS: u8 = 0x9d;
-    pub const SERVICE_UNAVAILABLE: u8 = 0xa3;
+    pub(crate) const GET: u8 = 0x01;
+    pub(crate) const POST: u8 = 0x02;
+    pub(crate) const CHANGED: u8 = 0x44;
+    pub(crate) const CONTENT: u8 = 0x45;
+    pub(crate) const BAD_REQUEST: u8 = 0x80;
+    pub(crate) const UNAUTHORIZED: u8 = 0x81;
+    pub(crate) const FORBIDDEN: u8 = 0x83;
+    pub(crate) const NOT_FOUND: u8 = 0x84;
+    pub(crate) const METHOD_NOT_ALLOWED: u8 = 0x85;
+    pub(crate) const TOO_MANY_REQUESTS: u8 = 0x9d;
+    pub(crate) const SERVICE_UNAVAILABLE: u8 = 0xa3;
 }
 
 /// One parsed message, borrowing the datagram. Only well-formed messages exist: the
@@ -44,7 +44,7 @@ pub(crate) struct Message<'a> {
 
 impl<'a> Message<'a> {
     /// Reads `bytes`; `None` unless it is a well-formed CoAP message.
-    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+    pub(super) fn parse(bytes: &'a [u8]) -> Option<Self> {
         let (&first, rest) = bytes.split_first()?;
         let tkl = usize::from(first & 0x0f);
         if first >> 6 != 1 || tkl > 8 || rest.len() < 3 + tkl {
@@ -80,7 +80,7 @@ impl<'a> Message<'a> {
     }
 
     /// The options in order: (number, value).
-    pub fn options(&self) -> impl Iterator<Item = (u16, &'a [u8])> {
+    pub(super) fn options(&self) -> impl Iterator<Item = (u16, &'a [u8])> {
         Options {
             rest: self.options,
             number: 0,
@@ -90,7 +90,7 @@ impl<'a> Message<'a> {
     }
 
     /// The first value of option `number`.
-    pub fn option(&self, number: u16) -> Option<&'a [u8]> {
+    pub(super) fn option(&self, number: u16) -> Option<&'a [u8]> {
         self.options().find(|(n, _)| *n == number).map(|(_, v)| v)
     }
 }
@@ -159,7 +159,7 @@ pub(crate) struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     /// Starts a message of `kind`, `code` and message ID `id` with `token`.
-    pub fn new(buf: &'a mut [u8], kind: u8, code: u8, id: u16, token: &[u8]) -> Self {
+    pub(super) fn new(buf: &'a mut [u8], kind: u8, code: u8, id: u16, token: &[u8]) -> Self {
         let mut w = Writer {
             buf,
             len: 0,
@@ -189,7 +189,7 @@ impl<'a> Writer<'a> {
 
     /// Option `number` (not below the previous one) with `value`.
     #[inline(never)]
-    pub fn option(&mut self, number: u16, value: &[u8]) -> &mut Self {
+    pub(super) fn option(&mut self, number: u16, value: &[u8]) -> &mut Self {
         if number < self.number || self.payload || value.len() > usize::from(u16::MAX) - 269 {
             self.ok = false;
             return self;
@@ -217,7 +217,7 @@ impl<'a> Writer<'a> {
 
     /// Appends `bytes` to the payload (the first call writes the payload marker).
     #[inline(never)]
-    pub fn text(&mut self, bytes: &[u8]) -> &mut Self {
+    pub(super) fn text(&mut self, bytes: &[u8]) -> &mut Self {
         if !bytes.is_empty() {
             if !self.payload {
                 self.put(&[0xff]);
@@ -230,7 +230,7 @@ impl<'a> Writer<'a> {
 
     /// Appends `value` in decimal, without `core::fmt`.
     #[inline(never)]
-    pub fn number(&mut self, value: u64) -> &mut Self {
+    pub(super) fn number(&mut self, value: u64) -> &mut Self {
         let mut digits = [0u8; 20];
         let mut at = digits.len();
         let mut v = value;
@@ -246,7 +246,7 @@ impl<'a> Writer<'a> {
     }
 
     /// The message's length, if everything fitted.
-    pub fn finish(&self) -> Option<usize> {
+    pub(super) fn finish(&self) -> Option<usize> {
         self.ok.then_some(self.len)
     }
 }

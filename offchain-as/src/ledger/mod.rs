@@ -114,7 +114,7 @@ pub struct Rules {
 pub type SeenTotals = Arc<Mutex<HashMap<(ChannelId, Epoch), protocol::Balance>>>;
 
 /// Most sales committed together: bounds one transaction's time and memory.
-pub const MAX_BATCH: usize = 512;
+pub(crate) const MAX_BATCH: usize = 512;
 /// Operations waiting beyond this make senders wait (back-pressure, not unbounded memory).
 const QUEUE: usize = 8 * MAX_BATCH;
 

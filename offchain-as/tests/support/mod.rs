@@ -16,25 +16,25 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub const AS: [u8; 32] = [0xA5; 32];
-pub const PAYER: [u8; 32] = [0x11; 32];
-pub const PRICE: Balance = 10;
-pub const DOMAIN: Domain = Domain {
+pub(crate) const AS: [u8; 32] = [0xA5; 32];
+pub(crate) const PAYER: [u8; 32] = [0x11; 32];
+pub(crate) const PRICE: Balance = 10;
+pub(crate) const DOMAIN: Domain = Domain {
     genesis_hash: [1; 32],
     contract: [2; 32],
 };
-pub const DEVICE_KEY: [u8; 32] = [0x42; 32];
+pub(crate) const DEVICE_KEY: [u8; 32] = [0x42; 32];
 
-pub fn secret(seed: u8) -> SecretKey {
+pub(crate) fn secret(seed: u8) -> SecretKey {
     SecretKey::from_slice(&[seed; 32]).expect("valid scalar")
 }
 
-pub fn tariff(max_slots: u64) -> Tariff {
+pub(crate) fn tariff(max_slots: u64) -> Tariff {
     // Margin 5 blocks, rotation notice at least 10.
     Tariff::new(PRICE, 5, max_slots, 10).expect("tariff")
 }
 
-pub fn seller(max_slots: u64) -> Seller {
+pub(crate) fn seller(max_slots: u64) -> Seller {
     let mut devices = BTreeMap::new();
     for name in ["lock", "pump"] {
         devices.insert(
@@ -57,7 +57,7 @@ pub fn seller(max_slots: u64) -> Seller {
 
 /// The request secret a test client sends with its purchases: its own, made from its key
 /// (anyone else's is another).
-pub fn buyer_secret(signer: &SecretKey) -> RequestSecret {
+pub(crate) fn buyer_secret(signer: &SecretKey) -> RequestSecret {
     let mut bytes = signer.secret_bytes();
     bytes[0] ^= 0x5A;
     RequestSecret(bytes)
@@ -65,7 +65,7 @@ pub fn buyer_secret(signer: &SecretKey) -> RequestSecret {
 
 /// `signer`'s purchase of `device` slots with a receipt of `channel`'s `epoch` for
 /// `amount`, with its own request secret.
-pub fn body(
+pub(crate) fn body(
     device: &str,
     channel: ChannelId,
     epoch: u32,
@@ -86,20 +86,20 @@ pub fn body(
 }
 
 /// An empty close plan (a thousand closes a block, a lead of 5 blocks).
-pub fn plan() -> SharedPlan {
-    std::sync::Arc::new(std::sync::Mutex::new(ClosePlan::new(1000, 5)))
+pub(crate) fn plan() -> SharedPlan {
+    Arc::new(Mutex::new(ClosePlan::new(1000, 5)))
 }
 
 /// A channel paying the AS, opened at block 0, expiring at block 1000, notice 20.
-pub fn channel(authority: Authority, deposit: Balance) -> Channel {
+pub(crate) fn channel(authority: Authority, deposit: Balance) -> Channel {
     Channel::open(PAYER, AS, authority, deposit, 1000, 20, 0).expect("open")
 }
 
-pub fn delegate(client: &SecretKey) -> Authority {
+pub(crate) fn delegate(client: &SecretKey) -> Authority {
     Authority::Delegate(keys::public_key(client))
 }
 
-pub fn hash(block: u32) -> BlockHash {
+pub(crate) fn hash(block: u32) -> BlockHash {
     let mut bytes = [0u8; 32];
     bytes[..4].copy_from_slice(&block.to_le_bytes());
     BlockHash::from(bytes)
@@ -108,7 +108,7 @@ pub fn hash(block: u32) -> BlockHash {
 /// The contract as a map, read at any block the same way; counts its calls. Each read
 /// takes `latency` (a node's round trip), so concurrent readers overlap as on a node.
 #[derive(Clone, Default)]
-pub struct FakeReader {
+pub(crate) struct FakeReader {
     pub channels: Arc<Mutex<BTreeMap<ChannelId, Channel>>>,
     pub next_id: Arc<Mutex<u64>>,
     pub calls: Arc<AtomicUsize>,
@@ -116,7 +116,7 @@ pub struct FakeReader {
 }
 
 impl FakeReader {
-    pub fn open(&self, channel: Channel) -> ChannelId {
+    pub(crate) fn open(&self, channel: Channel) -> ChannelId {
         let mut next = self.next_id.lock().expect("lock");
         let id = ChannelId(*next);
         *next += 1;
@@ -124,11 +124,11 @@ impl FakeReader {
         id
     }
 
-    pub fn remove(&self, id: ChannelId) {
+    pub(crate) fn remove(&self, id: ChannelId) {
         self.channels.lock().expect("lock").remove(&id);
     }
 
-    pub fn calls(&self) -> usize {
+    pub(crate) fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
 
@@ -155,7 +155,7 @@ impl ContractReader for FakeReader {
 }
 
 /// A view over `reader` with best block `best` and finalized block `finalized`.
-pub fn view(reader: &FakeReader, best: u32, finalized: u32) -> NodeView<FakeReader> {
+pub(crate) fn view(reader: &FakeReader, best: u32, finalized: u32) -> NodeView<FakeReader> {
     let view = NodeView::new(reader.clone());
     view.on_finalized(finalized, hash(finalized));
     view.on_best(best, &[]);
@@ -163,14 +163,14 @@ pub fn view(reader: &FakeReader, best: u32, finalized: u32) -> NodeView<FakeRead
 }
 
 /// The ledger at `dir/as.db`, with the seller's devices, running.
-pub fn ledger(dir: &std::path::Path, max_slots: u64) -> Ledger {
+pub(crate) fn ledger(dir: &std::path::Path, max_slots: u64) -> Ledger {
     ledger_with(dir, max_slots, Arc::new(Metrics::default()))
 }
 
 /// Where the test ledgers start device counters (a real ledger: the second it is made).
-pub const FLOOR: u64 = 0;
+pub(crate) const FLOOR: u64 = 0;
 
-pub fn ledger_with(dir: &std::path::Path, max_slots: u64, metrics: Arc<Metrics>) -> Ledger {
+pub(crate) fn ledger_with(dir: &std::path::Path, max_slots: u64, metrics: Arc<Metrics>) -> Ledger {
     let mut store = Store::open_at(&dir.join("as.db"), &DOMAIN, FLOOR).expect("ledger");
     for d in ["lock", "pump"] {
         store.register_device(d).expect("device");
@@ -187,7 +187,7 @@ pub fn ledger_with(dir: &std::path::Path, max_slots: u64, metrics: Arc<Metrics>)
 }
 
 /// Serves the AS over `view` on a loopback port in a thread of its own; returns its URL.
-pub fn serve(
+pub(crate) fn serve(
     dir: &std::path::Path,
     view: NodeView<FakeReader>,
     max_slots: u64,
@@ -197,7 +197,7 @@ pub fn serve(
 }
 
 /// [`serve`] with the closer's plan `plan`.
-pub fn serve_with_plan(
+pub(crate) fn serve_with_plan(
     dir: &std::path::Path,
     view: NodeView<FakeReader>,
     max_slots: u64,

@@ -19,7 +19,7 @@ use subxt::dynamic::Value;
 
 use super::{env_path, AMOUNT, DEPOSIT, UNIT};
 
-pub struct Baseline {
+pub(crate) struct Baseline {
     pub code_len: usize,
     pub upload_and_instantiate: Weight,
     pub instantiate: Weight,
@@ -84,7 +84,7 @@ async fn call_dry(
     outcome
 }
 
-pub async fn measure(node: &Node, alice: &AnySigner) -> Baseline {
+pub(crate) async fn measure(node: &Node, alice: &AnySigner) -> Baseline {
     let bundle = load();
     let recipient_key = SecretKey::from_slice(&[0x71; 32]).expect("secret");
     let recipient = AnySigner::from_ecdsa_secret(&[0x71; 32]).expect("secret");

@@ -7,7 +7,7 @@ use super::report::ratio;
 use chain::dry_run::Weight;
 use std::fmt::Write as _;
 
-pub struct Sizes {
+pub(crate) struct Sizes {
     pub code: u64,
     pub example_code: u64,
     /// A delegate channel's item as stored (SCALE).
@@ -21,7 +21,7 @@ pub struct Sizes {
 /// Bytes of the source file paths `wasm` carries: the panic locations that
 /// `core::panicking` takes by reference survive optimisation, and with them the builder's
 /// paths (so the code, and its hash, also depend on where it was built).
-pub fn source_paths(wasm: &[u8]) -> u64 {
+pub(crate) fn source_paths(wasm: &[u8]) -> u64 {
     let mut total = 0;
     // Paths sit back to back with other strings: each ends at ".rs" and starts at the
     // first '/' after the previous one's end.
@@ -50,7 +50,7 @@ const PUBLIC_KEY_BYTES: u64 = 33;
 
 /// The gap to the example's close, item by item, each priced by the node's pallet and set
 /// beside the measured part it belongs to.
-pub fn priced_gap(
+pub(crate) fn priced_gap(
     o: &mut String,
     sizes: Sizes,
     (domain, channel, bare, close): (Weight, Weight, Weight, Weight),

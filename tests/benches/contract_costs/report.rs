@@ -36,7 +36,7 @@ fn find<'a>(rows: &'a [Row], operation: &str, construction: &str) -> &'a Row {
         .unwrap_or_else(|| panic!("no row {operation} / {construction}"))
 }
 
-pub fn ratio(a: u64, b: u64) -> String {
+pub(crate) fn ratio(a: u64, b: u64) -> String {
     format!("{:.2}x", a as f64 / b as f64)
 }
 
@@ -55,7 +55,7 @@ fn date() -> String {
         .unwrap_or_default()
 }
 
-pub fn write(
+pub(crate) fn write(
     rows: &[Row],
     slotpay_code: &[u8],
     channel_bytes: u64,
