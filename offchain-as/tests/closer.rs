@@ -244,6 +244,17 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("runtime")
 }
 
+on_both_backends!(
+    thousands_of_channels_expiring_together_are_closed_in_time_on_a_chain_of_bounded_capacity,
+    a_sale_racing_a_close_is_claimed_or_refused_never_lost,
+    a_dropped_close_is_retried_after_its_grace_and_not_before,
+    settle_twice_then_close_pays_exactly_the_best_receipt,
+    sales_to_old_keys_are_settled_before_a_rotation_takes_effect,
+    a_close_begun_before_a_restart_is_finished_and_refusals_are_retried,
+    a_close_is_recorded_only_once_final,
+    a_close_begun_by_another_process_is_not_submitted_twice,
+);
+
 fn count(reports: &[Report], what: fn(&Report) -> bool) -> usize {
     reports.iter().filter(|r| what(r)).count()
 }
@@ -252,14 +263,15 @@ fn count(reports: &[Report], what: fn(&Report) -> bool) -> usize {
 /// chain that takes 40 closes a block (16 a transaction): the plan begins closing them
 /// 75 blocks early, at most 40 a block, and stops each one's sales when its close
 /// begins; every close lands before the expiry and pays exactly its receipt.
-#[test]
-fn thousands_of_channels_expiring_together_are_closed_in_time_on_a_chain_of_bounded_capacity() {
+fn thousands_of_channels_expiring_together_are_closed_in_time_on_a_chain_of_bounded_capacity(
+    backend: Backend,
+) {
     const N: u64 = 3_000;
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = FakeChain::with_capacity(16, 40);
     let client = secret(1);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         let mut sales = Vec::new();
         for i in 0..N {
             let mut c = channel(delegate(&client), DEPOSIT);
@@ -313,13 +325,12 @@ fn thousands_of_channels_expiring_together_are_closed_in_time_on_a_chain_of_boun
 /// A sale committed while a pass reads the chain (after the closer listed what it holds,
 /// before it begins the close) must be in the close's claim: the pass stops sales first
 /// and reads the receipt it claims after.
-#[test]
-fn a_sale_racing_a_close_is_claimed_or_refused_never_lost() {
+fn a_sale_racing_a_close_is_claimed_or_refused_never_lost(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = FakeChain::default();
     let client = secret(7);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         let mut c = channel(delegate(&client), DEPOSIT);
         c.expires_at = 100;
         open(&chain, ChannelId(0), c);
@@ -345,13 +356,12 @@ fn a_sale_racing_a_close_is_claimed_or_refused_never_lost() {
 
 /// A close that never lands (dropped) is submitted again once `retry_after_blocks` pass
 /// without it showing in the finalized state; until then it is not resubmitted.
-#[test]
-fn a_dropped_close_is_retried_after_its_grace_and_not_before() {
+fn a_dropped_close_is_retried_after_its_grace_and_not_before(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = FakeChain::default();
     let client = secret(2);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         let mut c = channel(delegate(&client), DEPOSIT);
         c.expires_at = 230;
         open(&chain, ChannelId(0), c);
@@ -386,13 +396,12 @@ fn a_dropped_close_is_retried_after_its_grace_and_not_before() {
 /// Settling by amount keeps the channel open; later sales are cumulative and the close
 /// pays only what was not settled: the payee gets exactly the best receipt in all. The
 /// operator's settle and the policy's record the same thing: the receipt they claimed.
-#[test]
-fn settle_twice_then_close_pays_exactly_the_best_receipt() {
+fn settle_twice_then_close_pays_exactly_the_best_receipt(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = FakeChain::default();
     let client = secret(3);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         open(&chain, ChannelId(0), channel(delegate(&client), DEPOSIT));
         chain.advance(10, 0);
         let mut closer = closer(
@@ -425,7 +434,7 @@ fn settle_twice_then_close_pays_exactly_the_best_receipt() {
         finality.await.expect("finality");
         assert_eq!(report.paid, (6 * PRICE).to_string());
         let settled: Vec<_> = ledger
-            .run(|s| s.settlements(ChannelId(0)))
+            .settlements(ChannelId(0))
             .await
             .expect("settlements")
             .into_iter()
@@ -434,10 +443,7 @@ fn settle_twice_then_close_pays_exactly_the_best_receipt() {
         assert_eq!(settled, vec![(0, 6 * PRICE), (0, 12 * PRICE)]);
         sell(&ledger, &chain, ChannelId(0), 14 * PRICE, &client).await;
         // A close begun by hand whose transaction never came: taken over after the grace.
-        ledger
-            .run(|s| s.begin_close(ChannelId(0)))
-            .await
-            .expect("close on demand");
+        operator_begin_close(&ledger, ChannelId(0)).await;
         assert!(closer.pass().await.expect("pass").is_empty());
         chain.advance(3, 0);
         let r = closer.pass().await.expect("pass");
@@ -453,13 +459,12 @@ fn settle_twice_then_close_pays_exactly_the_best_receipt() {
 /// A rotation ends the current epoch's receipts at its effective block: the closer stops
 /// the epoch's sales, settles it before, within its margin, and sells nothing to the old
 /// keys after.
-#[test]
-fn sales_to_old_keys_are_settled_before_a_rotation_takes_effect() {
+fn sales_to_old_keys_are_settled_before_a_rotation_takes_effect(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = FakeChain::default();
     let client = secret(4);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         open(&chain, ChannelId(0), channel(delegate(&client), DEPOSIT));
         chain.advance(10, 0);
         sell(&ledger, &chain, ChannelId(0), 5 * PRICE, &client).await;
@@ -504,22 +509,18 @@ fn sales_to_old_keys_are_settled_before_a_rotation_takes_effect() {
 
 /// A close begun before a crash is finished by the next closer; one the chain refuses
 /// is retried until the channel is gone.
-#[test]
-fn a_close_begun_before_a_restart_is_finished_and_refusals_are_retried() {
+fn a_close_begun_before_a_restart_is_finished_and_refusals_are_retried(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = FakeChain::default();
     let client = secret(5);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         open(&chain, ChannelId(0), channel(delegate(&client), DEPOSIT));
         open(&chain, ChannelId(1), channel(delegate(&client), DEPOSIT));
         chain.advance(10, 0);
         sell(&ledger, &chain, ChannelId(0), 2 * PRICE, &client).await;
         sell(&ledger, &chain, ChannelId(1), 2 * PRICE, &client).await;
-        ledger
-            .run(|s| s.begin_close(ChannelId(0)))
-            .await
-            .expect("begun");
+        operator_begin_close(&ledger, ChannelId(0)).await;
         // Channel 1 expires before the AS acts: its close is refused, then the payer
         // claims it and the AS forgets it.
         chain
@@ -564,13 +565,12 @@ fn a_close_begun_before_a_restart_is_finished_and_refusals_are_retried() {
 
 /// A channel closed in a best block only is not forgotten before that block is final: a
 /// fork could undo the close, and the AS would have dropped its claim.
-#[test]
-fn a_close_is_recorded_only_once_final() {
+fn a_close_is_recorded_only_once_final(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = FakeChain::default();
     let client = secret(8);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         let mut c = channel(delegate(&client), DEPOSIT);
         c.expires_at = 40;
         open(&chain, ChannelId(0), c);
@@ -584,35 +584,24 @@ fn a_close_is_recorded_only_once_final() {
         chain.advance(2, 3);
         closer.pass().await.expect("pass");
         assert!(
-            !ledger
-                .run(|s| s.state(ChannelId(0)))
-                .await
-                .expect("state")
-                .closed,
+            !ledger.state(ChannelId(0)).await.expect("state").closed,
             "marked closed before its close was final"
         );
         chain.advance(3, 0);
         closer.pass().await.expect("pass");
-        assert!(
-            ledger
-                .run(|s| s.state(ChannelId(0)))
-                .await
-                .expect("state")
-                .closed
-        );
+        assert!(ledger.state(ChannelId(0)).await.expect("state").closed);
     });
 }
 
 /// The operator's `slotpay-as close` runs beside `serve` on the same ledger: the serving
 /// closer sees the channel marked closing and must not submit a second close (a fee for
 /// a refusal) while the first may still land; it takes over only if the first never does.
-#[test]
-fn a_close_begun_by_another_process_is_not_submitted_twice() {
+fn a_close_begun_by_another_process_is_not_submitted_twice(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = FakeChain::default();
     let client = secret(6);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         open(&chain, ChannelId(0), channel(delegate(&client), DEPOSIT));
         open(&chain, ChannelId(1), channel(delegate(&client), DEPOSIT));
         chain.advance(10, 0);
@@ -624,11 +613,7 @@ fn a_close_begun_by_another_process_is_not_submitted_twice() {
         // As `slotpay-as close` does: stop sales and read the claim, then submit.
         let mut ops = Vec::new();
         for id in [ChannelId(0), ChannelId(1)] {
-            let held = ledger
-                .run(move |s| s.begin_close(id))
-                .await
-                .expect("begun")
-                .expect("sold");
+            let held = operator_begin_close(&ledger, id).await.expect("sold");
             let state = chain.read(id).await.expect("read").channel.expect("open");
             let (_, receipt) = unpaid(&state, &held.best);
             ops.push(Op::Close {
