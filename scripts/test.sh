@@ -25,8 +25,13 @@ step "clippy -D warnings" tcargo root clippy --workspace --all-targets --locked 
 step "clippy -D warnings (contract)" contract clippy --all-targets --locked --features e2e-tests,e2e-node-tests -- -D warnings
 step "contract: cargo contract build --release" contract contract build --release
 export SLOTPAY_CONTRACT_METADATA=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.json
-step "workspace tests (protocol incl. properties, the contract interface vs its metadata, AS ledger, closer and HTTP API, the CLI against a lying AS, device)" \
-    tcargo root test --workspace --locked --exclude tests
+step "workspace tests (protocol incl. properties, the contract interface vs its metadata, AS ledger, closer and HTTP API on SQLite, the CLI against a lying AS, device)" \
+    tcargo root test --workspace --locked --exclude tests -- --skip postgres
+# The same AS suites on PostgreSQL (each test process starts a throwaway cluster as the
+# postgres user on loopback and stops it), and several AS instances and closers on one
+# database.
+step "AS ledger, closer and HTTP API on PostgreSQL; several instances and closers on one database" \
+    tcargo root test --locked -p offchain-as -- postgres
 
 # The CLI is a client: it must not carry the server's database or HTTP server.
 cli_dependencies() {

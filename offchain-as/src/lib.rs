@@ -30,8 +30,8 @@ pub use config::{
 #[cfg(feature = "_test_utils")]
 pub use ledger::sell_now;
 pub use ledger::{
-    answer_retry, counter_floor_now, ChannelState, Fence, Ledger, LedgerError, Offer, Refused,
-    Rules, SaleError, SaleRecord, SeenTotals, SellOutcome, Sold, Stop, Store, Watched,
+    answer_retry, counter_floor_now, ChannelState, Database, Fence, Ledger, LedgerError, Offer,
+    Refused, Rules, SaleError, SaleRecord, SeenTotals, SellOutcome, Sold, Stop, Store, Watched,
     COUNTER_BITS,
 };
 pub use metrics::Metrics;

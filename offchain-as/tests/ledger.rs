@@ -575,3 +575,116 @@ fn counters_carry_over_from_an_older_ledger(backend: Backend) {
         assert_eq!(sold.sale.first_counter, sold_up_to);
     });
 }
+
+/// The PostgreSQL ledger is bound to one deployment as the SQLite one is: connecting for
+/// another chain or contract is refused.
+#[test]
+fn a_postgres_ledger_belongs_to_one_deployment() {
+    let Backend::Postgres(url) = Backend::postgres("one_deployment") else {
+        unreachable!()
+    };
+    let rules = offchain_as::Rules {
+        our_account: AS,
+        tariff: tariff(64),
+    };
+    rt().block_on(async {
+        let metrics = std::sync::Arc::new(offchain_as::Metrics::default());
+        offchain_as::Ledger::connect(&url, &DOMAIN, FLOOR, rules, metrics.clone())
+            .await
+            .expect("first use binds it");
+        for other in [
+            Domain {
+                contract: [9; 32],
+                ..DOMAIN
+            },
+            Domain {
+                genesis_hash: [9; 32],
+                ..DOMAIN
+            },
+        ] {
+            match offchain_as::Ledger::connect(&url, &other, FLOOR, rules, metrics.clone()).await {
+                Err(LedgerError::Incompatible(why)) => {
+                    assert!(why.contains("another deployment"), "{why}")
+                }
+                Ok(_) => panic!("opened for another deployment"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        offchain_as::Ledger::connect(&url, &DOMAIN, FLOOR, rules, metrics)
+            .await
+            .expect("its own deployment opens");
+    });
+}
+
+/// A new PostgreSQL ledger starts every device's counters at the second it was made (in
+/// the counters' high bits), as a new SQLite ledger does; the floor stays the one it was
+/// made with.
+#[test]
+fn a_new_postgres_ledger_starts_counters_at_its_creation_second() {
+    let Backend::Postgres(url) = Backend::postgres("creation_second") else {
+        unreachable!()
+    };
+    let rules = offchain_as::Rules {
+        our_account: AS,
+        tariff: tariff(64),
+    };
+    let before = offchain_as::counter_floor_now();
+    rt().block_on(async {
+        let metrics = std::sync::Arc::new(offchain_as::Metrics::default());
+        let database = offchain_as::Database::Postgres(url.clone());
+        let ledger = offchain_as::Ledger::open(
+            &database,
+            &DOMAIN,
+            &["lock".to_owned()],
+            rules,
+            metrics.clone(),
+        )
+        .await
+        .expect("a new ledger");
+        let first = ledger.next_counter("lock").await.expect("counter");
+        assert!(first >= before, "{first} < {before}");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let again = offchain_as::Ledger::open(
+            &database,
+            &DOMAIN,
+            &["lock".to_owned(), "pump".to_owned()],
+            rules,
+            metrics,
+        )
+        .await
+        .expect("reopened");
+        assert_eq!(again.next_counter("lock").await.expect("counter"), first);
+        assert_eq!(again.next_counter("pump").await.expect("counter"), first);
+    });
+}
+
+/// On PostgreSQL a sale locks its channel's row before it decides, inserting the row if
+/// the channel never sold: a refused first sale must take it out again (a refusal
+/// changes nothing).
+#[test]
+fn a_refused_first_sale_leaves_no_row_on_postgres() {
+    let backend = Backend::postgres("refused_first_sale");
+    let Backend::Postgres(url) = &backend else {
+        unreachable!()
+    };
+    let db = url.rsplit('/').next().expect("database name").to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = secret(13);
+    let ch = channel(delegate(&client), 100);
+    rt().block_on(async {
+        let ledger = backend.ledger(dir.path(), 64).await;
+        assert!(matches!(
+            ledger.sell(offer(&ch, 1, 25, &client, None).unwrap()).await,
+            Err(SaleError::Purchase(PurchaseError::NotWholeSlots { .. }))
+        ));
+    });
+    let count = |table: &str| {
+        cluster()
+            .sql_ok(&db, &format!("SELECT count(*) FROM {table}"))
+            .parse::<u64>()
+            .expect("a count")
+    };
+    for table in ["channels", "epochs", "spent", "sales"] {
+        assert_eq!(count(table), 0, "{table} changed by a refusal");
+    }
+}

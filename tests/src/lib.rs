@@ -2,6 +2,8 @@
 //! `slotpay-device` binaries as separate processes on loopback, against the node at
 //! `SLOTPAY_NODE_URL` (scripts/test.sh starts one); and the device firmware under QEMU
 //! in place of `slotpay-device` ([`start_firmware`]).
+pub mod services;
+
 use api::Deployment;
 use chain::{Batch, Call, Contract, Finality, Node, SlotpayEvent};
 use device::{ClientConfig, DeviceClient, Granted, PresentError, Provision};
@@ -209,6 +211,10 @@ pub struct AsOptions {
     pub interval_seconds: f64,
     pub inclusion_seconds: f64,
     pub settle_above: Option<Balance>,
+    /// A PostgreSQL ledger (`database_url`) instead of `as.db`.
+    pub database_url: Option<String>,
+    /// The closer lease's duration (PostgreSQL ledgers).
+    pub lease_seconds: f64,
 }
 
 impl Default for AsOptions {
@@ -225,6 +231,8 @@ impl Default for AsOptions {
             interval_seconds: 0.2,
             inclusion_seconds: 1.0,
             settle_above: None,
+            database_url: None,
+            lease_seconds: 2.0,
         }
     }
 }
@@ -255,6 +263,7 @@ pub fn write_as_config(dir: &Path, url: &str, port: u16, devices: &[&str], o: &A
         expiry_margin_blocks: o.expiry_margin_blocks,
         min_notice_blocks: o.min_notice_blocks,
         database: "as.db".into(),
+        database_url: o.database_url.clone(),
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
         chain: offchain_as::ChainTiming {
             block_seconds: o.block_seconds,
@@ -268,6 +277,7 @@ pub fn write_as_config(dir: &Path, url: &str, port: u16, devices: &[&str], o: &A
             retry_after_blocks: 5,
             settle_above: o.settle_above.map(|s| s.to_string()),
             settle_after_blocks: None,
+            lease_seconds: o.lease_seconds,
         },
         limits: offchain_as::Limits::default(),
         devices,

@@ -351,7 +351,28 @@ impl<S: ClosingChain> Closer<S> {
     }
 
     /// Runs a pass at every new best block (and at least every `interval`), for ever.
-    pub async fn run(mut self, mut tick: watch::Receiver<u32>, interval: Duration) {
+    pub async fn run(self, tick: watch::Receiver<u32>, interval: Duration) {
+        self.run_until(tick, interval, std::future::pending()).await
+    }
+
+    /// [`Self::run`] until `stop` resolves (between passes); then gives the lease back,
+    /// so that another instance takes over at once.
+    pub async fn run_until(
+        mut self,
+        tick: watch::Receiver<u32>,
+        interval: Duration,
+        stop: impl Future<Output = ()>,
+    ) {
+        tokio::select! {
+            () = self.passes(tick, interval) => {}
+            () = stop => {}
+        }
+        if let Err(e) = self.release().await {
+            tracing::warn!(error = %e, "give back the closer lease");
+        }
+    }
+
+    async fn passes(&mut self, mut tick: watch::Receiver<u32>, interval: Duration) {
         loop {
             match self.pass().await {
                 Ok(reports) => {

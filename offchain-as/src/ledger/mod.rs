@@ -10,12 +10,17 @@
 //!   ([`protocol::check_terms`]) inside one transaction, and answers each only after that
 //!   transaction's single fsync (`synchronous=FULL`). While one batch syncs the next
 //!   gathers, so batches grow with load.
+//! - **PostgreSQL** (`database_url`, several machines): each AS instance group-commits its
+//!   own sales the same way, through a pool; the database serializes instances per
+//!   channel and per device with row locks, so several instances serve the same channels
+//!   and devices at once. A synchronous standby makes a commit survive the primary.
 //!
 //! Either way a sale (receipt, signer's spending, device counters) is durable before any
 //! token for it is derived, let alone sent, and a refusal changes nothing. The closer's
 //! writes that stop sales or record what landed carry a [`Fence`]: the number of the
 //! closer's lease, checked in the same transaction as the write, so a closer that lost its
 //! lease cannot write. On SQLite, one process's ledger, the lease is always held.
+mod postgres;
 mod rows;
 mod rule;
 mod schema;
@@ -35,7 +40,7 @@ use protocol::{
     SignedReceipt, Tariff,
 };
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,6 +50,9 @@ pub enum LedgerError {
     /// The database failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed (or could not be reached).
+    #[error("database: {0}")]
+    Postgres(String),
     /// The file is another deployment's, or of a layout this build does not read.
     #[error("the ledger cannot be used: {0}")]
     Incompatible(String),
@@ -166,10 +174,39 @@ impl Fence {
     }
 }
 
+/// Where the ledger is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file: one machine, one AS process.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (a libpq URL): several AS instances may share it.
+    Postgres(String),
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            // The URL without its password, if it has one.
+            Database::Postgres(url) => match url.split_once("://") {
+                Some((scheme, rest)) => match rest.split_once('@') {
+                    Some((who, at)) => {
+                        let user = who.split_once(':').map_or(who, |(user, _)| user);
+                        write!(f, "{scheme}://{user}@{at}")
+                    }
+                    None => f.write_str(url),
+                },
+                None => f.write_str("(a PostgreSQL connection string)"),
+            },
+        }
+    }
+}
+
 /// The ledger's backend behind the handle.
 #[derive(Clone)]
 enum Backend {
     Sqlite(thread::SqliteLedger),
+    Postgres(postgres::PgLedger),
 }
 
 /// A handle on the ledger. Clone freely; the backend stops when every handle is gone.
@@ -192,6 +229,58 @@ impl Ledger {
         Ok(Self { backend, seen })
     }
 
+    /// Opens (creating if needed) the ledger in `database` for `domain`'s deployment, with
+    /// `devices` known, and starts it.
+    pub async fn open(
+        database: &Database,
+        domain: &protocol::Domain,
+        devices: &[String],
+        rules: Rules,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, LedgerError> {
+        match database {
+            Database::Sqlite(path) => {
+                let mut store = Store::open(path, domain)?;
+                for device in devices {
+                    store.register_device(device)?;
+                }
+                Self::start(store, rules, metrics)
+            }
+            Database::Postgres(url) => {
+                let ledger =
+                    Self::connect(url, domain, counter_floor_now(), rules, metrics).await?;
+                for device in devices {
+                    ledger.register_device(device).await?;
+                }
+                Ok(ledger)
+            }
+        }
+    }
+
+    /// Connects to the PostgreSQL ledger at `url` (created for `domain` if it is empty,
+    /// its device counters then starting at `floor`) and starts this instance's committer.
+    pub async fn connect(
+        url: &str,
+        domain: &protocol::Domain,
+        floor: u64,
+        rules: Rules,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, LedgerError> {
+        let seen = seen_from(Vec::new());
+        let (ledger, totals) =
+            postgres::PgLedger::connect(url, domain, floor, rules, metrics, seen.clone()).await?;
+        if let Ok(mut seen) = seen.lock() {
+            for (c, e, t) in totals {
+                let total = seen.entry((c, e)).or_default();
+                *total = (*total).max(t);
+            }
+        }
+        Ok(Self {
+            backend: Backend::Postgres(ledger),
+            seen,
+        })
+    }
+
     /// The highest running total committed so far for `channel` in `epoch` (0 if none),
     /// as this process has seen it.
     pub fn seen_total(&self, channel: ChannelId, epoch: Epoch) -> Balance {
@@ -205,6 +294,7 @@ impl Ledger {
     pub async fn sell(&self, offer: Offer) -> Result<Sold, SaleError> {
         match &self.backend {
             Backend::Sqlite(l) => l.sell(offer).await,
+            Backend::Postgres(l) => l.sell(offer).await,
         }
     }
 
@@ -214,6 +304,7 @@ impl Ledger {
         let device = device.to_owned();
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.register_device(&device)).await,
+            Backend::Postgres(l) => l.register_device(&device).await,
         }
     }
 
@@ -222,6 +313,7 @@ impl Ledger {
         let device = device.to_owned();
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.next_counter(&device)).await,
+            Backend::Postgres(l) => l.next_counter(&device).await,
         }
     }
 
@@ -232,6 +324,7 @@ impl Ledger {
         let older = older.to_owned();
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.carry_counters_from(&older)).await,
+            Backend::Postgres(l) => l.raise_counters(&store::read_counters(&older)?).await,
         }
     }
 
@@ -244,6 +337,7 @@ impl Ledger {
     ) -> Result<Option<SaleRecord>, LedgerError> {
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.sale_for(channel, epoch, amount)).await,
+            Backend::Postgres(l) => l.sale_for(channel, epoch, amount).await,
         }
     }
 
@@ -255,6 +349,7 @@ impl Ledger {
     ) -> Result<Option<SignedReceipt>, LedgerError> {
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.best(channel, epoch)).await,
+            Backend::Postgres(l) => l.best(channel, epoch).await,
         }
     }
 
@@ -262,6 +357,7 @@ impl Ledger {
     pub async fn totals(&self) -> Result<Vec<(ChannelId, Epoch, Balance)>, LedgerError> {
         match &self.backend {
             Backend::Sqlite(l) => l.run(|s| s.totals()).await,
+            Backend::Postgres(l) => l.totals().await,
         }
     }
 
@@ -270,6 +366,7 @@ impl Ledger {
     pub async fn watched(&self) -> Result<Vec<Watched>, LedgerError> {
         match &self.backend {
             Backend::Sqlite(l) => l.run(|s| s.watched()).await,
+            Backend::Postgres(l) => l.watched().await,
         }
     }
 
@@ -277,6 +374,7 @@ impl Ledger {
     pub async fn state(&self, channel: ChannelId) -> Result<ChannelState, LedgerError> {
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.state(channel)).await,
+            Backend::Postgres(l) => l.state(channel).await,
         }
     }
 
@@ -288,6 +386,7 @@ impl Ledger {
     ) -> Result<Vec<(Epoch, Balance, u32)>, LedgerError> {
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.settlements(channel)).await,
+            Backend::Postgres(l) => l.settlements(channel).await,
         }
     }
 
@@ -300,27 +399,33 @@ impl Ledger {
         held: Option<Fence>,
         duration: Duration,
     ) -> Result<Option<Fence>, LedgerError> {
-        let _ = (holder, held, duration);
         match &self.backend {
             Backend::Sqlite(_) => Ok(Some(Fence::SOLE)),
+            Backend::Postgres(l) => l.lease(holder, held, duration, false).await,
         }
     }
 
     /// The closer's lease for `holder` now, whoever holds it (the operator's `close` and
     /// `settle`): the holder's later writes are refused.
     pub async fn take_lease(&self, holder: &str, duration: Duration) -> Result<Fence, LedgerError> {
-        let _ = (holder, duration);
         match &self.backend {
             Backend::Sqlite(_) => Ok(Fence::SOLE),
+            Backend::Postgres(l) => {
+                l.lease(holder, None, duration, true)
+                    .await?
+                    .ok_or(LedgerError::Corrupt(
+                        "the lease was taken but no row came back",
+                    ))
+            }
         }
     }
 
     /// Gives up the lease `fence` (a closer that stops), so another closer takes over at
     /// once instead of when it runs out.
     pub async fn release_lease(&self, fence: Fence) -> Result<(), LedgerError> {
-        let _ = fence;
         match &self.backend {
             Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(l) => l.release_lease(fence).await,
         }
     }
 
@@ -332,9 +437,9 @@ impl Ledger {
         stops: Vec<Stop>,
         fence: Fence,
     ) -> Result<Vec<Option<SignedReceipt>>, LedgerError> {
-        let _ = fence;
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.stop(&stops)).await,
+            Backend::Postgres(l) => l.stop(&stops, fence).await,
         }
     }
 
@@ -345,9 +450,9 @@ impl Ledger {
         channel: ChannelId,
         fence: Fence,
     ) -> Result<Option<Watched>, LedgerError> {
-        let _ = fence;
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.begin_close(channel)).await,
+            Backend::Postgres(l) => l.begin_close(channel, fence).await,
         }
     }
 
@@ -374,9 +479,9 @@ impl Ledger {
         block: u32,
         fence: Fence,
     ) -> Result<(), LedgerError> {
-        let _ = fence;
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.mark_closed(channel, block)).await,
+            Backend::Postgres(l) => l.mark_closed(channel, block, fence).await,
         }
     }
 
@@ -388,9 +493,9 @@ impl Ledger {
         block: u32,
         fence: Fence,
     ) -> Result<(), LedgerError> {
-        let _ = fence;
         match &self.backend {
             Backend::Sqlite(l) => l.run(move |s| s.record_settlement(&receipt, block)).await,
+            Backend::Postgres(l) => l.record_settlement(receipt, block, fence).await,
         }
     }
 }

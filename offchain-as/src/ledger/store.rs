@@ -150,11 +150,7 @@ impl Store {
     /// the same device (any deployment's): how a ledger for a new deployment keeps the
     /// devices' counters. Returns the devices raised.
     pub fn carry_counters_from(&mut self, older: &Path) -> Result<Vec<String>, LedgerError> {
-        let old = Connection::open_with_flags(older, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        let mut statement = old.prepare("SELECT device, next_counter FROM devices")?;
-        let rows = statement
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = read_counters(older)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -169,11 +165,11 @@ impl Store {
                 )
                 .optional()?
                 .map_or(floor, from_sql);
-            if from_sql(counter) > ours {
+            if counter > ours {
                 tx.execute(
                     "INSERT INTO devices (device, next_counter) VALUES (?1, ?2)
                      ON CONFLICT (device) DO UPDATE SET next_counter = excluded.next_counter",
-                    params![device, counter],
+                    params![device, to_sql(counter)],
                 )?;
                 raised.push(device);
             }
@@ -440,4 +436,16 @@ fn watched_in(conn: &Connection, channel: ChannelId) -> Result<Option<Watched>, 
         best,
         closing,
     }))
+}
+
+/// Every device's next counter in the SQLite ledger at `path` (opened read-only).
+pub(super) fn read_counters(path: &Path) -> Result<Vec<(String, u64)>, LedgerError> {
+    let old = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut statement = old.prepare("SELECT device, next_counter FROM devices")?;
+    let rows = statement
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, from_sql(r.get::<_, i64>(1)?)))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }

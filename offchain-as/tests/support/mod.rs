@@ -1,6 +1,11 @@
 //! What the AS's tests share: keys, a seller, channels, and a fake contract reader that
 //! counts its calls.
 #![allow(dead_code)]
+
+/// PostgreSQL servers the tests start themselves (shared with the whole-system tests).
+#[path = "../../../tests/src/services.rs"]
+#[allow(unreachable_pub)]
+pub(crate) mod services;
 use api::{PurchaseBody, RequestSecret};
 use chain::{BlockHash, ChainError};
 use offchain_as::{
@@ -171,6 +176,21 @@ pub(crate) const FLOOR: u64 = 0;
 pub(crate) enum Backend {
     /// SQLite in the test's directory.
     Sqlite,
+    /// A database of its own (this URL) on the test process's PostgreSQL server.
+    Postgres(String),
+}
+
+/// The test process's PostgreSQL server: started on first use, stopped by its watchdog
+/// when the process ends.
+pub(crate) fn cluster() -> &'static services::Postgres {
+    static CLUSTER: std::sync::OnceLock<services::Postgres> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        assert!(
+            services::postgres_available(),
+            "PostgreSQL's server programs are not installed: run scripts/setup.sh (Debian's postgresql-15)"
+        );
+        services::Postgres::start()
+    })
 }
 
 /// `$test(backend)` once per backend, as `sqlite::$test` and `postgres::$test`.
@@ -185,10 +205,26 @@ macro_rules! on_both_backends {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test($crate::support::Backend::postgres(stringify!($test)))
+                }
+            )*
+        }
     };
 }
 
 impl Backend {
+    /// A new database on the test process's PostgreSQL server, for test `name`.
+    pub(crate) fn postgres(name: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let name: String = format!("t{n}_{name}").chars().take(60).collect();
+        Backend::Postgres(cluster().create_database(&name))
+    }
+
     /// The ledger with the seller's devices, running.
     pub(crate) async fn ledger(&self, dir: &std::path::Path, max_slots: u64) -> Ledger {
         self.ledger_with(dir, max_slots, Arc::new(Metrics::default()))
@@ -211,6 +247,9 @@ impl Backend {
                 let store = Store::open_at(&dir.join("as.db"), &DOMAIN, FLOOR).expect("ledger");
                 Ledger::start(store, rules, metrics).expect("ledger thread")
             }
+            Backend::Postgres(url) => Ledger::connect(url, &DOMAIN, FLOOR, rules, metrics)
+                .await
+                .expect("the PostgreSQL ledger"),
         };
         for d in ["lock", "pump"] {
             ledger.register_device(d).await.expect("device");
