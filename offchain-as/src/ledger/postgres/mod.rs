@@ -45,9 +45,20 @@ pub(super) struct PgLedger {
     floor: u64,
 }
 
+/// What went wrong, with the server's SQLSTATE and message when it said.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 impl From<tokio_postgres::Error> for LedgerError {
     fn from(e: tokio_postgres::Error) -> Self {
-        LedgerError::Postgres(e.to_string())
+        LedgerError::Postgres(describe(&e))
     }
 }
 
@@ -71,8 +82,16 @@ fn transient(e: &tokio_postgres::Error) -> bool {
             SqlState::READ_ONLY_SQL_TRANSACTION,
         ]
         .contains(code),
-        // No server error: the connection failed.
-        None => true,
+        // No server error: the connection failed (or could not be made), or a bug here
+        // (a type that does not convert), which no retry mends.
+        None => {
+            e.is_closed()
+                || std::error::Error::source(e).is_some_and(|c| c.is::<std::io::Error>())
+                || matches!(
+                    e.to_string().as_str(),
+                    "error connecting to server" | "timeout waiting for server"
+                )
+        }
     }
 }
 
@@ -87,7 +106,7 @@ enum Attempt {
 impl From<tokio_postgres::Error> for Attempt {
     fn from(e: tokio_postgres::Error) -> Self {
         if transient(&e) {
-            Attempt::Again(e.to_string())
+            Attempt::Again(describe(&e))
         } else {
             Attempt::Fail(e.into())
         }
