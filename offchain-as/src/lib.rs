@@ -30,9 +30,9 @@ pub use config::{
 #[cfg(feature = "_test_utils")]
 pub use ledger::sell_now;
 pub use ledger::{
-    answer_retry, counter_floor_now, ChannelState, Database, Fence, Ledger, LedgerError, Offer,
-    Refused, Rules, SaleError, SaleRecord, SeenTotals, SellOutcome, Sold, Stop, Store, Watched,
-    COUNTER_BITS,
+    answer_retry, counter_floor_now, migrate, ChannelState, Database, Fence, Ledger, LedgerError,
+    Migrated, Offer, Refused, Rules, SaleError, SaleRecord, SeenTotals, SellOutcome, Sold, Stop,
+    Store, Watched, COUNTER_BITS,
 };
 pub use metrics::Metrics;
 pub use sale::{DeviceTerms, OfferError, Seller};

@@ -54,6 +54,16 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Move an SQLite ledger into an empty PostgreSQL database (stop the AS first), checked
+    /// row by row; then set `database_url` in the configuration. Needs no configuration.
+    Migrate {
+        /// The SQLite ledger.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database (postgres://user@host:port/db).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// Everything that needs the chain, connected and checked.
@@ -311,12 +321,19 @@ async fn main() -> Result<()> {
     if let Command::Init(args) = &cli.command {
         return init::write(&cli.config, args);
     }
+    if let Command::Migrate { from, to } = &cli.command {
+        let moved = offchain_as::migrate(from, to)
+            .await
+            .with_context(|| format!("migrate {} to the PostgreSQL database", from.display()))?;
+        println!("{}", serde_json::to_string(&moved)?);
+        return Ok(());
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Close { channel } => now(config, ChannelId(channel), true).await,
         Command::Settle { channel } => now(config, ChannelId(channel), false).await,
         Command::CarryCounters { from } => carry_counters(&config, &from).await,
-        Command::Init(_) => Ok(()),
+        Command::Init(_) | Command::Migrate { .. } => Ok(()),
     }
 }

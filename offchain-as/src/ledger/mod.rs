@@ -20,6 +20,7 @@
 //! writes that stop sales or record what landed carry a [`Fence`]: the number of the
 //! closer's lease, checked in the same transaction as the write, so a closer that lost its
 //! lease cannot write. On SQLite, one process's ledger, the lease is always held.
+mod migrate;
 mod postgres;
 mod rows;
 mod rule;
@@ -27,6 +28,7 @@ mod schema;
 mod store;
 mod thread;
 
+pub use migrate::{migrate, Migrated};
 pub use store::{
     counter_floor_now, ChannelState, Refused, SaleRecord, SellOutcome, Store, Watched, COUNTER_BITS,
 };

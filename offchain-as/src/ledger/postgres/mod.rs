@@ -8,9 +8,12 @@
 //! idempotent (a sale already made is found and answered again), so a batch whose commit
 //! was cut off is neither lost nor sold twice. The closer's writes check its lease's
 //! number in their own transaction.
+mod copy;
 mod ops;
 mod schema;
 mod sell;
+
+pub(super) use copy::{copy_checked, dump};
 
 use super::{note_seen, LedgerError, Offer, Rules, SaleError, SeenTotals, Sold, MAX_BATCH};
 use crate::metrics::Metrics;
@@ -175,27 +178,7 @@ impl PgLedger {
         metrics: Arc<Metrics>,
         seen: SeenTotals,
     ) -> Result<(Self, Vec<(ChannelId, Epoch, Balance)>), LedgerError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| LedgerError::Incompatible(format!("database_url: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(3));
-        }
-        config.application_name("slotpay-as");
-        let manager = deadpool_postgres::Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
-        );
-        let pool = pg::Pool::builder(manager)
-            .max_size(16)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(ATTEMPT))
-            .create_timeout(Some(ATTEMPT))
-            .build()
-            .map_err(|e| LedgerError::Unavailable(format!("database pool: {e}")))?;
+        let pool = pool(url)?;
         let (floor, _) = retrying(|| async {
             let mut client = pool.get().await?;
             Ok(schema::init(&mut client, domain, floor).await?)
@@ -240,6 +223,31 @@ macro_rules! with_client {
     };
 }
 use with_client;
+
+/// A pool of connections to the database at `url`.
+fn pool(url: &str) -> Result<pg::Pool, LedgerError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| LedgerError::Incompatible(format!("database_url: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(3));
+    }
+    config.application_name("slotpay-as");
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    pg::Pool::builder(manager)
+        .max_size(16)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(ATTEMPT))
+        .create_timeout(Some(ATTEMPT))
+        .build()
+        .map_err(|e| LedgerError::Unavailable(format!("database pool: {e}")))
+}
 
 /// This instance's group commit: every sale waiting, up to [`MAX_BATCH`], in one
 /// transaction; the next batch gathers while one commits.
