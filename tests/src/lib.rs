@@ -3,6 +3,7 @@
 //! `SLOTPAY_NODE_URL` (scripts/test.sh starts one); and the device firmware under QEMU
 //! in place of `slotpay-device` ([`start_firmware`]).
 pub mod services;
+pub mod several;
 
 use api::Deployment;
 use chain::{Batch, Call, Contract, Finality, Node, SlotpayEvent};
@@ -240,6 +241,18 @@ impl Default for AsOptions {
 /// Writes `as.toml` (AS account //Bob, database `as.db`) and the provisioning files it
 /// names into `dir`, next to `deployment.json`, through the AS's own writer.
 pub fn write_as_config(dir: &Path, url: &str, port: u16, devices: &[&str], o: &AsOptions) {
+    write_as_config_as(dir, "as.toml", url, port, devices, o);
+}
+
+/// [`write_as_config`] into `dir/{file}` (one file per AS instance sharing a ledger).
+pub fn write_as_config_as(
+    dir: &Path,
+    file: &str,
+    url: &str,
+    port: u16,
+    devices: &[&str],
+    o: &AsOptions,
+) {
     std::fs::write(dir.join("as.suri"), "//Bob\n").expect("as key");
     let devices = devices
         .iter()
@@ -282,23 +295,28 @@ pub fn write_as_config(dir: &Path, url: &str, port: u16, devices: &[&str], o: &A
         limits: offchain_as::Limits::default(),
         devices,
     };
-    config.save(&dir.join("as.toml")).expect("config");
+    config.save(&dir.join(file)).expect("config");
 }
 
 /// Starts `slotpay-as serve` on `dir/as.toml` and waits until it answers at `as_url`.
 pub fn start_as(dir: &Path, as_url: &str) -> Proc {
+    start_as_with(&dir.join("as.toml"), &dir.join("as.log"), as_url)
+}
+
+/// [`start_as`] on the configuration `config`, logging to `log`.
+pub fn start_as_with(config: &Path, log: &Path, as_url: &str) -> Proc {
     let mut proc = Proc::spawn(
         Command::new(bin("slotpay-as"))
             .arg("--config")
-            .arg(dir.join("as.toml"))
+            .arg(config)
             .arg("serve"),
-        &dir.join("as.log"),
+        log,
     );
     wait_until("the AS", Duration::from_secs(60), || {
         if let Ok(Some(status)) = proc.child.try_wait() {
             panic!(
                 "the AS exited ({status}):\n{}",
-                std::fs::read_to_string(dir.join("as.log")).unwrap_or_default()
+                std::fs::read_to_string(log).unwrap_or_default()
             );
         }
         as_client(as_url).terms().is_ok()

@@ -504,10 +504,12 @@ defaults
     mode http
     timeout connect 1s
     timeout client 30s
-    timeout server 30s
+    # An instance stopped (SIGSTOP) under a request: another one answers it.
+    timeout server 5s
     retries 3
     option redispatch
-    retry-on conn-failure empty-response response-timeout 503
+    option http-buffer-request
+    retry-on conn-failure empty-response response-timeout
 frontend as
     bind 127.0.0.1:{port}
     default_backend instances
@@ -546,6 +548,11 @@ backend instances
     /// Its URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The pid of its watchdog, whose only child is HAProxy.
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(|s| s.child.id())
     }
 
     /// Its log so far.

@@ -155,6 +155,11 @@ impl<S: ClosingChain> Closer<S> {
             tracing::warn!("the closer lease may have run out during the pass: submitting nothing");
             return Ok(reports);
         }
+        tracing::info!(
+            ops = ops.len(),
+            fence = fence.number(),
+            "submitting settles and closes"
+        );
         let landed = self.chain.submit(ops.clone()).await?;
         for (op, landed) in ops.into_iter().zip(landed) {
             let channel = op.channel();
