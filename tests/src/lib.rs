@@ -2,6 +2,8 @@
 //! `slotpay-device` binaries as separate processes on loopback, against the node at
 //! `SLOTPAY_NODE_URL` (scripts/test.sh starts one); and the device firmware under QEMU
 //! in place of `slotpay-device` ([`start_firmware`]).
+pub mod accounting;
+
 use api::Deployment;
 use chain::{Batch, Call, Contract, Finality, Node, SlotpayEvent};
 use device::{ClientConfig, DeviceClient, Granted, PresentError, Provision};
