@@ -622,3 +622,32 @@ fn a_total_raised_past_the_allowance_gets_nothing_signed() {
         "nothing signed above the allowance"
     );
 }
+
+/// An AS that takes the receipt and never returns the tokens (it answers `internal`, a
+/// refusal the client may resend on) gets that one receipt, for the purchase's own slots,
+/// and nothing more from that purchase: resends carry the same receipt. A new purchase
+/// the user starts signs its own slots above it, and again no more.
+#[test]
+fn an_as_that_keeps_the_receipt_and_returns_no_tokens_gets_one_purchase() {
+    let client = Client::new(14);
+    let s = script(
+        terms(&DOMAIN, PRICE),
+        channel(0, None),
+        vec![(500, r#"{"code":"internal","message":"lost"}"#.into())],
+    );
+    let url = mock(s.clone());
+    let (ok, _) = client.pay(&url, &["--slots", "3", "--retries", "2"]);
+    assert!(!ok);
+    // The user tries again: a new purchase, 3 slots above what the key signed (on record),
+    // sent once.
+    let (ok, _) = client.pay(&url, &["--slots", "3", "--retries", "0"]);
+    assert!(!ok);
+    let amounts = received_amounts(&s);
+    assert!(!amounts.is_empty());
+    assert_eq!(amounts.iter().max(), Some(&(6 * PRICE)), "{amounts:?}");
+    assert_eq!(
+        amounts.iter().filter(|a| **a == 3 * PRICE).count(),
+        3,
+        "one receipt, sent and resent twice: {amounts:?}"
+    );
+}
