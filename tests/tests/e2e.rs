@@ -514,3 +514,68 @@ fn paid_slots_end_to_end_on_a_real_chain() {
     std::thread::sleep(Duration::from_millis(10));
     let _ = std::fs::remove_dir_all(&w.dir);
 }
+
+/// The AS's disk is lost (or a redeploy needs a new ledger): a new ledger must never sell
+/// a counter the device has already granted or left behind its window. A device granted
+/// past its window of 1,024; the database is replaced; the next token bought is granted
+/// (a new ledger's counters start at its own generation, above every earlier one).
+#[test]
+fn a_replaced_ledger_sells_counters_the_device_still_grants() {
+    let mut w = setup();
+    let chain = w.chain_args();
+    let chain: Vec<&str> = chain.iter().map(String::as_str).collect();
+    let bob = slotpay(&["account", "--suri", "//Bob"])["account"]
+        .as_str()
+        .expect("account")
+        .to_owned();
+    let open = |deposit: u128| -> u64 {
+        let deposit = deposit.to_string();
+        let delegate = w.path("delegate.key");
+        let mut args = vec!["open"];
+        args.extend_from_slice(&chain);
+        args.extend_from_slice(&[
+            "--suri",
+            "//Alice",
+            "--payee",
+            &bob,
+            "--deposit",
+            &deposit,
+            "--expires-in",
+            "500",
+            "--notice",
+            "20",
+            "delegate",
+            "--client",
+            &delegate,
+        ]);
+        slotpay(&args)["channel"].as_u64().expect("id")
+    };
+    let first = open(2_000 * PRICE);
+    wait_for_channel(&w.as_url, ChannelId(first));
+    // 1,100 slots on lock-1, 64 at a time; the last token granted: the device's window
+    // now starts above the first 76 counters of this ledger.
+    let mut total: u64 = 0;
+    let mut last = None;
+    while total < 1_100 {
+        let slots = (1_100 - total).min(64);
+        total += slots;
+        let (status, sold) = w.offer("lock-1", first, u128::from(total) * PRICE, "delegate.key");
+        assert_eq!(status, 200, "{sold}");
+        last = sold["tokens"].as_array().and_then(|t| t.last()).cloned();
+    }
+    present(w.lock.0, last.expect("tokens").as_str().expect("token")).expect("granted");
+    // The ledger is lost: a new one, a second later (its generation).
+    w.as_proc.kill9();
+    for file in ["as.db", "as.db-wal", "as.db-shm"] {
+        let _ = std::fs::remove_file(w.dir.join(file));
+    }
+    std::thread::sleep(Duration::from_millis(1_100));
+    w.as_proc = start_as(&w.dir, &w.as_url);
+    let second = open(10 * PRICE);
+    wait_for_channel(&w.as_url, ChannelId(second));
+    let (status, sold) = w.offer("lock-1", second, PRICE, "delegate.key");
+    assert_eq!(status, 200, "{sold}");
+    let token = sold["tokens"][0].as_str().expect("token").to_owned();
+    present(w.lock.0, &token).expect("the new ledger's token is granted");
+    let _ = std::fs::remove_dir_all(&w.dir);
+}
