@@ -19,7 +19,7 @@ cd "$SLOTPAY_ROOT"
 "$SLOTPAY_ROOT/scripts/setup.sh" --for demo || die "set-up failed (see above)"
 slotpay_env
 
-export SLOTPAY_NODE_PORT=${SLOTPAY_DEMO_PORT:-19954}
+export SLOTPAY_NODE_PORT=${SLOTPAY_DEMO_PORT:-$PORT_DEMO_NODE}
 url=ws://127.0.0.1:$SLOTPAY_NODE_PORT
 work=$(mktemp -d "${TMPDIR:-/tmp}/slotpay-demo.XXXXXX")
 # Every process the demo starts is started here, in the main shell, and recorded: the
