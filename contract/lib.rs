@@ -225,7 +225,10 @@ pub mod slotpay_channels {
         #[ink(message)]
         pub fn close(&mut self, channel: ChannelId, receipt: Option<SignedReceipt>) -> Result<()> {
             let mut state = self.payees(channel)?;
-            if receipt.as_ref().is_some_and(|r| r.receipt.channel != channel) {
+            if receipt
+                .as_ref()
+                .is_some_and(|r| r.receipt.channel != channel)
+            {
                 return Err(Error::WrongChannel);
             }
             let payout = state.payout(
@@ -365,8 +368,8 @@ pub mod slotpay_channels {
         use interface::events::ContractEvent;
         use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
         use protocol::crypto::{EcdsaRecover, Hasher};
-        use protocol::{Member, MerkleTree, UNLIMITED};
         use protocol::keys::{self, SecretKey};
+        use protocol::{Member, MerkleTree, UNLIMITED};
         use protocol::{MembershipProof, Receipt, Rotation, Signature};
 
         const GENESIS: [u8; 32] = [7; 32];
@@ -482,7 +485,11 @@ pub mod slotpay_channels {
 
             /// Settles `receipt` presented for `channel` (re-labelled if it names another:
             /// its signature then no longer covers it).
-            fn settle(&mut self, channel: ChannelId, mut receipt: SignedReceipt) -> Result<Balance> {
+            fn settle(
+                &mut self,
+                channel: ChannelId,
+                mut receipt: SignedReceipt,
+            ) -> Result<Balance> {
                 let payee = self.payee;
                 receipt.receipt.channel = channel;
                 self.by(payee, |c| c.settle(receipt))
@@ -695,10 +702,7 @@ pub mod slotpay_channels {
             let (payer, stranger) = (w.payer, w.stranger);
             for caller in [payer, stranger] {
                 let claim = good.clone();
-                assert_eq!(
-                    w.by(caller, |c| c.settle(claim)),
-                    Err(Error::NotPayee)
-                );
+                assert_eq!(w.by(caller, |c| c.settle(claim)), Err(Error::NotPayee));
             }
             assert_eq!(
                 w.settle(ChannelId(9), good.clone()),
@@ -1063,14 +1067,14 @@ pub mod slotpay_channels {
             let effective = w.rotate(channel, Authority::Group(smaller.root())).unwrap();
             // Until the effective block, the removed member still pays.
             let mut by_removed = w.claim(channel, 0, 100, &secrets[1]);
-            by_removed.membership = Some(tree.proof(1).unwrap());
+            by_removed.proof = Some(tree.proof(1).unwrap());
             assert_eq!(w.settle(channel, by_removed), Ok(100));
             advance_to(effective);
             let mut by_removed = w.claim(channel, 1, 100, &secrets[1]);
-            by_removed.membership = Some(tree.proof(1).unwrap());
+            by_removed.proof = Some(tree.proof(1).unwrap());
             assert_eq!(w.settle(channel, by_removed), Err(Error::NotMember));
             let mut by_kept = w.claim(channel, 1, 100, &secrets[2]);
-            by_kept.membership = Some(smaller.proof(1).unwrap());
+            by_kept.proof = Some(smaller.proof(1).unwrap());
             assert_eq!(w.settle(channel, by_kept), Ok(100));
             assert_eq!(w.state(channel).settled, 200);
         }
@@ -1131,7 +1135,10 @@ pub mod slotpay_channels {
             );
             // A receipt for a lower amount does not stretch to a higher one.
             let stretched = SignedReceipt {
-                amount: 101,
+                receipt: Receipt {
+                    amount: 101,
+                    ..for_a.receipt
+                },
                 ..for_a.clone()
             };
             assert_eq!(w.settle(a, stretched), Err(Error::NotDelegate));
@@ -1195,8 +1202,11 @@ pub mod slotpay_channels {
             sig[31] = 5;
             sig[63] = 1;
             let claim = SignedReceipt {
-                epoch: 0,
-                amount: 100,
+                receipt: Receipt {
+                    channel,
+                    epoch: 0,
+                    amount: 100,
+                },
                 signature: Signature(sig),
                 proof: None,
             };

@@ -69,9 +69,10 @@ pub struct PayArgs {
     /// group member raised it first); each is a new receipt.
     #[arg(long, default_value_t = 2)]
     pub max_stale_raises: u32,
-    /// The most slots a receipt may be above this key's last purchase that delivered
-    /// tokens (or the first total it was shown): how far other members' purchases may
-    /// carry it. A busy group needs more; a lying AS gets at most this many for nothing.
+    /// The most slots of other members' purchases a receipt may follow above this key's
+    /// last purchase that delivered tokens (or the first total it was shown), besides
+    /// this purchase's own slots. A busy group needs more; a lying AS gets at most this
+    /// many (plus the purchase's own) for nothing.
     #[arg(long, default_value_t = 8)]
     pub max_above_bought: u64,
     /// How often to resend the same receipt when the AS does not answer (a timeout, a
@@ -231,7 +232,7 @@ fn buy(
         attempts += 1;
         let own_last = state.last(domain, channel, epoch);
         let amount = next_amount(own_last, justified, args.slots, price)?;
-        within_allowance(amount, base, price, limits.max_above_bought)?;
+        within_allowance(amount, base, price, args.slots, limits.max_above_bought)?;
         let receipt = Receipt {
             channel,
             epoch,

@@ -18,9 +18,9 @@ pub struct Limits {
     /// new receipt signed, so an AS lying with other members' receipts gets at most this
     /// many more.
     pub max_stale_raises: u32,
-    /// The most slots a receipt may sign above this key's own allowance base (the total
-    /// of its last purchase that delivered tokens, else the first total it was shown):
-    /// how far other members' raises may carry it before it stops.
+    /// The most slots of other members' raises a receipt may follow above this key's own
+    /// allowance base (the total of its last purchase that delivered tokens, else the
+    /// first total it was shown), on top of the purchase's own slots.
     pub max_above_bought: u64,
 }
 
@@ -57,7 +57,7 @@ pub enum Distrust {
     WrongAnswer(String),
     #[error("the AS called the total stale {raises} times in one purchase (--max-stale-raises {max}): it may be playing group members against each other; nothing more signed")]
     TooManyStaleRaises { raises: u32, max: u32 },
-    #[error("signing {amount} would go {above} above {base}, the total of this key's last purchase that brought tokens (or the first it was shown), more than --max-above-bought {max_slots} slots allow; nothing signed")]
+    #[error("signing {amount} would go {above} above {base}, the total of this key's last purchase that brought tokens (or the first it was shown): more than this purchase's slots plus --max-above-bought {max_slots} slots of others' raises allow; nothing signed")]
     AboveAllowance {
         amount: Balance,
         base: Balance,
@@ -147,16 +147,17 @@ pub fn signed_by(shown: &SignedReceipt, domain: &Domain, key: &PublicKey) -> boo
         .is_ok_and(|signer| signer == *key)
 }
 
-/// Refuses to sign `amount` more than `max_slots` slots above `base` (see
+/// Refuses to sign `amount` more than `slots + max_slots` slots above `base` (see
 /// [`Limits::max_above_bought`]).
 pub fn within_allowance(
     amount: Balance,
     base: Balance,
     price: Balance,
+    slots: u64,
     max_slots: u64,
 ) -> Result<(), Distrust> {
     let above = amount.saturating_sub(base);
-    let allowed = price.saturating_mul(Balance::from(max_slots));
+    let allowed = price.saturating_mul(Balance::from(max_slots.saturating_add(slots)));
     if above > allowed {
         return Err(Distrust::AboveAllowance {
             amount,
@@ -180,4 +181,26 @@ pub fn next_amount(
         .checked_mul(Balance::from(slots))
         .and_then(|added| own_last.max(justified).checked_add(added))
         .ok_or(Distrust::Overflow)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allowance_is_the_purchases_slots_plus_others_raises() {
+        // Base 10 slots, 2 bought now, 3 of others' raises allowed: up to 15.
+        assert!(within_allowance(15 * 7, 10 * 7, 7, 2, 3).is_ok());
+        assert!(matches!(
+            within_allowance(16 * 7, 10 * 7, 7, 2, 3),
+            Err(Distrust::AboveAllowance { above: 42, .. })
+        ));
+    }
+
+    #[test]
+    fn the_next_amount_is_above_both_own_record_and_the_justified_total() {
+        assert_eq!(next_amount(30, 20, 2, 5), Ok(40));
+        assert_eq!(next_amount(20, 30, 2, 5), Ok(40));
+        assert_eq!(next_amount(u128::MAX, 0, 1, 1), Err(Distrust::Overflow));
+    }
 }

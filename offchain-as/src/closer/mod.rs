@@ -111,8 +111,8 @@ pub trait ClosingChain: ChainView {
     /// How many closes the chain takes now: its limits over the heaviest close measured.
     fn capacity(&self) -> Capacity;
     /// Weighs `ops` without submitting them, so that [`Self::capacity`] knows them before
-    /// any has to go out.
-    fn measure(&self, ops: &[Op]) -> impl Future<Output = ()> + Send;
+    /// any has to go out; whether each was weighed.
+    fn measure(&self, ops: &[Op]) -> impl Future<Output = Vec<bool>> + Send;
     /// Submits `ops` together; one outcome per op, in order.
     fn submit(&self, ops: Vec<Op>) -> impl Future<Output = Result<Vec<Landed>, ChainError>> + Send;
 }
@@ -185,8 +185,9 @@ pub struct Closer<S> {
     unpaid_since: HashMap<ChannelId, u32>,
     /// Channels found marked closing that this closer has already considered.
     seen_closing: HashSet<ChannelId>,
-    /// Channels whose close has been weighed.
-    measured: HashSet<ChannelId>,
+    /// The shapes of close already weighed: `None` for a key's receipt, `Some(n)` for a
+    /// member's with a proof of `n` siblings.
+    measured: HashSet<Option<usize>>,
     plan: SharedPlan,
 }
 
