@@ -95,15 +95,23 @@ pub enum Landed {
     Failed(String),
 }
 
-/// What a transaction cost its signer beyond the value it moved.
+/// What a transaction cost its signer beyond the value it moved (balances as decimal
+/// strings in JSON, as everywhere on slotpay's wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct TransactionCost {
     /// The fee (tip included).
+    #[serde(serialize_with = "decimal")]
     pub fee: Balance,
     /// Storage deposit put on hold.
+    #[serde(serialize_with = "decimal")]
     pub storage_deposit_held: Balance,
     /// Storage deposit released.
+    #[serde(serialize_with = "decimal")]
     pub storage_deposit_released: Balance,
+}
+
+fn decimal<S: serde::Serializer>(value: &Balance, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
 }
 
 /// The chain as the closer needs it.
