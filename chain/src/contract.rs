@@ -16,8 +16,11 @@ use subxt::PolkadotConfig;
 /// Where a read looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum At {
+    /// The best block: the latest state, which a fork may still undo.
     Best,
+    /// The latest finalized block: what no fork can undo (money is read here).
     Finalized,
+    /// That block, by hash.
     Block(BlockHash),
 }
 
@@ -51,22 +54,33 @@ infallible!(Option<Channel>, Balance, Domain, ChannelId, ());
 /// A dry run's answer.
 #[derive(Debug, Clone)]
 pub struct DryRun<T> {
+    /// The number of the block the dry run ran on (a read's "as of").
     pub block: u32,
+    /// What the message returned, the contract's refusal already taken out.
     pub value: T,
+    /// The weight the dry run used.
     pub gas_consumed: Weight,
+    /// The gas limit the call needs to succeed (may exceed `gas_consumed`); a real call
+    /// is given twice this ([`Weight::with_headroom`]).
     pub gas_required: Weight,
+    /// Storage deposit the call would charge the origin (positive) or refund it
+    /// (negative), in the chain's smallest unit.
     pub storage_deposit: i128,
 }
 
 /// One message of a batch: its call data, value and name.
 #[derive(Debug, Clone)]
 pub struct Call {
+    /// The message's label ([`Message::LABEL`]), to name it in a refusal.
     pub label: &'static str,
+    /// The value transferred with it (non-zero only for a payable message).
     pub value: Balance,
+    /// Selector and SCALE-encoded arguments ([`Message::call_data`]).
     pub data: Vec<u8>,
 }
 
 impl Call {
+    /// The batch item for `message` sending `value`.
     pub fn new<M: Message>(message: &M, value: Balance) -> Self {
         Self {
             label: M::LABEL,
@@ -116,14 +130,18 @@ pub struct Contract {
 const REVERT: u32 = 1;
 
 impl Contract {
+    /// The contract at `address` on `node`, unchecked: use [`Self::bind`] for one a
+    /// deployment file names.
     pub fn new(node: Node, address: AccountId32) -> Self {
         Self { node, address }
     }
 
+    /// The node this contract is called through.
     pub fn node(&self) -> &Node {
         &self.node
     }
 
+    /// The contract instance's account.
     pub fn address(&self) -> AccountId32 {
         self.address
     }

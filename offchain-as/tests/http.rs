@@ -527,7 +527,10 @@ fn a_member_that_lost_the_race_hears_stale_not_not_the_buyer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (secret(16), secret(17));
     let tree = protocol::MerkleTree::build_uniform::<SoftHasher>(
-        &[protocol::keys::public_key(&a), protocol::keys::public_key(&b)],
+        &[
+            protocol::keys::public_key(&a),
+            protocol::keys::public_key(&b),
+        ],
         protocol::UNLIMITED,
     )
     .expect("tree");
@@ -535,8 +538,15 @@ fn a_member_that_lost_the_race_hears_stale_not_not_the_buyer() {
     let id = reader.open(channel(protocol::Authority::Group(tree.root()), 100));
     let base = serve(dir.path(), view(&reader, 10, 10), 64, Limits::default());
     let as_member = |key: &SecretKey, amount, i| {
-        serde_json::to_value(support::body("lock", id, 0, amount, key, tree.proof(i).ok()))
-            .expect("json")
+        serde_json::to_value(support::body(
+            "lock",
+            id,
+            0,
+            amount,
+            key,
+            tree.proof(i).ok(),
+        ))
+        .expect("json")
     };
     purchase(&base, &as_member(&a, 10, 0)).expect("a wins");
     let e = purchase(&base, &as_member(&b, 10, 1)).expect_err("b signed the same total");

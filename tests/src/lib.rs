@@ -33,6 +33,7 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The checkout's root (this crate's parent directory), for scripts and fixtures.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -72,6 +73,8 @@ pub fn contract_bundle() -> PathBuf {
     path
 }
 
+/// A loopback TCP port free at the time of asking (the OS's pick; another process may
+/// take it before the test binds it, which loopback tests accept).
 pub fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -79,6 +82,7 @@ pub fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// A loopback UDP address free at the time of asking, for a simulated device.
 pub fn free_udp_addr() -> SocketAddr {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -126,10 +130,13 @@ pub fn slotpay_fails(args: &[&str]) -> String {
 
 /// A child process killed when dropped.
 pub struct Proc {
+    /// The process, for `try_wait` and the like; killed with the `Proc`.
     pub child: Child,
 }
 
 impl Proc {
+    /// Starts `cmd` with stdout and stderr appended to the file `log` (read it when a test
+    /// fails); panics if it cannot start.
     pub fn spawn(cmd: &mut Command, log: &Path) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -201,15 +208,24 @@ pub fn provision(dir: &Path, id: &str, index: usize) -> PathBuf {
 /// The AS's settings that tests vary.
 #[derive(Debug, Clone)]
 pub struct AsOptions {
+    /// Price of one slot, in the chain's smallest unit ([`offchain_as::Config::price`]).
     pub price: Balance,
+    /// Most slots one purchase may buy.
     pub max_slots: u64,
+    /// No sale on a channel expiring or rotating within this many blocks.
     pub expiry_margin_blocks: u32,
+    /// No sale on a channel whose rotation notice is shorter than this (blocks).
     pub min_notice_blocks: u32,
+    /// The chain's shortest block time, in seconds, as the AS must assume it.
     pub block_seconds: f64,
+    /// The closer closes (or settles ahead of a rotation) this many blocks before the
+    /// deadline.
     pub blocks_before_expiry: u32,
     /// The closer's fallback interval; it also runs at every best block.
     pub interval_seconds: f64,
+    /// How long a settle or close may take to land in a block, in seconds.
     pub inclusion_seconds: f64,
+    /// Settle once this much is sold and unpaid (`None`: only on other grounds).
     pub settle_above: Option<Balance>,
 }
 

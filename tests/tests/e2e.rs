@@ -302,8 +302,15 @@ fn paid_slots_end_to_end_on_a_real_chain() {
     // The ledger's first counter of lock-1: its generation (the second it was made) in
     // the counters' top bits.
     let counter = first["counters"][0].as_u64().expect("a counter granted");
-    assert_eq!(counter & ((1 << offchain_as::COUNTER_BITS) - 1), 0, "{first}");
-    assert!(counter >> offchain_as::COUNTER_BITS > 1_700_000_000, "{first}");
+    assert_eq!(
+        counter & ((1 << offchain_as::COUNTER_BITS) - 1),
+        0,
+        "{first}"
+    );
+    assert!(
+        counter >> offchain_as::COUNTER_BITS > 1_700_000_000,
+        "{first}"
+    );
     w.pay(account, "pump-2", "payer.key", 2, false);
     w.pay(delegate, "pump-2", "delegate.key", 3, false);
     // Group members buy concurrently on one channel: the losers of each race re-sign
@@ -466,8 +473,8 @@ fn paid_slots_end_to_end_on_a_real_chain() {
         assert_eq!(status["open"], json!(false));
     }
     // Every balance to the unit, by the one balance check the demo uses.
-    let records: Vec<tests::accounting::ChannelRecord> = (0..3)
-        .map(|i| tests::accounting::ChannelRecord {
+    let records: Vec<accounting::ChannelRecord> = (0..3)
+        .map(|i| accounting::ChannelRecord {
             name: format!("channel {}", ids[i]),
             payer: if i == 0 { payer.clone() } else { alice.clone() },
             deposit: deposits[i],
@@ -478,13 +485,12 @@ fn paid_slots_end_to_end_on_a_real_chain() {
             slots: (expected_paid[i] / PRICE) as u64,
         })
         .collect();
-    let statement = tests::accounting::statement(&records, PRICE, &bob).expect("statement");
-    let changes: std::collections::BTreeMap<String, i128> =
-        [alice.clone(), bob.clone(), payer.clone()]
-            .into_iter()
-            .zip([0, 1, 2])
-            .map(|(who, i)| (who, after[i] - before[i]))
-            .collect();
+    let statement = accounting::statement(&records, PRICE, &bob).expect("statement");
+    let changes: std::collections::BTreeMap<String, i128> = [alice.clone(), bob.clone(), payer]
+        .into_iter()
+        .zip([0, 1, 2])
+        .map(|(who, i)| (who, after[i] - before[i]))
+        .collect();
     let problems = statement.against(&changes);
     assert!(problems.is_empty(), "balances, to the unit: {problems:?}");
     // A second close of the same channel reaches the contract, which refuses it.
