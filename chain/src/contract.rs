@@ -322,18 +322,7 @@ impl Contract {
         let mut items: Vec<Option<ItemOutcome>> = Vec::with_capacity(calls.len());
         let mut weights = Vec::with_capacity(calls.len());
         let mut txs = Vec::new();
-        // Every dry run at once: a batch's latency is one round trip, not one per call.
-        let outcomes = futures::future::join_all(calls.iter().map(|call| {
-            dry_run::call(
-                self.node.api(),
-                best,
-                origin,
-                self.address,
-                call.value,
-                call.data.clone(),
-            )
-        }))
-        .await;
+        let outcomes = self.dry_run_all(origin, best, calls).await;
         for (call, outcome) in calls.iter().zip(outcomes) {
             let outcome = outcome?;
             let refusal = match &outcome.result {
@@ -393,18 +382,8 @@ impl Contract {
         calls: &[Call],
     ) -> Result<Vec<Option<Weight>>, ChainError> {
         let (_, best) = self.node.best().await?;
-        let outcomes = futures::future::join_all(calls.iter().map(|call| {
-            dry_run::call(
-                self.node.api(),
-                best,
-                origin,
-                self.address,
-                call.value,
-                call.data.clone(),
-            )
-        }))
-        .await;
-        outcomes
+        self.dry_run_all(origin, best, calls)
+            .await
             .into_iter()
             .map(|outcome| {
                 let outcome = outcome?;
@@ -414,6 +393,27 @@ impl Contract {
                 })
             })
             .collect()
+    }
+
+    /// Every call's dry run as `origin` at block `at`, all at once: a batch's latency is
+    /// one round trip, not one per call.
+    async fn dry_run_all(
+        &self,
+        origin: AccountId32,
+        at: BlockHash,
+        calls: &[Call],
+    ) -> Vec<Result<dry_run::RawDryRun, ChainError>> {
+        futures::future::join_all(calls.iter().map(|call| {
+            dry_run::call(
+                self.node.api(),
+                at,
+                origin,
+                self.address,
+                call.value,
+                call.data.clone(),
+            )
+        }))
+        .await
     }
 }
 

@@ -53,9 +53,10 @@ pub fn lag_node_url() -> Option<String> {
     std::env::var("SLOTPAY_LAG_NODE_URL").ok()
 }
 
-/// The contract bundle `cargo contract build` wrote (scripts/test.sh builds it first).
-pub fn contract_bundle() -> PathBuf {
-    let path = std::env::var("SLOTPAY_CONTRACT_BUNDLE")
+/// The file `variable` names, else `relative` in the cache (`SLOTPAY_CACHE`, default
+/// `~/.cache/slotpay`), where scripts/test.sh's earlier steps build it.
+fn built(variable: &str, relative: &str) -> PathBuf {
+    std::env::var(variable)
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
             let cache = std::env::var("SLOTPAY_CACHE")
@@ -63,8 +64,16 @@ pub fn contract_bundle() -> PathBuf {
                 .unwrap_or_else(|_| {
                     PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/slotpay")
                 });
-            cache.join("target/contract/ink/slotpay_channels.contract")
-        });
+            cache.join(relative)
+        })
+}
+
+/// The contract bundle `cargo contract build` wrote (scripts/test.sh builds it first).
+pub fn contract_bundle() -> PathBuf {
+    let path = built(
+        "SLOTPAY_CONTRACT_BUNDLE",
+        "target/contract/ink/slotpay_channels.contract",
+    );
     assert!(
         path.exists(),
         "no contract bundle at {}: run `cargo contract build --release` in contract/",
@@ -368,16 +377,10 @@ pub fn start_device(dir: &Path, id: &str, addr: SocketAddr) -> Proc {
 /// Cortex-M0 build of the networked image in the cache (`scripts/firmware.sh check`,
 /// which the test command runs first, builds it).
 pub fn firmware_elf() -> PathBuf {
-    let path = std::env::var("SLOTPAY_FIRMWARE_ELF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("SLOTPAY_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/slotpay")
-                });
-            cache.join("target/firmware/thumbv6m-none-eabi/release/networked")
-        });
+    let path = built(
+        "SLOTPAY_FIRMWARE_ELF",
+        "target/firmware/thumbv6m-none-eabi/release/networked",
+    );
     assert!(
         path.exists(),
         "no firmware image at {}: run scripts/firmware.sh check",
@@ -439,6 +442,50 @@ pub fn device_client(addr: SocketAddr) -> DeviceClient {
 pub fn present(addr: SocketAddr, token: &str) -> Result<Granted, PresentError> {
     let token = Token::parse(token).expect("a token");
     device_client(addr).present(&token)
+}
+
+/// The AS's chain account (//Bob), as `slotpay` names it.
+pub fn as_account() -> String {
+    slotpay(&["account", "--suri", "//Bob"])["account"]
+        .as_str()
+        .expect("an account")
+        .to_owned()
+}
+
+/// `slotpay open` by //Alice on `deployment` at `url`, paying the AS (//Bob) `deposit`,
+/// expiring in `expires_in` blocks with a rotation notice of `notice`; `authority` is the
+/// command's authority arguments (`delegate --client KEY`, `group --group FILE`, ...).
+/// Returns the command's JSON answer.
+pub fn open_channel(
+    url: &str,
+    deployment: &Path,
+    deposit: Balance,
+    expires_in: u32,
+    notice: u32,
+    authority: &[&str],
+) -> Value {
+    let (payee, deposit) = (as_account(), deposit.to_string());
+    let (expires_in, notice) = (expires_in.to_string(), notice.to_string());
+    let deployment = deployment.display().to_string();
+    let mut args = vec![
+        "open",
+        "--url",
+        url,
+        "--deployment",
+        &deployment,
+        "--suri",
+        "//Alice",
+        "--payee",
+        &payee,
+        "--deposit",
+        &deposit,
+        "--expires-in",
+        &expires_in,
+        "--notice",
+        &notice,
+    ];
+    args.extend_from_slice(authority);
+    slotpay(&args)
 }
 
 /// A purchase of `device` slots with a receipt of `channel`'s `epoch` for `amount`,

@@ -532,33 +532,19 @@ fn paid_slots_end_to_end_on_a_real_chain() {
 #[test]
 fn a_replaced_ledger_sells_counters_the_device_still_grants() {
     let mut w = setup();
-    let chain = w.chain_args();
-    let chain: Vec<&str> = chain.iter().map(String::as_str).collect();
-    let bob = slotpay(&["account", "--suri", "//Bob"])["account"]
-        .as_str()
-        .expect("account")
-        .to_owned();
     let delegate = w.path("delegate.key");
+    let (url, deployment) = (w.url.clone(), w.dir.join("deployment.json"));
     let open = |deposit: u128| -> u64 {
-        let deposit = deposit.to_string();
-        let mut args = vec!["open"];
-        args.extend_from_slice(&chain);
-        args.extend_from_slice(&[
-            "--suri",
-            "//Alice",
-            "--payee",
-            &bob,
-            "--deposit",
-            &deposit,
-            "--expires-in",
-            "500",
-            "--notice",
-            "20",
-            "delegate",
-            "--client",
-            &delegate,
-        ]);
-        slotpay(&args)["channel"].as_u64().expect("id")
+        open_channel(
+            &url,
+            &deployment,
+            deposit,
+            500,
+            20,
+            &["delegate", "--client", &delegate],
+        )["channel"]
+            .as_u64()
+            .expect("id")
     };
     let first = open(2_000 * PRICE);
     wait_for_channel(&w.as_url, ChannelId(first));
