@@ -49,7 +49,7 @@ fi
 
 total=$SECONDS
 
-export SLOTPAY_NODE_PORT=${SLOTPAY_BENCH_PORT:-19964}
+export SLOTPAY_NODE_PORT=${SLOTPAY_BENCH_PORT:-$PORT_BENCH_NODE}
 trap '"$SLOTPAY_ROOT/scripts/node.sh" stop >/dev/null 2>&1 || true' EXIT
 
 step "protocol micro-benchmarks (criterion)" tcargo root bench --locked -p protocol
@@ -59,7 +59,7 @@ step "device firmware on Cortex-M under QEMU: sizes, instructions per token chec
     "$SLOTPAY_ROOT/scripts/firmware.sh" bench
 
 step "contract costs on pallet-contracts (sandbox)" \
-    bash -c 'cd contract && CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/contract cargo "+$SLOTPAY_TOOLCHAIN" run --locked --example costs --features e2e-tests'
+    contract_cargo run --locked --example costs --features e2e-tests
 
 # The yardstick for the contract's costs: the ink! examples' payment channel as published
 # at v5.1.1, built here from the user's checkout with the same cargo-contract. It has no
@@ -81,8 +81,8 @@ else
     echo "    or a source archive of that tag) and set SLOTPAY_INK_CHECKOUT to its directory."
 fi
 step "slotpay's contract (cargo contract build --release)" \
-    bash -c 'cd contract && CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/contract cargo "+$SLOTPAY_TOOLCHAIN" contract build --release --quiet'
-export SLOTPAY_CONTRACT_BUNDLE=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.contract
+    contract_cargo contract build --release --quiet
+export SLOTPAY_CONTRACT_BUNDLE=$CONTRACT_BUNDLE
 export SLOTPAY_BASELINE_BUNDLE=$SLOTPAY_CACHE/target/baseline/ink/payment_channel.contract
 
 step "release binaries for the load benchmark" \

@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 slotpay_env
 
-url=ws://127.0.0.1:${SLOTPAY_NODE_PORT:-19944}
+url=ws://127.0.0.1:${SLOTPAY_NODE_PORT:-$PORT_TEST_NODE}
 suri=//Alice
 out=$PWD/slotpay-deployment.json
 while [ $# -gt 0 ]; do
@@ -22,10 +22,9 @@ while [ $# -gt 0 ]; do
 done
 
 say "building the contract (release) and the slotpay CLI"
-(cd "$SLOTPAY_ROOT/contract" && CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/contract \
-    cargo "+$SLOTPAY_TOOLCHAIN" contract build --release --quiet)
+contract_cargo contract build --release --quiet
 tcargo root build --locked --quiet -p client --bin slotpay
-bundle=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.contract
+bundle=$CONTRACT_BUNDLE
 [ -f "$bundle" ] || die "no contract bundle at $bundle"
 say "deploying to $url as $suri"
 "$SLOTPAY_CACHE/target/root/debug/slotpay" deploy --url "$url" --suri "$suri" --bundle "$bundle" --out "$out"

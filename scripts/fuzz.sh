@@ -17,7 +17,7 @@ slotpay_env
 cd "$SLOTPAY_ROOT/fuzz"
 
 runs=${SLOTPAY_FUZZ_RUNS:-1000000}
-targets=(receipt differential merkle device_otp as_purchase lifecycle)
+targets=("${FUZZ_TARGETS[@]}")
 [ $# -gt 0 ] && targets=("$@")
 
 rustup toolchain list | grep -q '^nightly' && command -v cargo-fuzz >/dev/null ||

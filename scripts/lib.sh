@@ -6,6 +6,18 @@ SLOTPAY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # directories. Outside the checkout so fresh clones (CI) reuse it.
 export SLOTPAY_CACHE=${SLOTPAY_CACHE:-$HOME/.cache/slotpay}
 
+# The ports each command starts its chain on, one table so that the demo, the tests and
+# the benchmark can run side by side (each is overridable by its own variable).
+PORT_TEST_NODE=19944  # the test command's node, and scripts/node.sh's default
+PORT_LAG_NODE=19945   # the test command's node whose finality lags
+PORT_DEMO_NODE=19954  # scripts/demo.sh (SLOTPAY_DEMO_PORT)
+PORT_BENCH_NODE=19964 # scripts/bench.sh (SLOTPAY_BENCH_PORT)
+
+# What `cargo contract build --release` writes, and the fuzz targets, named once.
+CONTRACT_BUNDLE=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.contract
+CONTRACT_METADATA=$SLOTPAY_CACHE/target/contract/ink/slotpay_channels.json
+FUZZ_TARGETS=(receipt differential merkle device_otp as_purchase lifecycle)
+
 die() {
     printf '\nslotpay: error: %s\n' "$*" >&2
     exit 1
@@ -77,4 +89,11 @@ tcargo() {
     local target=$1
     shift
     CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/$target cargo "+$SLOTPAY_TOOLCHAIN" "$@"
+}
+
+# cargo in the contract's own workspace, with its target directory in the cache (where
+# `cargo contract build` leaves CONTRACT_BUNDLE). Usage: contract_cargo cargo-args...
+contract_cargo() {
+    (cd "$SLOTPAY_ROOT/contract" && CARGO_TARGET_DIR=$SLOTPAY_CACHE/target/contract \
+        cargo "+$SLOTPAY_TOOLCHAIN" "$@")
 }

@@ -16,7 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-PORT=${SLOTPAY_NODE_PORT:-19944}
+PORT=${SLOTPAY_NODE_PORT:-$PORT_TEST_NODE}
 DIR=${SLOTPAY_NODE_DIR:-$SLOTPAY_CACHE/run/node-$PORT}
 BIN=${CONTRACTS_NODE:-$SLOTPAY_CACHE/node/bin/substrate-contracts-node}
 PIDFILE=$DIR/pid

@@ -369,6 +369,7 @@ fi
 step "cargo-contract $CARGO_CONTRACT_VERSION" cargo_contract
 if [ "$purpose" != demo ]; then
     step "fuzzing tools (nightly toolchain, cargo-fuzz $CARGO_FUZZ_VERSION)" fuzz_tools
+    step "EVM tools (anvil, forge, solc from the npm registry)" "$SLOTPAY_ROOT/scripts/evm.sh" setup
 fi
 step "substrate-contracts-node $NODE_VERSION" node_step
 say "set-up complete in $((SECONDS - total))s"

@@ -13,27 +13,46 @@ use std::path::{Path, PathBuf};
 pub struct Deployment {
     /// The node it was deployed through (a default for tools; any node of the chain will do).
     pub url: String,
+    /// The hash of the chain's block 0: which chain, the [`Domain`]'s chain half. Every
+    /// reader compares it with the node it connects to before trusting anything there.
     pub genesis_hash: [u8; 32],
+    /// The contract instance's account, the [`Domain`]'s other half (SS58 in the file).
     pub contract: AccountId32,
+    /// blake2_256 of the Wasm code that was uploaded, to tell which build is deployed.
     pub code_hash: [u8; 32],
     /// The contract bundle (`.contract`, code and metadata) it was deployed from, if known.
     pub bundle: Option<PathBuf>,
 }
 
+/// Why a deployment file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum DeploymentError {
+    /// The file could not be read (most often: nothing was deployed yet).
     #[error("read {path}: {source} (deploy first: `slotpay deploy`, or scripts/deploy.sh)")]
     Read {
+        /// The file asked for.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The file, its temporary twin or its directory could not be written or synced; the
+    /// old file, if any, is left as it was.
     #[error("write {path}: {source}")]
     Write {
+        /// The file being replaced.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is not JSON of the deployment's shape, or a field does not decode (hex,
+    /// SS58); unknown fields are refused too.
     #[error("{path}: not a deployment file: {reason}")]
-    Format { path: PathBuf, reason: String },
+    Format {
+        /// The file read.
+        path: PathBuf,
+        /// What is wrong with it, for the operator.
+        reason: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]

@@ -6,6 +6,8 @@ use api::{parse_account, parse_amount, ss58};
 use chain::{balances, Finality, Node};
 use std::path::Path;
 
+/// Prints the free balance (smallest unit, at the best block) of each of `accounts`
+/// (SS58 or 0x hex), read from the node at `url`.
 pub async fn balance(url: &str, accounts: &[String], o: &Output) -> Result<()> {
     let node = Node::connect(url)
         .await
@@ -21,6 +23,9 @@ pub async fn balance(url: &str, accounts: &[String], o: &Output) -> Result<()> {
     Ok(())
 }
 
+/// Transfers `amount` (smallest unit) to `to`, signed by `signer`, and prints the block
+/// and fee. Without `allow_death` the chain refuses a transfer that would take the sender
+/// below the existential deposit.
 pub async fn transfer(
     url: &str,
     signer: &SignerArgs,

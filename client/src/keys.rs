@@ -21,6 +21,7 @@ pub struct SignerArgs {
 }
 
 impl SignerArgs {
+    /// The signer the arguments name; exactly one of the two must be given.
     pub fn signer(&self) -> Result<AnySigner> {
         match (&self.suri, &self.ecdsa_key) {
             (Some(suri), None) => Ok(AnySigner::from_suri(suri)?),
@@ -50,6 +51,8 @@ pub fn write_secret(path: &Path, secret: &SecretKey) -> Result<()> {
     Ok(())
 }
 
+/// Reads a client key file as [`write_secret`] writes it (hex, surrounding whitespace
+/// ignored).
 pub fn read_secret(path: &Path) -> Result<SecretKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     let bytes = from_hex::<32>(text.trim(), "secret key")
@@ -67,6 +70,8 @@ pub fn public_key_arg(text: &str) -> Result<PublicKey> {
     }
 }
 
+/// `slotpay keygen`: a new random key into `out` (which must not exist); prints its
+/// public key and ECDSA chain account.
 pub fn keygen(out: &Path, o: &Output) -> Result<()> {
     let secret = keys::generate();
     write_secret(out, &secret)?;
@@ -74,6 +79,7 @@ pub fn keygen(out: &Path, o: &Output) -> Result<()> {
     Ok(())
 }
 
+/// `slotpay show`: prints the public key and ECDSA chain account of the key file `key`.
 pub fn show(key: &Path, o: &Output) -> Result<()> {
     describe(&keys::public_key(&read_secret(key)?), None, o);
     Ok(())
@@ -91,6 +97,7 @@ fn describe(public: &PublicKey, wrote: Option<&Path>, o: &Output) {
     );
 }
 
+/// `slotpay account`: prints the chain account the signer signs for (SS58 and hex).
 pub fn account(signer: &SignerArgs, o: &Output) -> Result<()> {
     let account = signer.signer()?.account();
     o.print(

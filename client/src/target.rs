@@ -48,11 +48,14 @@ pub enum AuthorityArg {
     },
     /// Receipts signed by any member of a group, each within its cap.
     Group {
+        /// The group file (`slotpay group new` writes it); its root becomes the authority.
         #[arg(long)]
         group: PathBuf,
     },
 }
 
+/// The authority `arg` names; [`AuthorityArg::Account`] takes `signer`'s account, which
+/// must be an ECDSA one (a payer's own slotpay key).
 pub fn authority(arg: &AuthorityArg, signer: &chain::AnySigner) -> Result<Authority> {
     Ok(match arg {
         AuthorityArg::Account => {
@@ -66,6 +69,7 @@ pub fn authority(arg: &AuthorityArg, signer: &chain::AnySigner) -> Result<Author
     })
 }
 
+/// An authority as the CLI prints it: the account in SS58, keys and roots in 0x hex.
 pub fn authority_text(a: &Authority) -> String {
     match a {
         Authority::Account(a) => format!("payer's own key ({})", ss58(a)),

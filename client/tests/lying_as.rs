@@ -155,7 +155,7 @@ fn answer(script: &Mutex<Script>, arrived: &Condvar, path: &str, body: &[u8]) ->
     if path == routes::TERMS {
         return (200, serde_json::to_string(&s.terms).expect("json"));
     }
-    if path.starts_with("/v1/channels/") {
+    if path == routes::channel(ChannelId(3)) {
         return (200, serde_json::to_string(&s.channel).expect("json"));
     }
     if path != routes::PURCHASE {
@@ -492,9 +492,9 @@ fn write_group(path: &Path, tree: &MerkleTree) {
 /// Two or three members of a group, each buying one slot at the same time, against an AS
 /// that holds each one's purchase until another member's next receipt arrives and then
 /// calls it stale with that receipt. Each purchase accepts at most `--max-stale-raises`
-/// (2) such answers, and no member signs more than `--max-above-bought` (8) slots above
-/// the total it was first shown: k members sign at most k x 3 receipts, none above
-/// min(3k, 8) slots, where an unbounded client signed 100 receipts for 100 slots.
+/// (2) such answers, and no member signs more than its slot plus `--max-above-bought` (8)
+/// slots above the total it was first shown: k members sign at most k x 3 receipts, none
+/// above min(3k, 9) slots, where an unbounded client signed 100 receipts for 100 slots.
 #[test]
 fn members_played_against_each_other_sign_a_bounded_amount() {
     for k in [2usize, 3] {
@@ -538,7 +538,7 @@ fn members_played_against_each_other_sign_a_bounded_amount() {
         assert!(per_member_max <= 3, "{amounts:?}");
         let highest = amounts.iter().max().copied().unwrap_or(0);
         assert!(
-            highest <= (3 * k as u128).min(8) * PRICE,
+            highest <= (3 * k as u128).min(9) * PRICE,
             "{k} members: the highest receipt is for {} slots: {amounts:?}",
             highest / PRICE
         );
@@ -620,5 +620,34 @@ fn a_total_raised_past_the_allowance_gets_nothing_signed() {
         received_amounts(&s),
         vec![PRICE],
         "nothing signed above the allowance"
+    );
+}
+
+/// An AS that takes the receipt and never returns the tokens (it answers `internal`, a
+/// refusal the client may resend on) gets that one receipt, for the purchase's own slots,
+/// and nothing more from that purchase: resends carry the same receipt. A new purchase
+/// the user starts signs its own slots above it, and again no more.
+#[test]
+fn an_as_that_keeps_the_receipt_and_returns_no_tokens_gets_one_purchase() {
+    let client = Client::new(14);
+    let s = script(
+        terms(&DOMAIN, PRICE),
+        channel(0, None),
+        vec![(500, r#"{"code":"internal","message":"lost"}"#.into())],
+    );
+    let url = mock(s.clone());
+    let (ok, _) = client.pay(&url, &["--slots", "3", "--retries", "2"]);
+    assert!(!ok);
+    // The user tries again: a new purchase, 3 slots above what the key signed (on record),
+    // sent once.
+    let (ok, _) = client.pay(&url, &["--slots", "3", "--retries", "0"]);
+    assert!(!ok);
+    let amounts = received_amounts(&s);
+    assert!(!amounts.is_empty());
+    assert_eq!(amounts.iter().max(), Some(&(6 * PRICE)), "{amounts:?}");
+    assert_eq!(
+        amounts.iter().filter(|a| **a == 3 * PRICE).count(),
+        3,
+        "one receipt, sent and resent twice: {amounts:?}"
     );
 }

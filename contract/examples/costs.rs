@@ -9,9 +9,9 @@
 mod support;
 
 use slotpay_channels::protocol::crypto::backend::SoftHasher;
-use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::protocol::keys::{self, SecretKey};
 use slotpay_channels::protocol::{Authority, MembershipProof, PublicKey};
+use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::slotpay_channels::Error;
 use std::fmt::Write as _;
 use support::*;
@@ -217,7 +217,7 @@ fn main() {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default(),
-        support::runtime::EXISTENTIAL_DEPOSIT,
+        runtime::EXISTENTIAL_DEPOSIT,
     )
     .unwrap();
     writeln!(out).unwrap();

@@ -15,12 +15,12 @@ mod support;
 use slotpay_channels::interface::messages::Settle;
 use slotpay_channels::interface::Error;
 use slotpay_channels::protocol::crypto::backend::{Libsecp256k1, SoftHasher};
-use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::protocol::keys::{self, SecretKey};
 use slotpay_channels::protocol::{
-    authorize, Authority, Balance, ChannelId, Domain, SignedReceipt, MembershipProof, PublicKey, Receipt,
-    Signature,
+    authorize, Authority, Balance, ChannelId, Domain, MembershipProof, PublicKey, Receipt,
+    Signature, SignedReceipt,
 };
+use slotpay_channels::protocol::{Member, MerkleTree};
 use std::collections::BTreeMap;
 use support::*;
 

@@ -3,16 +3,16 @@
 //! signature) and the ledger's sale (the same `sell_now` the ledger thread runs), against
 //! an in-memory ledger with an open channel. Never panics; a refusal changes nothing; a
 //! sale raises the total to exactly the receipt's amount, consumes exactly its slots'
-//! counters, and its tokens are the device's tokens for them.
+//! counters, and its tokens are the device's tokens for them; a retry is answered only to
+//! the request secret that made the sale.
 #![no_main]
-use api::wire::PurchaseBody;
+use api::{PurchaseBody, RequestSecret};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use offchain_as::ledger::{sell_now, Rules, Store};
-use offchain_as::sale::{DeviceTerms, Request, Seller};
+use offchain_as::{sell_now, DeviceTerms, Rules, Seller, Store};
 use protocol::hotp::{DeviceKey, Digits, Token};
 use protocol::keys::{self, SecretKey};
-use protocol::{Authority, Channel, ChannelId, Domain, Receipt, Tariff};
+use protocol::{Authority, Channel, ChannelId, Domain, Receipt, SignedReceipt, Tariff};
 use std::collections::BTreeMap;
 
 const AS: [u8; 32] = [0xA5; 32];
@@ -34,7 +34,20 @@ enum Body {
         device: bool,
         mutate: Option<(u8, u8)>,
         other_key: bool,
+        /// Post the last sold receipt again, with this secret.
+        repost: Option<[u8; 32]>,
     },
+}
+
+/// The buyer's own request secret.
+const SECRET: RequestSecret = RequestSecret([0x5E; 32]);
+
+fn body(device: &str, receipt: Receipt, signer: &SecretKey, secret: RequestSecret) -> PurchaseBody {
+    PurchaseBody {
+        device: device.into(),
+        signed: SignedReceipt::sign(receipt, &DOMAIN, signer, None),
+        request_secret: secret,
+    }
 }
 
 fn tariff() -> Tariff {
@@ -60,14 +73,15 @@ fn seller() -> Seller {
     }
 }
 
-/// Checks and sells `request`; `Ok(None)` when refused.
+/// Checks and sells `request`; `None` when refused.
 fn sell(
     seller: &Seller,
     store: &mut Store,
     channel: Option<&Channel>,
-    request: Request,
-) -> Option<offchain_as::ledger::Sold> {
-    let seen = store.best(request.receipt.channel, request.receipt.epoch).expect("read").map_or(0, |b| b.amount);
+    request: PurchaseBody,
+) -> Option<offchain_as::Sold> {
+    let receipt = request.signed.receipt;
+    let seen = store.best(receipt.channel, receipt.epoch).expect("read").map_or(0, |b| b.receipt.amount);
     let offer = seller.check(request, channel, 10, seen).ok()?;
     let rules = Rules {
         our_account: AS,
@@ -81,7 +95,7 @@ fuzz_target!(|body: Body| {
     let channel = Channel::open([0x11; 32], AS, Authority::Delegate(keys::public_key(&client)), 100 * PRICE, 1_000, 20, 0)
         .expect("open");
     let seller = seller();
-    let mut store = Store::in_memory(&DOMAIN).expect("ledger");
+    let mut store = Store::in_memory(&DOMAIN, 0).expect("ledger");
     store.register_device("lock-1").expect("device");
     let bytes = match body {
         Body::Raw(bytes) => bytes,
@@ -91,6 +105,7 @@ fuzz_target!(|body: Body| {
             device,
             mutate,
             other_key,
+            repost,
         } => {
             for k in 1..=u128::from(before % 8) {
                 let receipt = Receipt {
@@ -98,15 +113,23 @@ fuzz_target!(|body: Body| {
                     epoch: 0,
                     amount: k * PRICE,
                 };
-                let request = Request {
-                    device: "lock-1".into(),
-                    receipt,
-                    signature: receipt.sign(&DOMAIN, &client),
-                    proof: None,
-                };
+                let request = body("lock-1", receipt, &client, SECRET);
                 sell(&seller, &mut store, Some(&channel), request).expect("setup sale");
             }
-            let total = store.best(ID, 0).expect("read").map_or(0, |b| b.amount);
+            let total = store.best(ID, 0).expect("read").map_or(0, |b| b.receipt.amount);
+            if let (Some(secret), Some(last)) = (repost, store.best(ID, 0).expect("read")) {
+                // A sold receipt posted again (anyone can read it): only its own secret
+                // gets its tokens back.
+                let again = PurchaseBody {
+                    device: "lock-1".into(),
+                    signed: last,
+                    request_secret: RequestSecret(secret),
+                };
+                let answered = sell(&seller, &mut store, Some(&channel), again);
+                assert_eq!(answered.is_some(), secret == SECRET.0, "a retry answered to another secret");
+                assert_eq!(store.best(ID, 0).expect("read").map_or(0, |b| b.receipt.amount), total);
+                return;
+            }
             let receipt = Receipt {
                 channel: ID,
                 epoch: 0,
@@ -117,12 +140,7 @@ fuzz_target!(|body: Body| {
             } else {
                 client
             };
-            let body = PurchaseBody::new(
-                if device { "lock-1" } else { "pump-9" },
-                &receipt,
-                &receipt.sign(&DOMAIN, &signer),
-                None,
-            );
+            let body = body(if device { "lock-1" } else { "pump-9" }, receipt, &signer, SECRET);
             let mut bytes = serde_json::to_vec(&body).expect("json");
             if let Some((i, x)) = mutate {
                 let n = bytes.len();
@@ -131,25 +149,22 @@ fuzz_target!(|body: Body| {
             bytes
         }
     };
-    let total0 = store.best(ID, 0).expect("read").map_or(0, |b| b.amount);
+    let total0 = store.best(ID, 0).expect("read").map_or(0, |b| b.receipt.amount);
     let counter0 = store.next_counter("lock-1").expect("counter");
-    let Ok(body) = serde_json::from_slice::<PurchaseBody>(&bytes) else {
+    let Ok(request) = serde_json::from_slice::<PurchaseBody>(&bytes) else {
         return;
     };
-    let Ok(parsed) = body.parse() else { return };
-    let on_chain = (parsed.receipt.channel == ID).then_some(&channel);
-    let request = Request {
-        device: parsed.device,
-        receipt: parsed.receipt,
-        signature: parsed.signature,
-        proof: parsed.proof,
-    };
-    let total = |s: &Store| s.best(ID, 0).expect("read").map_or(0, |b| b.amount);
+    if request.validate().is_err() {
+        return;
+    }
+    let receipt = request.signed.receipt;
+    let on_chain = (receipt.channel == ID).then_some(&channel);
+    let total = |s: &Store| s.best(ID, 0).expect("read").map_or(0, |b| b.receipt.amount);
     match sell(&seller, &mut store, on_chain, request) {
         Some(sold) if sold.fresh => {
-            assert_eq!(total(&store), parsed.receipt.amount);
-            assert_eq!(parsed.receipt.amount - total0, u128::from(sold.sale.slots) * PRICE);
-            assert!(parsed.receipt.amount <= channel.deposit);
+            assert_eq!(total(&store), receipt.amount);
+            assert_eq!(receipt.amount - total0, u128::from(sold.sale.slots) * PRICE);
+            assert!(receipt.amount <= channel.deposit);
             assert!(sold.sale.slots <= 16, "at most max_slots");
             assert_eq!(store.next_counter("lock-1").expect("counter"), counter0 + sold.sale.slots);
             for (i, token) in seller.tokens(&sold.sale).expect("tokens").iter().enumerate() {

@@ -164,17 +164,11 @@ fuzz_target!(|case: Case| {
     if case.stray_proof && proof.is_none() {
         proof = Some(MembershipProof::default());
     }
-    let as_side = authorize::<SoftHasher, Libsecp256k1>(
-        &authority,
-        &domain,
-        &receipt,
-        &signature,
-        proof.as_ref(),
-    );
+    let as_side = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: (proof.as_ref()).cloned() });
     let contract_side =
-        authorize::<InkHost, InkHost>(&authority, &domain, &receipt, &signature, proof.as_ref());
+        authorize::<InkHost, InkHost>(&authority, &domain, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: (proof.as_ref()).cloned() });
     let k256_side =
-        authorize::<SoftHasher, K256>(&authority, &domain, &receipt, &signature, proof.as_ref());
+        authorize::<SoftHasher, K256>(&authority, &domain, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: (proof.as_ref()).cloned() });
     assert_eq!(
         as_side, contract_side,
         "AS and contract disagree on {receipt:?} {signature:?}"

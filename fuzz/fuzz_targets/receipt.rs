@@ -26,22 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let proof = Option::<MembershipProof>::decode(input).ok().flatten();
     let _ = signature.canonical();
     if let Some(authority) = authority {
-        let _ = authorize::<SoftHasher, Libsecp256k1>(
-            &authority,
-            &domain,
-            &receipt,
-            &signature,
-            proof.as_ref(),
-        );
+        let _ = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: (proof.as_ref()).cloned() });
     }
     if let Ok(signer) = receipt.recover_signer::<SoftHasher, Libsecp256k1>(&domain, &signature) {
-        let ok = authorize::<SoftHasher, Libsecp256k1>(
-            &Authority::Delegate(signer),
-            &domain,
-            &receipt,
-            &signature,
-            None,
-        );
+        let ok = authorize::<SoftHasher, Libsecp256k1>(&Authority::Delegate(signer), &domain, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: None });
         assert_eq!(
             ok.map(|a| a.signer()),
             Ok(signer),
@@ -49,22 +37,10 @@ fuzz_target!(|data: &[u8]| {
         );
         let mut other = signer;
         other.0[32] ^= 1;
-        let refused = authorize::<SoftHasher, Libsecp256k1>(
-            &Authority::Delegate(other),
-            &domain,
-            &receipt,
-            &signature,
-            None,
-        );
+        let refused = authorize::<SoftHasher, Libsecp256k1>(&Authority::Delegate(other), &domain, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: None });
         assert_eq!(refused, Err(AuthError::NotDelegate));
         // Nobody signs for a revoked channel, whatever the signature.
-        let revoked = authorize::<SoftHasher, Libsecp256k1>(
-            &Authority::Revoked,
-            &domain,
-            &receipt,
-            &signature,
-            None,
-        );
+        let revoked = authorize::<SoftHasher, Libsecp256k1>(&Authority::Revoked, &domain, protocol::SignedReceipt { receipt: receipt, signature: signature, proof: None });
         assert_eq!(revoked, Err(AuthError::Revoked));
     }
 });

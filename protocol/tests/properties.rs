@@ -447,7 +447,7 @@ proptest! {
         let domain = Domain { genesis_hash: [1; 32], contract: [2; 32] };
         let receipt = Receipt { channel: ChannelId(1), epoch: 0, amount: 5 };
         let signature = receipt.sign(&domain, &secret([7; 32]).expect("key"));
-        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt, signature, proof: Some((tree.proof(0).expect("proof"))) });
+        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt, signature, proof: Some(tree.proof(0).expect("proof")) });
         prop_assert!(matches!(result, Err(AuthError::NotMember(_))), "{:?}", result);
     }
 }
@@ -581,13 +581,20 @@ proptest! {
             match sold {
                 Ok(purchase) => {
                     prop_assert!(why.is_empty(), "member {} sold {} despite {:?}", m, slots, why);
-                    total = purchase.new_total;
-                    spent_by[m] += purchase.added();
+                    // The rule charges exactly what the receipt adds: checked against the
+                    // offer's own slots, not against the rule's arithmetic.
+                    prop_assert_eq!(purchase.slots, slots);
+                    prop_assert_eq!(purchase.new_total, receipt.amount);
+                    prop_assert_eq!(purchase.previous_total, total);
+                    total = receipt.amount;
+                    spent_by[m] += added;
                 }
                 Err(e) => prop_assert!(why.contains(name(&e)), "{:?} not in {:?}", e, why),
             }
             prop_assert!(spent_by[m] <= caps[m], "member {} spent {} of {}", m, spent_by[m], caps[m]);
         }
+        // What the members were charged, by the offers' own slots, is the final running
+        // total: nothing sold twice, nothing sold unrecorded.
         prop_assert_eq!(spent_by.iter().sum::<Balance>(), total);
     }
 }

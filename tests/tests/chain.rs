@@ -1,5 +1,6 @@
-//! The AS under a real chain: its policy closer closes fifty channels expiring in the same
-//! block, each paid exactly, on a node with instant finality and on one whose finality
+//! The AS under a real chain: its policy closer closes several hundred channels expiring
+//! in the same block, each with a sold receipt and each paid exactly, planned against the
+//! chain's own block limits, on a node with instant finality and on one whose finality
 //! lags (`SLOTPAY_LAG_NODE_URL`, a node started with `--finalize-delay-sec`); and a
 //! running `serve` survives a node restart under load: sales answer 503 only while the
 //! node is down, resume after, and a close pending across the restart completes.
@@ -85,9 +86,12 @@ async fn closed_events(
     closed
 }
 
+/// Channels expiring in one block in the crowd tests: several hundred, each with a sale.
+const CROWD: usize = 300;
+
 /// `lag`: the node's configured finality lag in seconds (right after a deploy, which
 /// waits for finality, there is nothing to measure it on).
-fn fifty_channels_expiring_together(url: &str, name: &str, lag: f64) {
+fn crowd_expiring_together(url: &str, name: &str, lag: f64) {
     let dir = work_dir(name);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let deployment = deploy(&dir, url);
@@ -110,7 +114,7 @@ fn fifty_channels_expiring_together(url: &str, name: &str, lag: f64) {
     let domain = api::Deployment::load(&deployment)
         .expect("deployment")
         .domain();
-    let secrets: Vec<SecretKey> = (0..50).map(|_| keys::generate()).collect();
+    let secrets: Vec<SecretKey> = (0..CROWD).map(|_| keys::generate()).collect();
     let bob = subxt_signer::sr25519::dev::bob().public_key().0;
     let alice = subxt_signer::sr25519::dev::alice().public_key().0;
     let alice_before = runtime
@@ -126,7 +130,7 @@ fn fifty_channels_expiring_together(url: &str, name: &str, lag: f64) {
         expires_at,
         before + 1,
     ));
-    wait_for_channel(&as_url, *ids.last().expect("fifty"));
+    wait_for_channel(&as_url, *ids.last().expect("a crowd"));
     let mut sold = BTreeMap::new();
     for (i, (id, key)) in ids.iter().zip(&secrets).enumerate() {
         let amount = PRICE * (1 + i as u128 % 5);
@@ -178,12 +182,12 @@ fn fifty_channels_expiring_together(url: &str, name: &str, lag: f64) {
 }
 
 #[test]
-fn fifty_channels_expiring_together_are_closed_and_paid_exactly() {
-    fifty_channels_expiring_together(&node_url(), "fifty", 0.0);
+fn hundreds_of_channels_expiring_together_are_closed_and_paid_exactly() {
+    crowd_expiring_together(&node_url(), "crowd", 0.0);
 }
 
 #[test]
-fn fifty_channels_expiring_together_under_finality_lag() {
+fn hundreds_of_channels_expiring_together_under_finality_lag() {
     let Some(url) = lag_node_url() else {
         panic!("SLOTPAY_LAG_NODE_URL is not set: scripts/test.sh starts a node with --finalize-delay-sec");
     };
@@ -191,7 +195,7 @@ fn fifty_channels_expiring_together_under_finality_lag() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8.0);
-    fifty_channels_expiring_together(&url, "fifty-lag", lag);
+    crowd_expiring_together(&url, "crowd-lag", lag);
 }
 
 fn restart_node() {

@@ -103,7 +103,7 @@ impl ClosingChain for NodeChain {
         }
     }
 
-    async fn measure(&self, ops: &[Op]) {
+    async fn measure(&self, ops: &[Op]) -> Vec<bool> {
         let calls: Vec<Call> = ops.iter().map(call).collect();
         match self
             .view
@@ -111,14 +111,15 @@ impl ClosingChain for NodeChain {
             .weigh(self.signer.account(), &calls)
             .await
         {
-            Ok(weights) => {
-                for (weight, call) in weights.into_iter().zip(&calls) {
-                    if let Some(weight) = weight {
-                        self.note(weight, call.data.len());
-                    }
-                }
+            Ok(weights) => weights
+                .into_iter()
+                .zip(&calls)
+                .map(|(weight, call)| weight.inspect(|w| self.note(*w, call.data.len())).is_some())
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "weigh closes");
+                vec![false; ops.len()]
             }
-            Err(e) => tracing::warn!(error = %e, "weigh closes"),
         }
     }
 
