@@ -264,6 +264,7 @@ on_both_backends!(
     a_close_begun_before_a_restart_is_finished_and_refusals_are_retried,
     a_close_is_recorded_only_once_final,
     a_close_begun_by_another_process_is_not_submitted_twice,
+    an_operator_close_after_one_cut_off_waits_for_its_finality_and_records_it,
 );
 
 fn count(reports: &[Report], what: fn(&Report) -> bool) -> usize {
@@ -401,6 +402,57 @@ fn a_dropped_close_is_retried_after_its_grace_and_not_before(backend: Backend) {
         chain.advance(1, 0);
         closer.pass().await.expect("pass");
         assert_eq!(chain.with().paid[&ChannelId(0)], 3 * PRICE);
+    });
+}
+
+/// The operator's `close` run again after a first one was cut off (the node restarted
+/// under it) finds the channel gone from the best block but open in the finalized one.
+/// It waits for that close to be final and has the ledger record it before it answers,
+/// as it does for its own transaction; answering at once left the ledger without the
+/// close (found by the node suite's restart test).
+fn an_operator_close_after_one_cut_off_waits_for_its_finality_and_records_it(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = FakeChain::default();
+    let client = secret(4);
+    rt().block_on(async {
+        let ledger = backend.ledger(dir.path(), 64).await;
+        open(&chain, ChannelId(0), channel(delegate(&client), DEPOSIT));
+        chain.advance(10, 0);
+        let closer = closer(&chain, &ledger, policy(), 3);
+        sell(&ledger, &chain, ChannelId(0), 3 * PRICE, &client).await;
+        // The first close: included in a best block, its command cut off there.
+        let first = closer.now(ChannelId(0), true);
+        let including = {
+            let chain = chain.clone();
+            async move {
+                while chain.with().pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = first => panic!("the first close finished without finality"),
+            () = including => {}
+        }
+        // Its block comes; finality lags one block behind.
+        chain.advance(1, 1);
+        assert!(!ledger.state(ChannelId(0)).await.expect("state").closed);
+        // The second command, while that block is not final yet; finality comes later.
+        let advancing = chain.clone();
+        let finality = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            advancing.advance(1, 0);
+        });
+        let report = closer.now(ChannelId(0), true).await.expect("close again");
+        finality.await.expect("finality");
+        assert!(!report.closed, "it did not close it itself: {report:?}");
+        assert!(
+            ledger.state(ChannelId(0)).await.expect("state").closed,
+            "the ledger records the close once it is final"
+        );
+        let f = chain.with();
+        assert_eq!(f.paid[&ChannelId(0)], 3 * PRICE);
+        assert_eq!(f.closed_in[&ChannelId(0)].len(), 1, "closed once");
     });
 }
 

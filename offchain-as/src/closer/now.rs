@@ -56,12 +56,28 @@ impl<S: ClosingChain> Closer<S> {
         close: bool,
         fence: Fence,
     ) -> Result<NowReport, CloserError> {
-        let read = self.chain.read(channel).await?;
-        let Some(state) = read.channel else {
+        // Gone from the best block but still open in the finalized one: an earlier close
+        // (this command's, cut off, or the closer's) or the payer's claim is on its way to
+        // finality. Wait for it, as for this command's own block, so that the ledger
+        // records the close before the command says it is done; if the block that held it
+        // is dropped instead, the channel is back and is closed below.
+        let start = Instant::now();
+        let state = loop {
+            let read = self.chain.read(channel).await?;
+            if let Some(state) = read.channel {
+                break state;
+            }
             if !read.finalized_open {
                 self.ledger.mark_closed(channel, read.block, fence).await?;
+                return Ok(NowReport::not_open(channel));
             }
-            return Ok(NowReport::not_open(channel, read.finalized_open));
+            if start.elapsed() > FINALITY_WAIT {
+                return Err(CloserError::Nothing(format!(
+                    "channel {channel} was closed or claimed in a best block that was not final after {} s",
+                    FINALITY_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let op = if close {
             let best = self
@@ -147,7 +163,7 @@ impl<S: ClosingChain> Closer<S> {
 }
 
 impl NowReport {
-    fn not_open(channel: ChannelId, closing_in_best_block: bool) -> Self {
+    fn not_open(channel: ChannelId) -> Self {
         Self {
             channel,
             block: None,
@@ -157,11 +173,7 @@ impl NowReport {
             settled: None,
             deferred: Vec::new(),
             cost: TransactionCost::default(),
-            reason: Some(if closing_in_best_block {
-                "closed or claimed in a block that is not final yet".into()
-            } else {
-                "not open on chain".into()
-            }),
+            reason: Some("not open on chain".into()),
         }
     }
 
