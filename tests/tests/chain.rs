@@ -102,7 +102,9 @@ fn crowd_expiring_together(url: &str, name: &str, lag: f64) {
         price: PRICE,
         blocks_before_expiry: before,
         expiry_margin_blocks: before,
-        min_notice_blocks: before + 1,
+        // Long enough a notice for the whole crowd's settles (the AS holds only as many
+        // channels as it could settle together if the payer rotated them all at once).
+        min_notice_blocks: before + 40,
         block_seconds: 0.5,
         inclusion_seconds: 1.0,
         ..AsOptions::default()
@@ -128,7 +130,7 @@ fn crowd_expiring_together(url: &str, name: &str, lag: f64) {
         &delegates(&secrets),
         DEPOSIT,
         expires_at,
-        before + 1,
+        before + 40,
     ));
     wait_for_channel(&as_url, *ids.last().expect("a crowd"));
     let mut sold = BTreeMap::new();
