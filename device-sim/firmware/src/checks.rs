@@ -63,8 +63,9 @@ impl Text {
         let mut v = value;
         while v > 0 {
             at -= 1;
-            digits[at] = b'0' + (v % 10) as u8;
-            v /= 10;
+            let (q, r) = device::div_rem_u16(v, 10);
+            digits[at] = b'0' + r as u8;
+            v = q;
         }
         let start = at.min(digits.len().saturating_sub(width.max(1)));
         for &d in &digits[start..] {

@@ -47,8 +47,9 @@ impl Line {
         let mut v = value;
         loop {
             at -= 1;
-            digits[at] = b'0' + (v % 10) as u8;
-            v /= 10;
+            let (q, r) = device::div_rem_u16(v, 10);
+            digits[at] = b'0' + r as u8;
+            v = q;
             if v == 0 {
                 break;
             }
@@ -157,10 +158,9 @@ pub fn exit(success: bool) -> ! {
 /// Where it panicked, without the message: formatting it would link `core::fmt`.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    match info.location() {
-        Some(at) => say!("PANIC at ", at.file(), ":", at.line()),
-        None => say!("PANIC"),
-    }
+    // No location or message: their formatting and file names cost flash.
+    let _ = info;
+    say!("PANIC");
     exit(false)
 }
 

@@ -236,8 +236,9 @@ impl<'a> Writer<'a> {
         let mut v = value;
         loop {
             at -= 1;
-            digits[at] = b'0' + (v % 10) as u8;
-            v /= 10;
+            let (q, r) = crate::core::div_rem_u16(v, 10);
+            digits[at] = b'0' + r as u8;
+            v = q;
             if v == 0 {
                 break;
             }

@@ -15,6 +15,11 @@ pub const ECHO_LEN: usize = 9;
 /// Length of an Echo epoch; a value is accepted in its own epoch and the next.
 pub const ECHO_EPOCH_MS: u64 = 30_000;
 
+/// The epoch of `now_ms` (ECHO_EPOCH_MS fits 16 bits: no 64-bit division).
+fn epoch(now_ms: u64) -> u64 {
+    super::div_rem_u16(now_ms, ECHO_EPOCH_MS as u16).0
+}
+
 /// An Echo value as the device hands it out (CoAP option 252).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Echo(pub [u8; ECHO_LEN]);
@@ -50,7 +55,7 @@ impl EchoKey {
 
     /// The Echo to hand `source` now.
     pub(crate) fn issue(&self, boots: u32, now_ms: u64, source: &Source) -> Echo {
-        self.value(boots, now_ms / ECHO_EPOCH_MS, source)
+        self.value(boots, epoch(now_ms), source)
     }
 
     /// Whether `echo` is one this device gave `source` in this epoch or the last. One
@@ -59,7 +64,7 @@ impl EchoKey {
         if echo.len() != ECHO_LEN {
             return false;
         }
-        let epoch = now_ms / ECHO_EPOCH_MS;
+        let epoch = epoch(now_ms);
         let claimed = if echo[0] == epoch as u8 {
             epoch
         } else if epoch > 0 && echo[0] == (epoch - 1) as u8 {

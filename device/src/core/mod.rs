@@ -342,3 +342,52 @@ impl<S: CounterStore> Device<S> {
         })
     }
 }
+
+/// `n / d` and `n % d` for a divisor below 2^16, in three 32-bit divisions: a core
+/// without 64-bit division (every Cortex-M; the M0 has no divider at all) would otherwise
+/// link the generic 64-bit routine (about 1 KB of flash) for the device's few divisions
+/// of a u64 by a constant (the Echo epoch, seconds, decimal digits).
+pub fn div_rem_u16(n: u64, d: u16) -> (u64, u16) {
+    let d = u32::from(d.max(1));
+    let (hi, lo) = ((n >> 32) as u32, n as u32);
+    let (q2, r) = (hi / d, hi % d);
+    // Each step divides r * 2^16 + 16 more bits, below d * 2^16: it fits a u32.
+    let x = (r << 16) | (lo >> 16);
+    let (q1, r) = (x / d, x % d);
+    let y = (r << 16) | (lo & 0xffff);
+    let (q0, r) = (y / d, y % d);
+    (
+        (u64::from(q2) << 32) | (u64::from(q1) << 16) | u64::from(q0),
+        r as u16,
+    )
+}
+
+#[cfg(test)]
+mod div_tests {
+    use super::div_rem_u16;
+
+    #[test]
+    fn div_rem_u16_is_u64_division() {
+        let ns = [
+            0,
+            1,
+            9,
+            10,
+            29_999,
+            30_000,
+            1 << 32,
+            u64::MAX,
+            u64::MAX - 1,
+            0x1234_5678_9abc_def0,
+        ];
+        for n in ns {
+            for d in [1u16, 2, 10, 1000, 30_000, u16::MAX] {
+                assert_eq!(
+                    div_rem_u16(n, d),
+                    (n / u64::from(d), (n % u64::from(d)) as u16),
+                    "{n} / {d}"
+                );
+            }
+        }
+    }
+}
