@@ -299,6 +299,51 @@ fn window_survives_its_persisted_form_and_resizing() {
     assert_eq!(empty.check(0), Ok(()));
 }
 
+/// The in-place forms (what the firmware boots with) give the same windows as
+/// `from_parts` and `resized`, and leave the window as it was on an error.
+#[test]
+fn in_place_restore_and_resize_agree_with_the_copying_forms() {
+    let mut w = ReplayWindow::new(130).unwrap();
+    for c in [5, 70, 200, 129, 199, 100] {
+        granted(&mut w, c).unwrap();
+    }
+    let le: Vec<u8> = w.words().iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut in_place = ReplayWindow::new(7).unwrap();
+    in_place.set_from_le_bytes(130, w.highest(), &le).unwrap();
+    assert_eq!(
+        in_place,
+        ReplayWindow::from_parts(130, w.highest(), w.words()).unwrap()
+    );
+    let mut unset = ReplayWindow::new(7).unwrap();
+    unset.set_from_le_bytes(130, None, &le).unwrap();
+    assert_eq!(
+        unset,
+        ReplayWindow::from_parts(130, None, w.words()).unwrap()
+    );
+    for bad in [(130, &le[..16]), (0, &le[..]), (3000, &le[..])] {
+        let before = in_place;
+        assert!(in_place
+            .set_from_le_bytes(bad.0, w.highest(), bad.1)
+            .is_err());
+        assert_eq!(in_place, before);
+    }
+    for base in [w, ReplayWindow::new(130).unwrap()] {
+        for size in [1, 63, 64, 65, 130, 131, 1024, 2048] {
+            let mut r = base;
+            r.resize(size).unwrap();
+            assert_eq!(r, base.resized(size).unwrap(), "resize to {size}");
+            for again in [1, 100, 2048] {
+                let mut twice = r;
+                twice.resize(again).unwrap();
+                assert_eq!(twice, r.resized(again).unwrap());
+            }
+        }
+        let mut r = base;
+        assert!(r.resize(0).is_err() && r.resize(2049).is_err());
+        assert_eq!(r, base);
+    }
+}
+
 #[test]
 fn window_size_is_bounded() {
     assert_eq!(ReplayWindow::new(0), Err(HotpError::WindowSize(0)));

@@ -118,25 +118,30 @@ enum Boot {
 /// The state of a booted device besides its tables.
 struct Booted {
     config: DeviceConfig,
-    window: ReplayWindow,
-    boots: u32,
+    /// The state as last saved (the window, the boot count; its budget is the one last
+    /// written, the live one is the device's `bucket`). Restored and saved in place.
+    state: DeviceState,
     echo_key: EchoKey,
     /// HMAC-SHA256 keyed with the device key once, cloned per check.
     keyed: HmacSha256,
 }
 
 impl Booted {
-    /// Boots `slot` with `config`, `window` and `boots`: the keys' HMAC states computed
-    /// once, here.
+    /// Places `config` in `slot`, with a blank state for `Device::restore` to fill in
+    /// place: the keys' HMAC states computed once, here.
     #[inline(never)]
-    fn place(slot: &mut Boot, config: DeviceConfig, window: ReplayWindow, boots: u32) {
+    fn place(slot: &mut Boot, config: DeviceConfig) -> &mut Booted {
         *slot = Boot::On(Booted {
             echo_key: EchoKey::derive(&config.key),
             keyed: config.key.keyed(),
             config,
-            window,
-            boots,
+            state: DeviceState::BLANK,
         });
+        match slot {
+            Boot::On(b) => b,
+            // Just written.
+            Boot::Off => unreachable!(),
+        }
     }
 }
 
@@ -162,32 +167,31 @@ impl<S: CounterStore> Device<S> {
     }
 
     /// The saved state brought to `config` (a first boot's, if none), with the boot
-    /// count raised, saved; the bucket restored from it. (Not inlined, like the key
-    /// derivation in `Booted::place`: `start` holds neither's temporaries while it runs
-    /// the other.)
+    /// count raised, saved; the bucket restored from it. All in `state`, in place (on a
+    /// small core each copy of a state is 300 bytes of stack). (Not inlined, like the
+    /// key derivation in `Booted::place`: `start` holds neither's temporaries while it
+    /// runs the other.)
     #[inline(never)]
-    fn restore(&mut self, config: &DeviceConfig) -> Result<DeviceState, Refusal<S::Error>> {
-        let mut state = match self.store.load().map_err(Refusal::Storage)? {
-            Some(saved) => DeviceState {
-                window: saved
-                    .window
-                    .resized(config.window)
-                    .map_err(|e| Refusal::Config(ConfigError::Window(e)))?,
-                ..saved
-            },
-            None => DeviceState {
-                window: ReplayWindow::new(config.window)
-                    .map_err(|e| Refusal::Config(ConfigError::Window(e)))?,
-                budget_ms: i64::try_from(config.throttle.capacity_ms()).unwrap_or(i64::MAX),
-                boots: 0,
-            },
-        };
-        let bucket = Bucket::restore(state.budget_ms, &config.throttle);
+    fn restore(
+        store: &mut S,
+        bucket: &mut Bucket,
+        config: &DeviceConfig,
+        state: &mut DeviceState,
+    ) -> Result<(), Refusal<S::Error>> {
+        let window = |e| Refusal::Config(ConfigError::Window(e));
+        if store.load_into(state).map_err(Refusal::Storage)? {
+            state.window.resize(config.window).map_err(window)?;
+        } else {
+            *state = DeviceState::BLANK;
+            state.window.resize(config.window).map_err(window)?;
+            state.budget_ms = i64::try_from(config.throttle.capacity_ms()).unwrap_or(i64::MAX);
+        }
+        let restored = Bucket::restore(state.budget_ms, &config.throttle);
         state.boots = state.boots.wrapping_add(1);
-        state.budget_ms = bucket.persisted(&config.throttle);
-        self.store.save(&state).map_err(Refusal::Storage)?;
-        self.bucket = bucket;
-        Ok(state)
+        state.budget_ms = restored.persisted(&config.throttle);
+        store.save(state).map_err(Refusal::Storage)?;
+        *bucket = restored;
+        Ok(())
     }
 
     fn booted(&self) -> Option<&Booted> {
@@ -209,9 +213,12 @@ impl<S: CounterStore> Device<S> {
             return Err(Refusal::Config(ConfigError::Throttle(problem)));
         }
         ReplayWindow::new(config.window).map_err(|e| Refusal::Config(ConfigError::Window(e)))?;
-        let state = self.restore(&config)?;
+        let b = Booted::place(&mut self.boot, config);
+        if let Err(e) = Self::restore(&mut self.store, &mut self.bucket, &b.config, &mut b.state) {
+            self.boot = Boot::Off;
+            return Err(e);
+        }
         self.sources.clear();
-        Booted::place(&mut self.boot, config, state.window, state.boots);
         Ok(())
     }
 
@@ -222,7 +229,7 @@ impl<S: CounterStore> Device<S> {
 
     /// The replay window as last saved (`None` before boot).
     pub fn window(&self) -> Option<&ReplayWindow> {
-        self.booted().map(|b| &b.window)
+        self.booted().map(|b| &b.state.window)
     }
 
     /// One past the highest counter granted (0 before the first grant).
@@ -234,7 +241,7 @@ impl<S: CounterStore> Device<S> {
 
     /// Boots so far, this one included (part of every Echo value; 0 before boot).
     pub fn boots(&self) -> u32 {
-        self.booted().map_or(0, |b| b.boots)
+        self.booted().map_or(0, |b| b.state.boots)
     }
 
     /// Whole failures the global budget allows right now, all sources together.
@@ -265,7 +272,7 @@ impl<S: CounterStore> Device<S> {
     /// all zeros: an unbooted device checks no Echo at all.
     pub fn echo(&self, source: &Source, now_ms: u64) -> Echo {
         match self.booted() {
-            Some(b) => b.echo_key.issue(b.boots, now_ms, source),
+            Some(b) => b.echo_key.issue(b.state.boots, now_ms, source),
             None => Echo([0; ECHO_LEN]),
         }
     }
@@ -287,9 +294,13 @@ impl<S: CounterStore> Device<S> {
         let Boot::On(b) = &mut self.boot else {
             return Err(Refusal::Config(ConfigError::NotBooted));
         };
-        let fresh = echo.is_some_and(|e| b.echo_key.verify(b.boots, now_ms, source, e));
+        let fresh = echo.is_some_and(|e| b.echo_key.verify(b.state.boots, now_ms, source, e));
         if !fresh {
-            return Err(Refusal::NeedEcho(b.echo_key.issue(b.boots, now_ms, source)));
+            return Err(Refusal::NeedEcho(b.echo_key.issue(
+                b.state.boots,
+                now_ms,
+                source,
+            )));
         }
         let token = Token::parse_bytes(token).map_err(Refusal::Malformed)?;
         if token.digits() != b.config.digits {
@@ -300,7 +311,7 @@ impl<S: CounterStore> Device<S> {
         if let Some(retry_in_ms) = self.sources.blocked(source, now_ms, &b.config.throttle) {
             return Err(Refusal::Throttled { retry_in_ms });
         }
-        match b.window.check(token.counter()) {
+        match b.state.window.check(token.counter()) {
             Ok(()) => {}
             Err(HotpError::AlreadyGranted(c)) => return Err(Refusal::Used(c)),
             Err(_) => return Err(Refusal::Expired(token.counter())),
@@ -311,13 +322,9 @@ impl<S: CounterStore> Device<S> {
             return Err(Refusal::Throttled { retry_in_ms });
         }
         if self.bucket.needs_reservation() {
-            let budget_ms = self.bucket.reserve(&t);
-            let state = DeviceState {
-                window: b.window,
-                budget_ms,
-                boots: b.boots,
-            };
-            self.store.save(&state).map_err(Refusal::Storage)?;
+            // Saved in place: the window is unchanged, the budget the reserved one.
+            b.state.budget_ms = self.bucket.reserve(&t);
+            self.store.save(&b.state).map_err(Refusal::Storage)?;
         }
         if !token.matches_keyed(&b.keyed) {
             self.bucket.spend(&t);
@@ -327,15 +334,14 @@ impl<S: CounterStore> Device<S> {
         // The state as it will be once granted, saved before the grant is: the only
         // copy of the window (each is 280 bytes of a small core's stack).
         let mut next = DeviceState {
-            window: b.window,
             budget_ms: self.bucket.persisted(&t),
-            boots: b.boots,
+            ..b.state
         };
         next.window
             .accept(token.counter())
             .map_err(|_| Refusal::Used(token.counter()))?;
         self.store.save(&next).map_err(Refusal::Storage)?;
-        b.window = next.window;
+        b.state = next;
         self.sources.forgive(source);
         Ok(Grant {
             counter: token.counter(),
