@@ -364,3 +364,43 @@ fn window_size_is_bounded() {
         Err(HotpError::Expired(u64::MAX - 16))
     );
 }
+
+/// The precomputed-state HMAC (what the device keeps) is the hmac crate's HMAC-SHA256,
+/// for message lengths across the padding's edges (55, 56, 63, 64 bytes and more) and
+/// messages in several parts; its HOTP values and token checks agree too.
+#[test]
+fn hmac_from_the_keyed_state_is_hmac_sha256() {
+    use hmac::digest::KeyInit;
+    use hmac::Mac;
+    use protocol::hotp::{hotp_from_state, HmacSha256Keyed};
+    let keys = [[0u8; 32], [0xff; 32], *b"12345678901234567890123456789012"];
+    let data: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+    for key in keys {
+        let keyed = HmacSha256Keyed::new(&key);
+        for len in [0, 1, 8, 28, 54, 55, 56, 57, 63, 64, 65, 119, 120, 128, 200] {
+            let msg = &data[..len];
+            let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&key).unwrap();
+            mac.update(msg);
+            let want: [u8; 32] = mac.finalize().into_bytes().into();
+            assert_eq!(keyed.mac(&[msg]), want, "length {len}");
+            let (a, b) = msg.split_at(len / 3);
+            let (b, c) = b.split_at(b.len() / 2);
+            assert_eq!(keyed.mac(&[a, b, c]), want, "length {len} in parts");
+        }
+        let device_key = DeviceKey(key);
+        assert_eq!(device_key.keyed_state(), keyed);
+        for counter in [0, 1, 1000, 1 << 32, u64::MAX] {
+            for digits in [Digits::SIX, Digits::EIGHT, Digits::NINE] {
+                let otp = hotp::<HmacSha256>(&key, counter, digits);
+                assert_eq!(hotp_from_state(&keyed, counter, digits), otp);
+                let token = Token::new(counter, otp);
+                assert!(token.matches_state(&keyed) && token.matches(&device_key));
+                let wrong = Otp::new(
+                    (otp.value() + 1) % 10u32.pow(u32::from(digits.get())),
+                    digits,
+                );
+                assert!(!Token::new(counter, wrong.unwrap()).matches_state(&keyed));
+            }
+        }
+    }
+}
