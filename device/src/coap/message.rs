@@ -231,18 +231,8 @@ impl<'a> Writer<'a> {
     /// Appends `value` in decimal, without `core::fmt`.
     #[inline(never)]
     pub(super) fn number(&mut self, value: u64) -> &mut Self {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut v = value;
-        loop {
-            at -= 1;
-            let (q, r) = crate::core::div_rem_u16(v, 10);
-            digits[at] = b'0' + r as u8;
-            v = q;
-            if v == 0 {
-                break;
-            }
-        }
+        let mut digits = [b'0'; 20];
+        let at = crate::core::decimal(value, &mut digits);
         self.text(&digits[at..])
     }
 

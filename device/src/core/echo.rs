@@ -7,7 +7,7 @@
 //! key. It is good in its 30 s epoch and the next, so for 30 to 60 s, and never after a
 //! reboot (the boot count is in the MAC).
 use super::throttle::Source;
-use protocol::hotp::{DeviceKey, HmacSha256};
+use protocol::hotp::{DeviceKey, HmacSha256Keyed};
 use subtle::ConstantTimeEq;
 
 /// Bytes of an Echo value.
@@ -33,20 +33,20 @@ impl Echo {
 
 /// The Echo key's HMAC state, keyed once at boot.
 #[derive(Clone)]
-pub(crate) struct EchoKey(HmacSha256);
+pub(crate) struct EchoKey(HmacSha256Keyed);
 
 impl EchoKey {
+    /// A placeholder, derived in place at boot (`Booted::place`).
+    pub(crate) const UNSET: EchoKey = EchoKey(HmacSha256Keyed::UNSET);
+
     pub(crate) fn derive(key: &DeviceKey) -> Self {
-        EchoKey(DeviceKey(key.derive(b"slotpay coap echo v1")).keyed())
+        EchoKey(DeviceKey(key.derive(b"slotpay coap echo v1")).keyed_state())
     }
 
     fn value(&self, boots: u32, epoch: u64, source: &Source) -> Echo {
-        use hmac::Mac;
-        let mut mac = self.0.clone();
-        mac.update(&boots.to_le_bytes());
-        mac.update(&epoch.to_le_bytes());
-        mac.update(&source.0);
-        let tag = mac.finalize().into_bytes();
+        let tag = self
+            .0
+            .mac(&[&boots.to_le_bytes(), &epoch.to_le_bytes(), &source.0]);
         let mut echo = [0u8; ECHO_LEN];
         echo[0] = epoch as u8;
         echo[1..].copy_from_slice(&tag[..ECHO_LEN - 1]);

@@ -106,7 +106,7 @@ impl<P: Pages> CounterStore for AbStore<P> {
     type Error = AbError<P::Error>;
 
     fn load(&mut self) -> Result<Option<DeviceState>, Self::Error> {
-        let mut state = DeviceState::BLANK;
+        let mut state = DeviceState::blank();
         Ok(self.load_into(&mut state)?.then_some(state))
     }
 

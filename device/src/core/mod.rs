@@ -18,7 +18,7 @@ pub(crate) mod state;
 pub(crate) mod throttle;
 
 use echo::{Echo, EchoKey, ECHO_LEN};
-use protocol::hotp::{DeviceKey, Digits, HmacSha256, HotpError, ReplayWindow, Token};
+use protocol::hotp::{DeviceKey, Digits, HmacSha256Keyed, HotpError, ReplayWindow, Token};
 use state::{CounterStore, DeviceState};
 use throttle::{Bucket, SourceTable};
 use throttle::{Source, Throttle};
@@ -122,26 +122,36 @@ struct Booted {
     /// written, the live one is the device's `bucket`). Restored and saved in place.
     state: DeviceState,
     echo_key: EchoKey,
-    /// HMAC-SHA256 keyed with the device key once, cloned per check.
-    keyed: HmacSha256,
+    /// HMAC-SHA256 keyed with the device key once: its two chaining values.
+    keyed: HmacSha256Keyed,
 }
 
 impl Booted {
+    /// A booted device's placeholder (written straight into its slot: not inlined).
+    #[inline(never)]
+    fn blank(config: DeviceConfig) -> Boot {
+        Boot::On(Booted {
+            echo_key: EchoKey::UNSET,
+            keyed: HmacSha256Keyed::UNSET,
+            config,
+            state: DeviceState::blank(),
+        })
+    }
+
     /// Places `config` in `slot`, with a blank state for `Device::restore` to fill in
     /// place: the keys' HMAC states computed once, here.
     #[inline(never)]
     fn place(slot: &mut Boot, config: DeviceConfig) -> &mut Booted {
-        *slot = Boot::On(Booted {
-            echo_key: EchoKey::derive(&config.key),
-            keyed: config.key.keyed(),
-            config,
-            state: DeviceState::BLANK,
-        });
-        match slot {
-            Boot::On(b) => b,
+        // Placeholders first, the keys then derived where they lie: built whole on the
+        // stack, the booted device cost it two copies of itself (1.1 KiB on the M0).
+        *slot = Self::blank(config);
+        let Boot::On(b) = slot else {
             // Just written.
-            Boot::Off => unreachable!(),
-        }
+            unreachable!()
+        };
+        b.echo_key = EchoKey::derive(&b.config.key);
+        b.keyed = b.config.key.keyed_state();
+        b
     }
 }
 
@@ -182,7 +192,7 @@ impl<S: CounterStore> Device<S> {
         if store.load_into(state).map_err(Refusal::Storage)? {
             state.window.resize(config.window).map_err(window)?;
         } else {
-            *state = DeviceState::BLANK;
+            *state = DeviceState::blank();
             state.window.resize(config.window).map_err(window)?;
             state.budget_ms = i64::try_from(config.throttle.capacity_ms()).unwrap_or(i64::MAX);
         }
@@ -326,26 +336,62 @@ impl<S: CounterStore> Device<S> {
             b.state.budget_ms = self.bucket.reserve(&t);
             self.store.save(&b.state).map_err(Refusal::Storage)?;
         }
-        if !token.matches_keyed(&b.keyed) {
+        if !token.matches_state(&b.keyed) {
             self.bucket.spend(&t);
             self.sources.record_failure(source, now_ms, &t);
             return Err(Refusal::Invalid);
         }
-        // The state as it will be once granted, saved before the grant is: the only
-        // copy of the window (each is 280 bytes of a small core's stack).
-        let mut next = DeviceState {
-            budget_ms: self.bucket.persisted(&t),
-            ..b.state
-        };
-        next.window
-            .accept(token.counter())
-            .map_err(|_| Refusal::Used(token.counter()))?;
-        self.store.save(&next).map_err(Refusal::Storage)?;
-        b.state = next;
+        Self::grant(
+            &mut self.store,
+            b,
+            self.bucket.persisted(&t),
+            token.counter(),
+        )?;
         self.sources.forgive(source);
         Ok(Grant {
             counter: token.counter(),
         })
+    }
+
+    /// Grants `counter` in `b`'s window, the new state (with `budget_ms`) saved first.
+    /// (Not inlined: its copy of the state, 296 bytes, is then not in `present`'s frame
+    /// while the HMAC runs.)
+    #[inline(never)]
+    fn grant(
+        store: &mut S,
+        b: &mut Booted,
+        budget_ms: i64,
+        counter: u64,
+    ) -> Result<(), Refusal<S::Error>> {
+        // The state as it will be once granted, saved before the grant is: the only
+        // copy of the window (each is 280 bytes of a small core's stack).
+        let mut next = DeviceState {
+            budget_ms,
+            ..b.state
+        };
+        next.window
+            .accept(counter)
+            .map_err(|_| Refusal::Used(counter))?;
+        store.save(&next).map_err(Refusal::Storage)?;
+        b.state = next;
+        Ok(())
+    }
+}
+
+/// Writes `value` in decimal at the end of `buf`, without `core::fmt`; returns where its
+/// digits start (the bytes before are left as they were: a buffer of `b'0'` gives zero
+/// padding). The device's answers and the firmware's output and tokens use it.
+pub fn decimal(value: u64, buf: &mut [u8; 20]) -> usize {
+    let mut at = buf.len();
+    let mut v = value;
+    loop {
+        at -= 1;
+        let (q, r) = div_rem_u16(v, 10);
+        buf[at] = b'0' + r as u8;
+        v = q;
+        if v == 0 {
+            return at;
+        }
     }
 }
 
@@ -374,6 +420,11 @@ mod div_tests {
 
     #[test]
     fn div_rem_u16_is_u64_division() {
+        let mut buf = [b'0'; 20];
+        for n in [0, 7, 10, 12_345, u64::MAX] {
+            let at = super::decimal(n, &mut buf);
+            assert_eq!(&buf[at..], n.to_string().as_bytes());
+        }
         let ns = [
             0,
             1,

@@ -62,24 +62,24 @@ impl DeviceState {
     /// has-highest u8, highest u64, budget_ms i64, boots u32, ceil(size / 64) bitmap
     /// words u64, CRC-32 (IEEE) of everything before.
     pub fn encode_into(&self, out: &mut [u8]) -> Option<usize> {
-        let out = out.get_mut(..Self::MAX_ENCODED_LEN)?;
-        let mut at = 0;
-        let mut put = |bytes: &[u8]| {
-            out[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-        };
-        put(&MAGIC);
-        put(&self.window.size().to_le_bytes());
-        put(&[u8::from(self.window.highest().is_some())]);
-        put(&self.window.highest().unwrap_or(0).to_le_bytes());
-        put(&self.budget_ms.to_le_bytes());
-        put(&self.boots.to_le_bytes());
-        for word in self.window.words() {
-            put(&word.to_le_bytes());
+        let out: &mut [u8; Self::MAX_ENCODED_LEN] =
+            out.get_mut(..Self::MAX_ENCODED_LEN)?.try_into().ok()?;
+        // Fixed offsets into a buffer of known length: no bounds checks at run time.
+        out[..4].copy_from_slice(&MAGIC);
+        out[4..8].copy_from_slice(&self.window.size().to_le_bytes());
+        out[8] = u8::from(self.window.highest().is_some());
+        out[9..17].copy_from_slice(&self.window.highest().unwrap_or(0).to_le_bytes());
+        out[17..25].copy_from_slice(&self.budget_ms.to_le_bytes());
+        out[25..29].copy_from_slice(&self.boots.to_le_bytes());
+        let words = self.window.words();
+        let end = HEADER + 8 * words.len();
+        for (bytes, word) in out[HEADER..].chunks_exact_mut(8).zip(words) {
+            bytes.copy_from_slice(&word.to_le_bytes());
         }
-        let crc = crc32(&out[..at]);
-        out[at..at + 4].copy_from_slice(&crc.to_le_bytes());
-        Some(at + 4)
+        // At most 32 words: end + 4 <= MAX_ENCODED_LEN.
+        let (body, crc) = out.split_at_mut(end);
+        crc[..4].copy_from_slice(&crc32(body).to_le_bytes());
+        Some(end + 4)
     }
 
     /// [`Self::encode_into`] a buffer of exactly the longest size.
@@ -89,20 +89,23 @@ impl DeviceState {
 
     /// Reads what [`Self::encode`] wrote; anything else (a torn write) is `Corrupt`.
     pub fn decode(bytes: &[u8]) -> Result<Self, StateError> {
-        let mut state = Self::BLANK;
+        let mut state = Self::blank();
         state.decode_from(bytes)?;
         Ok(state)
     }
 
     /// A placeholder to decode into: an empty default window, no budget, no boots.
-    pub const BLANK: DeviceState = DeviceState {
-        window: match ReplayWindow::new(DEFAULT_WINDOW) {
-            Ok(w) => w,
-            Err(_) => panic!("the default window is valid"),
-        },
-        budget_ms: 0,
-        boots: 0,
-    };
+    /// (A function, not a constant: a constant state would be 296 bytes of flash
+    /// copied from; this writes zeros where the caller keeps it.)
+    #[inline(never)]
+    pub fn blank() -> DeviceState {
+        DeviceState {
+            window: ReplayWindow::new(DEFAULT_WINDOW)
+                .unwrap_or_else(|_| unreachable!("the default window is valid")),
+            budget_ms: 0,
+            boots: 0,
+        }
+    }
 
     /// [`Self::decode`] into `self`, in place: on a small core the window (280 bytes)
     /// and its words then never pass through the stack. On an error `self` is unchanged.
