@@ -59,14 +59,7 @@ impl Text {
     /// `value` in decimal, zero-padded to at least `width` digits.
     fn decimal(&mut self, value: u64, width: usize) {
         let mut digits = [b'0'; 20];
-        let mut at = digits.len();
-        let mut v = value;
-        while v > 0 {
-            at -= 1;
-            let (q, r) = device::div_rem_u16(v, 10);
-            digits[at] = b'0' + r as u8;
-            v = q;
-        }
+        let at = device::decimal(value, &mut digits);
         let start = at.min(digits.len().saturating_sub(width.max(1)));
         for &d in &digits[start..] {
             self.push(d);
