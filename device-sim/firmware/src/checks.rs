@@ -58,10 +58,12 @@ impl Text {
 
     /// `value` in decimal, zero-padded to at least `width` digits.
     fn decimal(&mut self, value: u64, width: usize) {
-        let mut digits = [b'0'; 20];
+        let mut digits = [0u8; 20];
         let at = device::decimal(value, &mut digits);
-        let start = at.min(digits.len().saturating_sub(width.max(1)));
-        for &d in &digits[start..] {
+        for _ in digits.len() - at..width {
+            self.push(b'0');
+        }
+        for &d in &digits[at..] {
             self.push(d);
         }
     }

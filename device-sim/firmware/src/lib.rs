@@ -42,7 +42,7 @@ impl Line {
 
     /// Appends `value` in decimal.
     pub fn number(&mut self, value: u64) -> &mut Self {
-        let mut buf = [b'0'; 20];
+        let mut buf = [0u8; 20];
         let at = device::decimal(value, &mut buf);
         self.push(&buf[at..])
     }

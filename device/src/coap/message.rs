@@ -231,7 +231,7 @@ impl<'a> Writer<'a> {
     /// Appends `value` in decimal, without `core::fmt`.
     #[inline(never)]
     pub(super) fn number(&mut self, value: u64) -> &mut Self {
-        let mut digits = [b'0'; 20];
+        let mut digits = [0u8; 20];
         let at = crate::core::decimal(value, &mut digits);
         self.text(&digits[at..])
     }

@@ -50,9 +50,12 @@ impl HmacSha256Keyed {
 
     /// The state for `key` (at most 64 bytes, HMAC's block: slotpay's keys are 32).
     pub fn new(key: &[u8; 32]) -> Self {
-        let mut block = [0x36u8; 64];
-        for (b, k) in block.iter_mut().zip(key) {
-            *b ^= k;
+        // The key zero-padded to a block, XORed with ipad (written so, not as a fill of
+        // 0x36: the M0 then links no memset for it).
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(key);
+        for b in block.iter_mut() {
+            *b ^= 0x36;
         }
         let mut inner = IV;
         compress(&mut inner, &block);
@@ -85,14 +88,15 @@ fn finish(state: &[u32; 8], parts: &[&[u8]]) -> [u8; 32] {
             n += 1;
             if n == 64 {
                 compress(&mut st, &block);
+                block = [0; 64];
                 n = 0;
             }
         }
         total += part.len() as u64;
     }
-    // n < 64 here: one byte of padding fits; the length needs 8 more.
+    // n < 64 here and the bytes from n on are zero (the block is cleared after each
+    // compression): one byte of padding fits; the length needs 8 more.
     block[n % 64] = 0x80;
-    block[n % 64 + 1..].fill(0);
     if n >= 56 {
         compress(&mut st, &block);
         block = [0; 64];
