@@ -139,8 +139,18 @@ fn every_answered_purchase_survives_the_loss_of_the_primary() {
     std::thread::sleep(Duration::from_secs(3));
     let before_kill = answers.lock().expect("answers").len();
     assert!(before_kill > 0, "nothing sold before the failover");
-    // The primary's machine is lost: every one of its processes at once.
+    // The standby falls behind (its WAL receiver stopped, as on a slow or cut link): a
+    // commit the primary makes from now on is on the primary's disk only, unless the
+    // primary waits for the standby before it answers, as a synchronous one must.
+    let receiver = standby.wal_receiver_pid().expect("the standby's WAL receiver");
+    signal(receiver, "-STOP");
+    std::thread::sleep(Duration::from_secs(1));
+    let while_behind = answers.lock().expect("answers").len() - before_kill;
+    // The primary's machine is lost: every one of its processes at once; what the
+    // standby had not received goes with it.
     primary.kill9();
+    signal(receiver, "-KILL");
+    eprintln!("{while_behind} purchases answered while the standby was behind");
     let killed = Instant::now();
     std::thread::sleep(Duration::from_secs(1));
     standby.promote();
@@ -219,4 +229,14 @@ fn every_answered_purchase_survives_the_loss_of_the_primary() {
     drop(standby);
     drop(primary);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends `sig` ("-STOP", "-KILL") to `pid`.
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(sig)
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {sig} {pid}");
 }
