@@ -16,8 +16,9 @@
 # The node: a substrate-contracts-node 0.42.0 you already have is used instead of a
 # build: SLOTPAY_NODE_BIN=/path/to/substrate-contracts-node, or one on PATH. Its
 # `--version` must say 0.42.0. Otherwise it is built from crates.io (40-75 minutes on 2
-# cores); SLOTPAY_NODE_PROFILE=light (default) or release picks the build profile
-# (README, "The node build", has both measured).
+# cores); SLOTPAY_NODE_PROFILE=release (default, cargo's release profile) or light
+# (opt-level 1, no debug info, no LTO) picks the build profile (README, "The node build",
+# says what was measured and why release stays the default).
 #
 # Environment: SLOTPAY_CACHE (cache root), SLOTPAY_TOOLCHAIN_SOURCE=rustup|debian to force
 # where the Rust 1.85 contract toolchain comes from (default: rustup if it can download
@@ -32,7 +33,7 @@ DEBIAN_RUST_VERSION=1.85.0+dfsg3-1~deb12u3
 DEBIAN_TOOLCHAIN=slotpay-1.85
 NODE_BIN=$SLOTPAY_CACHE/node/bin/substrate-contracts-node
 NODE_LOG=$SLOTPAY_CACHE/logs/node-build.log
-NODE_PROFILE=${SLOTPAY_NODE_PROFILE:-light}
+NODE_PROFILE=${SLOTPAY_NODE_PROFILE:-release}
 case $NODE_PROFILE in light | release) ;; *) echo "SLOTPAY_NODE_PROFILE must be light or release, not '$NODE_PROFILE'" >&2; exit 1 ;; esac
 
 node_mode=foreground
@@ -297,8 +298,8 @@ build_node() {
     # `--dev` runs only contracts-node-runtime's wasm: the Rococo relay-chain and parachain
     # runtimes' wasm blobs (two more full wasm builds, a third of the build) serve only the
     # parachain mode, which slotpay never starts; their native code is still built.
-    # The light profile (SLOTPAY_NODE_PROFILE=light, the default) trades the release
-    # profile's optimisation for build time; README "The node build" has both measured.
+    # The light profile (SLOTPAY_NODE_PROFILE=light) trades the release profile's
+    # optimisation for build time; README "The node build" has what was measured.
     local profile_env=()
     if [ "$NODE_PROFILE" = light ]; then
         profile_env=(CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256

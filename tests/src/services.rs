@@ -448,13 +448,22 @@ impl Postgres {
     /// the primary), if it runs.
     pub fn wal_receiver_pid(&self) -> Option<u32> {
         let postmaster = self.pid()?;
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let parent: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-            let cmdline = std::fs::read_to_string(entry.path().join("cmdline")).ok()?;
-            (parent == postmaster && cmdline.contains("walreceiver")).then_some(pid)
-        })
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                let parent: u32 = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
+                let cmdline = std::fs::read_to_string(entry.path().join("cmdline")).ok()?;
+                (parent == postmaster && cmdline.contains("walreceiver")).then_some(pid)
+            })
     }
 
     /// The postmaster's pid (from its pid file).

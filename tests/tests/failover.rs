@@ -142,7 +142,9 @@ fn every_answered_purchase_survives_the_loss_of_the_primary() {
     // The standby falls behind (its WAL receiver stopped, as on a slow or cut link): a
     // commit the primary makes from now on is on the primary's disk only, unless the
     // primary waits for the standby before it answers, as a synchronous one must.
-    let receiver = standby.wal_receiver_pid().expect("the standby's WAL receiver");
+    let receiver = standby
+        .wal_receiver_pid()
+        .expect("the standby's WAL receiver");
     signal(receiver, "-STOP");
     std::thread::sleep(Duration::from_secs(1));
     let while_behind = answers.lock().expect("answers").len() - before_kill;
