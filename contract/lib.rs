@@ -225,7 +225,10 @@ pub mod slotpay_channels {
         #[ink(message)]
         pub fn close(&mut self, channel: ChannelId, receipt: Option<SignedReceipt>) -> Result<()> {
             let mut state = self.payees(channel)?;
-            if receipt.as_ref().is_some_and(|r| r.receipt.channel != channel) {
+            if receipt
+                .as_ref()
+                .is_some_and(|r| r.receipt.channel != channel)
+            {
                 return Err(Error::WrongChannel);
             }
             let payout = state.payout(
@@ -365,8 +368,8 @@ pub mod slotpay_channels {
         use interface::events::ContractEvent;
         use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
         use protocol::crypto::{EcdsaRecover, Hasher};
-        use protocol::{Member, MerkleTree, UNLIMITED};
         use protocol::keys::{self, SecretKey};
+        use protocol::{Member, MerkleTree, UNLIMITED};
         use protocol::{MembershipProof, Receipt, Rotation, Signature};
 
         const GENESIS: [u8; 32] = [7; 32];
@@ -482,7 +485,11 @@ pub mod slotpay_channels {
 
             /// Settles `receipt` presented for `channel` (re-labelled if it names another:
             /// its signature then no longer covers it).
-            fn settle(&mut self, channel: ChannelId, mut receipt: SignedReceipt) -> Result<Balance> {
+            fn settle(
+                &mut self,
+                channel: ChannelId,
+                mut receipt: SignedReceipt,
+            ) -> Result<Balance> {
                 let payee = self.payee;
                 receipt.receipt.channel = channel;
                 self.by(payee, |c| c.settle(receipt))
@@ -695,10 +702,7 @@ pub mod slotpay_channels {
             let (payer, stranger) = (w.payer, w.stranger);
             for caller in [payer, stranger] {
                 let claim = good.clone();
-                assert_eq!(
-                    w.by(caller, |c| c.settle(claim)),
-                    Err(Error::NotPayee)
-                );
+                assert_eq!(w.by(caller, |c| c.settle(claim)), Err(Error::NotPayee));
             }
             assert_eq!(
                 w.settle(ChannelId(9), good.clone()),
@@ -998,7 +1002,7 @@ pub mod slotpay_channels {
                     cap,
                 })
                 .collect();
-            let tree = MerkleTree::build::<SoftHasher>(&members).unwrap();
+            let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).unwrap();
             (secrets, members, tree)
         }
 
@@ -1058,7 +1062,9 @@ pub mod slotpay_channels {
         fn a_member_is_removed_by_rotating_to_a_new_root() {
             let mut w = world();
             let (secrets, members, tree) = group(&[500, 500, 500]);
-            let smaller = MerkleTree::build::<SoftHasher>(&[members[0], members[2]]).unwrap();
+            let smaller =
+                MerkleTree::build::<SoftHasher>(protocol::Substrate, &[members[0], members[2]])
+                    .unwrap();
             let channel = w.open(Authority::Group(tree.root()), 1000).unwrap();
             let effective = w.rotate(channel, Authority::Group(smaller.root())).unwrap();
             // Until the effective block, the removed member still pays.

@@ -66,7 +66,7 @@ impl GroupFile {
         if members.is_empty() {
             bail!("a group needs at least one member");
         }
-        let tree = MerkleTree::build::<SoftHasher>(members)?;
+        let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, members)?;
         let members = tree
             .members()
             .iter()
@@ -122,7 +122,7 @@ impl GroupFile {
             .with_context(|| format!("key {} is not in the group", to_hex(&key.0)))?;
         let proof = member.proof.clone();
         proof
-            .verify::<SoftHasher>(key, &self.root()?)
+            .verify::<SoftHasher>(protocol::Substrate, key, &self.root()?)
             .with_context(|| format!("the group file's proof for {} is wrong", to_hex(&key.0)))?;
         Ok(proof)
     }

@@ -80,7 +80,7 @@ pub fn show(key: &Path, o: &Output) -> Result<()> {
 }
 
 fn describe(public: &PublicKey, wrote: Option<&Path>, o: &Output) {
-    let account = ss58(&account_id_of::<SoftHasher>(public));
+    let account = ss58(&account_id_of::<SoftHasher>(protocol::Substrate, public));
     let mut text = format!("public key {}\naccount    {account}", to_hex(&public.0));
     if let Some(path) = wrote {
         text = format!("wrote {}\n{text}", path.display());

@@ -4,7 +4,7 @@ use crate::group::GroupFile;
 use crate::keys::public_key_arg;
 use crate::output::with_progress;
 use anyhow::{bail, Context, Result};
-use api::{ss58, to_hex, Deployment};
+use api::{to_hex, Deployment};
 use chain::{Contract, Node};
 use protocol::Authority;
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ impl ChainArgs {
         let node = with_progress(&format!("connecting to {url}"), Node::connect(&url))
             .await
             .with_context(|| format!("connect to {url}"))?;
-        Contract::bind(node, &deployment.domain())
+        Contract::bind(node, &deployment.identity())
             .await
             .with_context(|| format!("check {} against {url}", self.deployment.display()))
     }
@@ -68,8 +68,9 @@ pub fn authority(arg: &AuthorityArg, signer: &chain::AnySigner) -> Result<Author
 
 pub fn authority_text(a: &Authority) -> String {
     match a {
-        Authority::Account(a) => format!("payer's own key ({})", ss58(a)),
+        Authority::Account(a) => format!("payer's own key ({})", api::account_text(a)),
         Authority::Delegate(k) => format!("delegate {}", to_hex(&k.0)),
+        Authority::DelegateAccount(a) => format!("delegate {}", api::account_text(a)),
         Authority::Group(r) => format!("group root {}", to_hex(&r.0)),
         Authority::Revoked => "revoked (no key)".into(),
     }

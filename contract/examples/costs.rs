@@ -9,9 +9,9 @@
 mod support;
 
 use slotpay_channels::protocol::crypto::backend::SoftHasher;
-use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::protocol::keys::{self, SecretKey};
 use slotpay_channels::protocol::{Authority, MembershipProof, PublicKey};
+use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::slotpay_channels::Error;
 use std::fmt::Write as _;
 use support::*;
@@ -53,7 +53,7 @@ fn group(size: usize, signer: PublicKey) -> MerkleTree {
             cap: DEPOSIT,
         });
     }
-    MerkleTree::build::<SoftHasher>(&members).expect("distinct members")
+    MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("distinct members")
 }
 
 fn main() {

@@ -15,12 +15,12 @@ mod support;
 use slotpay_channels::interface::messages::Settle;
 use slotpay_channels::interface::Error;
 use slotpay_channels::protocol::crypto::backend::{Libsecp256k1, SoftHasher};
-use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::protocol::keys::{self, SecretKey};
 use slotpay_channels::protocol::{
-    authorize, Authority, Balance, ChannelId, Domain, SignedReceipt, MembershipProof, PublicKey, Receipt,
-    Signature,
+    authorize, Authority, Balance, ChannelId, Domain, MembershipProof, PublicKey, Receipt,
+    Signature, SignedReceipt,
 };
+use slotpay_channels::protocol::{Member, MerkleTree};
 use std::collections::BTreeMap;
 use support::*;
 
@@ -103,7 +103,7 @@ fn the_as_verifier_and_the_compiled_contract_agree() {
             cap: 1_000 * u128::from(i + 1),
         });
     }
-    let tree = MerkleTree::build::<SoftHasher>(&members).expect("group");
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("group");
     let mut bogus = [0xFFu8; 33];
     bogus[0] = 0x02;
 

@@ -19,11 +19,11 @@ use slotpay_channels::interface::events::{Closed, ContractEvent, PaymentDeferred
 use slotpay_channels::interface::messages::{Message, Open};
 use slotpay_channels::protocol::crypto::backend::SoftHasher;
 use slotpay_channels::protocol::crypto::Hasher;
-use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::protocol::keys::{self, SecretKey};
 use slotpay_channels::protocol::{
     Authority, ChannelId, Domain, MembershipProof, Receipt, SignedReceipt,
 };
+use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::slotpay_channels::{Error, SlotpayChannels, SlotpayChannelsRef};
 use std::process::Command;
 
@@ -311,7 +311,7 @@ async fn group_channel_settled_twice_then_closed_on_node() {
             cap: DEPOSIT,
         })
         .collect();
-    let tree = MerkleTree::build::<SoftHasher>(&leaves).expect("group");
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &leaves).expect("group");
     let order = [2usize, 0, 3, 1, 1, 0];
     sr25519_payer_life(
         Authority::Group(tree.root()),
@@ -611,9 +611,10 @@ async fn expiry_returns_the_rest_on_node() {
     let mut fees = fee_paid(&opened.events);
     let open_storage = storage_deposit(&opened.events, &payer_id);
     let channel = opened.return_value().expect("open succeeds");
-    let settle = contract
-        .builder
-        .settle(claim(&contract.domain, channel, PRICE, &client_key, None));
+    let settle =
+        contract
+            .builder
+            .settle(claim(&contract.domain, channel, PRICE, &client_key, None));
     let settled = client.call(&payee, &settle).submit().await.expect("settle");
     assert_eq!(settled.return_value(), Ok(PRICE));
 

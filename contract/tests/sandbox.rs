@@ -9,9 +9,9 @@ use slotpay_channels::interface::events::{
     Closed, ExpiredClaimed, PaymentDeferred, RotationAnnounced, Settled, Withdrawn,
 };
 use slotpay_channels::protocol::crypto::backend::SoftHasher;
-use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::protocol::keys::{self, SecretKey};
 use slotpay_channels::protocol::{Authority, ChannelId, MembershipProof, SignedReceipt};
+use slotpay_channels::protocol::{Member, MerkleTree};
 use slotpay_channels::slotpay_channels::Error;
 use std::sync::OnceLock;
 use support::*;
@@ -179,7 +179,7 @@ fn group(caps: &[Balance], seed: u8) -> (Vec<SecretKey>, Vec<Member>, MerkleTree
             cap,
         })
         .collect();
-    let tree = MerkleTree::build::<SoftHasher>(&members).expect("group");
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("group");
     (secrets, members, tree)
 }
 
@@ -225,9 +225,7 @@ fn rotation_hands_the_channel_to_a_new_key_after_the_notice() {
     ledger.payer = less(ledger.payer - DEPOSIT, opened.storage_deposit);
     ledger.contract += DEPOSIT;
 
-    let settle = chain.settle(
-        &p.payee, chain.claim(channel, 0, 3 * PRICE, &old, None),
-    );
+    let settle = chain.settle(&p.payee, chain.claim(channel, 0, 3 * PRICE, &old, None));
     assert_eq!(settle.value, Ok(3 * PRICE));
     ledger.payee = less(ledger.payee + 3 * PRICE, settle.storage_deposit);
     ledger.contract -= 3 * PRICE;
@@ -252,13 +250,9 @@ fn rotation_hands_the_channel_to_a_new_key_after_the_notice() {
 
     // During the notice: the old key settles, the new key's receipts do not count yet.
     chain.build_blocks(notice - 1);
-    let early = chain.settle(
-        &p.payee, chain.claim(channel, 1, PRICE, &new, None),
-    );
+    let early = chain.settle(&p.payee, chain.claim(channel, 1, PRICE, &new, None));
     assert_eq!(early.value, Err(Error::WrongEpoch));
-    let settle = chain.settle(
-        &p.payee, chain.claim(channel, 0, 5 * PRICE, &old, None),
-    );
+    let settle = chain.settle(&p.payee, chain.claim(channel, 0, 5 * PRICE, &old, None));
     assert_eq!(settle.value, Ok(2 * PRICE));
     ledger.payee = less(ledger.payee + 2 * PRICE, settle.storage_deposit);
     ledger.contract -= 2 * PRICE;
@@ -271,17 +265,11 @@ fn rotation_hands_the_channel_to_a_new_key_after_the_notice() {
         (state.authority, state.epoch, state.base, state.settled),
         (new_authority, 1, 5 * PRICE, 5 * PRICE)
     );
-    let late = chain.settle(
-        &p.payee, chain.claim(channel, 0, 6 * PRICE, &old, None),
-    );
+    let late = chain.settle(&p.payee, chain.claim(channel, 0, 6 * PRICE, &old, None));
     assert_eq!(late.value, Err(Error::WrongEpoch));
-    let old_in_new_epoch = chain.settle(
-        &p.payee, chain.claim(channel, 1, PRICE, &old, None),
-    );
+    let old_in_new_epoch = chain.settle(&p.payee, chain.claim(channel, 1, PRICE, &old, None));
     assert_eq!(old_in_new_epoch.value, Err(Error::NotDelegate));
-    let settle = chain.settle(
-        &p.payee, chain.claim(channel, 1, 2 * PRICE, &new, None),
-    );
+    let settle = chain.settle(&p.payee, chain.claim(channel, 1, 2 * PRICE, &new, None));
     assert_eq!(settle.value, Ok(2 * PRICE));
     assert_eq!(
         settle.events::<Settled>(),
@@ -324,7 +312,8 @@ fn group_member_removed_by_rotating_to_a_new_root_and_caps_are_in_the_proof() {
     let p = parties();
     let mut chain = Chain::new(code(), &[&p.payer, &p.payee]);
     let (secrets, members, tree) = group(&[10 * PRICE, 20 * PRICE, 30 * PRICE], 0x70);
-    let smaller = MerkleTree::build::<SoftHasher>(&[members[0], members[2]]).expect("group");
+    let smaller = MerkleTree::build::<SoftHasher>(protocol::Substrate, &[members[0], members[2]])
+        .expect("group");
     let expires_at = 1_000;
     let channel = chain
         .open_with_notice(
@@ -362,10 +351,7 @@ fn group_member_removed_by_rotating_to_a_new_root_and_caps_are_in_the_proof() {
     let now = chain.block_number();
     chain.build_blocks(effective_at - now);
     let removed = chain.claim(channel, 1, PRICE, &secrets[1], Some(proof));
-    assert_eq!(
-        chain.settle(&p.payee, removed).value,
-        Err(Error::NotMember)
-    );
+    assert_eq!(chain.settle(&p.payee, removed).value, Err(Error::NotMember));
     let kept = chain.claim(
         channel,
         1,
@@ -493,9 +479,7 @@ fn a_refund_refused_on_claim_expired_is_owed() {
         )
         .value
         .expect("open");
-    let settle = chain.settle(
-        &p.payee, chain.claim(channel, 0, amount, &client, None),
-    );
+    let settle = chain.settle(&p.payee, chain.claim(channel, 0, amount, &client, None));
     assert_eq!(settle.value, Ok(amount));
     chain.build_blocks(4);
     let everything = chain.balance(&p.payer);
@@ -555,9 +539,7 @@ fn expiry_returns_the_rest_to_the_payer_only() {
     let channel = opened.value.expect("open");
     ledger.payer = less(ledger.payer - DEPOSIT, opened.storage_deposit);
     ledger.contract += DEPOSIT;
-    let settle = chain.settle(
-        &p.payee, chain.claim(channel, 0, PRICE, &client, None),
-    );
+    let settle = chain.settle(&p.payee, chain.claim(channel, 0, PRICE, &client, None));
     assert_eq!(settle.value, Ok(PRICE));
     ledger.payee = less(ledger.payee + PRICE, settle.storage_deposit);
     ledger.contract -= PRICE;

@@ -73,6 +73,7 @@ pub(crate) async fn terms<V: ChainView>(State(s): State<Arc<Service<V>>>) -> Jso
         payee: to_hex(&seller.our_account),
         contract: to_hex(&seller.domain.contract),
         genesis_hash: to_hex(&seller.domain.genesis_hash),
+        chain_id: None,
         price: seller.tariff.price().to_string(),
         max_slots: seller.tariff.max_slots(),
         expiry_margin_blocks: seller.tariff.expiry_margin(),

@@ -85,7 +85,7 @@ async fn connect(config: &Config) -> Result<Chain> {
     let mut attempt = 0;
     let contract = loop {
         attempt += 1;
-        match Contract::bind(node.clone(), &deployment.domain()).await {
+        match Contract::bind(node.clone(), &deployment.identity()).await {
             Ok(contract) => break contract,
             Err(e @ chain::ChainError::WrongChain { .. }) => {
                 return Err(e).with_context(|| format!("{}", config.deployment.display()))
@@ -105,7 +105,7 @@ async fn connect(config: &Config) -> Result<Chain> {
 }
 
 fn open_store(config: &Config, chain: &Chain, ids: &[String]) -> Result<Store> {
-    let mut store = Store::open(&config.database, &chain.deployment.domain())
+    let mut store = Store::open(&config.database, &chain.deployment.identity())
         .with_context(|| format!("open the ledger {}", config.database.display()))?;
     for id in ids {
         store.register_device(id)?;
@@ -194,7 +194,7 @@ async fn serve(config: Config) -> Result<()> {
     let plan = running.closer.plan();
     let seller = Seller {
         our_account: chain.signer.account(),
-        domain: chain.deployment.domain(),
+        domain: chain.deployment.identity(),
         tariff: config.tariff()?,
         devices: running.devices,
     };
@@ -253,7 +253,7 @@ async fn now(config: Config, channel: ChannelId, close: bool) -> Result<()> {
 
 fn carry_counters(config: &Config, from: &std::path::Path) -> Result<()> {
     let deployment = Deployment::load(&config.deployment)?;
-    let mut store = Store::open(&config.database, &deployment.domain())
+    let mut store = Store::open(&config.database, &deployment.identity())
         .with_context(|| format!("open the ledger {}", config.database.display()))?;
     let raised = store
         .carry_counters_from(from)

@@ -18,7 +18,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain};
+use protocol::{AnyDomain, ChannelId};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -96,7 +96,7 @@ struct Channel {
 }
 
 /// Pre-signed request bodies for the next `n` purchases of one slot on `channel`.
-fn sign_ahead(channel: &Channel, domain: &Domain, index: usize, n: u64) -> Vec<Bytes> {
+fn sign_ahead(channel: &Channel, domain: &AnyDomain, index: usize, n: u64) -> Vec<Bytes> {
     (1..=n)
         .map(|k| {
             let device = device_name((index + (channel.sold + k) as usize) % DEVICES);
@@ -175,7 +175,7 @@ struct Target {
     http: Http,
     as_url: String,
     as_pid: String,
-    domain: Domain,
+    domain: AnyDomain,
 }
 
 struct Phase {

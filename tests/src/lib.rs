@@ -428,7 +428,7 @@ pub fn present(addr: SocketAddr, token: &str) -> Result<Granted, PresentError> {
 /// A purchase of `device` slots with a receipt of `channel`'s `epoch` for `amount`,
 /// signed by `key`, with the request secret `slotpay pay` would send.
 pub fn purchase_body(
-    domain: &protocol::Domain,
+    domain: &protocol::AnyDomain,
     device: &str,
     channel: ChannelId,
     epoch: u32,

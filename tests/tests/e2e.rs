@@ -6,7 +6,7 @@
 use device::PresentError;
 use interface::messages::Close;
 use protocol::keys::SecretKey;
-use protocol::{ChannelId, Domain};
+use protocol::ChannelId;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ impl World {
         self.as_proc = start_as(&self.dir, &self.as_url);
     }
 
-    fn domain(&self) -> Domain {
+    fn domain(&self) -> protocol::AnyDomain {
         api::Deployment::load(&self.dir.join("deployment.json"))
             .expect("deployment")
             .domain()
@@ -528,9 +528,9 @@ fn a_replaced_ledger_sells_counters_the_device_still_grants() {
         .as_str()
         .expect("account")
         .to_owned();
+    let delegate = w.path("delegate.key");
     let open = |deposit: u128| -> u64 {
         let deposit = deposit.to_string();
-        let delegate = w.path("delegate.key");
         let mut args = vec!["open"];
         args.extend_from_slice(&chain);
         args.extend_from_slice(&[

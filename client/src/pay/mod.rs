@@ -19,7 +19,7 @@ use api::{
 use device::{ClientConfig, DeviceClient};
 use protocol::hotp::Token;
 use protocol::keys;
-use protocol::{Authority, ChannelId, Domain, Receipt, SignedReceipt};
+use protocol::{AnyDomain, Authority, ChannelId, Receipt, SignedReceipt};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -106,7 +106,7 @@ async fn check_on_chain(deployment: &Deployment, url: Option<&str>) -> Result<bo
         Ok(Ok(node)) => node,
         _ => return Ok(false),
     };
-    chain::Contract::bind(node, &deployment.domain())
+    chain::Contract::bind(node, &deployment.identity())
         .await
         .context("the deployment's contract")?;
     Ok(true)
@@ -117,7 +117,7 @@ async fn check_on_chain(deployment: &Deployment, url: Option<&str>) -> Result<bo
 /// without storing it, and nobody without the key can make it.
 pub fn request_secret(
     secret: &keys::SecretKey,
-    domain: &Domain,
+    domain: &AnyDomain,
     receipt: &Receipt,
 ) -> RequestSecret {
     use hmac::{digest::KeyInit, Mac};
@@ -193,7 +193,7 @@ fn send(
 #[allow(clippy::too_many_arguments)]
 fn buy(
     args: &PayArgs,
-    domain: &Domain,
+    domain: &AnyDomain,
     authority: &Authority,
     proof: Option<protocol::MembershipProof>,
     secret: &keys::SecretKey,
