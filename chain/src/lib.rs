@@ -21,6 +21,7 @@ mod deploy;
 pub mod dry_run;
 mod events;
 pub mod evm;
+mod layered;
 mod limits;
 mod node;
 mod signer;
@@ -31,6 +32,7 @@ pub use events::{
     slotpay_events, ContractEmitted, Instantiated, SlotpayEvent, StorageDepositTransferredAndHeld,
     StorageDepositTransferredAndReleased, TransactionFeePaid,
 };
+pub use layered::{deploy_evm, AnyContract, AnyNode, Done, LayerSigner};
 pub use limits::BlockLimits;
 pub use node::{Api, Finality, Included, Node};
 pub use signer::{AnySigner, SignerError};

@@ -5,8 +5,8 @@ use crate::keys::public_key_arg;
 use crate::output::with_progress;
 use anyhow::{bail, Context, Result};
 use api::{to_hex, Deployment};
-use chain::{Contract, Node};
-use protocol::Authority;
+use chain::{AnyContract, LayerSigner};
+use protocol::{AnyLayer, Authority};
 use std::path::PathBuf;
 
 /// Which contract, on which node.
@@ -21,17 +21,17 @@ pub struct ChainArgs {
 }
 
 impl ChainArgs {
-    /// The contract, after checking that the node serves the deployment's chain and that
-    /// the contract answers for it.
-    pub async fn contract(&self) -> Result<Contract> {
+    /// The contract on the deployment's layer, after checking that the node serves the
+    /// deployment's chain and that the contract answers for it.
+    pub async fn contract(&self) -> Result<AnyContract> {
         let deployment = Deployment::load(&self.deployment)?;
         let url = self.url.clone().unwrap_or_else(|| deployment.url.clone());
-        let node = with_progress(&format!("connecting to {url}"), Node::connect(&url))
-            .await
-            .with_context(|| format!("connect to {url}"))?;
-        Contract::bind(node, &deployment.identity())
-            .await
-            .with_context(|| format!("check {} against {url}", self.deployment.display()))
+        with_progress(
+            &format!("connecting to {url}"),
+            AnyContract::bind(&deployment, Some(&url)),
+        )
+        .await
+        .with_context(|| format!("check {} against {url}", self.deployment.display()))
     }
 }
 
@@ -53,16 +53,27 @@ pub enum AuthorityArg {
     },
 }
 
-pub fn authority(arg: &AuthorityArg, signer: &chain::AnySigner) -> Result<Authority> {
+/// The authority `arg` names, for a channel of `signer` on `layer`.
+pub fn authority(arg: &AuthorityArg, signer: &LayerSigner, layer: AnyLayer) -> Result<Authority> {
     Ok(match arg {
         AuthorityArg::Account => {
-            if !matches!(signer, chain::AnySigner::Ecdsa(_)) {
+            if !signer.is_ecdsa() {
                 bail!("the account construction binds the payer's own ECDSA key: sign with --ecdsa-key");
             }
             Authority::Account(signer.account())
         }
         AuthorityArg::Delegate { client } => Authority::Delegate(public_key_arg(client)?),
-        AuthorityArg::Group { group } => Authority::Group(GroupFile::load(group)?.root()?),
+        AuthorityArg::Group { group } => {
+            let file = GroupFile::load(group)?;
+            if file.layer() != layer {
+                bail!(
+                    "{} is a group of the {:?} layer's leaves, the deployment is on the {layer:?} layer: make it with `slotpay group new --layer ...`",
+                    group.display(),
+                    file.layer()
+                );
+            }
+            Authority::Group(file.root()?)
+        }
     })
 }
 

@@ -102,11 +102,17 @@ pub struct PayOutcome {
 /// is the payer's word.
 async fn check_on_chain(deployment: &Deployment, url: Option<&str>) -> Result<bool> {
     let url = url.unwrap_or(&deployment.url);
-    let node = match tokio::time::timeout(Duration::from_secs(2), chain::Node::connect(url)).await {
+    let node = match tokio::time::timeout(
+        Duration::from_secs(2),
+        chain::AnyNode::connect(deployment.layer(), url),
+    )
+    .await
+    {
         Ok(Ok(node)) => node,
+        // No node answered: the deployment file is the payer's word.
         _ => return Ok(false),
     };
-    chain::Contract::bind(node, &deployment.identity())
+    chain::AnyContract::bind_on(node, deployment)
         .await
         .context("the deployment's contract")?;
     Ok(true)
