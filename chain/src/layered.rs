@@ -169,6 +169,14 @@ impl AnyNode {
         })
     }
 
+    /// How far finality lags the best block now, in seconds of block time.
+    pub async fn finality_lag_seconds(&self) -> Result<f64, ChainError> {
+        match self {
+            AnyNode::Substrate(n) => n.finality_lag_seconds().await,
+            AnyNode::Evm(n) => n.finality_lag_seconds().await,
+        }
+    }
+
     /// The free balance of `account` at the best block.
     pub async fn balance(&self, account: &AccountId32) -> Result<Balance, ChainError> {
         match self {

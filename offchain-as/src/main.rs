@@ -1,7 +1,7 @@
 //! `slotpay-as`: the slotpay Authorization Server.
 use anyhow::{bail, Context, Result};
 use api::Deployment;
-use chain::{AnySigner, Contract, Node};
+use chain::{AnyContract, AnyNode, LayerSigner};
 use clap::{Parser, Subcommand};
 use offchain_as::{
     follow, router_with, serve as serve_http, Closer, Config, DeviceTerms, Ledger, Metrics,
@@ -56,10 +56,11 @@ enum Command {
     },
 }
 
-/// Everything that needs the chain, connected and checked.
+/// Everything that needs the chain, connected and checked: the contract and the key of
+/// the deployment's layer.
 struct Chain {
-    contract: Contract,
-    signer: AnySigner,
+    contract: AnyContract,
+    signer: LayerSigner,
     deployment: Deployment,
 }
 
@@ -69,10 +70,10 @@ async fn connect(config: &Config) -> Result<Chain> {
     let deployment = Deployment::load(&config.deployment)?;
     let suri = std::fs::read_to_string(&config.account_key_file)
         .with_context(|| format!("read {}", config.account_key_file.display()))?;
-    let signer = AnySigner::from_suri(&suri).context("the AS account key")?;
+    let signer = LayerSigner::from_suri(deployment.layer(), &suri).context("the AS account key")?;
     let mut delay = Duration::from_millis(250);
     let node = loop {
-        match Node::connect(&config.rpc_url).await {
+        match AnyNode::connect(deployment.layer(), &config.rpc_url).await {
             Ok(node) => break node,
             Err(e) => {
                 warn!(url = %config.rpc_url, error = %e, "node not reachable yet; retrying");
@@ -85,7 +86,7 @@ async fn connect(config: &Config) -> Result<Chain> {
     let mut attempt = 0;
     let contract = loop {
         attempt += 1;
-        match Contract::bind(node.clone(), &deployment.identity()).await {
+        match AnyContract::bind_on(node.clone(), &deployment).await {
             Ok(contract) => break contract,
             Err(e @ chain::ChainError::WrongChain { .. }) => {
                 return Err(e).with_context(|| format!("{}", config.deployment.display()))
@@ -158,8 +159,9 @@ async fn start(config: &Config, chain: &Chain) -> Result<Running> {
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
     let (tick, tick_rx) = tokio::sync::watch::channel(0u32);
     tokio::spawn(follow(view.clone(), events, tick));
-    let node_chain =
-        NodeChain::new(view.clone(), chain.signer.clone()).context("read the chain's limits")?;
+    let node_chain = NodeChain::new(view.clone(), chain.signer.clone())
+        .await
+        .context("read the chain's limits")?;
     let policy = config.policy()?;
     let plan = Closer::new_plan(&node_chain, &policy);
     let closer = Closer::new(
@@ -194,7 +196,8 @@ async fn serve(config: Config) -> Result<()> {
     let plan = running.closer.plan();
     let seller = Seller {
         our_account: chain.signer.account(),
-        domain: chain.deployment.identity(),
+        domain: chain.deployment.domain(),
+        identity: chain.deployment.identity(),
         tariff: config.tariff()?,
         devices: running.devices,
     };
@@ -213,7 +216,7 @@ async fn serve(config: Config) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;
-    info!(listen = %listener.local_addr()?, contract = %hex::encode(chain.deployment.contract), finality_lag_s = lag, "serving");
+    info!(listen = %listener.local_addr()?, contract = %api::account_text(&chain.deployment.contract), layer = ?chain.deployment.layer(), finality_lag_s = lag, "serving");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("install the SIGTERM handler")?;
     let shutdown = async move {

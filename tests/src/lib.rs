@@ -580,13 +580,17 @@ pub struct Anvil {
 }
 
 impl Anvil {
-    /// Starts anvil (a block per transaction) and waits until it answers. With
-    /// `slots_in_an_epoch`, its `finalized` block lags the best by twice that.
-    pub fn start(dir: &Path, slots_in_an_epoch: Option<u32>) -> Self {
+    /// Starts anvil and waits until it answers: a block per transaction, or with
+    /// `block_seconds` a block that often; with `slots_in_an_epoch`, its `finalized`
+    /// block lags the best by twice that (else by 2).
+    pub fn start(dir: &Path, block_seconds: Option<u32>, slots_in_an_epoch: Option<u32>) -> Self {
         let port = free_tcp_port();
         let mut cmd = Command::new(anvil_bin());
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--silent"]);
+        if let Some(n) = block_seconds {
+            cmd.args(["--block-time", &n.to_string()]);
+        }
         if let Some(n) = slots_in_an_epoch {
             cmd.args(["--slots-in-an-epoch", &n.to_string()]);
         }

@@ -178,7 +178,7 @@ fn contract_verdict(answer: Result<Balance, ChainError>) -> Result<Balance, Stri
 #[test]
 fn the_rust_rule_and_the_compiled_solidity_contract_agree() {
     let dir = work_dir("evm-differential");
-    let anvil = Anvil::start(&dir, None);
+    let anvil = Anvil::start(&dir, None, None);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
         let node = EvmNode::connect(&anvil.url).await.expect("anvil");
