@@ -54,6 +54,13 @@ pub mod host {
     }
 }
 
+/// The contract: its storage, constructor and messages (ink! generates the dispatch, the
+/// metadata and a `SlotpayChannelsRef` for callers from this module).
+// The on-chain build only (no `std`): ink! generates the contract's entry points here, as
+// `#[no_mangle] pub extern "C" fn call()` and `deploy()` (spanned at the storage struct),
+// which `unsafe_code` counts as unsafe and `unreachable_pub` as unreachable. Every build
+// with `std` (clippy, the tests) keeps both lints over this module.
+#[cfg_attr(not(feature = "std"), allow(unsafe_code, unreachable_pub))]
 #[ink::contract]
 pub mod slotpay_channels {
     use crate::host::InkHost;
@@ -65,6 +72,7 @@ pub mod slotpay_channels {
     pub use interface::Error;
     pub use protocol::{Authority, Channel, ChannelId, Domain, SignedReceipt};
 
+    /// What a message returns: its value, or the contract's [`Error`] (the call reverts).
     pub type Result<T> = core::result::Result<T, Error>;
 
     /// A [`Channel`] in storage: the same bytes, and the same type in the metadata. ink!
@@ -91,8 +99,10 @@ pub mod slotpay_channels {
         }
     }
 
+    /// The contract's storage: every open channel, and what the contract owes.
     #[ink(storage)]
     pub struct SlotpayChannels {
+        /// The open channels by id; a closed or claimed channel's entry is removed.
         channels: Mapping<ChannelId, Stored>,
         /// Payments the chain refused, by recipient: theirs to withdraw.
         owed: Mapping<AccountId, Balance>,
@@ -107,6 +117,10 @@ pub mod slotpay_channels {
         *AsRef::<[u8; 32]>::as_ref(account)
     }
 
+    // Every `&mut self` message below carries `#[allow(clippy::needless_pass_by_ref_mut)]`
+    // for ink!'s generated code, not for the message: ink! copies a message's `allow`s onto
+    // the `CallBuilder` method it generates for it (a caller's builder of the call), which
+    // takes `&mut self` like the message but only reads the contract's address.
     impl SlotpayChannels {
         /// A contract for the chain whose genesis block hash is `genesis_hash`.
         #[ink(constructor)]
@@ -121,6 +135,7 @@ pub mod slotpay_channels {
 
         /// Opens a channel with the transferred value as deposit; returns its id.
         /// `notice`: blocks from a rotation's announcement to its effect.
+        #[allow(clippy::needless_pass_by_ref_mut)] // ink!'s CallBuilder copy, see above
         #[ink(message, payable)]
         pub fn open(
             &mut self,
@@ -157,6 +172,7 @@ pub mod slotpay_channels {
         }
 
         /// Adds the transferred value to an open, unexpired channel's deposit (payer only).
+        #[allow(clippy::needless_pass_by_ref_mut)] // ink!'s CallBuilder copy, see above
         #[ink(message, payable)]
         pub fn top_up(&mut self, channel: ChannelId) -> Result<()> {
             let mut state = self.payers(channel)?;
@@ -169,6 +185,7 @@ pub mod slotpay_channels {
 
         /// Moves a channel's expiry later (payer only). Works on an expired, unclaimed
         /// channel too: the payer may revive it instead of claiming.
+        #[allow(clippy::needless_pass_by_ref_mut)] // ink!'s CallBuilder copy, see above
         #[ink(message)]
         pub fn extend(&mut self, channel: ChannelId, expires_at: BlockNumber) -> Result<()> {
             let mut state = self.payers(channel)?;
@@ -183,6 +200,7 @@ pub mod slotpay_channels {
 
         /// Announces `authority` to take over the channel after its notice period (payer
         /// only); replaces a rotation still pending. Returns the block it takes effect at.
+        #[allow(clippy::needless_pass_by_ref_mut)] // ink!'s CallBuilder copy, see above
         #[ink(message)]
         pub fn rotate(&mut self, channel: ChannelId, authority: Authority) -> Result<BlockNumber> {
             let mut state = self.payers(channel)?;
@@ -201,6 +219,7 @@ pub mod slotpay_channels {
 
         /// Pays the payee what `receipt` claims above what was settled, on the channel it
         /// names; the channel stays open (payee only). Returns what was paid.
+        #[allow(clippy::needless_pass_by_ref_mut)] // ink!'s CallBuilder copy, see above
         #[ink(message)]
         pub fn settle(&mut self, receipt: SignedReceipt) -> Result<Balance> {
             let channel = receipt.receipt.channel;
@@ -222,6 +241,7 @@ pub mod slotpay_channels {
 
         /// Closes a channel (payee only): pays the payee what `receipt` claims above what
         /// was settled, the payer the rest. Without a receipt, closes at what was settled.
+        #[allow(clippy::needless_pass_by_ref_mut)] // ink!'s CallBuilder copy, see above
         #[ink(message)]
         pub fn close(&mut self, channel: ChannelId, receipt: Option<SignedReceipt>) -> Result<()> {
             let mut state = self.payees(channel)?;
@@ -251,6 +271,7 @@ pub mod slotpay_channels {
         }
 
         /// Gives what is left of an expired channel back to the payer (payer only).
+        #[allow(clippy::needless_pass_by_ref_mut)] // ink!'s CallBuilder copy, see above
         #[ink(message)]
         pub fn claim_expired(&mut self, channel: ChannelId) -> Result<()> {
             let state = self.payers(channel)?;
@@ -262,6 +283,7 @@ pub mod slotpay_channels {
         }
 
         /// Pays the caller what the contract owes it (payments the chain refused earlier).
+        #[allow(clippy::needless_pass_by_ref_mut)] // ink!'s CallBuilder copy, see above
         #[ink(message)]
         pub fn withdraw(&mut self) -> Result<Balance> {
             let caller = self.env().caller();
@@ -1013,7 +1035,7 @@ pub mod slotpay_channels {
             let channel = w.open(Authority::Group(tree.root()), 1000).unwrap();
             let proof = tree.proof(2).unwrap();
             let with = |claim: SignedReceipt, proof: Option<MembershipProof>| SignedReceipt {
-                proof: proof,
+                proof,
                 ..claim
             };
             let signed = w.claim(channel, 0, 300, &secrets[2]);
@@ -1069,14 +1091,14 @@ pub mod slotpay_channels {
             let effective = w.rotate(channel, Authority::Group(smaller.root())).unwrap();
             // Until the effective block, the removed member still pays.
             let mut by_removed = w.claim(channel, 0, 100, &secrets[1]);
-            by_removed.membership = Some(tree.proof(1).unwrap());
+            by_removed.proof = Some(tree.proof(1).unwrap());
             assert_eq!(w.settle(channel, by_removed), Ok(100));
             advance_to(effective);
             let mut by_removed = w.claim(channel, 1, 100, &secrets[1]);
-            by_removed.membership = Some(tree.proof(1).unwrap());
+            by_removed.proof = Some(tree.proof(1).unwrap());
             assert_eq!(w.settle(channel, by_removed), Err(Error::NotMember));
             let mut by_kept = w.claim(channel, 1, 100, &secrets[2]);
-            by_kept.membership = Some(smaller.proof(1).unwrap());
+            by_kept.proof = Some(smaller.proof(1).unwrap());
             assert_eq!(w.settle(channel, by_kept), Ok(100));
             assert_eq!(w.state(channel).settled, 200);
         }
@@ -1137,7 +1159,10 @@ pub mod slotpay_channels {
             );
             // A receipt for a lower amount does not stretch to a higher one.
             let stretched = SignedReceipt {
-                amount: 101,
+                receipt: Receipt {
+                    amount: 101,
+                    ..for_a.receipt
+                },
                 ..for_a.clone()
             };
             assert_eq!(w.settle(a, stretched), Err(Error::NotDelegate));
@@ -1201,8 +1226,11 @@ pub mod slotpay_channels {
             sig[31] = 5;
             sig[63] = 1;
             let claim = SignedReceipt {
-                epoch: 0,
-                amount: 100,
+                receipt: Receipt {
+                    channel,
+                    epoch: 0,
+                    amount: 100,
+                },
                 signature: Signature(sig),
                 proof: None,
             };

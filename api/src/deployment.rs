@@ -31,44 +31,48 @@ pub struct Deployment {
     pub url: String,
     /// Its settlement layer.
     pub layer: DeploymentLayer,
-    /// The chain's genesis block hash (on an EVM, block 0's hash: it tells apart two
-    /// chains with one chain id, say two anvil runs).
+    /// The hash of the chain's block 0: which chain, the [`Domain`]'s chain half (on an
+    /// EVM it also tells apart two chains with one chain id, say two anvil runs). Every
+    /// reader compares it with the node it connects to before trusting anything there.
     pub genesis_hash: [u8; 32],
-    /// The contract's account (on an EVM its address, mapped by [`evm_account`]).
+    /// The contract instance's account, the [`Domain`]'s other half (SS58 in the file; on
+    /// an EVM its address, mapped by [`evm_account`]).
     pub contract: AccountId32,
-    /// The contract code's hash (blake2_256 of the wasm; on an EVM keccak256 of the
-    /// runtime bytecode).
+    /// The code that was deployed, to tell which build it is: blake2_256 of the uploaded
+    /// Wasm; on an EVM keccak256 of the runtime bytecode.
     pub code_hash: [u8; 32],
     /// What it was deployed from, if known: the contract bundle (`.contract`, code and
     /// metadata), or on an EVM forge's artifact (`SlotpayChannels.json`).
     pub bundle: Option<PathBuf>,
 }
 
-/// Why a deployment file cannot be read or written.
+/// Why a deployment file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum DeploymentError {
-    /// It cannot be read.
+    /// The file could not be read (most often: nothing was deployed yet).
     #[error("read {path}: {source} (deploy first: `slotpay deploy`, or scripts/deploy.sh)")]
     Read {
-        /// The file.
+        /// The file asked for.
         path: PathBuf,
-        /// Why.
+        /// The I/O error.
         source: std::io::Error,
     },
-    /// It cannot be written.
+    /// The file, its temporary twin or its directory could not be written or synced; the
+    /// old file, if any, is left as it was.
     #[error("write {path}: {source}")]
     Write {
-        /// The file.
+        /// The file being replaced.
         path: PathBuf,
-        /// Why.
+        /// The I/O error.
         source: std::io::Error,
     },
-    /// It is not a deployment file.
+    /// The file is not JSON of the deployment's shape, or a field does not decode (hex,
+    /// SS58); unknown fields are refused too.
     #[error("{path}: not a deployment file: {reason}")]
     Format {
-        /// The file.
+        /// The file read.
         path: PathBuf,
-        /// Why.
+        /// What is wrong with it, for the operator.
         reason: String,
     },
 }

@@ -326,9 +326,9 @@ mod tests {
             assert_ne!(bad, json, "{from}");
             assert!(serde_json::from_str::<PurchaseBody>(&bad).is_err(), "{to}");
         }
-        let mut unnamed = body.clone();
+        assert!(!format!("{:?}", body.request_secret).contains("09"));
+        let mut unnamed = body;
         unnamed.device = String::new();
         assert_eq!(unnamed.validate(), Err(WireError::Device));
-        assert!(!format!("{:?}", body.request_secret).contains("09"));
     }
 }

@@ -16,8 +16,11 @@ use subxt::PolkadotConfig;
 /// Where a read looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum At {
+    /// The best block: the latest state, which a fork may still undo.
     Best,
+    /// The latest finalized block: what no fork can undo (money is read here).
     Finalized,
+    /// That block, by hash.
     Block(BlockHash),
 }
 
@@ -51,22 +54,33 @@ infallible!(Option<Channel>, Balance, Domain, ChannelId, ());
 /// A dry run's answer.
 #[derive(Debug, Clone)]
 pub struct DryRun<T> {
+    /// The number of the block the dry run ran on (a read's "as of").
     pub block: u32,
+    /// What the message returned, the contract's refusal already taken out.
     pub value: T,
+    /// The weight the dry run used.
     pub gas_consumed: Weight,
+    /// The gas limit the call needs to succeed (may exceed `gas_consumed`); a real call
+    /// is given twice this ([`Weight::with_headroom`]).
     pub gas_required: Weight,
+    /// Storage deposit the call would charge the origin (positive) or refund it
+    /// (negative), in the chain's smallest unit.
     pub storage_deposit: i128,
 }
 
 /// One message of a batch: its call data, value and name.
 #[derive(Debug, Clone)]
 pub struct Call {
+    /// The message's label ([`Message::LABEL`]), to name it in a refusal.
     pub label: &'static str,
+    /// The value transferred with it (non-zero only for a payable message).
     pub value: Balance,
+    /// Selector and SCALE-encoded arguments ([`Message::call_data`]).
     pub data: Vec<u8>,
 }
 
 impl Call {
+    /// The batch item for `message` sending `value`.
     pub fn new<M: Message>(message: &M, value: Balance) -> Self {
         Self {
             label: M::LABEL,
@@ -116,14 +130,18 @@ pub struct Contract {
 const REVERT: u32 = 1;
 
 impl Contract {
+    /// The contract at `address` on `node`, unchecked: use [`Self::bind`] for one a
+    /// deployment file names.
     pub fn new(node: Node, address: AccountId32) -> Self {
         Self { node, address }
     }
 
+    /// The node this contract is called through.
     pub fn node(&self) -> &Node {
         &self.node
     }
 
+    /// The contract instance's account.
     pub fn address(&self) -> AccountId32 {
         self.address
     }
@@ -304,18 +322,7 @@ impl Contract {
         let mut items: Vec<Option<ItemOutcome>> = Vec::with_capacity(calls.len());
         let mut weights = Vec::with_capacity(calls.len());
         let mut txs = Vec::new();
-        // Every dry run at once: a batch's latency is one round trip, not one per call.
-        let outcomes = futures::future::join_all(calls.iter().map(|call| {
-            dry_run::call(
-                self.node.api(),
-                best,
-                origin,
-                self.address,
-                call.value,
-                call.data.clone(),
-            )
-        }))
-        .await;
+        let outcomes = self.dry_run_all(origin, best, calls).await;
         for (call, outcome) in calls.iter().zip(outcomes) {
             let outcome = outcome?;
             let refusal = match &outcome.result {
@@ -375,18 +382,8 @@ impl Contract {
         calls: &[Call],
     ) -> Result<Vec<Option<Weight>>, ChainError> {
         let (_, best) = self.node.best().await?;
-        let outcomes = futures::future::join_all(calls.iter().map(|call| {
-            dry_run::call(
-                self.node.api(),
-                best,
-                origin,
-                self.address,
-                call.value,
-                call.data.clone(),
-            )
-        }))
-        .await;
-        outcomes
+        self.dry_run_all(origin, best, calls)
+            .await
             .into_iter()
             .map(|outcome| {
                 let outcome = outcome?;
@@ -396,6 +393,27 @@ impl Contract {
                 })
             })
             .collect()
+    }
+
+    /// Every call's dry run as `origin` at block `at`, all at once: a batch's latency is
+    /// one round trip, not one per call.
+    async fn dry_run_all(
+        &self,
+        origin: AccountId32,
+        at: BlockHash,
+        calls: &[Call],
+    ) -> Vec<Result<dry_run::RawDryRun, ChainError>> {
+        futures::future::join_all(calls.iter().map(|call| {
+            dry_run::call(
+                self.node.api(),
+                at,
+                origin,
+                self.address,
+                call.value,
+                call.data.clone(),
+            )
+        }))
+        .await
     }
 }
 

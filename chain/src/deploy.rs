@@ -17,8 +17,11 @@ use subxt::PolkadotConfig;
 /// What a deployment cost.
 #[derive(Debug, Clone)]
 pub struct Deployed {
+    /// The deployment file's content for the new instance (the caller saves it).
     pub deployment: Deployment,
+    /// The number of the finalized block that holds the instantiation.
     pub block: u32,
+    /// What the signer paid in fees for it (the storage deposit aside).
     pub fee: Balance,
 }
 

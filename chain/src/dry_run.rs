@@ -12,11 +12,14 @@ use subxt::ext::scale_value::ValueDef;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, DecodeAsType)]
 #[decode_as_type(crate_path = "::subxt::ext::scale_decode")]
 pub struct Weight {
+    /// Computation time, in picoseconds of reference hardware.
     pub ref_time: u64,
+    /// Bytes of storage proof the call needs (for parachain validation).
     pub proof_size: u64,
 }
 
 impl Weight {
+    /// The weight as a dynamic value, for a `gas_limit` argument.
     pub fn value(&self) -> Value {
         Value::named_composite([
             ("ref_time", Value::u128(self.ref_time.into())),
@@ -37,7 +40,9 @@ impl Weight {
 /// What a dry run reports.
 #[derive(Debug, Clone)]
 pub struct RawDryRun {
+    /// The weight the dry run used.
     pub gas_consumed: Weight,
+    /// The gas limit the call needs to succeed (may exceed `gas_consumed`).
     pub gas_required: Weight,
     /// Storage deposit charged (positive) or refunded (negative) to the origin.
     pub storage_deposit: i128,
@@ -176,7 +181,9 @@ pub async fn call(
 /// The code an instantiation runs: uploaded with it, or already on chain by hash.
 #[derive(Debug, Clone, Copy)]
 pub enum Code<'a> {
+    /// This Wasm, uploaded with the instantiation.
     Upload(&'a [u8]),
+    /// Code already on chain, by its blake2_256 hash.
     Existing([u8; 32]),
 }
 

@@ -13,10 +13,14 @@ use subxt::PolkadotConfig;
 
 // Pallet events, decoded by field name through the node's metadata.
 
+/// `Contracts::ContractEmitted`: one event of a contract; the slotpay ones are read out
+/// of it by [`SlotpayEvent::from_details`].
 #[derive(Debug, Clone, DecodeAsType)]
 #[decode_as_type(crate_path = "::subxt::ext::scale_decode")]
 pub struct ContractEmitted {
+    /// The contract that emitted it (another contract's events are ignored).
     pub contract: ChainAccount,
+    /// The event's SCALE encoding; which event it is, is its first topic.
     pub data: Vec<u8>,
 }
 
@@ -25,10 +29,14 @@ impl StaticEvent for ContractEmitted {
     const EVENT: &'static str = "ContractEmitted";
 }
 
+/// `Contracts::Instantiated`: a new contract instance; [`crate::deploy`] reads its
+/// address from it.
 #[derive(Debug, Clone, DecodeAsType)]
 #[decode_as_type(crate_path = "::subxt::ext::scale_decode")]
 pub struct Instantiated {
+    /// The account that signed the instantiation.
     pub deployer: ChainAccount,
+    /// The new instance's account.
     pub contract: ChainAccount,
 }
 
@@ -37,11 +45,16 @@ impl StaticEvent for Instantiated {
     const EVENT: &'static str = "Instantiated";
 }
 
+/// `Contracts::StorageDepositTransferredAndHeld`: a caller paid for the contract storage
+/// its call added; part of what a transaction cost it ([`crate::Included::storage_deposit`]).
 #[derive(Debug, Clone, DecodeAsType)]
 #[decode_as_type(crate_path = "::subxt::ext::scale_decode")]
 pub struct StorageDepositTransferredAndHeld {
+    /// The caller that paid.
     pub from: ChainAccount,
+    /// The contract that holds it.
     pub to: ChainAccount,
+    /// How much was put on hold, in the chain's smallest unit.
     pub amount: Balance,
 }
 
@@ -50,11 +63,16 @@ impl StaticEvent for StorageDepositTransferredAndHeld {
     const EVENT: &'static str = "StorageDepositTransferredAndHeld";
 }
 
+/// `Contracts::StorageDepositTransferredAndReleased`: a caller got back deposit for
+/// contract storage its call freed (a closed channel's entry, say).
 #[derive(Debug, Clone, DecodeAsType)]
 #[decode_as_type(crate_path = "::subxt::ext::scale_decode")]
 pub struct StorageDepositTransferredAndReleased {
+    /// The contract that held it.
     pub from: ChainAccount,
+    /// The caller it went back to.
     pub to: ChainAccount,
+    /// How much was released, in the chain's smallest unit.
     pub amount: Balance,
 }
 
@@ -63,11 +81,16 @@ impl StaticEvent for StorageDepositTransferredAndReleased {
     const EVENT: &'static str = "StorageDepositTransferredAndReleased";
 }
 
+/// `TransactionPayment::TransactionFeePaid`: what a transaction's signer paid, read into
+/// [`crate::Included::fee`].
 #[derive(Debug, Clone, DecodeAsType)]
 #[decode_as_type(crate_path = "::subxt::ext::scale_decode")]
 pub struct TransactionFeePaid {
+    /// The signer.
     pub who: ChainAccount,
+    /// The fee charged, after any refund of unused weight; the pallet counts `tip` in it.
     pub actual_fee: Balance,
+    /// The part of `actual_fee` the signer added as a tip (slotpay never tips).
     pub tip: Balance,
 }
 
@@ -79,14 +102,23 @@ impl StaticEvent for TransactionFeePaid {
 /// An event of the slotpay contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotpayEvent {
+    /// A channel was opened ([`Opened`]).
     Opened(Opened),
+    /// A payer added to a deposit ([`ToppedUp`]).
     ToppedUp(ToppedUp),
+    /// A payer moved an expiry ([`Extended`]).
     Extended(Extended),
+    /// A payer announced a new authority ([`RotationAnnounced`]).
     RotationAnnounced(RotationAnnounced),
+    /// The payee was paid; the channel stays open ([`Settled`]).
     Settled(Settled),
+    /// The payee closed a channel ([`Closed`]).
     Closed(Closed),
+    /// The payer took back an expired channel's rest ([`ExpiredClaimed`]).
     ExpiredClaimed(ExpiredClaimed),
+    /// The chain refused a payment; the contract owes it ([`PaymentDeferred`]).
     PaymentDeferred(PaymentDeferred),
+    /// An account withdrew what it was owed ([`Withdrawn`]).
     Withdrawn(Withdrawn),
 }
 

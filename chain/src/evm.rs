@@ -33,96 +33,104 @@ use protocol::{
 use std::sync::Arc;
 use std::time::Duration;
 
-alloy::sol! {
-    /// `evm/src/SlotpayChannels.sol`'s external interface (checked against the forge
-    /// artifact by `abi_mismatches`).
-    #[sol(all_derives)]
-    contract SlotpayChannels {
-        struct Authority { uint8 kind; bytes32 value; }
-        struct MembershipProof { uint128 cap; uint32 leftSiblings; bytes32[] siblings; }
-        struct Channel {
-            address payer;
-            address payee;
-            Authority authority;
-            uint32 epoch;
-            uint128 deposit;
-            uint128 settled;
-            uint128 base;
-            uint32 expiresAt;
-            uint32 notice;
-            bool rotationPending;
-            Authority rotationAuthority;
-            uint32 rotationEffectiveAt;
+/// The contract's ABI as Rust types (generated; the event `Opened` has eight fields, so
+/// its constructor takes eight arguments).
+#[allow(clippy::too_many_arguments)]
+mod abi {
+    use alloy::sol;
+    sol! {
+        /// `evm/src/SlotpayChannels.sol`'s external interface (checked against the forge
+        /// artifact by `abi_mismatches`).
+        #[sol(all_derives)]
+        contract SlotpayChannels {
+            struct Authority { uint8 kind; bytes32 value; }
+            struct MembershipProof { uint128 cap; uint32 leftSiblings; bytes32[] siblings; }
+            struct Channel {
+                address payer;
+                address payee;
+                Authority authority;
+                uint32 epoch;
+                uint128 deposit;
+                uint128 settled;
+                uint128 base;
+                uint32 expiresAt;
+                uint32 notice;
+                bool rotationPending;
+                Authority rotationAuthority;
+                uint32 rotationEffectiveAt;
+            }
+
+            function open(address payee, Authority authority, uint32 expiresAt, uint32 notice) external payable returns (uint64 id);
+            function topUp(uint64 id) external payable;
+            function extend(uint64 id, uint32 expiresAt) external;
+            function rotate(uint64 id, Authority authority) external returns (uint32 effectiveAt);
+            function claimExpired(uint64 id) external;
+            function settle(uint64 id, uint32 epoch, uint128 amount, bytes signature) external returns (uint128 paid);
+            function settleMember(uint64 id, uint32 epoch, uint128 amount, bytes signature, MembershipProof proof) external returns (uint128 paid);
+            function close(uint64 id, uint32 epoch, uint128 amount, bytes signature) external;
+            function closeMember(uint64 id, uint32 epoch, uint128 amount, bytes signature, MembershipProof proof) external;
+            function closeSettled(uint64 id) external;
+            function withdraw() external returns (uint128 amount);
+            function withdrawTo(address to) external returns (uint128 amount);
+            function channel(uint64 id) external view returns (Channel view_);
+            function owed(address account) external view returns (uint128);
+            function nextChannelId() external view returns (uint64);
+            function domainSeparator() external view returns (bytes32);
+            function receiptDigest(uint64 id, uint32 epoch, uint128 amount) external view returns (bytes32);
+            function leafHash(address member, uint128 cap) external pure returns (bytes32 h);
+            function nodeHash(bytes32 left, bytes32 right) external pure returns (bytes32 h);
+            function rootOf(address member, MembershipProof proof) external pure returns (bytes32 acc);
+
+            event Opened(uint64 indexed channel, address payer, address indexed payee, uint8 authorityKind, bytes32 authorityValue, uint128 deposit, uint32 expiresAt, uint32 notice);
+            event ToppedUp(uint64 indexed channel, uint128 deposit);
+            event Extended(uint64 indexed channel, uint32 expiresAt);
+            event RotationAnnounced(uint64 indexed channel, uint8 authorityKind, bytes32 authorityValue, uint32 epoch, uint32 effectiveAt);
+            event Settled(uint64 indexed channel, uint32 epoch, uint128 settled, uint128 paid);
+            event Closed(uint64 indexed channel, uint128 paid, uint128 refunded);
+            event ExpiredClaimed(uint64 indexed channel, uint128 refunded);
+            event PaymentDeferred(address indexed account, uint64 indexed channel, uint128 amount, uint128 owed);
+            event Withdrawn(address indexed account, address to, uint128 amount);
+
+            error ChannelNotFound();
+            error NotPayer();
+            error NotPayee();
+            error ZeroDeposit();
+            error PayeeIsPayer();
+            error ExpiryNotInFuture();
+            error AccountAuthorityNotPayer();
+            error ChannelExpired();
+            error NotExpired();
+            error ExpiryNotLater();
+            error DepositOverflow();
+            error WrongEpoch(uint32 claimed, uint32 current);
+            error AmountExceedsDeposit();
+            error NothingToSettle();
+            error BelowSettled();
+            error ChannelIdsExhausted();
+            error InvalidSignatureLength();
+            error InvalidRecoveryId(uint8 v);
+            error SignatureROutOfRange();
+            error SignatureSOutOfRange();
+            error SignatureHighS();
+            error SignatureRecoveryFailed();
+            error NotPayerAccount();
+            error NotDelegate();
+            error MissingProof();
+            error UnexpectedProof();
+            error ProofTooLong();
+            error NonCanonicalProof();
+            error NotMember();
+            error Revoked();
+            error NothingToWithdraw();
+            error WithdrawFailed();
+            error InvalidAuthority();
+            error BlockNumberOverflow();
+            error Reentered();
         }
-
-        function open(address payee, Authority authority, uint32 expiresAt, uint32 notice) external payable returns (uint64 id);
-        function topUp(uint64 id) external payable;
-        function extend(uint64 id, uint32 expiresAt) external;
-        function rotate(uint64 id, Authority authority) external returns (uint32 effectiveAt);
-        function claimExpired(uint64 id) external;
-        function settle(uint64 id, uint32 epoch, uint128 amount, bytes signature) external returns (uint128 paid);
-        function settleMember(uint64 id, uint32 epoch, uint128 amount, bytes signature, MembershipProof proof) external returns (uint128 paid);
-        function close(uint64 id, uint32 epoch, uint128 amount, bytes signature) external;
-        function closeMember(uint64 id, uint32 epoch, uint128 amount, bytes signature, MembershipProof proof) external;
-        function closeSettled(uint64 id) external;
-        function withdraw() external returns (uint128 amount);
-        function withdrawTo(address to) external returns (uint128 amount);
-        function channel(uint64 id) external view returns (Channel view_);
-        function owed(address account) external view returns (uint128);
-        function nextChannelId() external view returns (uint64);
-        function domainSeparator() external view returns (bytes32);
-        function receiptDigest(uint64 id, uint32 epoch, uint128 amount) external view returns (bytes32);
-        function leafHash(address member, uint128 cap) external pure returns (bytes32 h);
-        function nodeHash(bytes32 left, bytes32 right) external pure returns (bytes32 h);
-        function rootOf(address member, MembershipProof proof) external pure returns (bytes32 acc);
-
-        event Opened(uint64 indexed channel, address payer, address indexed payee, uint8 authorityKind, bytes32 authorityValue, uint128 deposit, uint32 expiresAt, uint32 notice);
-        event ToppedUp(uint64 indexed channel, uint128 deposit);
-        event Extended(uint64 indexed channel, uint32 expiresAt);
-        event RotationAnnounced(uint64 indexed channel, uint8 authorityKind, bytes32 authorityValue, uint32 epoch, uint32 effectiveAt);
-        event Settled(uint64 indexed channel, uint32 epoch, uint128 settled, uint128 paid);
-        event Closed(uint64 indexed channel, uint128 paid, uint128 refunded);
-        event ExpiredClaimed(uint64 indexed channel, uint128 refunded);
-        event PaymentDeferred(address indexed account, uint64 indexed channel, uint128 amount, uint128 owed);
-        event Withdrawn(address indexed account, address to, uint128 amount);
-
-        error ChannelNotFound();
-        error NotPayer();
-        error NotPayee();
-        error ZeroDeposit();
-        error PayeeIsPayer();
-        error ExpiryNotInFuture();
-        error AccountAuthorityNotPayer();
-        error ChannelExpired();
-        error NotExpired();
-        error ExpiryNotLater();
-        error DepositOverflow();
-        error WrongEpoch(uint32 claimed, uint32 current);
-        error AmountExceedsDeposit();
-        error NothingToSettle();
-        error BelowSettled();
-        error ChannelIdsExhausted();
-        error InvalidSignatureLength();
-        error InvalidRecoveryId(uint8 v);
-        error SignatureROutOfRange();
-        error SignatureSOutOfRange();
-        error SignatureHighS();
-        error SignatureRecoveryFailed();
-        error NotPayerAccount();
-        error NotDelegate();
-        error MissingProof();
-        error UnexpectedProof();
-        error ProofTooLong();
-        error NonCanonicalProof();
-        error NotMember();
-        error Revoked();
-        error NothingToWithdraw();
-        error WithdrawFailed();
-        error InvalidAuthority();
-        error BlockNumberOverflow();
-        error Reentered();
     }
 }
+
+pub use abi::SlotpayChannels;
 
 use SlotpayChannels::SlotpayChannelsErrors as Errors;
 

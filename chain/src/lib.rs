@@ -9,12 +9,12 @@
 //!
 //! The node connection ([`Node`]) reconnects by itself after a node restart; calls made
 //! while it is away fail with [`ChainError::is_unreachable`], and subscriptions resume.
-#![forbid(unsafe_code)]
-
 //!
 //! The surface: the client types at the crate root; two namespaces of free functions,
 //! [`balances`] (transfers and balances) and [`dry_run`] (raw `ContractsApi` dry runs, for
 //! instantiation and the cost benchmarks).
+#![forbid(unsafe_code)]
+
 pub mod balances;
 mod contract;
 mod deploy;

@@ -32,7 +32,7 @@ pub struct Included {
     pub block_hash: BlockHash,
     /// The transaction's events.
     pub events: ExtrinsicEvents<PolkadotConfig>,
-    /// What the signer paid (`TransactionPayment::TransactionFeePaid`, fee + tip).
+    /// What the signer paid (`TransactionPayment::TransactionFeePaid`'s `actual_fee`, which counts the tip).
     pub fee: Balance,
 }
 
@@ -166,7 +166,7 @@ impl Node {
             for paid in events.find::<crate::events::TransactionFeePaid>() {
                 let paid = paid?;
                 if paid.who == origin {
-                    fee += paid.actual_fee + paid.tip;
+                    fee += paid.actual_fee;
                 }
             }
             return Ok(Included {

@@ -6,9 +6,13 @@ use subxt::tx::Signer;
 use subxt::PolkadotConfig;
 use subxt_signer::{ecdsa, sr25519, SecretUri};
 
+/// A transaction signer of either kind, so one code path submits for both.
 #[derive(Clone)]
 pub enum AnySigner {
+    /// A Substrate sr25519 account (the AS, dev accounts such as `//Alice`).
     Sr25519(sr25519::Keypair),
+    /// An ECDSA account: blake2_256 of the compressed key, so a payer's slotpay key is
+    /// also its chain account ([`protocol::account_id_of`]).
     Ecdsa(ecdsa::Keypair),
 }
 
@@ -43,6 +47,7 @@ impl AnySigner {
         ))
     }
 
+    /// The chain account the signer signs for.
     pub fn account(&self) -> AccountId32 {
         <Self as Signer<PolkadotConfig>>::account_id(self).0
     }

@@ -10,12 +10,15 @@ use chain::{AnyContract, At, Done, SlotpayEvent};
 use interface::messages::{ClaimExpired, Extend, Message, Open, Rotate, TopUp, Withdraw};
 use protocol::{Authority, ChannelId};
 
+/// The channel commands, at the top level of `slotpay` (its `Command` flattens them).
 #[derive(clap::Subcommand, Debug)]
 pub enum ChannelCommand {
     /// Open a channel for a payee (the AS) with a deposit.
     Open {
+        /// Which contract, on which node.
         #[command(flatten)]
         chain: ChainArgs,
+        /// The payer, who signs the transaction.
         #[command(flatten)]
         signer: SignerArgs,
         /// The Authorization Server's account (SS58 or 0x hex).
@@ -31,71 +34,94 @@ pub enum ChannelCommand {
         /// a minimum: see its terms).
         #[arg(long, default_value_t = 20)]
         notice: u32,
+        /// Who signs the channel's receipts in its first epoch.
         #[command(subcommand)]
         authority: AuthorityArg,
     },
     /// Add to a channel's deposit (payer only).
     TopUp {
+        /// Which contract, on which node.
         #[command(flatten)]
         chain: ChainArgs,
+        /// The payer, who signs the transaction.
         #[command(flatten)]
         signer: SignerArgs,
+        /// The channel's id, as `open` printed it.
         #[arg(long)]
         channel: u64,
+        /// The value to add, in the chain's smallest unit.
         #[arg(long)]
         amount: String,
     },
     /// Move a channel's expiry later (payer only).
     Extend {
+        /// Which contract, on which node.
         #[command(flatten)]
         chain: ChainArgs,
+        /// The payer, who signs the transaction.
         #[command(flatten)]
         signer: SignerArgs,
+        /// The channel's id, as `open` printed it.
         #[arg(long)]
         channel: u64,
+        /// Blocks from now until the new expiry, which must be later than the current one.
         #[arg(long)]
         expires_in: u32,
     },
     /// Replace a channel's authority after its notice period (payer only).
     Rotate {
+        /// Which contract, on which node.
         #[command(flatten)]
         chain: ChainArgs,
+        /// The payer, who signs the transaction.
         #[command(flatten)]
         signer: SignerArgs,
+        /// The channel's id, as `open` printed it.
         #[arg(long)]
         channel: u64,
+        /// Who signs the channel's receipts once the notice period has passed.
         #[command(subcommand)]
         authority: AuthorityArg,
     },
     /// Revoke every key of a channel after its notice period (payer only).
     Revoke {
+        /// Which contract, on which node.
         #[command(flatten)]
         chain: ChainArgs,
+        /// The payer, who signs the transaction.
         #[command(flatten)]
         signer: SignerArgs,
+        /// The channel's id, as `open` printed it.
         #[arg(long)]
         channel: u64,
     },
     /// Take what is left of an expired channel back (payer only).
     ClaimExpired {
+        /// Which contract, on which node.
         #[command(flatten)]
         chain: ChainArgs,
+        /// The payer, who signs the transaction.
         #[command(flatten)]
         signer: SignerArgs,
+        /// The channel's id, as `open` printed it.
         #[arg(long)]
         channel: u64,
     },
     /// Take what the contract owes the signer (payments the chain refused earlier).
     Withdraw {
+        /// Which contract, on which node.
         #[command(flatten)]
         chain: ChainArgs,
+        /// The account owed (a payer or a payee), who signs the transaction.
         #[command(flatten)]
         signer: SignerArgs,
     },
     /// Show a channel as the chain has it, and what the contract owes its payer.
     Status {
+        /// Which contract, on which node.
         #[command(flatten)]
         chain: ChainArgs,
+        /// The channel's id, as `open` printed it.
         #[arg(long)]
         channel: u64,
     },
@@ -122,6 +148,8 @@ async fn best_block(contract: &AnyContract) -> Result<u32> {
     Ok(contract.node().best().await?)
 }
 
+/// Runs one channel command (a transaction is awaited until finalized) and prints the
+/// outcome: its block, what it cost the signer, any payment the contract deferred.
 pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
     match command {
         ChannelCommand::Open {

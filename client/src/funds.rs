@@ -7,6 +7,8 @@ use chain::{AnyNode, Node};
 use protocol::AnyLayer;
 use std::path::Path;
 
+/// Prints the free balance (smallest unit, at the best block) of each of `accounts`
+/// (SS58 or 0x hex; on an EVM 0x addresses), read from the node at `url` on `layer`.
 pub async fn balance(url: &str, layer: LayerArg, accounts: &[String], o: &Output) -> Result<()> {
     let node = AnyNode::connect(layer.into(), url)
         .await
@@ -22,6 +24,9 @@ pub async fn balance(url: &str, layer: LayerArg, accounts: &[String], o: &Output
     Ok(())
 }
 
+/// Transfers `amount` (smallest unit) to `to`, signed by `signer`, and prints the block
+/// and fee. Without `allow_death` the chain refuses a transfer that would take the sender
+/// below the existential deposit (the ink! layer; an EVM has none).
 #[allow(clippy::too_many_arguments)]
 pub async fn transfer(
     url: &str,

@@ -67,7 +67,8 @@ pub fn member_arg(text: &str, default_cap: Balance) -> Result<Member> {
 }
 
 impl GroupFile {
-    /// A group of `members`, its leaves as `layer` encodes them.
+    /// The file for `members` in this order (no key twice): the tree's root and each
+    /// member's proof, its leaves as `layer` encodes them.
     pub fn build(layer: AnyLayer, members: &[Member]) -> Result<Self> {
         if members.is_empty() {
             bail!("a group needs at least one member");
@@ -100,22 +101,27 @@ impl GroupFile {
         }
     }
 
+    /// Reads a group file (unknown fields refused). Its proofs are checked when used
+    /// ([`Self::proof_of`]), not here.
     pub fn load(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{}: not a group file", path.display()))
     }
 
+    /// Writes the file atomically (a crash leaves the old one or the new one).
     pub fn save(&self, path: &Path) -> Result<()> {
         api::write_atomically(path, serde_json::to_string_pretty(self)?.as_bytes())
             .with_context(|| format!("write {}", path.display()))
     }
 
-    /// The root.
+    /// The group's root, which a channel of this group names as its authority.
     pub fn root(&self) -> Result<MerkleRoot> {
         Ok(self.root)
     }
 
+    /// The members with their caps parsed, in tree order; fails on a cap that is neither
+    /// a decimal amount nor "unlimited".
     pub fn members(&self) -> Result<Vec<Member>> {
         self.members
             .iter()
@@ -143,10 +149,12 @@ impl GroupFile {
     }
 }
 
+/// `slotpay group ...`: each command writes a new group file and never changes one.
 #[derive(clap::Subcommand, Debug)]
 pub enum GroupCommand {
     /// A new group of members (public keys or key files, each `KEY` or `KEY=CAP`).
     New {
+        /// Where to write the group file.
         #[arg(long)]
         out: PathBuf,
         /// The settlement layer whose leaves to make (the EVM's name members by address).
@@ -155,31 +163,42 @@ pub enum GroupCommand {
         /// The cap of members given without one (a decimal amount, or "unlimited").
         #[arg(long, default_value = "unlimited")]
         cap: String,
+        /// The members: a public key (0x hex) or key file, each optionally `=CAP`.
         #[arg(required = true)]
         members: Vec<String>,
     },
     /// A new group file: the members of `--group` plus these.
     Add {
+        /// The group file to start from (left as it is).
         #[arg(long)]
         group: PathBuf,
+        /// Where to write the new group file.
         #[arg(long)]
         out: PathBuf,
+        /// The cap of members given without one (a decimal amount, or "unlimited").
         #[arg(long, default_value = "unlimited")]
         cap: String,
+        /// The members to add: a public key (0x hex) or key file, each optionally `=CAP`.
         #[arg(required = true)]
         members: Vec<String>,
     },
     /// A new group file: the members of `--group` without these (keys or key files).
     Remove {
+        /// The group file to start from (left as it is).
         #[arg(long)]
         group: PathBuf,
+        /// Where to write the new group file.
         #[arg(long)]
         out: PathBuf,
+        /// The members to leave out: public keys (0x hex) or key files.
         #[arg(required = true)]
         members: Vec<String>,
     },
     /// Print a group file's root and members.
-    Show { group: PathBuf },
+    Show {
+        /// The group file.
+        group: PathBuf,
+    },
 }
 
 fn written(group: &GroupFile, out: &Path, o: &Output) {
@@ -200,6 +219,7 @@ fn written(group: &GroupFile, out: &Path, o: &Output) {
     );
 }
 
+/// Runs one group command and prints the group it wrote or read.
 pub fn run(command: GroupCommand, o: &Output) -> Result<()> {
     match command {
         GroupCommand::New {

@@ -43,7 +43,7 @@ impl From<LayerArg> for AnyLayer {
 impl SignerArgs {
     /// The signer on `layer`: on an EVM `--suri` is a 0x secret or a dev name
     /// (`//Alice` .. `//Ferdie`: anvil's funded accounts 0 to 5), `--ecdsa-key` the key
-    /// file's address.
+    /// file's address. Exactly one of the two must be given.
     pub fn signer_on(&self, layer: AnyLayer) -> Result<LayerSigner> {
         match (&self.suri, &self.ecdsa_key) {
             (Some(suri), None) => Ok(LayerSigner::from_suri(layer, suri)?),
@@ -55,7 +55,8 @@ impl SignerArgs {
         }
     }
 
-    /// The signer on the ink! layer.
+    /// The signer on the ink! layer the arguments name; exactly one of the two must be
+    /// given.
     pub fn signer(&self) -> Result<AnySigner> {
         match (&self.suri, &self.ecdsa_key) {
             (Some(suri), None) => Ok(AnySigner::from_suri(suri)?),
@@ -85,6 +86,8 @@ pub fn write_secret(path: &Path, secret: &SecretKey) -> Result<()> {
     Ok(())
 }
 
+/// Reads a client key file as [`write_secret`] writes it (hex, surrounding whitespace
+/// ignored).
 pub fn read_secret(path: &Path) -> Result<SecretKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     let bytes = from_hex::<32>(text.trim(), "secret key")
@@ -102,6 +105,8 @@ pub fn public_key_arg(text: &str) -> Result<PublicKey> {
     }
 }
 
+/// `slotpay keygen`: a new random key into `out` (which must not exist); prints its
+/// public key and ECDSA chain account.
 pub fn keygen(out: &Path, o: &Output) -> Result<()> {
     let secret = keys::generate();
     write_secret(out, &secret)?;
@@ -109,6 +114,7 @@ pub fn keygen(out: &Path, o: &Output) -> Result<()> {
     Ok(())
 }
 
+/// `slotpay show`: prints the public key and ECDSA chain account of the key file `key`.
 pub fn show(key: &Path, o: &Output) -> Result<()> {
     describe(&keys::public_key(&read_secret(key)?), None, o);
     Ok(())
@@ -130,6 +136,8 @@ fn describe(public: &PublicKey, wrote: Option<&Path>, o: &Output) {
     );
 }
 
+/// `slotpay account`: prints the chain account the signer signs for on `layer` (SS58 or
+/// an EVM address, and hex).
 pub fn account(signer: &SignerArgs, layer: LayerArg, o: &Output) -> Result<()> {
     let account = signer.signer_on(layer.into())?.account();
     let text = api::account_text(&account);

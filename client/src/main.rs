@@ -3,8 +3,9 @@
 //! (`client`); this is their command line.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use client::keys::LayerArg;
-use client::{channel, funds, group, keys, pay, ChannelCommand, Output, SignerArgs};
+use client::channel::ChannelCommand;
+use client::keys::{LayerArg, SignerArgs};
+use client::{channel, funds, group, keys, pay, Output};
 use std::path::PathBuf;
 
 #[derive(Parser)]

@@ -3,11 +3,14 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+/// How a command prints its result (on stdout; progress goes to stderr).
 pub struct Output {
+    /// One JSON value per command (`--json`, for scripts and tests) instead of text.
     pub json: bool,
 }
 
 impl Output {
+    /// Prints `value` (one line of JSON) or `text` on stdout, as [`Self::json`] says.
     pub fn print(&self, value: serde_json::Value, text: String) {
         if self.json {
             println!("{value}");

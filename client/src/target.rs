@@ -48,12 +48,15 @@ pub enum AuthorityArg {
     },
     /// Receipts signed by any member of a group, each within its cap.
     Group {
+        /// The group file (`slotpay group new` writes it); its root becomes the authority.
         #[arg(long)]
         group: PathBuf,
     },
 }
 
-/// The authority `arg` names, for a channel of `signer` on `layer`.
+/// The authority `arg` names, for a channel of `signer` on `layer`;
+/// [`AuthorityArg::Account`] takes `signer`'s account, which must be an ECDSA one (a
+/// payer's own slotpay key).
 pub fn authority(arg: &AuthorityArg, signer: &LayerSigner, layer: AnyLayer) -> Result<Authority> {
     Ok(match arg {
         AuthorityArg::Account => {
@@ -77,6 +80,7 @@ pub fn authority(arg: &AuthorityArg, signer: &LayerSigner, layer: AnyLayer) -> R
     })
 }
 
+/// An authority as the CLI prints it: the account in SS58, keys and roots in 0x hex.
 pub fn authority_text(a: &Authority) -> String {
     match a {
         Authority::Account(a) => format!("payer's own key ({})", api::account_text(a)),

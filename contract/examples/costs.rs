@@ -217,7 +217,7 @@ fn main() {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default(),
-        support::runtime::EXISTENTIAL_DEPOSIT,
+        runtime::EXISTENTIAL_DEPOSIT,
     )
     .unwrap();
     writeln!(out).unwrap();

@@ -659,8 +659,10 @@ fn receipts_do_not_cross_contract_instances_or_channels() {
         .expect("open");
     assert_eq!(chain.next_channel_id(), ChannelId(2));
     let for_zero = chain.claim(zero, 0, PRICE, &client, None);
+    let mut presented_on_one = for_zero.clone();
+    presented_on_one.receipt.channel = one;
     assert_eq!(
-        chain.settle(&p.payee, for_zero.clone()).value,
+        chain.settle(&p.payee, presented_on_one).value,
         Err(Error::NotDelegate),
         "a receipt for channel 0 does not pay on channel 1"
     );

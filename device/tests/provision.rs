@@ -108,7 +108,7 @@ fn a_provisioning_without_a_toml_form_is_an_error_not_an_empty_file() {
     let path = dir.path().join("lock-1.toml");
     let good = Provision::new("lock-1", key());
     good.write(&path).unwrap();
-    let mut huge = good.clone();
+    let mut huge = Provision::new("lock-1", key());
     huge.slot_seconds = u64::MAX;
     huge.validate().unwrap();
     assert!(matches!(huge.to_toml(), Err(ProvisionError::Format(_))));

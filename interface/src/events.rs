@@ -40,13 +40,20 @@ macro_rules! contract_event {
 )]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
+    /// The new channel's id, indexed as a topic; never reused.
     #[cfg_attr(feature = "ink", ink(topic))]
     pub channel: ChannelId,
+    /// Who opened it and paid the deposit (the caller); gets the rest back.
     pub payer: AccountId32,
+    /// The AS the channel pays.
     pub payee: AccountId32,
+    /// Who signs receipts in epoch 0.
     pub authority: Authority,
+    /// The value transferred with `open`, in the chain's smallest unit.
     pub deposit: Balance,
+    /// The first block at which the channel is expired.
     pub expires_at: BlockNumber,
+    /// Blocks from a rotation's announcement to its effect, fixed for the channel's life.
     pub notice: BlockNumber,
 }
 contract_event!(
@@ -67,8 +74,10 @@ contract_event!(
 )]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToppedUp {
+    /// The channel, indexed as a topic (so a payer or the AS can filter its own).
     #[cfg_attr(feature = "ink", ink(topic))]
     pub channel: ChannelId,
+    /// The whole deposit after the top-up (not the amount added).
     pub deposit: Balance,
 }
 contract_event!(ToppedUp, "ToppedUp(ChannelId,Balance)", ["channel"]);
@@ -85,8 +94,10 @@ contract_event!(ToppedUp, "ToppedUp(ChannelId,Balance)", ["channel"]);
 )]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extended {
+    /// The channel, indexed as a topic (so a payer or the AS can filter its own).
     #[cfg_attr(feature = "ink", ink(topic))]
     pub channel: ChannelId,
+    /// The new expiry block.
     pub expires_at: BlockNumber,
 }
 contract_event!(Extended, "Extended(ChannelId,BlockNumber)", ["channel"]);
@@ -104,10 +115,14 @@ contract_event!(Extended, "Extended(ChannelId,BlockNumber)", ["channel"]);
 )]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationAnnounced {
+    /// The channel, indexed as a topic (so a payer or the AS can filter its own).
     #[cfg_attr(feature = "ink", ink(topic))]
     pub channel: ChannelId,
+    /// Who signs once the rotation is in force.
     pub authority: Authority,
+    /// The epoch its receipts carry: one above the epoch in force at the announcement.
     pub epoch: Epoch,
+    /// The first block at which `authority` is in force (announcement + `notice`).
     pub effective_at: BlockNumber,
 }
 contract_event!(
@@ -129,10 +144,15 @@ contract_event!(
 )]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
+    /// The channel, indexed as a topic (so a payer or the AS can filter its own).
     #[cfg_attr(feature = "ink", ink(topic))]
     pub channel: ChannelId,
+    /// The epoch of the receipt settled (the one in force at the settle).
     pub epoch: Epoch,
+    /// Everything the payee has been paid on this channel so far, this settle included.
     pub settled: Balance,
+    /// What this settle paid (owed instead if the chain refused the transfer, see
+    /// [`PaymentDeferred`]).
     pub paid: Balance,
 }
 contract_event!(
@@ -154,9 +174,12 @@ contract_event!(
 )]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Closed {
+    /// The channel, indexed as a topic (so a payer or the AS can filter its own).
     #[cfg_attr(feature = "ink", ink(topic))]
     pub channel: ChannelId,
+    /// What the close paid the payee, on top of what earlier settles paid it.
     pub paid: Balance,
+    /// What went back to the payer: the deposit less everything the payee got.
     pub refunded: Balance,
 }
 contract_event!(Closed, "Closed(ChannelId,Balance,Balance)", ["channel"]);
@@ -173,8 +196,10 @@ contract_event!(Closed, "Closed(ChannelId,Balance,Balance)", ["channel"]);
 )]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiredClaimed {
+    /// The channel, indexed as a topic (so a payer or the AS can filter its own).
     #[cfg_attr(feature = "ink", ink(topic))]
     pub channel: ChannelId,
+    /// What went back to the payer: the deposit less what was settled.
     pub refunded: Balance,
 }
 contract_event!(
@@ -197,8 +222,10 @@ contract_event!(
 )]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentDeferred {
+    /// Whom the payment was for (payee or payer), indexed as a topic.
     #[cfg_attr(feature = "ink", ink(topic))]
     pub account: AccountId32,
+    /// The payment the chain refused, now owed.
     pub amount: Balance,
     /// Everything the contract now owes `account`.
     pub owed: Balance,
@@ -221,8 +248,10 @@ contract_event!(
 )]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Withdrawn {
+    /// Who withdrew (the caller), indexed as a topic.
     #[cfg_attr(feature = "ink", ink(topic))]
     pub account: AccountId32,
+    /// Everything it was owed, now paid out; nothing stays owed.
     pub amount: Balance,
 }
 contract_event!(Withdrawn, "Withdrawn(AccountId32,Balance)", ["account"]);

@@ -57,6 +57,7 @@ macro_rules! message {
 /// (ink! 5 cannot read it on chain, and every receipt is bound to it).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct New {
+    /// The hash of the chain's block 0, the [`Domain`]'s chain half.
     pub genesis_hash: [u8; 32],
 }
 message!(New, "new", payable: false, mutates: true, ());
@@ -64,8 +65,11 @@ message!(New, "new", payable: false, mutates: true, ());
 /// Opens a channel with the transferred value as deposit; returns its id.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct Open {
+    /// The AS the channel pays; not the caller.
     pub payee: AccountId32,
+    /// Who signs receipts in epoch 0; [`Authority::Account`] must name the caller.
     pub authority: Authority,
+    /// The first block at which the channel is expired; after the current block.
     pub expires_at: BlockNumber,
     /// Blocks from a rotation's announcement to its effect.
     pub notice: BlockNumber,
@@ -75,6 +79,7 @@ message!(Open, "open", payable: true, mutates: true, Result<ChannelId, Error>);
 /// Adds the transferred value to an open, unexpired channel's deposit (payer only).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct TopUp {
+    /// The caller's channel to add the transferred value to.
     pub channel: ChannelId,
 }
 message!(TopUp, "top_up", payable: true, mutates: true, Result<(), Error>);
@@ -82,7 +87,9 @@ message!(TopUp, "top_up", payable: true, mutates: true, Result<(), Error>);
 /// Moves a channel's expiry later (payer only).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct Extend {
+    /// The caller's channel.
     pub channel: ChannelId,
+    /// The new expiry block, later than the current one.
     pub expires_at: BlockNumber,
 }
 message!(Extend, "extend", payable: false, mutates: true, Result<(), Error>);
@@ -90,7 +97,10 @@ message!(Extend, "extend", payable: false, mutates: true, Result<(), Error>);
 /// Announces a new authority (payer only); returns the block it takes effect at.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct Rotate {
+    /// The caller's channel.
     pub channel: ChannelId,
+    /// Who signs from the effective block on ([`Authority::Revoked`] to stop all
+    /// receipts); it replaces any rotation announced and not yet in force.
     pub authority: Authority,
 }
 message!(Rotate, "rotate", payable: false, mutates: true, Result<BlockNumber, Error>);
@@ -119,6 +129,7 @@ message!(Close, "close", payable: false, mutates: true, Result<(), Error>);
 /// Gives what is left of an expired channel back to the payer (payer only).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct ClaimExpired {
+    /// The caller's expired channel.
     pub channel: ChannelId,
 }
 message!(ClaimExpired, "claim_expired", payable: false, mutates: true, Result<(), Error>);
@@ -131,6 +142,7 @@ message!(Withdraw, "withdraw", payable: false, mutates: true, Result<Balance, Er
 /// The open channel with this id as it stands at the current block, if any.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct GetChannel {
+    /// The channel to read.
     pub channel: ChannelId,
 }
 message!(GetChannel, "channel", payable: false, mutates: false, Option<Channel>);
@@ -138,6 +150,7 @@ message!(GetChannel, "channel", payable: false, mutates: false, Option<Channel>)
 /// What the contract owes `account`.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct Owed {
+    /// Any account: a payee or payer whose payment the chain refused.
     pub account: AccountId32,
 }
 message!(Owed, "owed", payable: false, mutates: false, Balance);

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The AS's configuration file, as [`Config::load`] reads it and [`Config::save`] writes
+/// it (unknown keys are refused, so a misspelt setting cannot fall back to a default).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -27,11 +29,15 @@ pub struct Config {
     pub min_notice_blocks: u32,
     /// The SQLite ledger.
     pub database: PathBuf,
+    /// The address the HTTP API listens on.
     pub listen: SocketAddr,
+    /// What to assume of the chain's clock (`[chain]`; defaults as a dev chain's).
     #[serde(default)]
     pub chain: ChainTiming,
+    /// When the closer settles and closes (`[close]`).
     #[serde(default)]
     pub close: ClosePolicy,
+    /// What one HTTP client may hold of the server (`[limits]`).
     #[serde(default)]
     pub limits: Limits,
     /// One provisioning file per device (shared with the device: key, digits, slot length,
@@ -124,6 +130,7 @@ impl Default for ClosePolicy {
     }
 }
 
+/// One `[[devices]]` entry: a device the AS sells slots of.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
@@ -219,6 +226,8 @@ impl Config {
         Ok(())
     }
 
+    /// The sale terms the ledger checks every purchase against: `price`, the margins,
+    /// `max_slots`, `min_notice_blocks`; refused if the protocol's rules refuse them.
     pub fn tariff(&self) -> Result<Tariff, ConfigError> {
         let price =
             parse_amount(&self.price, "price").map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -231,6 +240,7 @@ impl Config {
         .map_err(|e: TariffError| ConfigError::Invalid(e.to_string()))
     }
 
+    /// The closer's policy from `[close]`, its decimal amounts parsed.
     pub fn policy(&self) -> Result<Policy, ConfigError> {
         let amount = |text: &str, field: &'static str| -> Result<Balance, ConfigError> {
             parse_amount(text, field).map_err(|e| ConfigError::Invalid(e.to_string()))

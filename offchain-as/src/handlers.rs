@@ -187,7 +187,7 @@ async fn earlier_sale<V>(s: &Service<V>, body: &PurchaseBody) -> Option<Result<S
         .run(move |l: &mut Store| l.sale_for(receipt.channel, receipt.epoch, receipt.amount))
         .await
         .ok()??;
-    let answer = s.seller.retry_of(body, sale);
+    let answer = s.seller.retry_of(body, sale)?;
     if let Ok(sold) = &answer {
         s.metrics.sold(sold);
     }

@@ -4,7 +4,7 @@
 //! ([`crate::ledger::Ledger::sell`]), then the tokens, derived outside the ledger thread
 //! and at most `max_slots` of them.
 use crate::ledger::{LedgerError, Offer, SaleError, SaleRecord};
-use api::{PurchaseBody, RequestSecret};
+use api::PurchaseBody;
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::hotp::{DeviceKey, Digits, Token};
 use protocol::{
@@ -87,22 +87,23 @@ impl Seller {
         })
     }
 
-    /// Whether `body`'s secret is the buyer's of `sale`, and its receipt is `sale`'s
-    /// signer's: how a retry of a recorded sale is recognised when the channel itself is
-    /// gone (closed since) and the offer path cannot run.
+    /// `sale` again for `body`, if `body` is a retry of it: `None` when its receipt is
+    /// another signer's (in a group, another member who signed the same total lost a
+    /// race: it is not a retry); the sale's tokens when the request secret is its
+    /// buyer's; [`SaleError::NotTheBuyer`] when it is not (the receipt is public, the
+    /// secret is not). How a retry is recognised when the offer path cannot run (the
+    /// channel closed since, or the total moved past it).
     pub fn retry_of(
         &self,
         body: &PurchaseBody,
         sale: SaleRecord,
-    ) -> Result<crate::ledger::Sold, SaleError> {
+    ) -> Option<Result<crate::ledger::Sold, SaleError>> {
         let signer = body
             .signed
             .signer::<SoftHasher, Libsecp256k1>(&self.domain)
-            .ok();
-        if signer != Some(sale.signer) {
-            return Err(SaleError::NotTheBuyer);
-        }
-        crate::ledger::answer_retry(sale, &request_digest(&body.request_secret))
+            .ok()?;
+        (signer == sale.signer)
+            .then(|| crate::ledger::answer_retry(sale, &body.request_secret.digest()))
     }
 
     /// The tokens of a sale: one per slot, for its device's consecutive counters.
@@ -120,8 +121,4 @@ impl Seller {
     pub fn slot_seconds(&self, device: &str) -> u64 {
         self.devices.get(device).map_or(0, |d| d.slot_seconds)
     }
-}
-
-fn request_digest(secret: &RequestSecret) -> [u8; 32] {
-    secret.digest()
 }

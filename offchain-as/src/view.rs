@@ -77,12 +77,13 @@ struct State {
 
 /// The two reads a [`NodeView`] makes of the contract, at a given block.
 pub trait ContractReader: Clone + Send + Sync + 'static {
-    /// The id the next `open` assigns, at block `at`.
+    /// The id the contract's next `open` will assign, as of block `at`: no channel at or
+    /// above it exists there yet, so the view answers for those without reading them.
     fn next_channel_id(
         &self,
         at: chain::BlockHash,
     ) -> impl Future<Output = Result<u64, ChainError>> + Send;
-    /// Channel `id` at block `at`.
+    /// Channel `id` as the contract has it at block `at`, `None` if it is not open there.
     fn channel(
         &self,
         id: ChannelId,
@@ -152,6 +153,8 @@ fn unreachable(what: &str) -> ChainError {
 }
 
 impl<R: ContractReader> NodeView<R> {
+    /// A view that knows no block yet: it answers once [`follow`] has reported the first
+    /// finalized and best blocks.
     pub fn new(reader: R) -> Self {
         Self {
             reader,
@@ -159,6 +162,7 @@ impl<R: ContractReader> NodeView<R> {
         }
     }
 
+    /// The contract reader behind the view (the closer's node adapter shares it).
     pub fn reader(&self) -> &R {
         &self.reader
     }

@@ -147,7 +147,9 @@ impl ClosingChain for FakeChain {
             .unwrap_or(Capacity::new(10_000, 10_000))
     }
 
-    async fn measure(&self, _ops: &[Op]) {}
+    async fn measure(&self, ops: &[Op]) -> Vec<bool> {
+        vec![true; ops.len()]
+    }
 
     /// Blocks come at the chain's own pace (the test's `advance`); ops submitted wait for
     /// them and land in the first blocks with room, at most the capacity in each (a

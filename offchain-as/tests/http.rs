@@ -173,7 +173,7 @@ fn a_retry_after_the_channel_closed_is_answered_from_the_ledger() {
     assert!(!retry.fresh);
     // Someone else's signature over the same receipt is not the same purchase.
     let e = purchase(&base, &body(id, 30, &secret(5))).expect_err("not the signer");
-    assert_eq!(code(&e), (403, ErrorCode::NotTheBuyer));
+    assert_eq!(code(&e), (404, ErrorCode::ChannelNotFound));
     // And nothing new is sold on it.
     let (status, _) = purchase(&base, &body(id, 40, &client)).expect_err("closed");
     assert_eq!(status, 404);
@@ -515,4 +515,43 @@ fn sales_follow_the_close_plan() {
         })
         .count();
     assert_eq!(refusals, 1, "one close begins at 15");
+}
+
+/// Group members race for the running total: a member that signed the amount another
+/// member's purchase already took lost the race. It hears `stale_total` with the winner's
+/// receipt and signs above it; it is not taken for a thief (that is a third party posting
+/// the winner's own receipt).
+#[test]
+fn a_member_that_lost_the_race_hears_stale_not_not_the_buyer() {
+    use protocol::crypto::backend::SoftHasher;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (secret(16), secret(17));
+    let tree = protocol::MerkleTree::build_uniform::<SoftHasher>(
+        protocol::Substrate,
+        &[
+            protocol::keys::public_key(&a),
+            protocol::keys::public_key(&b),
+        ],
+        protocol::UNLIMITED,
+    )
+    .expect("tree");
+    let reader = FakeReader::default();
+    let id = reader.open(channel(protocol::Authority::Group(tree.root()), 100));
+    let base = serve(dir.path(), view(&reader, 10, 10), 64, Limits::default());
+    let as_member = |key: &SecretKey, amount, i| {
+        serde_json::to_value(support::body(
+            "lock",
+            id,
+            0,
+            amount,
+            key,
+            tree.proof(i).ok(),
+        ))
+        .expect("json")
+    };
+    purchase(&base, &as_member(&a, 10, 0)).expect("a wins");
+    let e = purchase(&base, &as_member(&b, 10, 1)).expect_err("b signed the same total");
+    assert_eq!(code(&e), (409, ErrorCode::StaleTotal));
+    assert_eq!(e.1.current_total.as_deref(), Some("10"));
+    purchase(&base, &as_member(&b, 20, 1)).expect("b above the winner");
 }

@@ -27,18 +27,30 @@ pub const KEY_LEN: usize = 32;
 /// Why an OTP, a token, a key or a window set-up was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HotpError {
+    /// A digit count outside 6 to 9 ([`Digits::new`]).
     #[error("{0} digits: an OTP has 6 to 9 digits")]
     InvalidDigits(u8),
+    /// An OTP's text or value that is not exactly its digit count's decimal digits.
     #[error("OTP must be exactly {expected} decimal digits")]
-    Malformed { expected: u8 },
+    Malformed {
+        /// The digit count the OTP was parsed for.
+        expected: u8,
+    },
+    /// A token's text that is not `<counter>:<otp>` in the one strict spelling.
     #[error("not a token: expected <counter>:<6 to 9 digits>")]
     BadToken,
+    /// A device key of another length than [`KEY_LEN`] (the length given).
     #[error("device key of {0} bytes: it must be exactly 32")]
     KeyLength(usize),
+    /// A replay window of 0 or more than [`MAX_WINDOW`] counters, or persisted words
+    /// that do not fit its size ([`ReplayWindow::from_parts`]).
     #[error("replay window of {0} counters: it must be 1 to {max}", max = MAX_WINDOW)]
     WindowSize(u32),
+    /// The device granted this counter before: the token is a replay.
     #[error("counter {0} was already granted")]
     AlreadyGranted(u64),
+    /// The counter fell out of the window (a counter at least W above it was granted);
+    /// whether it was ever granted is no longer known, so it never will be.
     #[error("counter {0} is below the replay window")]
     Expired(u64),
 }
@@ -56,6 +68,7 @@ impl DeviceKey {
         Ok(Self(key))
     }
 
+    /// The raw secret (for HMAC keying and the provisioning file; never log it).
     pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }
@@ -87,10 +100,14 @@ impl core::fmt::Debug for DeviceKey {
 pub struct Digits(u8);
 
 impl Digits {
+    /// Six digits, RFC 4226's minimum (a guess succeeds about once in 10^6).
     pub const SIX: Digits = Digits(6);
+    /// Eight digits, slotpay's default for device tokens.
     pub const EIGHT: Digits = Digits(8);
+    /// Nine digits, the most a 31-bit truncated code can fill.
     pub const NINE: Digits = Digits(9);
 
+    /// A digit count, refused outside 6 to 9.
     pub const fn new(digits: u8) -> Result<Self, HotpError> {
         if digits >= 6 && digits <= 9 {
             Ok(Digits(digits))
@@ -99,6 +116,7 @@ impl Digits {
         }
     }
 
+    /// The digit count, 6 to 9.
     pub const fn get(self) -> u8 {
         self.0
     }
@@ -134,10 +152,12 @@ impl Otp {
         }
     }
 
+    /// The numeric value, below 10^digits (its text form is zero-padded).
     pub fn value(&self) -> u32 {
         self.value
     }
 
+    /// How many digits the OTP is shown and compared with.
     pub fn digits(&self) -> Digits {
         self.digits
     }
@@ -221,18 +241,23 @@ impl Token {
         }
     }
 
+    /// A token from its parts, unchecked: whether `otp` belongs to `counter` is
+    /// [`Self::matches`]'s question.
     pub fn new(counter: u64, otp: Otp) -> Self {
         Token { counter, otp }
     }
 
+    /// The device counter the token claims to be for (the one HMAC a check computes).
     pub fn counter(&self) -> u64 {
         self.counter
     }
 
+    /// The one-time password presented for [`Self::counter`].
     pub fn otp(&self) -> Otp {
         self.otp
     }
 
+    /// The OTP's digit count, as the text form carried it.
     pub fn digits(&self) -> Digits {
         self.otp.digits
     }
@@ -250,6 +275,7 @@ impl Token {
         bool::from(expected.value.ct_eq(&self.otp.value))
     }
 
+    /// Parses the text form `<counter>:<otp>`, strictly (see [`Token`]).
     pub fn parse(text: &str) -> Result<Self, HotpError> {
         Self::parse_bytes(text.as_bytes())
     }

@@ -39,20 +39,41 @@ pub struct MerkleRoot(
 /// Why a membership proof, or a tree, was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MerkleError {
+    /// A proof deeper than [`MAX_PROOF_DEPTH`]: refused before any hashing, so a long
+    /// proof costs the contract nothing.
     #[error("proof has {len} steps, more than the maximum {max}")]
-    ProofTooLong { len: usize, max: usize },
+    ProofTooLong {
+        /// The proof's number of sibling hashes.
+        len: usize,
+        /// [`MAX_PROOF_DEPTH`].
+        max: usize,
+    },
+    /// Direction bits set at or above the proof's length: a second encoding of the same
+    /// path, refused so a proof has exactly one.
     #[error("proof direction bits are set beyond its length")]
     NonCanonicalPath,
+    /// The key and cap do not hash up to the channel's root (wrong key, wrong cap, or a
+    /// proof for another group).
     #[error("the key is not a member of the group")]
     NotMember,
+    /// A tree over no keys: a group root must commit to someone.
     #[error("a group needs at least one key")]
     EmptyGroup,
+    /// The same key twice in one group, which would give it two caps.
     #[error("key {index} appears twice in the group")]
-    DuplicateKey { index: usize },
+    DuplicateKey {
+        /// The position, in the given order, of the key's second appearance.
+        index: usize,
+    },
+    /// More keys than a proof of [`MAX_PROOF_DEPTH`] steps can reach.
     #[error("a group holds at most 2^32 keys")]
     TooManyKeys,
+    /// A proof asked for a position past the tree's last member.
     #[error("no member at index {index}")]
-    NoSuchMember { index: usize },
+    NoSuchMember {
+        /// The position asked for.
+        index: usize,
+    },
 }
 
 /// The most a member may spend when its payer sets no limit.
@@ -62,7 +83,11 @@ pub const UNLIMITED: Balance = Balance::MAX;
 /// channel's current authority epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, MaxEncodedLen, TypeInfo)]
 pub struct Member {
+    /// The client key whose receipts the member signs.
     pub key: PublicKey,
+    /// The most this member may add to the channel's running total in one epoch, summed
+    /// over its own receipts, in the chain's smallest unit; [`UNLIMITED`] for no limit.
+    /// Bound into the leaf; the AS enforces it (the contract only checks membership).
     pub cap: Balance,
 }
 
@@ -228,14 +253,17 @@ mod tree {
             &self.members
         }
 
+        /// The root the payer puts on chain as the channel's group authority.
         pub fn root(&self) -> MerkleRoot {
             MerkleRoot(self.levels[self.levels.len() - 1][0])
         }
 
+        /// How many members the group has (at least one).
         pub fn len(&self) -> usize {
             self.levels[0].len()
         }
 
+        /// Always false: [`Self::build`] refuses an empty group.
         pub fn is_empty(&self) -> bool {
             false
         }

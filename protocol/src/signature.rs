@@ -29,20 +29,22 @@ const HALF_CURVE_ORDER: [u8; 32] = [
 /// Why a signature was refused before or during recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    /// The last byte is not a recovery id of the layer (0, 1, 27, 28 on Substrate; 27,
-    /// 28 on an EVM).
+    /// A `v` byte that is not a recovery id of the layer: outside {0, 1, 27, 28} on
+    /// Substrate (the chain would accept 2, 3, 29 and 30 too; slotpay does not), outside
+    /// {27, 28} on an EVM.
     #[error("recovery id {0} is not one this settlement layer accepts")]
     InvalidRecoveryId(u8),
-    /// r is 0 or at least n.
+    /// `r` is 0 or at least the curve order n.
     #[error("r is zero or not below the curve order")]
     ROutOfRange,
-    /// s is 0 or at least n.
+    /// `s` is 0 or at least the curve order n.
     #[error("s is zero or not below the curve order")]
     SOutOfRange,
-    /// s above n/2: the malleated twin of a low-s signature.
+    /// `s` above n/2: the malleated twin of a valid signature, refused so each
+    /// signature has one encoding.
     #[error("s is in the upper half of the curve order (malleated signature)")]
     HighS,
-    /// The backend found no key.
+    /// Canonical in form, but the recovery backend found no key for it.
     #[error("no public key recovers from this signature")]
     RecoveryFailed,
 }

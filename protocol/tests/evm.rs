@@ -229,7 +229,7 @@ fn each_layer_takes_its_own_v_and_nothing_else() {
     // A receipt signed for one layer's domain recovers another key on the other's.
     let moved = SignedReceipt {
         signature: Signature(ink.signature.0),
-        ..evm.clone()
+        ..evm
     };
     assert!(authorize::<SoftHasher, Libsecp256k1>(&delegate, &evm_domain(), moved).is_err());
 }

@@ -453,7 +453,7 @@ proptest! {
         let domain = Domain { genesis_hash: [1; 32], contract: [2; 32] };
         let receipt = Receipt { channel: ChannelId(1), epoch: 0, amount: 5 };
         let signature = receipt.sign(&domain, &secret([7; 32]).expect("key"));
-        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt, signature, proof: Some((tree.proof(0).expect("proof"))) });
+        let result = authorize::<SoftHasher, Libsecp256k1>(&authority, &domain, protocol::SignedReceipt { receipt, signature, proof: Some(tree.proof(0).expect("proof")) });
         prop_assert!(matches!(result, Err(AuthError::NotMember(_))), "{:?}", result);
     }
 }

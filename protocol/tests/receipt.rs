@@ -372,7 +372,7 @@ fn account_authority_matches_blake2_of_the_key() {
             protocol::SignedReceipt {
                 receipt: r,
                 signature: sig,
-                proof: Some((proof))
+                proof: Some(proof)
             }
         ),
         Err(AuthError::UnexpectedProof)
@@ -401,7 +401,7 @@ fn a_delegate_authorizes_its_key_only_and_carries_no_cap() {
             protocol::SignedReceipt {
                 receipt: r,
                 signature: sig,
-                proof: Some((MembershipProof::default()))
+                proof: Some(MembershipProof::default())
             }
         ),
         Err(AuthError::UnexpectedProof)

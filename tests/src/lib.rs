@@ -33,6 +33,7 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The checkout's root (this crate's parent directory), for scripts and fixtures.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -52,9 +53,10 @@ pub fn lag_node_url() -> Option<String> {
     std::env::var("SLOTPAY_LAG_NODE_URL").ok()
 }
 
-/// The contract bundle `cargo contract build` wrote (scripts/test.sh builds it first).
-pub fn contract_bundle() -> PathBuf {
-    let path = std::env::var("SLOTPAY_CONTRACT_BUNDLE")
+/// The file `variable` names, else `relative` in the cache (`SLOTPAY_CACHE`, default
+/// `~/.cache/slotpay`), where scripts/test.sh's earlier steps build it.
+fn built(variable: &str, relative: &str) -> PathBuf {
+    std::env::var(variable)
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
             let cache = std::env::var("SLOTPAY_CACHE")
@@ -62,8 +64,16 @@ pub fn contract_bundle() -> PathBuf {
                 .unwrap_or_else(|_| {
                     PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/slotpay")
                 });
-            cache.join("target/contract/ink/slotpay_channels.contract")
-        });
+            cache.join(relative)
+        })
+}
+
+/// The contract bundle `cargo contract build` wrote (scripts/test.sh builds it first).
+pub fn contract_bundle() -> PathBuf {
+    let path = built(
+        "SLOTPAY_CONTRACT_BUNDLE",
+        "target/contract/ink/slotpay_channels.contract",
+    );
     assert!(
         path.exists(),
         "no contract bundle at {}: run `cargo contract build --release` in contract/",
@@ -72,6 +82,8 @@ pub fn contract_bundle() -> PathBuf {
     path
 }
 
+/// A loopback TCP port free at the time of asking (the OS's pick; another process may
+/// take it before the test binds it, which loopback tests accept).
 pub fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -79,6 +91,7 @@ pub fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// A loopback UDP address free at the time of asking, for a simulated device.
 pub fn free_udp_addr() -> SocketAddr {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -126,10 +139,13 @@ pub fn slotpay_fails(args: &[&str]) -> String {
 
 /// A child process killed when dropped.
 pub struct Proc {
+    /// The process, for `try_wait` and the like; killed with the `Proc`.
     pub child: Child,
 }
 
 impl Proc {
+    /// Starts `cmd` with stdout and stderr appended to the file `log` (read it when a test
+    /// fails); panics if it cannot start.
     pub fn spawn(cmd: &mut Command, log: &Path) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -201,15 +217,24 @@ pub fn provision(dir: &Path, id: &str, index: usize) -> PathBuf {
 /// The AS's settings that tests vary.
 #[derive(Debug, Clone)]
 pub struct AsOptions {
+    /// Price of one slot, in the chain's smallest unit ([`offchain_as::Config::price`]).
     pub price: Balance,
+    /// Most slots one purchase may buy.
     pub max_slots: u64,
+    /// No sale on a channel expiring or rotating within this many blocks.
     pub expiry_margin_blocks: u32,
+    /// No sale on a channel whose rotation notice is shorter than this (blocks).
     pub min_notice_blocks: u32,
+    /// The chain's shortest block time, in seconds, as the AS must assume it.
     pub block_seconds: f64,
+    /// The closer closes (or settles ahead of a rotation) this many blocks before the
+    /// deadline.
     pub blocks_before_expiry: u32,
     /// The closer's fallback interval; it also runs at every best block.
     pub interval_seconds: f64,
+    /// How long a settle or close may take to land in a block, in seconds.
     pub inclusion_seconds: f64,
+    /// Settle once this much is sold and unpaid (`None`: only on other grounds).
     pub settle_above: Option<Balance>,
 }
 
@@ -352,16 +377,10 @@ pub fn start_device(dir: &Path, id: &str, addr: SocketAddr) -> Proc {
 /// Cortex-M0 build of the networked image in the cache (`scripts/firmware.sh check`,
 /// which the test command runs first, builds it).
 pub fn firmware_elf() -> PathBuf {
-    let path = std::env::var("SLOTPAY_FIRMWARE_ELF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("SLOTPAY_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/slotpay")
-                });
-            cache.join("target/firmware/thumbv6m-none-eabi/release/networked")
-        });
+    let path = built(
+        "SLOTPAY_FIRMWARE_ELF",
+        "target/firmware/thumbv6m-none-eabi/release/networked",
+    );
     assert!(
         path.exists(),
         "no firmware image at {}: run scripts/firmware.sh check",
@@ -423,6 +442,50 @@ pub fn device_client(addr: SocketAddr) -> DeviceClient {
 pub fn present(addr: SocketAddr, token: &str) -> Result<Granted, PresentError> {
     let token = Token::parse(token).expect("a token");
     device_client(addr).present(&token)
+}
+
+/// The AS's chain account (//Bob), as `slotpay` names it.
+pub fn as_account() -> String {
+    slotpay(&["account", "--suri", "//Bob"])["account"]
+        .as_str()
+        .expect("an account")
+        .to_owned()
+}
+
+/// `slotpay open` by //Alice on `deployment` at `url`, paying the AS (//Bob) `deposit`,
+/// expiring in `expires_in` blocks with a rotation notice of `notice`; `authority` is the
+/// command's authority arguments (`delegate --client KEY`, `group --group FILE`, ...).
+/// Returns the command's JSON answer.
+pub fn open_channel(
+    url: &str,
+    deployment: &Path,
+    deposit: Balance,
+    expires_in: u32,
+    notice: u32,
+    authority: &[&str],
+) -> Value {
+    let (payee, deposit) = (as_account(), deposit.to_string());
+    let (expires_in, notice) = (expires_in.to_string(), notice.to_string());
+    let deployment = deployment.display().to_string();
+    let mut args = vec![
+        "open",
+        "--url",
+        url,
+        "--deployment",
+        &deployment,
+        "--suri",
+        "//Alice",
+        "--payee",
+        &payee,
+        "--deposit",
+        &deposit,
+        "--expires-in",
+        &expires_in,
+        "--notice",
+        &notice,
+    ];
+    args.extend_from_slice(authority);
+    slotpay(&args)
 }
 
 /// A purchase of `device` slots with a receipt of `channel`'s `epoch` for `amount`,

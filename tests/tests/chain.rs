@@ -363,7 +363,7 @@ fn serve_survives_a_node_restart_under_load() {
 }
 
 /// The deployment in `dir`: what the AS bound its ledger to.
-fn deployment_identity(dir: &std::path::Path) -> protocol::Domain {
+fn deployment_identity(dir: &Path) -> protocol::Domain {
     api::Deployment::load(&dir.join("deployment.json"))
         .expect("deployment")
         .identity()

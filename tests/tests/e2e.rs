@@ -299,7 +299,18 @@ fn paid_slots_end_to_end_on_a_real_chain() {
 
     // Purchases of each construction.
     let first = w.pay(account, "lock-1", "payer.key", 1, false);
-    assert_eq!(first["counters"], json!([0]));
+    // The ledger's first counter of lock-1: its generation (the second it was made) in
+    // the counters' top bits.
+    let counter = first["counters"][0].as_u64().expect("a counter granted");
+    assert_eq!(
+        counter & ((1 << offchain_as::COUNTER_BITS) - 1),
+        0,
+        "{first}"
+    );
+    assert!(
+        counter >> offchain_as::COUNTER_BITS > 1_700_000_000,
+        "{first}"
+    );
     w.pay(account, "pump-2", "payer.key", 2, false);
     w.pay(delegate, "pump-2", "delegate.key", 3, false);
     // Group members buy concurrently on one channel: the losers of each race re-sign
@@ -462,8 +473,8 @@ fn paid_slots_end_to_end_on_a_real_chain() {
         assert_eq!(status["open"], json!(false));
     }
     // Every balance to the unit, by the one balance check the demo uses.
-    let records: Vec<tests::accounting::ChannelRecord> = (0..3)
-        .map(|i| tests::accounting::ChannelRecord {
+    let records: Vec<accounting::ChannelRecord> = (0..3)
+        .map(|i| accounting::ChannelRecord {
             name: format!("channel {}", ids[i]),
             payer: if i == 0 { payer.clone() } else { alice.clone() },
             deposit: deposits[i],
@@ -474,13 +485,12 @@ fn paid_slots_end_to_end_on_a_real_chain() {
             slots: (expected_paid[i] / PRICE) as u64,
         })
         .collect();
-    let statement = tests::accounting::statement(&records, PRICE, &bob).expect("statement");
-    let changes: std::collections::BTreeMap<String, i128> =
-        [alice.clone(), bob.clone(), payer.clone()]
-            .into_iter()
-            .zip([0, 1, 2])
-            .map(|(who, i)| (who, after[i] - before[i]))
-            .collect();
+    let statement = accounting::statement(&records, PRICE, &bob).expect("statement");
+    let changes: std::collections::BTreeMap<String, i128> = [alice.clone(), bob.clone(), payer]
+        .into_iter()
+        .zip([0, 1, 2])
+        .map(|(who, i)| (who, after[i] - before[i]))
+        .collect();
     let problems = statement.against(&changes);
     assert!(problems.is_empty(), "balances, to the unit: {problems:?}");
     // A second close of the same channel reaches the contract, which refuses it.
@@ -522,33 +532,19 @@ fn paid_slots_end_to_end_on_a_real_chain() {
 #[test]
 fn a_replaced_ledger_sells_counters_the_device_still_grants() {
     let mut w = setup();
-    let chain = w.chain_args();
-    let chain: Vec<&str> = chain.iter().map(String::as_str).collect();
-    let bob = slotpay(&["account", "--suri", "//Bob"])["account"]
-        .as_str()
-        .expect("account")
-        .to_owned();
     let delegate = w.path("delegate.key");
+    let (url, deployment) = (w.url.clone(), w.dir.join("deployment.json"));
     let open = |deposit: u128| -> u64 {
-        let deposit = deposit.to_string();
-        let mut args = vec!["open"];
-        args.extend_from_slice(&chain);
-        args.extend_from_slice(&[
-            "--suri",
-            "//Alice",
-            "--payee",
-            &bob,
-            "--deposit",
-            &deposit,
-            "--expires-in",
-            "500",
-            "--notice",
-            "20",
-            "delegate",
-            "--client",
-            &delegate,
-        ]);
-        slotpay(&args)["channel"].as_u64().expect("id")
+        open_channel(
+            &url,
+            &deployment,
+            deposit,
+            500,
+            20,
+            &["delegate", "--client", &delegate],
+        )["channel"]
+            .as_u64()
+            .expect("id")
     };
     let first = open(2_000 * PRICE);
     wait_for_channel(&w.as_url, ChannelId(first));

@@ -394,8 +394,8 @@ fn every_construction_on_anvil_every_balance_to_the_wei() {
         assert_eq!(w.status(ids[i])["open"], json!(false));
     }
     let after = w.balances(&[&alice, &bob, &payer]);
-    let records: Vec<tests::accounting::ChannelRecord> = (0..3)
-        .map(|i| tests::accounting::ChannelRecord {
+    let records: Vec<accounting::ChannelRecord> = (0..3)
+        .map(|i| accounting::ChannelRecord {
             name: format!("channel {}", ids[i]),
             payer: if i == 0 { payer.clone() } else { alice.clone() },
             deposit: deposits[i],
@@ -414,7 +414,7 @@ fn every_construction_on_anvil_every_balance_to_the_wei() {
             slots: slots[i],
         })
         .collect();
-    let statement = tests::accounting::statement(&records, PRICE, &bob).expect("statement");
+    let statement = accounting::statement(&records, PRICE, &bob).expect("statement");
     let changes: BTreeMap<String, i128> = [alice.clone(), bob.clone(), payer.clone()]
         .into_iter()
         .zip(0..)
@@ -638,7 +638,7 @@ fn tens_of_channels_with_one_expiry_are_closed_in_time() {
                 .events_in(contract.address(), 0, best)
                 .await
                 .expect("logs");
-            let closes: Vec<(u32, chain::SlotpayEvent)> = events
+            let closes: Vec<(u32, SlotpayEvent)> = events
                 .into_iter()
                 .filter(|(_, e)| matches!(e, SlotpayEvent::Closed(_)))
                 .collect();

@@ -116,32 +116,14 @@ impl World {
     }
 
     fn open(&self, authority: &[&str], deposit: u128) -> (u64, Value) {
-        let bob = slotpay(&["account", "--suri", "//Bob"])["account"]
-            .as_str()
-            .expect("bob")
-            .to_owned();
-        let deposit = deposit.to_string();
-        let notice = NOTICE.to_string();
-        let deployment = self.path("deployment.json");
-        let mut args = vec![
-            "open",
-            "--url",
+        let opened = open_channel(
             &self.url,
-            "--deployment",
-            &deployment,
-            "--suri",
-            "//Alice",
-            "--payee",
-            &bob,
-            "--deposit",
-            &deposit,
-            "--expires-in",
-            "400",
-            "--notice",
-            &notice,
-        ];
-        args.extend_from_slice(authority);
-        let opened = slotpay(&args);
+            &self.dir.join("deployment.json"),
+            deposit,
+            400,
+            NOTICE,
+            authority,
+        );
         (opened["channel"].as_u64().expect("id"), opened)
     }
 

@@ -27,6 +27,7 @@ pub use verify::{
     check_terms, justified_total, next_amount, signed_by, within_allowance, Distrust, Limits,
 };
 
+/// `slotpay pay`'s arguments: where to buy, with which key, and the user's limits.
 #[derive(clap::Args, Debug)]
 pub struct PayArgs {
     /// The Authorization Server's base URL.
@@ -43,6 +44,7 @@ pub struct PayArgs {
     /// is the payer's word.
     #[arg(long)]
     pub offline: bool,
+    /// The channel to pay from, by id.
     #[arg(long)]
     pub channel: u64,
     /// The device's name at the AS.
@@ -57,6 +59,7 @@ pub struct PayArgs {
     /// For group channels: the group file holding this key's proof.
     #[arg(long)]
     pub group: Option<PathBuf>,
+    /// How many slots to buy (one token each); at most --max-slots.
     #[arg(long, default_value_t = 1)]
     pub slots: u64,
     /// The most to pay per slot (smallest unit): terms above it are refused.
@@ -69,9 +72,10 @@ pub struct PayArgs {
     /// group member raised it first); each is a new receipt.
     #[arg(long, default_value_t = 2)]
     pub max_stale_raises: u32,
-    /// The most slots a receipt may be above this key's last purchase that delivered
-    /// tokens (or the first total it was shown): how far other members' purchases may
-    /// carry it. A busy group needs more; a lying AS gets at most this many for nothing.
+    /// The most slots of other members' purchases a receipt may follow above this key's
+    /// last purchase that delivered tokens (or the first total it was shown), besides
+    /// this purchase's own slots. A busy group needs more; a lying AS gets at most this
+    /// many (plus the purchase's own) for nothing.
     #[arg(long, default_value_t = 8)]
     pub max_above_bought: u64,
     /// How often to resend the same receipt when the AS does not answer (a timeout, a
@@ -83,17 +87,25 @@ pub struct PayArgs {
 /// What a purchase did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PayOutcome {
+    /// The channel paid from.
     pub channel: u64,
+    /// The authority epoch the receipt was signed for.
     pub epoch: u32,
+    /// The device the tokens are for, as the AS named it in its reply.
     pub device: String,
+    /// The channel's running total in the epoch after this purchase (the amount signed),
+    /// a decimal string in the smallest unit.
     pub total: String,
     /// The counters the device granted.
     pub counters: Vec<u64>,
     /// Tokens bought but not granted, with why (presented anyway; a lost answer does not
     /// stop the rest).
     pub refused: Vec<String>,
+    /// How long the device stays on from its last grant, in seconds, as it answered.
     pub granted_seconds: u64,
+    /// Receipts signed for this purchase: 1, plus one per stale total the AS answered.
     pub attempts: u32,
+    /// From the first request to the AS to the device's last answer, in milliseconds.
     pub elapsed_ms: f64,
 }
 
@@ -134,6 +146,10 @@ pub fn request_secret(
     RequestSecret(mac.finalize().into_bytes().into())
 }
 
+/// Buys `args.slots` slots and presents them to the device: checks the deployment against
+/// the chain (unless offline), the AS's terms and running total against the user's limits,
+/// records the amount, then signs and sends the receipt. Fails, signing nothing more, as
+/// soon as the AS cannot be trusted ([`Distrust`]), or if the device grants no token.
 pub async fn pay(args: PayArgs) -> Result<PayOutcome> {
     let deployment = Deployment::load(&args.deployment)?;
     if !args.offline {
@@ -237,7 +253,7 @@ fn buy(
         attempts += 1;
         let own_last = state.last(domain, channel, epoch);
         let amount = next_amount(own_last, justified, args.slots, price)?;
-        within_allowance(amount, base, price, limits.max_above_bought)?;
+        within_allowance(amount, base, price, args.slots, limits.max_above_bought)?;
         let receipt = Receipt {
             channel,
             epoch,

@@ -587,7 +587,7 @@ fn expected_channel(c: &ModelChannel, block: u32) -> Channel {
 
 /// Runs `bytes` as a lifecycle on the contract and the model; panics on any disagreement.
 /// Returns which operations succeeded.
-pub fn run(bytes: &[u8]) -> Vec<bool> {
+pub(crate) fn run(bytes: &[u8]) -> Vec<bool> {
     let mut input = Input(bytes);
     let funded = input.byte() % 4 != 3;
     let ops = decode(&mut input);

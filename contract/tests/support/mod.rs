@@ -15,12 +15,12 @@
 //! and argument encoding.
 #![allow(dead_code)]
 
-pub mod runtime;
+pub(crate) mod runtime;
 
 use ink_sandbox::api::prelude::*;
 use ink_sandbox::pallet_contracts::{Determinism, StorageDeposit};
 use ink_sandbox::{AccountId32, Sandbox, Weight};
-pub use runtime::{SlotpayRuntime, SlotpaySandbox};
+pub(crate) use runtime::{SlotpayRuntime, SlotpaySandbox};
 use scale::Decode;
 use slotpay_channels::interface::events::ContractEvent;
 use slotpay_channels::interface::messages::{
@@ -35,13 +35,13 @@ use slotpay_channels::protocol::{
 };
 use slotpay_channels::slotpay_channels::Error;
 
-pub type Balance = u128;
-pub const GAS_LIMIT: Weight = Weight::from_parts(500_000_000_000, 4 * 1024 * 1024);
-pub const START_BALANCE: Balance = 1_000_000_000_000;
+pub(crate) type Balance = u128;
+pub(crate) const GAS_LIMIT: Weight = Weight::from_parts(500_000_000_000, 4 * 1024 * 1024);
+pub(crate) const START_BALANCE: Balance = 1_000_000_000_000;
 
 /// What one call cost, returned and emitted.
 #[derive(Debug, Clone)]
-pub struct Outcome<T> {
+pub(crate) struct Outcome<T> {
     pub value: T,
     pub ref_time: u64,
     pub proof_size: u64,
@@ -53,7 +53,7 @@ pub struct Outcome<T> {
 
 impl<T> Outcome<T> {
     /// The events of type `E` this call emitted, recognised by their signature topic.
-    pub fn events<E: ContractEvent>(&self) -> Vec<E> {
+    pub(crate) fn events<E: ContractEvent>(&self) -> Vec<E> {
         self.events
             .iter()
             .filter(|(topics, _)| topics.first() == Some(&E::signature_topic()))
@@ -62,7 +62,7 @@ impl<T> Outcome<T> {
     }
 
     /// The storage deposit as a balance change of the origin (refund positive).
-    pub fn storage_refund(&self) -> i128 {
+    pub(crate) fn storage_refund(&self) -> i128 {
         -self.storage_deposit
     }
 }
@@ -75,7 +75,7 @@ fn deposit_of(deposit: &StorageDeposit<Balance>) -> i128 {
 }
 
 /// The contract's wasm, built once per test binary by ink_e2e's builder.
-pub fn contract_code() -> Vec<u8> {
+pub(crate) fn contract_code() -> Vec<u8> {
     let paths = ink_e2e::build_root_and_contract_dependencies();
     let path = paths
         .iter()
@@ -84,24 +84,24 @@ pub fn contract_code() -> Vec<u8> {
     std::fs::read(path).expect("read the contract's wasm")
 }
 
-pub fn account(seed: u8) -> AccountId32 {
+pub(crate) fn account(seed: u8) -> AccountId32 {
     AccountId32::new([seed; 32])
 }
 
-pub fn raw(account: &AccountId32) -> [u8; 32] {
+pub(crate) fn raw(account: &AccountId32) -> [u8; 32] {
     *account.as_ref()
 }
 
 /// The chain account of an ECDSA key: blake2_256 of the compressed public key.
-pub fn ecdsa_account(secret: &SecretKey) -> AccountId32 {
+pub(crate) fn ecdsa_account(secret: &SecretKey) -> AccountId32 {
     AccountId32::new(SoftHasher::blake2_256(&keys::public_key(secret).0))
 }
 
-pub fn secret(seed: u8) -> SecretKey {
+pub(crate) fn secret(seed: u8) -> SecretKey {
     SecretKey::from_slice(&[seed; 32]).expect("valid scalar")
 }
 
-pub struct Chain {
+pub(crate) struct Chain {
     pub sandbox: SlotpaySandbox,
     pub contract: AccountId32,
     pub genesis_hash: [u8; 32],
@@ -109,7 +109,7 @@ pub struct Chain {
 
 impl Chain {
     /// A fresh chain with `accounts` funded and the contract deployed.
-    pub fn new(code: &[u8], accounts: &[&AccountId32]) -> Self {
+    pub(crate) fn new(code: &[u8], accounts: &[&AccountId32]) -> Self {
         let mut sandbox = SlotpaySandbox::default();
         for who in accounts {
             sandbox
@@ -117,9 +117,8 @@ impl Chain {
                 .expect("mint test balance");
         }
         // The sandbox's block 0 hash stands in for a genesis hash.
-        let genesis_hash: [u8; 32] = sandbox.execute_with(|| {
-            ink_sandbox::frame_system::Pallet::<SlotpayRuntime>::block_hash(0).into()
-        });
+        let genesis_hash: [u8; 32] =
+            sandbox.execute_with(|| frame_system::Pallet::<SlotpayRuntime>::block_hash(0).into());
         let deployer = account(0xDE);
         sandbox.mint_into(&deployer, START_BALANCE).expect("mint");
         let contract = Self::instantiate(&mut sandbox, code, &deployer, genesis_hash, 0);
@@ -131,14 +130,14 @@ impl Chain {
     }
 
     /// Another instance of the same code on the same chain.
-    pub fn instantiate(
+    pub(crate) fn instantiate(
         sandbox: &mut SlotpaySandbox,
         code: &[u8],
         deployer: &AccountId32,
         genesis_hash: [u8; 32],
         salt: u8,
     ) -> AccountId32 {
-        let new = slotpay_channels::interface::messages::New { genesis_hash };
+        let new = interface::messages::New { genesis_hash };
         let result = sandbox.deploy_contract(
             code.to_vec(),
             0,
@@ -155,37 +154,41 @@ impl Chain {
     }
 
     /// The runtime's existential deposit: the least a new account can receive.
-    pub fn existential_deposit(&self) -> Balance {
+    pub(crate) fn existential_deposit(&self) -> Balance {
         use frame_support::traits::Get;
         <<SlotpayRuntime as ink_sandbox::pallet_balances::Config>::ExistentialDeposit as Get<
             Balance,
         >>::get()
     }
 
-    pub fn domain(&self) -> Domain {
+    pub(crate) fn domain(&self) -> Domain {
         Domain {
             genesis_hash: self.genesis_hash,
             contract: raw(&self.contract),
         }
     }
 
-    pub fn balance(&mut self, who: &AccountId32) -> Balance {
+    pub(crate) fn balance(&mut self, who: &AccountId32) -> Balance {
         self.sandbox.free_balance(who)
     }
 
     /// Whether `who` has an account at all (a reaped one does not).
-    pub fn exists(&mut self, who: &AccountId32) -> bool {
-        self.sandbox.execute_with(|| {
-            ink_sandbox::frame_system::Pallet::<SlotpayRuntime>::account_exists(who)
-        })
+    pub(crate) fn exists(&mut self, who: &AccountId32) -> bool {
+        self.sandbox
+            .execute_with(|| frame_system::Pallet::<SlotpayRuntime>::account_exists(who))
     }
 
-    pub fn mint(&mut self, who: &AccountId32, amount: Balance) {
+    pub(crate) fn mint(&mut self, who: &AccountId32, amount: Balance) {
         self.sandbox.mint_into(who, amount).expect("mint");
     }
 
     /// `from` sends `amount` to `to` with `Balances::transfer_allow_death`.
-    pub fn transfer_allow_death(&mut self, from: &AccountId32, to: &AccountId32, amount: Balance) {
+    pub(crate) fn transfer_allow_death(
+        &mut self,
+        from: &AccountId32,
+        to: &AccountId32,
+        amount: Balance,
+    ) {
         let call = runtime::RuntimeCall::Balances(ink_sandbox::pallet_balances::Call::<
             SlotpayRuntime,
         >::transfer_allow_death {
@@ -197,11 +200,11 @@ impl Chain {
             .unwrap_or_else(|e| panic!("transfer_allow_death: {e:?}"));
     }
 
-    pub fn block_number(&mut self) -> u32 {
+    pub(crate) fn block_number(&mut self) -> u32 {
         self.sandbox.block_number()
     }
 
-    pub fn build_blocks(&mut self, n: u32) {
+    pub(crate) fn build_blocks(&mut self, n: u32) {
         self.sandbox.build_blocks(n);
     }
 
@@ -267,7 +270,7 @@ impl Chain {
     }
 
     /// Calls `message` as `origin` with `value`.
-    pub fn send<M: Message>(
+    pub(crate) fn send<M: Message>(
         &mut self,
         origin: &AccountId32,
         value: Balance,
@@ -277,11 +280,15 @@ impl Chain {
     }
 
     /// Dry-runs `message` as `origin`: its outcome, with nothing kept.
-    pub fn dry<M: Message>(&mut self, origin: &AccountId32, message: &M) -> Outcome<M::Output> {
+    pub(crate) fn dry<M: Message>(
+        &mut self,
+        origin: &AccountId32,
+        message: &M,
+    ) -> Outcome<M::Output> {
         self.run(origin, 0, message, true)
     }
 
-    pub fn open(
+    pub(crate) fn open(
         &mut self,
         payer: &AccountId32,
         payee: &AccountId32,
@@ -292,7 +299,7 @@ impl Chain {
         self.open_with_notice(payer, payee, authority, expires_at, 10, deposit)
     }
 
-    pub fn open_with_notice(
+    pub(crate) fn open_with_notice(
         &mut self,
         payer: &AccountId32,
         payee: &AccountId32,
@@ -310,7 +317,7 @@ impl Chain {
         self.send(payer, deposit, &open)
     }
 
-    pub fn settle(
+    pub(crate) fn settle(
         &mut self,
         payee: &AccountId32,
         receipt: SignedReceipt,
@@ -318,7 +325,7 @@ impl Chain {
         self.send(payee, 0, &Settle { receipt })
     }
 
-    pub fn close(
+    pub(crate) fn close(
         &mut self,
         payee: &AccountId32,
         channel: ChannelId,
@@ -327,7 +334,7 @@ impl Chain {
         self.send(payee, 0, &Close { channel, receipt })
     }
 
-    pub fn rotate(
+    pub(crate) fn rotate(
         &mut self,
         payer: &AccountId32,
         channel: ChannelId,
@@ -336,7 +343,7 @@ impl Chain {
         self.send(payer, 0, &Rotate { channel, authority })
     }
 
-    pub fn top_up(
+    pub(crate) fn top_up(
         &mut self,
         payer: &AccountId32,
         channel: ChannelId,
@@ -345,7 +352,7 @@ impl Chain {
         self.send(payer, value, &TopUp { channel })
     }
 
-    pub fn extend(
+    pub(crate) fn extend(
         &mut self,
         payer: &AccountId32,
         channel: ChannelId,
@@ -361,7 +368,7 @@ impl Chain {
         )
     }
 
-    pub fn claim_expired(
+    pub(crate) fn claim_expired(
         &mut self,
         who: &AccountId32,
         channel: ChannelId,
@@ -369,28 +376,28 @@ impl Chain {
         self.send(who, 0, &ClaimExpired { channel })
     }
 
-    pub fn withdraw(&mut self, who: &AccountId32) -> Outcome<Result<Balance, Error>> {
+    pub(crate) fn withdraw(&mut self, who: &AccountId32) -> Outcome<Result<Balance, Error>> {
         self.send(who, 0, &Withdraw)
     }
 
-    pub fn channel(&mut self, channel: ChannelId) -> Option<Channel> {
+    pub(crate) fn channel(&mut self, channel: ChannelId) -> Option<Channel> {
         self.dry(&account(0xDE), &GetChannel { channel }).value
     }
 
-    pub fn owed(&mut self, who: &AccountId32) -> Balance {
+    pub(crate) fn owed(&mut self, who: &AccountId32) -> Balance {
         self.dry(&account(0xDE), &Owed { account: raw(who) }).value
     }
 
-    pub fn contract_domain(&mut self) -> Domain {
+    pub(crate) fn contract_domain(&mut self) -> Domain {
         self.dry(&account(0xDE), &GetDomain).value
     }
 
-    pub fn next_channel_id(&mut self) -> ChannelId {
+    pub(crate) fn next_channel_id(&mut self) -> ChannelId {
         self.dry(&account(0xDE), &NextChannelId).value
     }
 
     /// A claim for `amount` in `epoch` of `channel`, signed by `key` for this contract.
-    pub fn claim(
+    pub(crate) fn claim(
         &self,
         channel: ChannelId,
         epoch: u32,

@@ -13,7 +13,7 @@ use ink_sandbox::Snapshot;
 /// The least an account may hold; a new account cannot receive less. Above 1 (so a
 /// 1-unit refund to a reaped account is refused) and below a channel's storage deposit
 /// (so a reaped payer's own call can still be refunded its storage deposit).
-pub const EXISTENTIAL_DEPOSIT: u128 = 100;
+pub(crate) const EXISTENTIAL_DEPOSIT: u128 = 100;
 
 construct_runtime!(
     pub enum SlotpayRuntime {
@@ -116,7 +116,7 @@ impl ink_sandbox::pallet_contracts::Config for SlotpayRuntime {
 const INITIAL_BALANCE: u128 = 1_000_000_000_000_000;
 const DEFAULT_ACCOUNT: AccountId32 = AccountId32::new([1u8; 32]);
 
-pub struct SlotpaySandbox {
+pub(crate) struct SlotpaySandbox {
     ext: ink_sandbox::TestExternalities,
 }
 
@@ -178,7 +178,7 @@ impl ink_sandbox::Sandbox for SlotpaySandbox {
     }
 
     fn take_snapshot(&mut self) -> Snapshot {
-        let mut backend = self.ext.as_backend().clone();
+        let mut backend = self.ext.as_backend();
         let raw_key_values = backend
             .backend_storage_mut()
             .drain()

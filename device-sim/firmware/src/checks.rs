@@ -72,11 +72,14 @@ impl Text {
         }
     }
 
+    /// The text, as a device receives it in a CoAP payload.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 }
 
+/// The settings every check boots its device with: `key`, 8 digits, a window of 1024
+/// counters, the default throttle.
 pub fn config(key: [u8; 32]) -> DeviceConfig {
     DeviceConfig {
         key: DeviceKey(key),
@@ -130,6 +133,7 @@ fn ensure(ok: bool, why: &'static str) -> Result {
     }
 }
 
+/// HOTP-SHA1 of RFC 4226's secret for counters 0 to 9 equals Appendix D's values.
 #[inline(never)]
 pub fn rfc4226_appendix_d() -> Result {
     for (counter, expected) in RFC4226_VALUES.iter().enumerate() {
@@ -142,6 +146,8 @@ pub fn rfc4226_appendix_d() -> Result {
     Ok(())
 }
 
+/// Tokens (HOTP-SHA256, 8 and 6 digits) equal Python's values, large counters included;
+/// their text round-trips and a counter with a leading zero does not parse.
 #[inline(never)]
 pub fn hotp_sha256_python_values() -> Result {
     let key = DeviceKey(SEED);

@@ -17,6 +17,7 @@ static STDOUT: AtomicUsize = AtomicUsize::new(UNOPENED);
 
 /// Writes `bytes` to the host's stdout; errors are ignored, as a device without a
 /// debugger attached would.
+#[allow(unsafe_code)] // semihosting calls (SYS_OPEN, SYS_WRITE)
 pub fn print(bytes: &[u8]) {
     let mut fd = STDOUT.load(Ordering::Relaxed);
     if fd == UNOPENED {
@@ -35,17 +36,17 @@ pub fn print(bytes: &[u8]) {
 
 /// The last word of the semihosting command line (`arg=` values joined by spaces), NUL
 /// terminated, in `buf`; `None` without one.
+#[allow(unsafe_code)] // a semihosting call (SYS_GET_CMDLINE)
 pub fn last_arg(buf: &mut [u8; 128]) -> Option<&[u8]> {
     *buf = [0; 128];
     // SYS_GET_CMDLINE fills a buffer it is given with its length (and writes the used
     // length back into that block, which the NUL terminator makes unnecessary here).
     let mut block = [buf.as_mut_ptr() as usize, buf.len() - 1];
+    let block_at = block.as_mut_ptr() as usize;
     // SAFETY: the block names a writable buffer of buf.len() - 1 bytes (the last byte
     // stays 0, so the text is always terminated) and is itself writable.
-    let failed =
-        unsafe { cortex_m_semihosting::syscall1(nr::GET_CMDLINE, block.as_mut_ptr() as usize) }
-            != 0;
-    if failed {
+    let status = unsafe { cortex_m_semihosting::syscall1(nr::GET_CMDLINE, block_at) };
+    if status != 0 {
         return None;
     }
     let end = buf.iter().position(|&b| b == 0)?;
@@ -62,8 +63,11 @@ pub fn last_arg(buf: &mut [u8; 128]) -> Option<&[u8]> {
 pub enum HostError {
     /// It could not be opened read-write (it must exist: provisioning creates it).
     Open,
+    /// Positioning the file failed (SYS_SEEK).
     Seek,
+    /// Fewer bytes came back than asked for (SYS_READ): the file is shorter than the flash.
     Read,
+    /// Fewer bytes were written than given (SYS_WRITE).
     Write,
     /// A page outside the two state pages.
     Page,
@@ -85,6 +89,7 @@ impl HostFlash {
     }
 
     /// Opens `path` (NUL terminated) read-write without truncating it.
+    #[allow(unsafe_code)] // a semihosting call (SYS_OPEN)
     pub fn open(path: &[u8]) -> Result<Self, HostError> {
         if path.last() != Some(&0) {
             return Err(HostError::Open);
@@ -101,6 +106,7 @@ impl HostFlash {
         self.fd.ok_or(HostError::Open)
     }
 
+    #[allow(unsafe_code)] // a semihosting call (SYS_SEEK)
     fn seek(&mut self, at: usize) -> Result<(), HostError> {
         // SAFETY: SYS_SEEK takes a handle and an absolute position; no memory.
         match unsafe { syscall!(SEEK, self.fd()?, at) } {
@@ -110,6 +116,7 @@ impl HostFlash {
     }
 
     /// Reads `out.len()` bytes at `at`.
+    #[allow(unsafe_code)] // a semihosting call (SYS_READ)
     pub fn read_at(&mut self, at: usize, out: &mut [u8]) -> Result<(), HostError> {
         self.seek(at)?;
         // SAFETY: SYS_READ writes at most `out.len()` bytes into `out`; it returns how
@@ -120,6 +127,7 @@ impl HostFlash {
         }
     }
 
+    #[allow(unsafe_code)] // a semihosting call (SYS_WRITE)
     fn write_at(&mut self, at: usize, bytes: &[u8]) -> Result<(), HostError> {
         self.seek(at)?;
         // SAFETY: SYS_WRITE reads `bytes.len()` bytes; it returns how many it did not

@@ -185,6 +185,7 @@ fn paint_range() -> (usize, usize) {
 
 /// Fills the unused stack with a pattern, so [`stack_high_water`] can see how deep the
 /// stack ever went.
+#[allow(unsafe_code)] // volatile writes to unused RAM
 pub fn paint_stack() {
     let (from, to) = paint_range();
     let mut at = (from + 3) & !3;
@@ -198,6 +199,7 @@ pub fn paint_stack() {
 
 /// Bytes of stack used at most since [`paint_stack`]: from the top of RAM down to the
 /// lowest word no longer holding the pattern.
+#[allow(unsafe_code)] // volatile reads of the painted RAM
 pub fn stack_high_water() -> usize {
     let (from, to) = paint_range();
     let top = core::ptr::addr_of!(_stack_start) as usize;

@@ -45,12 +45,14 @@ const IRQ_ON: u32 = (1 << 8) | (1 << 4) | 1;
 /// their headers; a longer frame is read out of the FIFO and dropped.
 pub const MTU: usize = 320;
 
+#[allow(unsafe_code)] // a memory-mapped register of the NIC
 fn read(offset: usize) -> u32 {
     // SAFETY: BASE + offset is one of the LAN9118's 32-bit registers on the mps2
     // boards; reading it has only the device's documented effects (a FIFO pop).
     unsafe { read_volatile((BASE + offset) as *const u32) }
 }
 
+#[allow(unsafe_code)] // a memory-mapped register of the NIC
 fn write(offset: usize, value: u32) {
     // SAFETY: as for `read`: a documented register of the board's LAN9118.
     unsafe { write_volatile((BASE + offset) as *mut u32, value) }

@@ -75,6 +75,7 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Boots the device from the flash named on the semihosting command line, in place,
 /// and hands it out; `None` (as `BootError`'s `Taken`) the second time.
+#[allow(unsafe_code)] // the one `&mut` to the static device
 pub fn boot() -> Result<&'static mut Coap, BootError> {
     if TAKEN.load(Ordering::Relaxed) {
         return Err(BootError::Taken);

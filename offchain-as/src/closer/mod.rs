@@ -95,15 +95,23 @@ pub enum Landed {
     Failed(String),
 }
 
-/// What a transaction cost its signer beyond the value it moved.
+/// What a transaction cost its signer beyond the value it moved (balances as decimal
+/// strings in JSON, as everywhere on slotpay's wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct TransactionCost {
     /// The fee (tip included).
+    #[serde(serialize_with = "decimal")]
     pub fee: Balance,
     /// Storage deposit put on hold.
+    #[serde(serialize_with = "decimal")]
     pub storage_deposit_held: Balance,
     /// Storage deposit released.
+    #[serde(serialize_with = "decimal")]
     pub storage_deposit_released: Balance,
+}
+
+fn decimal<S: serde::Serializer>(value: &Balance, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
 }
 
 /// The chain as the closer needs it.
@@ -111,8 +119,8 @@ pub trait ClosingChain: ChainView {
     /// How many closes the chain takes now: its limits over the heaviest close measured.
     fn capacity(&self) -> Capacity;
     /// Weighs `ops` without submitting them, so that [`Self::capacity`] knows them before
-    /// any has to go out.
-    fn measure(&self, ops: &[Op]) -> impl Future<Output = ()> + Send;
+    /// any has to go out; whether each was weighed.
+    fn measure(&self, ops: &[Op]) -> impl Future<Output = Vec<bool>> + Send;
     /// Submits `ops` together; one outcome per op, in order.
     fn submit(&self, ops: Vec<Op>) -> impl Future<Output = Result<Vec<Landed>, ChainError>> + Send;
 }
@@ -185,8 +193,9 @@ pub struct Closer<S> {
     unpaid_since: HashMap<ChannelId, u32>,
     /// Channels found marked closing that this closer has already considered.
     seen_closing: HashSet<ChannelId>,
-    /// Channels whose close has been weighed.
-    measured: HashSet<ChannelId>,
+    /// The shapes of close already weighed: `None` for a key's receipt, `Some(n)` for a
+    /// member's with a proof of `n` siblings.
+    measured: HashSet<Option<usize>>,
     plan: SharedPlan,
 }
 

@@ -183,7 +183,7 @@ impl ClosingChain for NodeChain {
         }
     }
 
-    async fn measure(&self, ops: &[Op]) {
+    async fn measure(&self, ops: &[Op]) -> Vec<bool> {
         match &self.room {
             Room::Substrate {
                 contract,
@@ -193,14 +193,19 @@ impl ClosingChain for NodeChain {
             } => {
                 let calls: Vec<Call> = ops.iter().map(call).collect();
                 match contract.weigh(signer.account(), &calls).await {
-                    Ok(weights) => {
-                        for (weight, call) in weights.into_iter().zip(&calls) {
-                            if let Some(weight) = weight {
-                                note(heaviest, weight, call.data.len());
-                            }
-                        }
+                    Ok(weights) => weights
+                        .into_iter()
+                        .zip(&calls)
+                        .map(|(weight, call)| {
+                            weight
+                                .inspect(|w| note(heaviest, *w, call.data.len()))
+                                .is_some()
+                        })
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "weigh closes");
+                        vec![false; ops.len()]
                     }
-                    Err(e) => tracing::warn!(error = %e, "weigh closes"),
                 }
             }
             Room::Evm {
@@ -214,9 +219,19 @@ impl ClosingChain for NodeChain {
                     contract.estimate(signer.account(), value, data, label)
                 }))
                 .await;
-                for gas in estimates.into_iter().flatten() {
-                    note_gas(heaviest, gas);
-                }
+                estimates
+                    .into_iter()
+                    .map(|gas| match gas {
+                        Ok(gas) => {
+                            note_gas(heaviest, gas);
+                            true
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "estimate a close");
+                            false
+                        }
+                    })
+                    .collect()
             }
         }
     }

@@ -27,22 +27,31 @@ impl<S: ClosingChain> Closer<S> {
         }
         let ids: Vec<ChannelId> = due.iter().map(|h| h.channel).collect();
         let reads = read_all(&self.chain, &ids).await;
-        // Weigh the close of every channel not weighed yet, before the plan needs it.
-        let unweighed: Vec<Op> = due
-            .iter()
-            .zip(&reads)
-            .filter(|(held, _)| !self.measured.contains(&held.channel))
-            .filter_map(|(held, read)| {
-                let channel = read.as_ref().ok()?.channel?;
-                Some(Op::Close {
+        // Weigh one close of each shape not weighed yet (a key's receipt, or a member's
+        // with a proof of each length: what a close's weight depends on), before the plan
+        // needs it: a bounded number of dry runs, however many channels there are.
+        let mut unweighed = Vec::new();
+        let mut shapes = Vec::new();
+        for (held, read) in due.iter().zip(&reads) {
+            let shape = held.best.proof.as_ref().map(|p| p.siblings.len());
+            if self.measured.contains(&shape) || shapes.contains(&shape) {
+                continue;
+            }
+            if let Some(channel) = read.as_ref().ok().and_then(|r| r.channel) {
+                shapes.push(shape);
+                unweighed.push(Op::Close {
                     channel: held.channel,
                     receipt: unpaid(&channel, &held.best).1,
-                })
-            })
-            .collect();
+                });
+            }
+        }
         if !unweighed.is_empty() {
-            self.chain.measure(&unweighed).await;
-            self.measured.extend(unweighed.iter().map(Op::channel));
+            let weighed = self.chain.measure(&unweighed).await;
+            for (shape, weighed) in shapes.into_iter().zip(weighed) {
+                if weighed {
+                    self.measured.insert(shape);
+                }
+            }
         }
         // Plan every open channel's job against what the chain takes now.
         let capacity = self.chain.capacity();
@@ -170,7 +179,6 @@ impl<S: ClosingChain> Closer<S> {
         self.unpaid_since.remove(&id);
         self.seen_closing.remove(&id);
         self.in_flight.remove(&id);
-        self.measured.remove(&id);
         self.plan
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -52,6 +52,7 @@ impl ReplayWindow {
         Ok(window)
     }
 
+    /// How many counters at and below the highest granted one are remembered (W).
     pub fn size(&self) -> u32 {
         self.size
     }

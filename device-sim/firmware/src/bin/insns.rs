@@ -22,6 +22,7 @@ macro_rules! markers {
     ($($name:ident = $n:expr),*) => {
         $(
             #[inline(never)]
+            #[allow(unsafe_code)] // an exported name: the instruction counter finds it
             #[no_mangle]
             extern "C" fn $name() {
                 compiler_fence(Ordering::SeqCst);
@@ -46,19 +47,22 @@ markers!(
 
 // 1000 NOPs in a function of their own: inline in `main` they pushed main's literal pool
 // out of the Cortex-M0's 1020-byte reach for PC-relative loads.
-core::arch::global_asm!(
-    ".section .text.thousand_nops,\"ax\",%progbits",
-    ".global thousand_nops",
-    ".type thousand_nops,%function",
-    ".syntax unified",
-    ".thumb",
-    ".thumb_func",
-    "thousand_nops:",
-    ".rept 1000",
-    "nop",
-    ".endr",
-    "bx lr",
-);
+#[allow(unsafe_code)] // hand-written instructions, the very thing measured
+mod nops {
+    core::arch::global_asm!(
+        ".section .text.thousand_nops,\"ax\",%progbits",
+        ".global thousand_nops",
+        ".type thousand_nops,%function",
+        ".syntax unified",
+        ".thumb",
+        ".thumb_func",
+        "thousand_nops:",
+        ".rept 1000",
+        "nop",
+        ".endr",
+        "bx lr",
+    );
+}
 
 extern "C" {
     fn thousand_nops();
@@ -96,7 +100,10 @@ fn main() -> ! {
     insn_mark_1();
     // SAFETY: a function of NOPs that returns; it touches no memory and no register
     // beyond the link register the call sets.
-    unsafe { thousand_nops() };
+    #[allow(unsafe_code)] // the call into the assembly above
+    unsafe {
+        thousand_nops()
+    };
     insn_mark_2();
     // Bare HMAC-SHA256 of the 8-byte counter with the 32-byte key, keying included.
     // (No expect: its Debug formatting would link core::fmt into the image.)

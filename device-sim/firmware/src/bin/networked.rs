@@ -35,6 +35,8 @@ const DATAGRAM: usize = 256;
 #[derive(Clone, Copy)]
 struct NicIrq;
 
+// cortex-m's trait for interrupt numbers is unsafe to implement.
+#[allow(unsafe_code)]
 // SAFETY: 13 is the LAN9118's interrupt on mps2-an385 (a valid external interrupt).
 unsafe impl cortex_m::interrupt::InterruptNumber for NicIrq {
     fn number(self) -> u16 {
@@ -73,7 +75,10 @@ fn serve_forever(coap: &'static mut serve::Coap) -> ! {
     systick.enable_counter();
     // SAFETY: the NIC's handler (DefaultHandler below) only acknowledges its interrupt
     // register; no memory is shared with it.
-    unsafe { cortex_m::peripheral::NVIC::unmask(NicIrq) };
+    #[allow(unsafe_code)] // unmasking an interrupt can break critical sections
+    unsafe {
+        cortex_m::peripheral::NVIC::unmask(NicIrq)
+    };
 
     let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
     config.random_seed = Clock::seed();
@@ -203,6 +208,7 @@ fn fail(why: &str) -> ! {
 fn SysTick() {}
 
 #[exception]
+#[allow(unsafe_code)] // cortex-m-rt requires the default handler to be an `unsafe fn`
 unsafe fn DefaultHandler(_irqn: i16) {
     // The only interrupt enabled besides SysTick is the NIC's: acknowledge it so its
     // line drops; the main loop reads the frame.
