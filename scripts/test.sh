@@ -5,8 +5,8 @@
 # no_std builds and the device firmware under QEMU; the contract's unit, property and
 # in-process end-to-end tests; the EVM contract's tests; the EVM layer on anvil
 # (differential, end to end); then, on two real substrate-contracts-nodes (one with
-# finality lagging 8 s), the contract's node tests and the whole system; then the demo,
-# checked to leave no process behind; then the fuzz targets' seed replay.
+# finality lagging 8 s), the contract's node tests and the whole system; then the demo on
+# both layers, checked to leave no process behind; then the fuzz targets' seed replay.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$SLOTPAY_ROOT"
@@ -104,6 +104,15 @@ $left"
     echo "    no slotpay process and no demo node left"
 }
 step "the demo runs and leaves no process behind" demo_leaves_nothing
+evm_demo_leaves_nothing() {
+    "$SLOTPAY_ROOT/scripts/demo.sh" --chain evm
+    local left
+    left=$(pgrep -af "slotpay-as|slotpay-device|anvil.*--port ${SLOTPAY_DEMO_PORT:-$PORT_DEMO_ANVIL}" || true)
+    [ -z "$left" ] || die "the EVM demo left processes running:
+$left"
+    echo "    no slotpay process and no anvil left"
+}
+step "the demo on the EVM layer (anvil) runs and leaves no process behind" evm_demo_leaves_nothing
 
 # The fuzz targets (nightly, cargo-fuzz) replay their committed seeds and regressions, so
 # they keep building and every crash ever found stays fixed. scripts/fuzz.sh fuzzes.
