@@ -21,6 +21,13 @@ use interface::messages::{Close, Settle};
 use protocol::ChannelId;
 use std::sync::{Arc, Mutex};
 
+/// The most gas a settle or close of the EVM contract can take, for the plan before one
+/// has been estimated (the sales of a first burst would otherwise be planned at one close
+/// per block): bench/evm-gas.md measures 51,455 to 68,818 for a close, a group proof's
+/// 32 siblings add some 3,000, and each of its two payments can burn at most 12,300 (the
+/// contract's `PAYMENT_GAS` and the stipend). Twice that, with room.
+const CLOSE_GAS_BOUND: u64 = 250_000;
+
 /// What the closer knows of the chain's room, per layer.
 #[derive(Clone)]
 enum Room {
@@ -168,17 +175,16 @@ impl ClosingChain for NodeChain {
                 heaviest,
                 ..
             } => {
-                let heaviest = *heaviest.lock().unwrap_or_else(|p| p.into_inner());
-                match heaviest {
-                    // A transaction declares its estimate and a quarter more; a block
-                    // holds what its gas limit takes of those.
-                    Some(gas) => {
-                        let declared = (gas + gas / 4).max(1);
-                        let per_block = u32::try_from(gas_limit / declared).unwrap_or(u32::MAX);
-                        Capacity::new(1, per_block)
-                    }
-                    None => Capacity::new(1, 1),
-                }
+                // The heaviest close estimated, or before any has been: the bound.
+                let gas = heaviest
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or(CLOSE_GAS_BOUND);
+                // A transaction declares its estimate and a quarter more; a block holds
+                // what its gas limit takes of those.
+                let declared = (gas + gas / 4).max(1);
+                let per_block = u32::try_from(gas_limit / declared).unwrap_or(u32::MAX);
+                Capacity::new(1, per_block)
             }
         }
     }
