@@ -8,9 +8,9 @@
 #                     cargo-contract, the node (no fuzzing or firmware tools)
 #   --for evm-demo    what `scripts/demo.sh --chain evm` needs: system packages, the
 #                     toolchain, the EVM tools from npm (no cargo-contract, no node)
-#   --for test        what the test command needs: all of the above, the firmware tools
-#                     (qemu-system-arm, Cortex-M targets) and the fuzzing tools (nightly,
-#                     cargo-fuzz)
+#   --for test        what the test command needs: all of the above, PostgreSQL 15 and
+#                     HAProxy, the firmware tools (qemu-system-arm, Cortex-M targets) and
+#                     the fuzzing tools (nightly, cargo-fuzz)
 #   --for all         (default) everything
 #   --node-background the node build in the background, everything else now
 #   --no-node         skip the node (for unit tests only)
@@ -200,6 +200,23 @@ fuzz_tools() {
 $(tail -n 20 "$SLOTPAY_CACHE/logs/cargo-fuzz-build.log")"
 }
 
+# The AS's PostgreSQL ledger and its several instances: the tests start their own
+# PostgreSQL clusters (a primary and a synchronous standby, as the postgres user, on
+# loopback) and HAProxy in front of several AS instances; Debian bookworm's PostgreSQL 15
+# and HAProxy 2.6. No system cluster is created: nothing of them runs outside a test.
+database_packages() {
+    local missing=() pkg
+    for pkg in postgresql-15 haproxy; do
+        is_installed "$pkg" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        mkdir -p /etc/postgresql-common/createcluster.d
+        echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/slotpay.conf
+        apt_install --no-install-recommends "${missing[@]}"
+    fi
+    echo "    present: $(/usr/lib/postgresql/15/bin/postgres --version), $(haproxy -v | head -n 1 | cut -d' ' -f1-3)"
+}
+
 # The device firmware (scripts/firmware.sh) runs under QEMU's Arm system emulator, built
 # with the 1.85 toolchain for Cortex-M4F, Cortex-M3 and Cortex-M0 (the networked image's
 # IP stack, smoltcp, is a crate: nothing more to install; scripts/firmware.sh bloat and
@@ -349,6 +366,7 @@ if [ "$SLOTPAY_TOOLCHAIN_SOURCE" = debian ]; then
     step "wasm32 standard library for +$SLOTPAY_TOOLCHAIN" wasm_std
 fi
 case $purpose in all | test)
+    step "PostgreSQL 15 and HAProxy (the AS's shared ledger, several instances, failover)" database_packages
     step "device firmware tools (qemu-system-arm, Cortex-M targets)" firmware_tools
     ;;
 esac

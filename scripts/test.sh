@@ -31,7 +31,12 @@ step "interface: the contract's messages, events and errors against the built me
 step "api and chain: wire types, error codes, codecs, block limits" \
     tcargo root test --locked -p api -p chain
 step "AS: ledger on SQLite, the closer against a fake chain of bounded capacity, the HTTP API on a socket" \
-    tcargo root test --locked -p offchain-as
+    tcargo root test --locked -p offchain-as -- --skip postgres
+# The same AS suites on PostgreSQL (each test process starts a throwaway cluster as the
+# postgres user on loopback and stops it), several AS instances and closers on one
+# database, and `slotpay-as migrate`.
+step "AS on PostgreSQL: ledger, closer and HTTP API; several instances and closers on one database; migrate" \
+    tcargo root test --locked -p offchain-as -- postgres
 step "CLI: its checks, its record, against a lying AS" tcargo root test --locked -p client
 step "device and its simulator: core, throttle, power cuts, CoAP over UDP" \
     tcargo root test --locked -p device -p device-sim
@@ -82,13 +87,16 @@ export SLOTPAY_FIRMWARE_ELF=${SLOTPAY_FIRMWARE_TARGET_DIR:-$SLOTPAY_CACHE/target
 step "start two substrate-contracts-nodes (one whose finality lags ${SLOTPAY_LAG_SECONDS} s)" start_nodes
 step "contract on the node (ink_e2e node backend, subxt)" \
     contract_cargo test --locked --features e2e-node-tests --test node -- --test-threads 1
-for suite in e2e revocation chain crash firmware; do
+for suite in e2e revocation chain crash firmware instances closer_lease failover; do
     case $suite in
     e2e) what="every construction end to end, every balance to the unit; a replaced ledger" ;;
     revocation) what="a stolen key revoked, a group member removed" ;;
     chain) what="hundreds of channels expiring in one block, with and without finality lag; a node restart under load" ;;
     crash) what="SIGKILLs of the AS under load and of a device; node restarts during closes" ;;
     firmware) what="a token bought with slotpay pay granted by the firmware under QEMU" ;;
+    instances) what="three AS instances on one PostgreSQL ledger behind HAProxy agree with the devices and the chain" ;;
+    closer_lease) what="the closing instance killed, the next one paused past its lease: one close per channel, in time" ;;
+    failover) what="the PostgreSQL primary killed under load, its synchronous standby promoted: no answered sale lost" ;;
     esac
     step "whole system on the nodes ($suite): $what" tcargo root test --locked -p tests --test "$suite" -- --test-threads 1
 done

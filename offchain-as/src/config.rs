@@ -27,8 +27,14 @@ pub struct Config {
     pub expiry_margin_blocks: u32,
     /// Sell only on channels whose rotation notice is at least this many blocks.
     pub min_notice_blocks: u32,
-    /// The SQLite ledger.
+    /// The SQLite ledger (when `database_url` is absent).
+    #[serde(default = "default_database")]
     pub database: PathBuf,
+    /// A PostgreSQL ledger instead (`postgres://user@host:port/db`; several hosts with
+    /// `target_session_attrs=read-write` find the primary after a failover): several AS
+    /// instances may serve from it at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
     /// The address the HTTP API listens on.
     pub listen: SocketAddr,
     /// What to assume of the chain's clock (`[chain]`; defaults as a dev chain's).
@@ -47,6 +53,10 @@ pub struct Config {
 
 fn default_max_slots() -> u64 {
     64
+}
+
+fn default_database() -> PathBuf {
+    "as.db".into()
 }
 
 /// What the AS must assume of the chain's clock.
@@ -114,6 +124,10 @@ pub struct ClosePolicy {
     /// Settle once an unpaid sale is this many blocks old (absent: never for this).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settle_after_blocks: Option<u32>,
+    /// With a PostgreSQL ledger, one AS instance at a time closes: the holder of a lease
+    /// of this many seconds, renewed at every pass. When it dies another takes over once
+    /// the lease runs out, so the margins must cover it too.
+    pub lease_seconds: f64,
 }
 
 impl Default for ClosePolicy {
@@ -126,6 +140,7 @@ impl Default for ClosePolicy {
             retry_after_blocks: 10,
             settle_above: None,
             settle_after_blocks: None,
+            lease_seconds: 10.0,
         }
     }
 }
@@ -203,6 +218,11 @@ impl Config {
         };
         rebase(&mut config.account_key_file);
         rebase(&mut config.database);
+        if let Some(url) = config.database_url.as_deref() {
+            url.parse::<tokio_postgres::Config>().map_err(|e| {
+                ConfigError::Invalid(format!("database_url is not a PostgreSQL URL: {e}"))
+            })?;
+        }
         rebase(&mut config.deployment);
         for device in &mut config.devices {
             rebase(&mut device.provision);
@@ -216,6 +236,15 @@ impl Config {
         self.policy()?;
         if self.devices.is_empty() {
             return Err(ConfigError::Invalid("no [[devices]]".into()));
+        }
+        let lease = self.close.lease_seconds;
+        if self.database_url.is_some()
+            && !(lease.is_finite() && lease > 2.0 * self.close.interval_seconds.max(0.1))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "close.lease_seconds = {lease} must exceed twice close.interval_seconds = {}: the closer renews its lease at every pass",
+                self.close.interval_seconds
+            )));
         }
         let c = &self.chain;
         if !(c.block_seconds > 0.0 && c.block_seconds.is_finite()) {
@@ -258,6 +287,24 @@ impl Config {
         })
     }
 
+    /// Where the ledger is: `database_url` if set, else the SQLite file `database`.
+    pub fn ledger(&self) -> crate::Database {
+        match &self.database_url {
+            Some(url) => crate::Database::Postgres(url.clone()),
+            None => crate::Database::Sqlite(self.database.clone()),
+        }
+    }
+
+    /// How long a closer takeover may take: with a PostgreSQL ledger (several instances)
+    /// a dead leader's lease runs out, then the next pass of another instance acts; with
+    /// SQLite (one process) there is none.
+    pub fn takeover_seconds(&self) -> f64 {
+        match self.database_url {
+            Some(_) => self.close.lease_seconds + self.close.interval_seconds,
+            None => 0.0,
+        }
+    }
+
     /// Whether the margins leave the closer time to land a settle or close before the
     /// deadline it guards, given the finality lag measured on the chain now (seconds).
     pub fn check_timing(&self, finality_lag_seconds: f64) -> Result<(), ConfigError> {
@@ -266,6 +313,7 @@ impl Config {
             &self.close,
             self.expiry_margin_blocks,
             finality_lag_seconds,
+            self.takeover_seconds(),
         )
         .map_err(ConfigError::Invalid)
     }
@@ -275,21 +323,26 @@ impl Config {
 ///
 /// A close (or a settle before a rotation) starts at most `blocks_before_expiry` blocks
 /// before its deadline and must be final by then: the closer may notice up to one
-/// interval late, the transaction may take `inclusion_seconds` to land, and finality
-/// lags by `finality_lag_seconds`. Sales must stop no later than closes start.
+/// interval late (and, with several instances, up to `takeover_seconds` later when its
+/// leader dies), the transaction may take `inclusion_seconds` to land, and finality lags
+/// by `finality_lag_seconds`. Sales must stop no later than closes start.
 pub fn check_timing(
     chain: &ChainTiming,
     close: &ClosePolicy,
     expiry_margin_blocks: u32,
     finality_lag_seconds: f64,
+    takeover_seconds: f64,
 ) -> Result<(), String> {
-    let needed = close.interval_seconds + close.inclusion_seconds + finality_lag_seconds.max(0.0);
+    let takeover = takeover_seconds.max(0.0);
+    let needed =
+        close.interval_seconds + close.inclusion_seconds + finality_lag_seconds.max(0.0) + takeover;
     let have = f64::from(close.blocks_before_expiry) * chain.block_seconds;
     if have < needed {
         let blocks = (needed / chain.block_seconds).ceil();
         return Err(format!(
             "close.blocks_before_expiry = {} gives {have:.1} s at {} s per block, but a close needs up to \
-             {:.1} s (closer interval) + {:.1} s (inclusion) + {:.1} s (finality lag measured now) = {needed:.1} s: \
+             {:.1} s (closer interval) + {:.1} s (inclusion) + {:.1} s (finality lag measured now) + \
+             {takeover:.1} s (closer takeover: lease and interval) = {needed:.1} s: \
              raise close.blocks_before_expiry to {blocks} or more",
             close.blocks_before_expiry,
             chain.block_seconds,
@@ -328,18 +381,32 @@ mod tests {
             ..ChainTiming::default()
         };
         // 3 blocks = 18 s; 1 + 12 + 9 = 22 s needed.
-        let e = check_timing(&chain, &close(3), 10, 9.0).unwrap_err();
+        let e = check_timing(&chain, &close(3), 10, 9.0, 0.0).unwrap_err();
         assert!(e.contains("raise close.blocks_before_expiry to 4"), "{e}");
-        assert!(check_timing(&chain, &close(4), 10, 9.0).is_ok());
+        assert!(check_timing(&chain, &close(4), 10, 9.0, 0.0).is_ok());
         // Without the finality lag 3 blocks were enough: the lag is what breaks it.
-        assert!(check_timing(&chain, &close(3), 10, 0.0).is_ok());
+        assert!(check_timing(&chain, &close(3), 10, 0.0, 0.0).is_ok());
+    }
+
+    #[test]
+    fn several_instances_need_margins_for_a_closer_takeover() {
+        let chain = ChainTiming {
+            block_seconds: 6.0,
+            ..ChainTiming::default()
+        };
+        // 4 blocks = 24 s cover 1 + 12 + 9 = 22 s; a takeover (10 s lease + 1 s interval)
+        // needs 33 s: 6 blocks.
+        assert!(check_timing(&chain, &close(4), 10, 9.0, 0.0).is_ok());
+        let e = check_timing(&chain, &close(4), 10, 9.0, 11.0).unwrap_err();
+        assert!(e.contains("raise close.blocks_before_expiry to 6"), "{e}");
+        assert!(check_timing(&chain, &close(6), 10, 9.0, 11.0).is_ok());
     }
 
     #[test]
     fn sales_must_stop_before_closes_start() {
         let chain = ChainTiming::default();
-        let e = check_timing(&chain, &close(10), 5, 0.0).unwrap_err();
+        let e = check_timing(&chain, &close(10), 5, 0.0, 0.0).unwrap_err();
         assert!(e.contains("expiry_margin_blocks = 5"), "{e}");
-        assert!(check_timing(&chain, &close(10), 10, 0.0).is_ok());
+        assert!(check_timing(&chain, &close(10), 10, 0.0, 0.0).is_ok());
     }
 }

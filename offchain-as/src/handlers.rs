@@ -4,7 +4,7 @@
 //! [`Seller`]: crate::sale::Seller
 //! [`Ledger`]: crate::ledger::Ledger
 use crate::closer::deadline;
-use crate::ledger::{LedgerError, SaleError, Sold, Store};
+use crate::ledger::{LedgerError, SaleError, Sold};
 use crate::sale::OfferError;
 use crate::server::{Refusal, Service};
 use crate::view::{ChainView, ChannelRead};
@@ -119,11 +119,8 @@ pub(crate) async fn channel<V: ChainView>(
         )
     })?;
     let epoch = channel.epoch;
-    let (best, state) = s
-        .ledger
-        .run(move |l: &mut Store| Ok((l.best(id, epoch)?, l.state(id)?)))
-        .await
-        .map_err(internal)?;
+    let (best, state) =
+        futures::try_join!(s.ledger.best(id, epoch), s.ledger.state(id)).map_err(internal)?;
     Ok(Json(ChannelReply {
         channel: id,
         block: read.block,
@@ -184,7 +181,7 @@ async fn earlier_sale<V>(s: &Service<V>, body: &PurchaseBody) -> Option<Result<S
     let receipt = body.signed.receipt;
     let sale = s
         .ledger
-        .run(move |l: &mut Store| l.sale_for(receipt.channel, receipt.epoch, receipt.amount))
+        .sale_for(receipt.channel, receipt.epoch, receipt.amount)
         .await
         .ok()??;
     let answer = s.seller.retry_of(body, sale)?;
@@ -200,12 +197,7 @@ async fn stale_total<V>(
     epoch: Epoch,
     total: protocol::Balance,
 ) -> Refusal {
-    let best = s
-        .ledger
-        .run(move |l: &mut Store| l.best(channel, epoch))
-        .await
-        .ok()
-        .flatten();
+    let best = s.ledger.best(channel, epoch).await.ok().flatten();
     // The receipt that set the total justifies it; report that one's amount.
     let total = best.as_ref().map_or(total, |b| b.receipt.amount);
     purchase_refusal(&PurchaseError::StaleTotal {

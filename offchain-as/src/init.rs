@@ -32,6 +32,9 @@ pub(crate) struct InitArgs {
     /// The SQLite ledger.
     #[arg(long, default_value = "as.db")]
     database: PathBuf,
+    /// A PostgreSQL ledger instead (postgres://...): several AS instances may share it.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Where the HTTP API listens.
     #[arg(long)]
     listen: SocketAddr,
@@ -66,6 +69,7 @@ pub(crate) fn write(path: &Path, args: &InitArgs) -> Result<()> {
         expiry_margin_blocks: args.expiry_margin_blocks,
         min_notice_blocks: args.min_notice_blocks,
         database: args.database.clone(),
+        database_url: args.database_url.clone(),
         listen: args.listen,
         chain: ChainTiming {
             block_seconds: args.block_seconds,

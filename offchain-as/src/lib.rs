@@ -3,7 +3,7 @@
 //!
 //! The rules live in `protocol` ([`protocol::screen`], [`protocol::authorize`],
 //! [`protocol::check_terms`], [`protocol::Channel`]); this crate adds what needs I/O: the
-//! durable ledger ([`Ledger`], [`Store`]: one thread, group commit), the sale path and
+//! durable ledger ([`Ledger`]: SQLite's [`Store`] on one thread, group commit), the sale path and
 //! token issuance ([`Seller`]), the chain view ([`NodeView`]: finality for money, best
 //! blocks for time), the HTTP API ([`router_with`], [`serve`]), the closer ([`Closer`],
 //! its pure [`decide`] and [`ClosePlan`], its node adapter [`NodeChain`]) and the
@@ -21,8 +21,8 @@ mod view;
 
 pub use closer::{
     deadline, decide, unpaid, Action, Capacity, ClosePlan, Closer, CloserError, ClosingChain,
-    Effect, Full, Holding, Landed, NodeChain, NowReport, Op, Policy, Report, SharedPlan,
-    TransactionCost,
+    Effect, Full, Holding, Landed, LeaseTerms, NodeChain, NowReport, Op, Policy, Report,
+    SharedPlan, TransactionCost,
 };
 pub use config::{
     check_timing, ChainTiming, ClosePolicy, Config, ConfigError, DeviceEntry, Limits,
@@ -30,8 +30,9 @@ pub use config::{
 #[cfg(feature = "_test_utils")]
 pub use ledger::sell_now;
 pub use ledger::{
-    answer_retry, counter_floor_now, ChannelState, Ledger, LedgerError, Offer, Refused, Rules,
-    SaleError, SaleRecord, SeenTotals, SellOutcome, Sold, Store, Watched, COUNTER_BITS,
+    answer_retry, counter_floor_now, migrate, ChannelState, Database, Fence, Ledger, LedgerError,
+    Migrated, Offer, Refused, Rules, SaleError, SaleRecord, SeenTotals, SellOutcome, Sold, Stop,
+    Store, Watched, COUNTER_BITS,
 };
 pub use metrics::Metrics;
 pub use sale::{DeviceTerms, OfferError, Seller};

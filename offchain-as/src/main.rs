@@ -4,8 +4,8 @@ use api::Deployment;
 use chain::{AnyContract, AnyNode, LayerSigner};
 use clap::{Parser, Subcommand};
 use offchain_as::{
-    follow, router_with, serve as serve_http, Closer, Config, DeviceTerms, Ledger, Metrics,
-    NodeChain, NodeView, Rules, Seller, Service, Store,
+    follow, router_with, serve as serve_http, Closer, Config, DeviceTerms, LeaseTerms, Ledger,
+    Metrics, NodeChain, NodeView, Rules, Seller, Service,
 };
 use protocol::ChannelId;
 use std::collections::BTreeMap;
@@ -54,6 +54,16 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Move an SQLite ledger into an empty PostgreSQL database (stop the AS first), checked
+    /// row by row; then set `database_url` in the configuration. Needs no configuration.
+    Migrate {
+        /// The SQLite ledger.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database (postgres://user@host:port/db).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// Everything that needs the chain, connected and checked: the contract and the key of
@@ -65,7 +75,7 @@ struct Chain {
 }
 
 /// Connects to the node, retrying while it is not up yet, and binds the deployment's
-/// contract there ([`Contract::bind`]: this chain, and a contract that answers for it).
+/// contract there ([`AnyContract::bind_on`]: this chain, and a contract that answers for it).
 async fn connect(config: &Config) -> Result<Chain> {
     let deployment = Deployment::load(&config.deployment)?;
     let suri = std::fs::read_to_string(&config.account_key_file)
@@ -105,13 +115,18 @@ async fn connect(config: &Config) -> Result<Chain> {
     })
 }
 
-fn open_store(config: &Config, chain: &Chain, ids: &[String]) -> Result<Store> {
-    let mut store = Store::open(&config.database, &chain.deployment.identity())
-        .with_context(|| format!("open the ledger {}", config.database.display()))?;
-    for id in ids {
-        store.register_device(id)?;
-    }
-    Ok(store)
+/// The ledger of `config` (SQLite, or PostgreSQL with `database_url`), with `ids` known.
+async fn open_ledger(
+    config: &Config,
+    domain: &protocol::Domain,
+    ids: &[String],
+    rules: Rules,
+    metrics: Arc<Metrics>,
+) -> Result<Ledger> {
+    let database = config.ledger();
+    Ledger::open(&database, domain, ids, rules, metrics)
+        .await
+        .with_context(|| format!("open the ledger {database}"))
 }
 
 fn devices(config: &Config) -> Result<BTreeMap<String, DeviceTerms>> {
@@ -147,14 +162,17 @@ async fn start(config: &Config, chain: &Chain) -> Result<Running> {
     let devices = devices(config)?;
     let ids: Vec<String> = devices.keys().cloned().collect();
     let metrics = Arc::new(Metrics::default());
-    let ledger = Ledger::start(
-        open_store(config, chain, &ids)?,
+    let ledger = open_ledger(
+        config,
+        &chain.deployment.identity(),
+        &ids,
         Rules {
             our_account: chain.signer.account(),
             tariff: config.tariff()?,
         },
         metrics.clone(),
-    )?;
+    )
+    .await?;
     let view = NodeView::new(chain.contract.clone());
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
     let (tick, tick_rx) = tokio::sync::watch::channel(0u32);
@@ -170,7 +188,11 @@ async fn start(config: &Config, chain: &Chain) -> Result<Running> {
         policy,
         config.close.retry_after_blocks,
         plan,
-    );
+    )
+    .with_lease(LeaseTerms::for_this_process(Duration::from_secs_f64(
+        config.close.lease_seconds.max(0.1),
+    )))
+    .with_metrics(metrics.clone());
     Ok(Running {
         ledger,
         view,
@@ -209,9 +231,13 @@ async fn serve(config: Config) -> Result<()> {
         plan,
         max_finality_lag: config.chain.max_finality_lag_blocks,
     });
-    tokio::spawn(running.closer.run(
+    let (stop_closer, closer_stops) = tokio::sync::oneshot::channel::<()>();
+    let closer = tokio::spawn(running.closer.run_until(
         running.tick,
         Duration::from_secs_f64(config.close.interval_seconds.max(0.1)),
+        async move {
+            let _ = closer_stops.await;
+        },
     ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -226,14 +252,18 @@ async fn serve(config: Config) -> Result<()> {
         }
         info!("shutting down: no new connections, open requests finish");
     };
-    serve_http(
+    let served = serve_http(
         listener,
         router_with(service, config.limits),
         config.limits,
         shutdown,
     )
     .await
-    .context("HTTP server")
+    .context("HTTP server");
+    // The closer gives its lease back between passes: another instance closes at once.
+    let _ = stop_closer.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), closer).await;
+    served
 }
 
 /// `close` and `settle` on demand: the closer's own path, watched to finality, reported
@@ -254,12 +284,27 @@ async fn now(config: Config, channel: ChannelId, close: bool) -> Result<()> {
     Ok(())
 }
 
-fn carry_counters(config: &Config, from: &std::path::Path) -> Result<()> {
+async fn carry_counters(config: &Config, from: &std::path::Path) -> Result<()> {
     let deployment = Deployment::load(&config.deployment)?;
-    let mut store = Store::open(&config.database, &deployment.identity())
-        .with_context(|| format!("open the ledger {}", config.database.display()))?;
-    let raised = store
+    let suri = std::fs::read_to_string(&config.account_key_file)
+        .with_context(|| format!("read {}", config.account_key_file.display()))?;
+    let rules = Rules {
+        our_account: LayerSigner::from_suri(deployment.layer(), &suri)
+            .context("the AS account key")?
+            .account(),
+        tariff: config.tariff()?,
+    };
+    let ledger = open_ledger(
+        config,
+        &deployment.identity(),
+        &[],
+        rules,
+        Arc::new(Metrics::default()),
+    )
+    .await?;
+    let raised = ledger
         .carry_counters_from(from)
+        .await
         .with_context(|| format!("read the ledger {}", from.display()))?;
     println!("{}", serde_json::json!({ "raised": raised }));
     Ok(())
@@ -279,12 +324,19 @@ async fn main() -> Result<()> {
     if let Command::Init(args) = &cli.command {
         return init::write(&cli.config, args);
     }
+    if let Command::Migrate { from, to } = &cli.command {
+        let moved = offchain_as::migrate(from, to)
+            .await
+            .with_context(|| format!("migrate {} to the PostgreSQL database", from.display()))?;
+        println!("{}", serde_json::to_string(&moved)?);
+        return Ok(());
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Close { channel } => now(config, ChannelId(channel), true).await,
         Command::Settle { channel } => now(config, ChannelId(channel), false).await,
-        Command::CarryCounters { from } => carry_counters(&config, &from),
-        Command::Init(_) => Ok(()),
+        Command::CarryCounters { from } => carry_counters(&config, &from).await,
+        Command::Init(_) | Command::Migrate { .. } => Ok(()),
     }
 }

@@ -12,6 +12,11 @@ pub struct Metrics {
     retries: AtomicU64,
     slots: AtomicU64,
     refusals: Mutex<BTreeMap<ErrorCode, u64>>,
+    batches: AtomicU64,
+    batched_sales: AtomicU64,
+    batch_micros: AtomicU64,
+    batch_retries: AtomicU64,
+    fenced: AtomicU64,
 }
 
 impl Metrics {
@@ -23,6 +28,25 @@ impl Metrics {
         } else {
             self.retries.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A batch of `sales` decided and committed in `took`, after `retries` retries
+    /// (serialization failures, deadlocks, a lost connection before the commit).
+    pub fn batch(&self, sales: usize, took: std::time::Duration, retries: u32) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batched_sales
+            .fetch_add(u64::try_from(sales).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.batch_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.batch_retries
+            .fetch_add(u64::from(retries), Ordering::Relaxed);
+    }
+
+    /// A closer's write refused because its lease was no longer the current one.
+    pub fn fenced(&self) {
+        self.fenced.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A refused request.
@@ -54,6 +78,31 @@ impl Metrics {
             "slotpay_slots_sold_total",
             "Slots sold (one OTP each).",
             self.slots.load(Ordering::Relaxed),
+        );
+        counter(
+            "slotpay_ledger_batches_total",
+            "Sale batches committed (group commit).",
+            self.batches.load(Ordering::Relaxed),
+        );
+        counter(
+            "slotpay_ledger_batched_sales_total",
+            "Offers decided in those batches.",
+            self.batched_sales.load(Ordering::Relaxed),
+        );
+        counter(
+            "slotpay_ledger_batch_microseconds_total",
+            "Time spent deciding and committing those batches.",
+            self.batch_micros.load(Ordering::Relaxed),
+        );
+        counter(
+            "slotpay_ledger_batch_retries_total",
+            "Batches run again after a serialization failure, deadlock or lost connection.",
+            self.batch_retries.load(Ordering::Relaxed),
+        );
+        counter(
+            "slotpay_closer_fenced_writes_total",
+            "Closer writes refused because another closer holds the lease.",
+            self.fenced.load(Ordering::Relaxed),
         );
         out.push_str("# HELP slotpay_refusals_total Refused requests by code.\n");
         out.push_str("# TYPE slotpay_refusals_total counter\n");

@@ -9,7 +9,7 @@ use api::{
     routes, ApiError, AsClient, AsClientError, ErrorCode, PurchaseBody, PurchaseReply,
     RequestSecret,
 };
-use offchain_as::{Limits, Store, MAX_BODY_BYTES};
+use offchain_as::{Limits, MAX_BODY_BYTES};
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::hotp::{DeviceKey, Token};
 use protocol::keys::SecretKey;
@@ -46,13 +46,34 @@ fn code(e: &(u16, ApiError)) -> (u16, ErrorCode) {
     (e.0, e.1.code)
 }
 
-#[test]
-fn purchases_retries_and_refusals_over_http() {
+on_both_backends!(
+    purchases_retries_and_refusals_over_http,
+    totals_come_with_the_receipt_that_set_them,
+    a_retry_after_the_channel_closed_is_answered_from_the_ledger,
+    a_published_receipt_gets_a_third_party_no_tokens,
+    work_per_request_is_bounded,
+    cheap_checks_come_before_signature_recovery,
+    sales_stop_while_finality_stalls,
+    the_expiry_margin_counts_from_the_best_block,
+    a_rotation_seen_in_a_best_block_applies_before_it_is_final,
+    a_second_rotation_under_finality_lag_is_not_missed,
+    slow_and_excess_clients_are_cut_off,
+    sales_follow_the_close_plan,
+    a_member_that_lost_the_race_hears_stale_not_not_the_buyer,
+);
+
+fn purchases_retries_and_refusals_over_http(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(1);
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&client), 100));
-    let base = serve(dir.path(), view(&reader, 10, 10), 64, Limits::default());
+    let base = serve(
+        &backend,
+        dir.path(),
+        view(&reader, 10, 10),
+        64,
+        Limits::default(),
+    );
     let first = purchase(&base, &body(id, 20, &client)).expect("two slots");
     assert_eq!(
         (first.slots, first.first_counter, first.tokens.len()),
@@ -128,14 +149,19 @@ fn purchases_retries_and_refusals_over_http() {
 
 /// A running total the AS reports is always shown with the receipt that set it, so a
 /// client can check that an authorised key signed it before signing above it.
-#[test]
-fn totals_come_with_the_receipt_that_set_them() {
+fn totals_come_with_the_receipt_that_set_them(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(3);
     let reader = FakeReader::default();
     let authority = delegate(&client);
     let id = reader.open(channel(authority, 100));
-    let base = serve(dir.path(), view(&reader, 10, 10), 64, Limits::default());
+    let base = serve(
+        &backend,
+        dir.path(),
+        view(&reader, 10, 10),
+        64,
+        Limits::default(),
+    );
     purchase(&base, &body(id, 40, &client)).expect("four slots");
     let (_, stale) = purchase(&base, &body(id, 30, &client)).expect_err("stale");
     let shown = stale
@@ -155,14 +181,13 @@ fn totals_come_with_the_receipt_that_set_them() {
 
 /// The answer to the last purchase before a close must not be lost: a retry after the
 /// channel is gone from the chain gets the same tokens from the ledger (the signer only).
-#[test]
-fn a_retry_after_the_channel_closed_is_answered_from_the_ledger() {
+fn a_retry_after_the_channel_closed_is_answered_from_the_ledger(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(4);
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&client), 100));
     let v = view(&reader, 10, 10);
-    let base = serve(dir.path(), v.clone(), 64, Limits::default());
+    let base = serve(&backend, dir.path(), v.clone(), 64, Limits::default());
     let sold = purchase(&base, &body(id, 30, &client)).expect("three slots");
     // Closed on chain and finalized: the view starts over at the next block.
     reader.remove(id);
@@ -183,14 +208,13 @@ fn a_retry_after_the_channel_closed_is_answered_from_the_ledger() {
 /// and anyone can post it again: only its buyer, who holds the request secret, gets its
 /// tokens back; a third party, or another member of the group, gets nothing. Also once
 /// the channel is closed and the ledger alone answers.
-#[test]
-fn a_published_receipt_gets_a_third_party_no_tokens() {
+fn a_published_receipt_gets_a_third_party_no_tokens(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let buyer = secret(12);
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&buyer), 100));
     let v = view(&reader, 10, 10);
-    let base = serve(dir.path(), v.clone(), 64, Limits::default());
+    let base = serve(&backend, dir.path(), v.clone(), 64, Limits::default());
     let sold = as_client(&base)
         .purchase(&support::body("lock", id, 0, 30, &buyer, None))
         .expect("three slots for later");
@@ -227,15 +251,20 @@ fn a_published_receipt_gets_a_third_party_no_tokens() {
 /// A request's work is bounded: at most `max_slots` per purchase, and a bogus channel id
 /// costs at most one contract read per finalized block, however many requests for it
 /// arrive at once.
-#[test]
-fn work_per_request_is_bounded() {
+fn work_per_request_is_bounded(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client_key = secret(6);
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&client_key), 10_000));
     let closed = reader.open(channel(delegate(&client_key), 10_000));
     reader.remove(closed);
-    let base = serve(dir.path(), view(&reader, 10, 10), 3, Limits::default());
+    let base = serve(
+        &backend,
+        dir.path(),
+        view(&reader, 10, 10),
+        3,
+        Limits::default(),
+    );
     let e = purchase(&base, &body(id, 40, &client_key)).expect_err("four slots");
     assert_eq!(code(&e), (422, ErrorCode::TooManySlots));
     assert_eq!(
@@ -276,13 +305,18 @@ fn work_per_request_is_bounded() {
 
 /// What can be refused without the signer is refused before any key recovery: a garbage
 /// signature on an expiring channel hears "expiring", not "unauthorized".
-#[test]
-fn cheap_checks_come_before_signature_recovery() {
+fn cheap_checks_come_before_signature_recovery(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(7);
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&client), 100));
-    let base = serve(dir.path(), view(&reader, 996, 996), 64, Limits::default());
+    let base = serve(
+        &backend,
+        dir.path(),
+        view(&reader, 996, 996),
+        64,
+        Limits::default(),
+    );
     let mut garbage = body(id, 10, &client);
     garbage["signed"]["signature"] = api::to_hex(&[0x55; 65]).into();
     let e = purchase(&base, &garbage).expect_err("refused");
@@ -291,13 +325,18 @@ fn cheap_checks_come_before_signature_recovery() {
 
 /// While finality lags too far behind, the AS's view of deposits is too old: it sells
 /// nothing and says why.
-#[test]
-fn sales_stop_while_finality_stalls() {
+fn sales_stop_while_finality_stalls(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(8);
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&client), 100));
-    let base = serve(dir.path(), view(&reader, 100, 10), 64, Limits::default());
+    let base = serve(
+        &backend,
+        dir.path(),
+        view(&reader, 100, 10),
+        64,
+        Limits::default(),
+    );
     let e = purchase(&base, &body(id, 10, &client)).expect_err("stalled");
     assert_eq!(code(&e), (503, ErrorCode::FinalityStalled));
 }
@@ -305,32 +344,42 @@ fn sales_stop_while_finality_stalls() {
 /// "Now" is the best block, not the finalized one: with finality 6 blocks behind, a
 /// channel whose expiry is within the margin of the best block is no longer sold on,
 /// though it would be from the finalized block's point of view.
-#[test]
-fn the_expiry_margin_counts_from_the_best_block() {
+fn the_expiry_margin_counts_from_the_best_block(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(1);
     let reader = FakeReader::default();
     // Expires at 1000, margin 5: sellable while now + 5 < 1000.
     let id = reader.open(channel(delegate(&client), 100));
-    let base = serve(dir.path(), view(&reader, 996, 990), 64, Limits::default());
+    let base = serve(
+        &backend,
+        dir.path(),
+        view(&reader, 996, 990),
+        64,
+        Limits::default(),
+    );
     let e = purchase(&base, &body(id, 10, &client)).expect_err("too close to expiry");
     assert_eq!(code(&e), (422, ErrorCode::ChannelExpiring));
     // One block earlier on the best chain, it sells.
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = serve(dir.path(), view(&reader, 994, 990), 64, Limits::default());
+    let base = serve(
+        &backend,
+        dir.path(),
+        view(&reader, 994, 990),
+        64,
+        Limits::default(),
+    );
     purchase(&base, &body(id, 10, &client)).expect("sold: 994 + 5 < 1000");
 }
 
 /// A rotation announced in a best block stops sales to the old keys within the margin
 /// before it takes effect, even before it is final.
-#[test]
-fn a_rotation_seen_in_a_best_block_applies_before_it_is_final() {
+fn a_rotation_seen_in_a_best_block_applies_before_it_is_final(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(9);
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&client), 100));
     let v = view(&reader, 10, 10);
-    let base = serve(dir.path(), v.clone(), 64, Limits::default());
+    let base = serve(&backend, dir.path(), v.clone(), 64, Limits::default());
     purchase(&base, &body(id, 10, &client)).expect("before the announcement");
     v.on_best(
         12,
@@ -351,14 +400,13 @@ fn a_rotation_seen_in_a_best_block_applies_before_it_is_final() {
 /// between the finalized and the best block, the second is announced after it. The view
 /// must keep both (the second's margin stops sales to the first's keys), as the contract
 /// ran them.
-#[test]
-fn a_second_rotation_under_finality_lag_is_not_missed() {
+fn a_second_rotation_under_finality_lag_is_not_missed(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (old, new) = (secret(13), secret(14));
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&old), 100));
     let v = view(&reader, 10, 10);
-    let base = serve(dir.path(), v.clone(), 64, Limits::default());
+    let base = serve(&backend, dir.path(), v.clone(), 64, Limits::default());
     let rotation = |to: &SecretKey, epoch, effective_at| {
         chain::SlotpayEvent::RotationAnnounced(interface::events::RotationAnnounced {
             channel: id,
@@ -398,8 +446,7 @@ fn a_second_rotation_under_finality_lag_is_not_missed() {
 /// Clients that trickle their headers or body are cut off with nothing changed, and
 /// connections beyond the cap are closed at once; the same server serves again once the
 /// idle connections are cut.
-#[test]
-fn slow_and_excess_clients_are_cut_off() {
+fn slow_and_excess_clients_are_cut_off(backend: Backend) {
     use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::time::Duration;
@@ -407,6 +454,7 @@ fn slow_and_excess_clients_are_cut_off() {
     let reader = FakeReader::default();
     let id = reader.open(channel(delegate(&secret(1)), 100));
     let base = serve(
+        &backend,
         dir.path(),
         view(&reader, 10, 10),
         64,
@@ -475,15 +523,16 @@ fn slow_and_excess_clients_are_cut_off() {
         assert!(closed, "an idle connection was never cut off");
     }
     as_client(&base).terms().expect("served again");
-    let store = Store::open(&dir.path().join("as.db"), &DOMAIN).expect("ledger");
-    assert_eq!(store.best(id, 0).expect("read"), None, "nothing sold");
+    let best = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async { backend.ledger(dir.path(), 64).await.best(id, 0).await });
+    assert_eq!(best.expect("read"), None, "nothing sold");
 }
 
 /// The close plan gates sales: a channel whose close must begin now sells nothing more,
 /// and one whose close could not fit before its expiry (the chain takes one close a
 /// block here, and six channels already expire in the same block) is not sold on.
-#[test]
-fn sales_follow_the_close_plan() {
+fn sales_follow_the_close_plan(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client_key = secret(15);
     let reader = FakeReader::default();
@@ -496,7 +545,7 @@ fn sales_follow_the_close_plan() {
         .collect();
     let v = view(&reader, 10, 10);
     let plan = std::sync::Arc::new(std::sync::Mutex::new(offchain_as::ClosePlan::new(1, 10)));
-    let base = serve_with_plan(dir.path(), v.clone(), 64, Limits::default(), plan);
+    let base = serve_with_plan(&backend, dir.path(), v.clone(), 64, Limits::default(), plan);
     // Six closes due by block 20 (30 - lead 10), one a block: they begin at 20, 19, ...,
     // 15.
     for id in &ids[..6] {
@@ -521,8 +570,7 @@ fn sales_follow_the_close_plan() {
 /// member's purchase already took lost the race. It hears `stale_total` with the winner's
 /// receipt and signs above it; it is not taken for a thief (that is a third party posting
 /// the winner's own receipt).
-#[test]
-fn a_member_that_lost_the_race_hears_stale_not_not_the_buyer() {
+fn a_member_that_lost_the_race_hears_stale_not_not_the_buyer(backend: Backend) {
     use protocol::crypto::backend::SoftHasher;
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (secret(16), secret(17));
@@ -537,7 +585,13 @@ fn a_member_that_lost_the_race_hears_stale_not_not_the_buyer() {
     .expect("tree");
     let reader = FakeReader::default();
     let id = reader.open(channel(protocol::Authority::Group(tree.root()), 100));
-    let base = serve(dir.path(), view(&reader, 10, 10), 64, Limits::default());
+    let base = serve(
+        &backend,
+        dir.path(),
+        view(&reader, 10, 10),
+        64,
+        Limits::default(),
+    );
     let as_member = |key: &SecretKey, amount, i| {
         serde_json::to_value(support::body(
             "lock",

@@ -1,11 +1,12 @@
-//! The AS's ledger on real SQLite files, through its thread and the protocol's purchase
-//! rule: durability across reopen, refusals that change nothing, retries answered only
-//! to their buyer, group races, member caps, closes that stop sales before the claim is
-//! read, counters that outlive the ledger, and the deployment it belongs to.
+//! The AS's ledger through its interface and the protocol's purchase rule, on both
+//! backends (real SQLite files; a real PostgreSQL server the tests start): durability
+//! across reopen, refusals that change nothing, retries answered only to their buyer,
+//! group races, member caps, closes that stop sales before the claim is read, counters
+//! that outlive the ledger, and the deployment it belongs to.
 mod support;
 
 use api::RequestSecret;
-use offchain_as::{LedgerError, Offer, OfferError, SaleError, Store};
+use offchain_as::{Fence, LedgerError, Offer, OfferError, SaleError, Store};
 use protocol::crypto::backend::SoftHasher;
 use protocol::keys::SecretKey;
 use protocol::MerkleTree;
@@ -33,13 +34,24 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("runtime")
 }
 
-#[test]
-fn sales_survive_reopening_and_retries_get_the_same_counters() {
+on_both_backends!(
+    sales_survive_reopening_and_retries_get_the_same_counters,
+    a_sold_receipt_reposted_without_its_secret_gets_nothing,
+    refusals_change_nothing,
+    a_member_signing_the_winners_amount_loses_the_race,
+    a_member_cannot_spend_past_its_cap,
+    a_close_under_way_stops_sales_but_answers_retries,
+    an_ended_epoch_sells_nothing_more_but_answers_retries,
+    concurrent_sales_commit_in_groups_in_order,
+    counters_carry_over_from_an_older_ledger,
+);
+
+fn sales_survive_reopening_and_retries_get_the_same_counters(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(1);
     let ch = channel(delegate(&client), 100);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         let sold = ledger
             .sell(offer(&ch, 1, 30, &client, None).expect("valid"))
             .await
@@ -55,29 +67,31 @@ fn sales_survive_reopening_and_retries_get_the_same_counters() {
         assert_eq!((again.sale.first_counter, again.fresh), (0, false));
     });
     // A new process: the sale, the counters and the best receipt are all there.
-    let store = Store::open(&dir.path().join("as.db"), &DOMAIN).expect("reopen");
-    assert_eq!(store.next_counter("lock").expect("counter"), 3);
-    assert_eq!(
-        store
-            .best(ID, 0)
-            .expect("read")
-            .expect("held")
-            .receipt
-            .amount,
-        30
-    );
-    assert!(store.sale_for(ID, 0, 30).expect("read").is_some());
+    rt().block_on(async {
+        let ledger = backend.ledger(dir.path(), 64).await;
+        assert_eq!(ledger.next_counter("lock").await.expect("counter"), 3);
+        assert_eq!(
+            ledger
+                .best(ID, 0)
+                .await
+                .expect("read")
+                .expect("held")
+                .receipt
+                .amount,
+            30
+        );
+        assert!(ledger.sale_for(ID, 0, 30).await.expect("read").is_some());
+    });
 }
 
 /// The receipt of a sale is public (the channel view shows it, a stale answer shows it):
 /// posting it again with any other request secret gets nothing, not the buyer's tokens.
-#[test]
-fn a_sold_receipt_reposted_without_its_secret_gets_nothing() {
+fn a_sold_receipt_reposted_without_its_secret_gets_nothing(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(11);
     let ch = channel(delegate(&client), 100);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         let sold = ledger
             .sell(offer(&ch, 1, 30, &client, None).expect("valid"))
             .await
@@ -101,13 +115,12 @@ fn a_sold_receipt_reposted_without_its_secret_gets_nothing() {
     });
 }
 
-#[test]
-fn refusals_change_nothing() {
+fn refusals_change_nothing(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(2);
     let ch = channel(delegate(&client), 100);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         ledger
             .sell(offer(&ch, 1, 20, &client, None).unwrap())
             .await
@@ -134,8 +147,7 @@ fn refusals_change_nothing() {
 
 /// Two members sign the same running total + price: one wins, the other hears the new
 /// total and must not get the winner's tokens.
-#[test]
-fn a_member_signing_the_winners_amount_loses_the_race() {
+fn a_member_signing_the_winners_amount_loses_the_race(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (secret(4), secret(5));
     let tree = MerkleTree::build_uniform::<SoftHasher>(
@@ -149,7 +161,7 @@ fn a_member_signing_the_winners_amount_loses_the_race() {
     .expect("tree");
     let ch = channel(Authority::Group(tree.root()), 100);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         ledger
             .sell(offer(&ch, 1, 10, &a, tree.proof(0).ok()).unwrap())
             .await
@@ -173,8 +185,7 @@ fn a_member_signing_the_winners_amount_loses_the_race() {
 
 /// A greedy member cannot spend the shared deposit: its cap, committed in its leaf, bounds
 /// what it adds to the running total; the others still buy.
-#[test]
-fn a_member_cannot_spend_past_its_cap() {
+fn a_member_cannot_spend_past_its_cap(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (greedy, other) = (secret(6), secret(7));
     let members = [
@@ -190,7 +201,7 @@ fn a_member_cannot_spend_past_its_cap() {
     let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("tree");
     let ch = channel(Authority::Group(tree.root()), 1_000);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         ledger
             .sell(offer(&ch, 1, 20, &greedy, tree.proof(0).ok()).unwrap())
             .await
@@ -226,18 +237,22 @@ fn a_member_cannot_spend_past_its_cap() {
     });
 }
 
-#[test]
-fn a_close_under_way_stops_sales_but_answers_retries() {
+fn a_close_under_way_stops_sales_but_answers_retries(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(8);
     let ch = channel(delegate(&client), 100);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         ledger
             .sell(offer(&ch, 1, 10, &client, None).unwrap())
             .await
             .expect("sold");
-        let held = ledger.run(|s| s.begin_close(ID)).await.expect("closing");
+        let fence = ledger
+            .lease("closer", None, std::time::Duration::from_secs(10))
+            .await
+            .expect("lease")
+            .expect("no other closer");
+        let held = ledger.begin_close(ID, fence).await.expect("closing");
         assert_eq!(held.expect("held").best.receipt.amount, 10);
         assert!(matches!(
             ledger.sell(offer(&ch, 1, 20, &client, None).unwrap()).await,
@@ -248,14 +263,73 @@ fn a_close_under_way_stops_sales_but_answers_retries() {
             .await
             .expect("retry");
         assert!(!retry.fresh);
-        let watched = ledger.run(|s| s.watched()).await.expect("watched");
+        let watched = ledger.watched().await.expect("watched");
         assert!(watched[0].closing);
-        ledger.run(|s| s.mark_closed(ID, 9)).await.expect("closed");
-        assert!(ledger
-            .run(|s| s.watched())
+        ledger.mark_closed(ID, 9, fence).await.expect("closed");
+        assert!(ledger.watched().await.expect("watched").is_empty());
+        let state = ledger.state(ID).await.expect("state");
+        assert!(state.closing && state.closed);
+    });
+}
+
+/// A settle ahead of a rotation stops the epoch's sales first, then reads its best
+/// receipt: a later sale of that epoch is refused (a retry still answered), the next
+/// epoch sells.
+fn an_ended_epoch_sells_nothing_more_but_answers_retries(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = secret(9);
+    let ch = channel(delegate(&client), 100);
+    rt().block_on(async {
+        let ledger = backend.ledger(dir.path(), 64).await;
+        ledger
+            .sell(offer(&ch, 1, 20, &client, None).unwrap())
             .await
-            .expect("watched")
-            .is_empty());
+            .expect("sold");
+        let fence = ledger
+            .lease("closer", None, std::time::Duration::from_secs(10))
+            .await
+            .expect("lease")
+            .expect("no other closer");
+        let best = ledger.end_epoch(ID, 0, fence).await.expect("ended");
+        assert_eq!(best.expect("held").receipt.amount, 20);
+        assert!(matches!(
+            ledger.sell(offer(&ch, 1, 30, &client, None).unwrap()).await,
+            Err(SaleError::Ledger(LedgerError::EpochEnded { epoch: 0, .. }))
+        ));
+        assert!(
+            !ledger
+                .sell(offer(&ch, 1, 20, &client, None).unwrap())
+                .await
+                .expect("retry")
+                .fresh
+        );
+        // The settle landed: recorded once, a retry of the record keeps the first.
+        let receipt = protocol::Receipt {
+            channel: ID,
+            epoch: 0,
+            amount: 20,
+        };
+        ledger
+            .record_settlement(receipt, 12, fence)
+            .await
+            .expect("recorded");
+        ledger
+            .record_settlement(receipt, 13, fence)
+            .await
+            .expect("again");
+        assert_eq!(
+            ledger.settlements(ID).await.expect("settlements"),
+            [(0, 20, 12)]
+        );
+        let mut next = ch;
+        next.epoch = 1;
+        let sold = ledger
+            .sell(offer(&next, 1, 10, &client, None).unwrap())
+            .await
+            .expect("epoch 1 sells");
+        assert_eq!((sold.sale.epoch, sold.sale.first_counter), (1, 2));
+        assert!(!ledger.state(ID).await.expect("state").closing);
+        let _: Fence = fence;
     });
 }
 
@@ -424,13 +498,12 @@ fn rusqlite_old_ledger(path: &std::path::Path) {
 }
 
 /// Sales are grouped into one commit; within it later sales see earlier ones' totals.
-#[test]
-fn concurrent_sales_commit_in_groups_in_order() {
+fn concurrent_sales_commit_in_groups_in_order(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = secret(10);
     let ch = channel(delegate(&client), 10_000);
     rt().block_on(async {
-        let ledger = ledger(dir.path(), 64);
+        let ledger = backend.ledger(dir.path(), 64).await;
         let sales: Vec<_> = (1..=40u128)
             .map(|k| {
                 let ledger = ledger.clone();
@@ -447,17 +520,172 @@ fn concurrent_sales_commit_in_groups_in_order() {
         // Every sale that went through bought whole slots above the one before it, and
         // the counters handed out are exactly the slots sold.
         let store_total = ledger
-            .run(|s| s.best(ID, 0))
+            .best(ID, 0)
             .await
             .expect("read")
             .expect("held")
             .receipt
             .amount;
-        let counter = ledger
-            .run(|s| s.next_counter("lock"))
-            .await
-            .expect("counter");
+        let counter = ledger.next_counter("lock").await.expect("counter");
         assert!(sold >= 1);
         assert_eq!(u128::from(counter) * PRICE, store_total);
     });
+}
+
+/// A ledger takes over an older SQLite ledger's counters (a redeploy, the old file at
+/// hand): every device's counter rises to the older one's, never falls.
+fn counters_carry_over_from_an_older_ledger(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let older = dir.path().join("older.db");
+    let mut old = Store::open_at(&older, &DOMAIN, 0).expect("a ledger");
+    old.register_device("lock").expect("device");
+    old.register_device("vending").expect("device");
+    drop(old);
+    let sold_up_to: u64 = (1 << 20) + 7;
+    rusqlite::Connection::open(&older)
+        .and_then(|c| {
+            c.execute(
+                "UPDATE devices SET next_counter = ?1 WHERE device = 'lock'",
+                rusqlite::params![sold_up_to as i64],
+            )
+        })
+        .expect("a million slots sold");
+    rt().block_on(async {
+        let ledger = backend.ledger(dir.path(), 64).await;
+        assert_eq!(ledger.next_counter("lock").await.expect("counter"), FLOOR);
+        assert_eq!(
+            ledger.carry_counters_from(&older).await.expect("carry"),
+            ["lock".to_owned()]
+        );
+        assert_eq!(
+            ledger.next_counter("lock").await.expect("counter"),
+            sold_up_to
+        );
+        assert!(ledger
+            .carry_counters_from(&older)
+            .await
+            .expect("again")
+            .is_empty());
+        // Sales go on above it.
+        let client = secret(12);
+        let ch = channel(delegate(&client), 100);
+        let sold = ledger
+            .sell(offer(&ch, 1, 10, &client, None).unwrap())
+            .await
+            .expect("sold");
+        assert_eq!(sold.sale.first_counter, sold_up_to);
+    });
+}
+
+/// The PostgreSQL ledger is bound to one deployment as the SQLite one is: connecting for
+/// another chain or contract is refused.
+#[test]
+fn a_postgres_ledger_belongs_to_one_deployment() {
+    let Backend::Postgres(url) = Backend::postgres("one_deployment") else {
+        unreachable!()
+    };
+    let rules = offchain_as::Rules {
+        our_account: AS,
+        tariff: tariff(64),
+    };
+    rt().block_on(async {
+        let metrics = std::sync::Arc::new(offchain_as::Metrics::default());
+        offchain_as::Ledger::connect(&url, &DOMAIN, FLOOR, rules, metrics.clone())
+            .await
+            .expect("first use binds it");
+        for other in [
+            Domain {
+                contract: [9; 32],
+                ..DOMAIN
+            },
+            Domain {
+                genesis_hash: [9; 32],
+                ..DOMAIN
+            },
+        ] {
+            match offchain_as::Ledger::connect(&url, &other, FLOOR, rules, metrics.clone()).await {
+                Err(LedgerError::Incompatible(why)) => {
+                    assert!(why.contains("another deployment"), "{why}")
+                }
+                Ok(_) => panic!("opened for another deployment"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        offchain_as::Ledger::connect(&url, &DOMAIN, FLOOR, rules, metrics)
+            .await
+            .expect("its own deployment opens");
+    });
+}
+
+/// A new PostgreSQL ledger starts every device's counters at the second it was made (in
+/// the counters' high bits), as a new SQLite ledger does; the floor stays the one it was
+/// made with.
+#[test]
+fn a_new_postgres_ledger_starts_counters_at_its_creation_second() {
+    let Backend::Postgres(url) = Backend::postgres("creation_second") else {
+        unreachable!()
+    };
+    let rules = offchain_as::Rules {
+        our_account: AS,
+        tariff: tariff(64),
+    };
+    let before = offchain_as::counter_floor_now();
+    rt().block_on(async {
+        let metrics = std::sync::Arc::new(offchain_as::Metrics::default());
+        let database = offchain_as::Database::Postgres(url.clone());
+        let ledger = offchain_as::Ledger::open(
+            &database,
+            &DOMAIN,
+            &["lock".to_owned()],
+            rules,
+            metrics.clone(),
+        )
+        .await
+        .expect("a new ledger");
+        let first = ledger.next_counter("lock").await.expect("counter");
+        assert!(first >= before, "{first} < {before}");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let again = offchain_as::Ledger::open(
+            &database,
+            &DOMAIN,
+            &["lock".to_owned(), "pump".to_owned()],
+            rules,
+            metrics,
+        )
+        .await
+        .expect("reopened");
+        assert_eq!(again.next_counter("lock").await.expect("counter"), first);
+        assert_eq!(again.next_counter("pump").await.expect("counter"), first);
+    });
+}
+
+/// On PostgreSQL a sale locks its channel's row before it decides, inserting the row if
+/// the channel never sold: a refused first sale must take it out again (a refusal
+/// changes nothing).
+#[test]
+fn a_refused_first_sale_leaves_no_row_on_postgres() {
+    let backend = Backend::postgres("refused_first_sale");
+    let Backend::Postgres(url) = &backend else {
+        unreachable!()
+    };
+    let db = url.rsplit('/').next().expect("database name").to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = secret(13);
+    let ch = channel(delegate(&client), 100);
+    rt().block_on(async {
+        let ledger = backend.ledger(dir.path(), 64).await;
+        assert!(matches!(
+            ledger.sell(offer(&ch, 1, 25, &client, None).unwrap()).await,
+            Err(SaleError::Purchase(PurchaseError::NotWholeSlots { .. }))
+        ));
+    });
+    let count = |table: &str| {
+        cluster()
+            .sql_ok(&db, &format!("SELECT count(*) FROM {table}"))
+            .parse::<u64>()
+            .expect("a count")
+    };
+    for table in ["channels", "epochs", "spent", "sales"] {
+        assert_eq!(count(table), 0, "{table} changed by a refusal");
+    }
 }

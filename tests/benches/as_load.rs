@@ -10,8 +10,14 @@
 //!
 //! Then, end to end: `slotpay pay` as a process, from its start to the device's grant.
 //!
+//! Then the same load on PostgreSQL ledgers (a cluster the benchmark starts, durable
+//! commits): one instance, then two and three instances on one database behind HAProxy,
+//! with where the time goes (CPU of the instances, of PostgreSQL and of HAProxy per
+//! receipt; batches, commits and WAL flushes per receipt).
+//!
 //! Needs SLOTPAY_NODE_URL and the release binaries: `scripts/bench.sh` provides both.
-//! Writes `bench/as-load.md`. Knobs: SLOTPAY_LOAD_CHANNELS (256), SLOTPAY_LOAD_SECONDS (10).
+//! Writes `bench/as-load.md`. Knobs: SLOTPAY_LOAD_CHANNELS (256), SLOTPAY_LOAD_SECONDS (10),
+//! SLOTPAY_LOAD_POSTGRES=0 (SQLite only).
 use api::to_hex;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -24,6 +30,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use tests::services::{Haproxy, Postgres};
+use tests::several::Instance;
 use tests::*;
 
 const PRICE: u128 = 1_000_000;
@@ -71,6 +79,35 @@ fn bare_recovery_rate() -> f64 {
         best = best.max(n as f64 / start.elapsed().as_secs_f64());
     }
     best
+}
+
+/// CPU seconds (user + system) of processes `roots` and all their descendants so far.
+fn tree_cpu_seconds(roots: &[u32]) -> f64 {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0);
+        parents.push((pid, ppid));
+    }
+    let mut tree: Vec<u32> = roots.to_vec();
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    tree.iter().map(|p| cpu_seconds(&p.to_string())).sum()
 }
 
 /// CPU seconds (user + system) a process has used so far.
@@ -170,16 +207,87 @@ async fn drive(
     out
 }
 
-/// The AS under load.
+/// The AS under load: where requests go, the AS processes, and what serves them.
 struct Target {
     http: Http,
     as_url: String,
-    as_pid: String,
+    as_pids: Vec<u32>,
+    /// Each instance's URL (for its counters).
+    instance_urls: Vec<String>,
+    /// The PostgreSQL postmaster (its backends are its children), and the database.
+    postgres: Option<(u32, String, u16)>,
+    /// HAProxy's process tree.
+    balancer: Option<u32>,
     domain: AnyDomain,
+}
+
+/// Counters summed over the instances, and PostgreSQL's, at one moment.
+#[derive(Default, Clone, Copy)]
+struct Counters {
+    batches: f64,
+    batched: f64,
+    batch_us: f64,
+    retries: f64,
+    commits: f64,
+    wal_syncs: f64,
+}
+
+impl Counters {
+    fn read(target: &Target) -> Self {
+        let mut c = Counters::default();
+        for url in &target.instance_urls {
+            let text = ureq::get(&format!("{url}/metrics"))
+                .call()
+                .ok()
+                .and_then(|r| r.into_string().ok())
+                .unwrap_or_default();
+            let get = |name: &str| -> f64 {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+                    .unwrap_or(0.0)
+            };
+            c.batches += get("slotpay_ledger_batches_total");
+            c.batched += get("slotpay_ledger_batched_sales_total");
+            c.batch_us += get("slotpay_ledger_batch_microseconds_total");
+            c.retries += get("slotpay_ledger_batch_retries_total");
+        }
+        if let Some((_, db, port)) = &target.postgres {
+            let psql = |sql: &str| -> f64 {
+                Command::new(services::pg_bin("psql"))
+                    .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+                    .args(["-d", db, "-X", "-A", "-t", "-c", sql])
+                    .output()
+                    .ok()
+                    .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+                    .unwrap_or(0.0)
+            };
+            c.commits = psql(&format!(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = '{db}'"
+            ));
+            c.wal_syncs = psql("SELECT wal_sync FROM pg_stat_wal");
+        }
+        c
+    }
+
+    fn minus(self, o: Self) -> Self {
+        Self {
+            batches: self.batches - o.batches,
+            batched: self.batched - o.batched,
+            batch_us: self.batch_us - o.batch_us,
+            retries: self.retries - o.retries,
+            commits: self.commits - o.commits,
+            wal_syncs: self.wal_syncs - o.wal_syncs,
+        }
+    }
 }
 
 struct Phase {
     name: String,
+    /// The ledger's configuration ("SQLite", "PostgreSQL, 2 instances").
+    setup: String,
+    db_cpu: f64,
+    lb_cpu: f64,
+    counters: Counters,
     offered: Option<f64>,
     completed: usize,
     failures: Vec<String>,
@@ -217,8 +325,9 @@ async fn phase(
     let Target {
         http,
         as_url,
-        as_pid,
+        as_pids,
         domain,
+        ..
     } = target;
     let url: hyper::Uri = format!("{as_url}{}", api::routes::PURCHASE)
         .parse()
@@ -235,7 +344,11 @@ async fn phase(
         .map(|(i, c)| sign_ahead(c, domain, i, per_channel))
         .collect();
     eprintln!("{name}: running");
-    let (as_cpu0, gen_cpu0) = (cpu_seconds(as_pid), cpu_seconds("self"));
+    let db_root: Vec<u32> = target.postgres.iter().map(|p| p.0).collect();
+    let lb_root: Vec<u32> = target.balancer.iter().copied().collect();
+    let counters0 = Counters::read(target);
+    let (as_cpu0, gen_cpu0) = (tree_cpu_seconds(as_pids), cpu_seconds("self"));
+    let (db_cpu0, lb_cpu0) = (tree_cpu_seconds(&db_root), tree_cpu_seconds(&lb_root));
     let start = Instant::now() + Duration::from_millis(50);
     let deadline = start + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::with_capacity(n);
@@ -259,12 +372,21 @@ async fn phase(
     }
     let elapsed = start.elapsed().as_secs_f64();
     let (as_cpu, gen_cpu) = (
-        cpu_seconds(as_pid) - as_cpu0,
+        tree_cpu_seconds(as_pids) - as_cpu0,
         cpu_seconds("self") - gen_cpu0,
     );
+    let (db_cpu, lb_cpu) = (
+        tree_cpu_seconds(&db_root) - db_cpu0,
+        tree_cpu_seconds(&lb_root) - lb_cpu0,
+    );
+    let counters = Counters::read(target).minus(counters0);
     outcome.latencies_us.sort_unstable();
     Phase {
         name: name.into(),
+        setup: String::new(),
+        db_cpu: db_cpu / elapsed,
+        lb_cpu: lb_cpu / elapsed,
+        counters,
         offered: rate,
         completed: outcome.latencies_us.len(),
         failures: outcome.failures,
@@ -322,7 +444,7 @@ fn main() {
     );
     let as_url = format!("http://127.0.0.1:{as_port}");
     let as_proc = start_as(&dir, &as_url);
-    let as_pid = as_proc.child.id().to_string();
+    let as_pid = as_proc.child.id();
     let terms = as_terms(&as_url);
     let domain = terms.domain().expect("domain");
     let payee = terms.payee_account().expect("payee");
@@ -340,9 +462,12 @@ fn main() {
         .pool_max_idle_per_host(n_channels)
         .build_http();
     let target = Target {
-        http,
+        http: http.clone(),
         as_url: as_url.clone(),
-        as_pid,
+        as_pids: vec![as_pid],
+        instance_urls: vec![as_url.clone()],
+        postgres: None,
+        balancer: None,
         domain,
     };
     let mut phases = Vec::new();
@@ -399,13 +524,39 @@ fn main() {
 
     let e2e = end_to_end(&dir, &as_url, &pay_channel, 100);
     drop(as_proc);
+    for p in &mut phases {
+        p.setup = "SQLite".into();
+    }
+    // The same load on PostgreSQL: one, two and three instances on one database.
+    let mut pg_phases = Vec::new();
+    if std::env::var("SLOTPAY_LOAD_POSTGRES").as_deref() != Ok("0") {
+        let sqlite_half = max * 0.5;
+        let pg = Postgres::start();
+        for n in 1..=3usize {
+            pg_phases.extend(postgres_run(
+                &pg,
+                n,
+                &dir,
+                &url,
+                &device_refs,
+                &http,
+                domain,
+                &mut channels,
+                seconds,
+                capacity_budget,
+                sqlite_half,
+                &runtime,
+            ));
+        }
+    }
     let out = repo_root().join("bench/as-load.md");
     let mut report = report(bare, cores, n_channels, &phases, &e2e);
+    report.push_str(&postgres_report(&phases, &pg_phases));
     report.push_str(&previous_run(&out));
     println!("{report}");
     std::fs::write(&out, report).expect("write bench/as-load.md");
     eprintln!("wrote {}", out.display());
-    for p in &phases {
+    for p in phases.iter().chain(&pg_phases) {
         assert!(
             p.failures.is_empty(),
             "{}: {} requests failed, first: {:?}",
@@ -647,5 +798,195 @@ fn report(bare: f64, cores: usize, channels: usize, phases: &[Phase], e2e: &EndT
         pct(&e2e.inner_ms, 0.5),
         pct(&e2e.wall_ms, 0.5)
     );
+    r
+}
+
+/// The load on a PostgreSQL ledger served by `n` instances (behind HAProxy when more than
+/// one): warm-up, capacity (closed loop), open loop at half of it, and open loop at the
+/// SQLite run's half load (the same offered rate for every ledger).
+#[allow(clippy::too_many_arguments)]
+fn postgres_run(
+    pg: &Postgres,
+    n: usize,
+    dir: &Path,
+    node_url: &str,
+    devices: &[&str],
+    http: &Http,
+    domain: AnyDomain,
+    channels: &mut [Channel],
+    seconds: f64,
+    budget: u64,
+    sqlite_half: f64,
+    runtime: &tokio::runtime::Runtime,
+) -> Vec<Phase> {
+    let db = format!("load{n}");
+    let database_url = pg.create_database(&db);
+    let options = AsOptions {
+        price: PRICE,
+        blocks_before_expiry: 10,
+        expiry_margin_blocks: 10,
+        min_notice_blocks: 12,
+        database_url: Some(database_url),
+        lease_seconds: 2.0,
+        ..AsOptions::default()
+    };
+    let instances: Vec<Instance> = (0..n)
+        .map(|i| Instance::start(dir, &format!("pg{n}-{i}"), node_url, devices, &options))
+        .collect();
+    let proxy =
+        (n > 1).then(|| Haproxy::start(&instances.iter().map(|i| i.port).collect::<Vec<_>>()));
+    let as_url = proxy
+        .as_ref()
+        .map_or_else(|| instances[0].url(), Haproxy::url);
+    let setup = match n {
+        1 => "PostgreSQL, 1 instance".to_owned(),
+        n => format!("PostgreSQL, {n} instances behind HAProxy"),
+    };
+    let target = Target {
+        http: http.clone(),
+        as_url: as_url.clone(),
+        as_pids: instances.iter().filter_map(Instance::pid).collect(),
+        instance_urls: instances.iter().map(Instance::url).collect(),
+        postgres: pg.pid().map(|pid| (pid, db.clone(), pg.port)),
+        balancer: proxy.as_ref().and_then(Haproxy::pid),
+        domain,
+    };
+    for instance in &instances {
+        wait_for_channel(&instance.url(), channels.last().expect("channels").id);
+    }
+    resync(&as_url, channels);
+    let warm = runtime.block_on(phase(
+        &target,
+        &format!("{setup}: warm-up"),
+        channels,
+        None,
+        30.0,
+        1,
+    ));
+    assert!(
+        warm.failures.is_empty(),
+        "warm-up failed: {:?}",
+        &warm.failures[..warm.failures.len().min(3)]
+    );
+    resync(&as_url, channels);
+    let mut phases = Vec::new();
+    let capacity = runtime.block_on(phase(
+        &target,
+        "capacity (closed loop)",
+        channels,
+        None,
+        seconds,
+        budget,
+    ));
+    resync(&as_url, channels);
+    let max = capacity.throughput();
+    phases.push(capacity);
+    for (name, rate) in [
+        ("open loop at 50% of its capacity".to_owned(), max * 0.5),
+        ("open loop at SQLite's 50% load".to_owned(), sqlite_half),
+    ] {
+        let p = runtime.block_on(phase(&target, &name, channels, Some(rate), seconds, 0));
+        resync(&as_url, channels);
+        phases.push(p);
+    }
+    // Every answered purchase is in the ledger: the instances' counts and the totals.
+    let answered: usize = phases.iter().map(|p| p.completed).sum::<usize>() + warm.completed;
+    let counted: f64 = instances
+        .iter()
+        .map(|i| i.metric("slotpay_purchases_total").unwrap_or(0.0))
+        .sum();
+    assert_eq!(
+        counted as usize, answered,
+        "{setup}: the instances counted other than answered"
+    );
+    let sold: u64 = channels.iter().map(|c| c.sold).sum();
+    assert_eq!(sold as usize, answered, "{setup}: ledger totals vs answers");
+    for p in &mut phases {
+        p.setup.clone_from(&setup);
+    }
+    drop(proxy);
+    drop(instances);
+    phases
+}
+
+/// The PostgreSQL runs beside the SQLite one, and where the time goes.
+fn postgres_report(sqlite: &[Phase], pg: &[Phase]) -> String {
+    let mut r = String::new();
+    if pg.is_empty() {
+        return r;
+    }
+    let _ = writeln!(
+        r,
+        "\n## PostgreSQL: one, two and three instances on one database\n"
+    );
+    let _ = writeln!(
+        r,
+        "The same channels and generator, in the same run, against ledgers on a PostgreSQL 15 \
+         cluster the benchmark starts on loopback (`fsync=on`, `synchronous_commit=on`, no standby): \
+         one instance, then two and three `slotpay-as` instances on one database behind HAProxy \
+         (round robin). Each instance group-commits its own sales (one transaction of four \
+         round trips per batch, the channels' and devices' rows locked); instances serialize on \
+         the devices' rows (16 devices: nearly every batch touches every device).\n"
+    );
+    let _ = writeln!(
+        r,
+        "| ledger | phase | offered /s | receipts /s | p50 ms | p99 ms | AS CPU (cores) | PostgreSQL CPU | HAProxy CPU | generator CPU | sales per batch | ms per batch | commits per 1k receipts | WAL flushes per 1k receipts | batch retries | failures |"
+    );
+    let _ = writeln!(
+        r,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for p in sqlite.iter().take(3).chain(pg) {
+        let c = p.counters;
+        let per_k = |x: f64| {
+            if p.completed > 0 {
+                x * 1000.0 / p.completed as f64
+            } else {
+                f64::NAN
+            }
+        };
+        let _ = writeln!(
+            r,
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {} | {} | {} |",
+            p.setup,
+            p.name,
+            p.offered.map_or("max".into(), |o| format!("{o:.0}")),
+            p.throughput(),
+            p.percentile(0.5),
+            p.percentile(0.99),
+            p.as_cpu,
+            p.db_cpu,
+            p.lb_cpu,
+            p.gen_cpu,
+            if c.batches > 0.0 { c.batched / c.batches } else { f64::NAN },
+            if c.batches > 0.0 { c.batch_us / c.batches / 1000.0 } else { f64::NAN },
+            if p.setup == "SQLite" { "-".to_owned() } else { format!("{:.0}", per_k(c.commits)) },
+            if p.setup == "SQLite" { "-".to_owned() } else { format!("{:.0}", per_k(c.wal_syncs)) },
+            c.retries,
+            p.failures.len()
+        );
+    }
+    let _ = writeln!(r, "\nWhere the time goes, per receipt at capacity (CPU microseconds; the cores are shared):\n");
+    let _ = writeln!(r, "| ledger | AS | PostgreSQL | HAProxy | generator | total | receipts per core-second of everything |");
+    let _ = writeln!(r, "|---|---|---|---|---|---|---|");
+    for p in sqlite
+        .iter()
+        .take(1)
+        .chain(pg.iter().filter(|p| p.name.starts_with("capacity")))
+    {
+        let per = |cores: f64| cores * 1e6 / p.throughput();
+        let all = p.as_cpu + p.db_cpu + p.lb_cpu + p.gen_cpu;
+        let _ = writeln!(
+            r,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            p.setup,
+            per(p.as_cpu),
+            per(p.db_cpu),
+            per(p.lb_cpu),
+            per(p.gen_cpu),
+            per(all),
+            p.throughput() / all
+        );
+    }
     r
 }

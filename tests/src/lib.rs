@@ -3,6 +3,8 @@
 //! `SLOTPAY_NODE_URL` (scripts/test.sh starts one); and the device firmware under QEMU
 //! in place of `slotpay-device` ([`start_firmware`]).
 pub mod accounting;
+pub mod services;
+pub mod several;
 
 use api::Deployment;
 use chain::{Batch, Call, Contract, Finality, Node, SlotpayEvent};
@@ -236,6 +238,10 @@ pub struct AsOptions {
     pub inclusion_seconds: f64,
     /// Settle once this much is sold and unpaid (`None`: only on other grounds).
     pub settle_above: Option<Balance>,
+    /// A PostgreSQL ledger (`database_url`) instead of `as.db`.
+    pub database_url: Option<String>,
+    /// The closer lease's duration (PostgreSQL ledgers).
+    pub lease_seconds: f64,
 }
 
 impl Default for AsOptions {
@@ -252,6 +258,8 @@ impl Default for AsOptions {
             interval_seconds: 0.2,
             inclusion_seconds: 1.0,
             settle_above: None,
+            database_url: None,
+            lease_seconds: 2.0,
         }
     }
 }
@@ -259,6 +267,18 @@ impl Default for AsOptions {
 /// Writes `as.toml` (AS account //Bob, database `as.db`) and the provisioning files it
 /// names into `dir`, next to `deployment.json`, through the AS's own writer.
 pub fn write_as_config(dir: &Path, url: &str, port: u16, devices: &[&str], o: &AsOptions) {
+    write_as_config_as(dir, "as.toml", url, port, devices, o);
+}
+
+/// [`write_as_config`] into `dir/{file}` (one file per AS instance sharing a ledger).
+pub fn write_as_config_as(
+    dir: &Path,
+    file: &str,
+    url: &str,
+    port: u16,
+    devices: &[&str],
+    o: &AsOptions,
+) {
     std::fs::write(dir.join("as.suri"), "//Bob\n").expect("as key");
     let devices = devices
         .iter()
@@ -282,6 +302,7 @@ pub fn write_as_config(dir: &Path, url: &str, port: u16, devices: &[&str], o: &A
         expiry_margin_blocks: o.expiry_margin_blocks,
         min_notice_blocks: o.min_notice_blocks,
         database: "as.db".into(),
+        database_url: o.database_url.clone(),
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
         chain: offchain_as::ChainTiming {
             block_seconds: o.block_seconds,
@@ -295,27 +316,33 @@ pub fn write_as_config(dir: &Path, url: &str, port: u16, devices: &[&str], o: &A
             retry_after_blocks: 5,
             settle_above: o.settle_above.map(|s| s.to_string()),
             settle_after_blocks: None,
+            lease_seconds: o.lease_seconds,
         },
         limits: offchain_as::Limits::default(),
         devices,
     };
-    config.save(&dir.join("as.toml")).expect("config");
+    config.save(&dir.join(file)).expect("config");
 }
 
 /// Starts `slotpay-as serve` on `dir/as.toml` and waits until it answers at `as_url`.
 pub fn start_as(dir: &Path, as_url: &str) -> Proc {
+    start_as_with(&dir.join("as.toml"), &dir.join("as.log"), as_url)
+}
+
+/// [`start_as`] on the configuration `config`, logging to `log`.
+pub fn start_as_with(config: &Path, log: &Path, as_url: &str) -> Proc {
     let mut proc = Proc::spawn(
         Command::new(bin("slotpay-as"))
             .arg("--config")
-            .arg(dir.join("as.toml"))
+            .arg(config)
             .arg("serve"),
-        &dir.join("as.log"),
+        log,
     );
     wait_until("the AS", Duration::from_secs(60), || {
         if let Ok(Some(status)) = proc.child.try_wait() {
             panic!(
                 "the AS exited ({status}):\n{}",
-                std::fs::read_to_string(dir.join("as.log")).unwrap_or_default()
+                std::fs::read_to_string(log).unwrap_or_default()
             );
         }
         as_client(as_url).terms().is_ok()

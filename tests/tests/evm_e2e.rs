@@ -137,7 +137,7 @@ fn options() -> AsOptions {
         blocks_before_expiry: 5,
         interval_seconds: 0.2,
         inclusion_seconds: 1.5,
-        settle_above: None,
+        ..AsOptions::default()
     }
 }
 

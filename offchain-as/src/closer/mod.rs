@@ -4,9 +4,15 @@
 //! Each pass reads every channel the AS has sold on and not seen closed, plans every
 //! close against the chain's capacity ([`ClosePlan`]: a crowd sharing a deadline is
 //! begun early enough), decides with [`decide`], and for a close or a settle ahead of a
-//! rotation *first* stops the sales it must claim ([`Store::begin_close`],
-//! [`Store::end_epoch`], durable) and only then reads the receipt it claims, so nothing
-//! sold is left out. Every settle and close of a pass goes out at once
+//! rotation *first* stops the sales it must claim ([`Ledger::begin_close`],
+//! [`Ledger::end_epoch`], durable) and only then reads the receipt it claims, so nothing
+//! sold is left out.
+//!
+//! Several AS instances may share one ledger: every one plans (so each stops its sales
+//! where the plan begins a close), but only the holder of the ledger's closer lease
+//! acts. It renews the lease at every pass; each of its writes carries the lease's number
+//! ([`Fence`]) and is refused once another closer has taken over, and it submits nothing
+//! once its lease may have run out by its own clock. Every settle and close of a pass goes out at once
 //! ([`ClosingChain::submit`]: on the node, `Utility::force_batch` transactions sized
 //! from the chain's limits, all sent together). A submission is given
 //! `retry_after_blocks` to show in the finalized state before it is tried again, until
@@ -20,7 +26,8 @@ pub use node::NodeChain;
 pub use plan::{deadline, Capacity, ClosePlan, Full};
 pub use policy::{decide, unpaid, Action, Holding, Policy};
 
-use crate::ledger::{Ledger, LedgerError, Store};
+use crate::ledger::{Fence, Ledger, LedgerError, Stop};
+use crate::metrics::Metrics;
 use crate::view::{ChainView, ChannelRead, Heights};
 use chain::ChainError;
 use futures::future::join_all;
@@ -28,7 +35,7 @@ use protocol::{Balance, ChannelId, SignedReceipt};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// A settle or close to submit.
@@ -177,6 +184,32 @@ pub enum CloserError {
     Nothing(String),
 }
 
+/// Who a closer is to the ledger's lease, and how long a lease it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseTerms {
+    /// The closer's name in the lease (for the operator: which instance leads).
+    pub holder: String,
+    /// How long an acquisition or renewal holds; the closer renews at every pass.
+    pub duration: Duration,
+}
+
+impl LeaseTerms {
+    /// Terms for this process: its host name, process id and a random suffix, so that a
+    /// restarted process is a new holder.
+    pub fn for_this_process(duration: Duration) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "as".into());
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Self {
+            holder: format!("{host}:{}:{nonce:08x}", std::process::id()),
+            duration,
+        }
+    }
+}
+
 /// The close plan the closer keeps and the sale path consults.
 pub type SharedPlan = Arc<Mutex<ClosePlan>>;
 
@@ -197,6 +230,10 @@ pub struct Closer<S> {
     /// member's with a proof of `n` siblings.
     measured: HashSet<Option<usize>>,
     plan: SharedPlan,
+    lease: LeaseTerms,
+    /// The lease this closer holds, and until when by its own clock.
+    fence: Option<(Fence, Instant)>,
+    metrics: Arc<Metrics>,
 }
 
 mod now;
@@ -222,7 +259,86 @@ impl<S: ClosingChain> Closer<S> {
             seen_closing: HashSet::new(),
             measured: HashSet::new(),
             plan,
+            lease: LeaseTerms::for_this_process(Duration::from_secs(10)),
+            fence: None,
+            metrics: Arc::default(),
         }
+    }
+
+    /// The same closer under the lease terms `lease` (default: this process, 10 s).
+    pub fn with_lease(mut self, lease: LeaseTerms) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The same closer counting refused writes in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The ledger it writes to.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The lease it holds now, if any (as of its last pass).
+    pub fn fence(&self) -> Option<Fence> {
+        self.fence.map(|(fence, _)| fence)
+    }
+
+    /// Gives up the lease it holds, so that another closer takes over at once (a closer
+    /// that stops).
+    pub async fn release(&mut self) -> Result<(), LedgerError> {
+        match self.fence.take() {
+            Some((fence, _)) => self.ledger.release_lease(fence).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Renews or acquires the lease: the fence to write under, or `None` while another
+    /// closer leads.
+    async fn hold_lease(&mut self) -> Result<Option<Fence>, CloserError> {
+        let asked = Instant::now();
+        let held = self.fence();
+        let got = self
+            .ledger
+            .lease(&self.lease.holder, held, self.lease.duration)
+            .await?;
+        match (held, got) {
+            (Some(old), Some(new)) if old != new => {
+                tracing::info!(fence = new.number(), "closer lease acquired again")
+            }
+            (None, Some(new)) => tracing::info!(
+                fence = new.number(),
+                holder = %self.lease.holder,
+                "closer lease acquired: this instance closes"
+            ),
+            (Some(old), None) => tracing::warn!(
+                fence = old.number(),
+                "closer lease lost: another instance closes"
+            ),
+            _ => {}
+        }
+        self.fence = got.map(|fence| (fence, asked + self.lease.duration));
+        Ok(got)
+    }
+
+    /// Whether the lease may still be held by this closer's own clock, with a fifth of
+    /// it to spare: nothing is submitted otherwise (the chain cannot check a fence).
+    fn lease_live(&self) -> bool {
+        self.fence
+            .is_some_and(|(_, until)| Instant::now() + self.lease.duration / 5 < until)
+    }
+
+    /// A fenced write's outcome: a refusal means another closer leads now.
+    fn fenced<T>(&mut self, result: Result<T, LedgerError>) -> Result<T, CloserError> {
+        if let Err(LedgerError::Fenced { fence }) = &result {
+            self.metrics.fenced();
+            tracing::warn!(fence, "a write under a lost lease was refused");
+            self.fence = None;
+        }
+        Ok(result?)
     }
 
     /// The chain it closes on.
@@ -244,7 +360,28 @@ impl<S: ClosingChain> Closer<S> {
     }
 
     /// Runs a pass at every new best block (and at least every `interval`), for ever.
-    pub async fn run(mut self, mut tick: watch::Receiver<u32>, interval: Duration) {
+    pub async fn run(self, tick: watch::Receiver<u32>, interval: Duration) {
+        self.run_until(tick, interval, std::future::pending()).await
+    }
+
+    /// [`Self::run`] until `stop` resolves (between passes); then gives the lease back,
+    /// so that another instance takes over at once.
+    pub async fn run_until(
+        mut self,
+        tick: watch::Receiver<u32>,
+        interval: Duration,
+        stop: impl Future<Output = ()>,
+    ) {
+        tokio::select! {
+            () = self.passes(tick, interval) => {}
+            () = stop => {}
+        }
+        if let Err(e) = self.release().await {
+            tracing::warn!(error = %e, "give back the closer lease");
+        }
+    }
+
+    async fn passes(&mut self, mut tick: watch::Receiver<u32>, interval: Duration) {
         loop {
             match self.pass().await {
                 Ok(reports) => {
@@ -284,14 +421,11 @@ fn heights<S: ChainView>(chain: &S) -> Option<Heights> {
     chain.heights()
 }
 
-fn stop_and_read(
-    action: Action,
-    id: ChannelId,
-    epoch: protocol::Epoch,
-) -> impl FnOnce(&mut Store) -> Result<Option<SignedReceipt>, LedgerError> + Send + 'static {
-    move |s: &mut Store| match action {
-        Action::Close => Ok(s.begin_close(id)?.map(|w| w.best)),
-        Action::SettleEnding => s.end_epoch(id, epoch),
-        _ => Ok(None),
+/// What `action` stops before its receipt is read.
+fn stop_for(action: Action, id: ChannelId, epoch: protocol::Epoch) -> Option<Stop> {
+    match action {
+        Action::Close => Some(Stop::Close(id)),
+        Action::SettleEnding => Some(Stop::EndEpoch(id, epoch)),
+        _ => None,
     }
 }

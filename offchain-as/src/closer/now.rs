@@ -1,7 +1,7 @@
 //! The operator's `slotpay-as close|settle <channel>`: the pass's own steps for one
 //! channel, watched to finality.
 use super::{unpaid, Closer, CloserError, ClosingChain, Effect, Landed, Op, TransactionCost};
-use crate::ledger::Store;
+use crate::ledger::Fence;
 use protocol::{AccountId32, Balance, ChannelId};
 use std::time::{Duration, Instant};
 
@@ -36,30 +36,62 @@ const FINALITY_WAIT: Duration = Duration::from_secs(300);
 impl<S: ClosingChain> Closer<S> {
     /// Closes (`close`) or settles `channel` now with the best receipt held for it, as a
     /// pass would (sales stop before the receipt is read), and waits until the block that
-    /// holds it is final.
+    /// holds it is final. It takes the closer lease for the while (a serving closer's
+    /// writes are refused until it is given back) and gives it back at the end.
     pub async fn now(&self, channel: ChannelId, close: bool) -> Result<NowReport, CloserError> {
-        let read = self.chain.read(channel).await?;
-        let Some(state) = read.channel else {
-            if !read.finalized_open {
-                let block = read.block;
-                self.ledger
-                    .run(move |s| s.mark_closed(channel, block))
-                    .await?;
+        let fence = self
+            .ledger
+            .take_lease(&self.lease.holder, self.lease.duration)
+            .await?;
+        let done = self.now_under(channel, close, fence).await;
+        let released = self.ledger.release_lease(fence).await;
+        let report = done?;
+        released?;
+        Ok(report)
+    }
+
+    async fn now_under(
+        &self,
+        channel: ChannelId,
+        close: bool,
+        fence: Fence,
+    ) -> Result<NowReport, CloserError> {
+        // Gone from the best block but still open in the finalized one: an earlier close
+        // (this command's, cut off, or the closer's) or the payer's claim is on its way to
+        // finality. Wait for it, as for this command's own block, so that the ledger
+        // records the close before the command says it is done; if the block that held it
+        // is dropped instead, the channel is back and is closed below.
+        let start = Instant::now();
+        let state = loop {
+            let read = self.chain.read(channel).await?;
+            if let Some(state) = read.channel {
+                break state;
             }
-            return Ok(NowReport::not_open(channel, read.finalized_open));
+            if !read.finalized_open {
+                self.ledger.mark_closed(channel, read.block, fence).await?;
+                return Ok(NowReport::not_open(channel));
+            }
+            if start.elapsed() > FINALITY_WAIT {
+                return Err(CloserError::Nothing(format!(
+                    "channel {channel} was closed or claimed in a best block that was not final after {} s",
+                    FINALITY_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let op = if close {
             let best = self
                 .ledger
-                .run(move |s: &mut Store| Ok(s.begin_close(channel)?.map(|w| w.best)))
-                .await?;
+                .begin_close(channel, fence)
+                .await?
+                .map(|w| w.best);
             Op::Close {
                 channel,
                 receipt: best.and_then(|b| unpaid(&state, &b).1),
             }
         } else {
             let epoch = state.epoch;
-            let best = self.ledger.run(move |s| s.best(channel, epoch)).await?;
+            let best = self.ledger.best(channel, epoch).await?;
             match best.and_then(|b| unpaid(&state, &b).1) {
                 Some(receipt) => Op::Settle(receipt),
                 None => {
@@ -88,29 +120,34 @@ impl<S: ClosingChain> Closer<S> {
                 )))
             }
         };
-        self.wait_final(block).await?;
+        self.wait_final(block, fence).await?;
         match &op {
             Op::Settle(receipt) => {
-                let receipt = receipt.receipt;
                 self.ledger
-                    .run(move |s| s.record_settlement(&receipt, block))
+                    .record_settlement(receipt.receipt, block, fence)
                     .await?;
             }
             Op::Close { .. } => {
                 let after = self.chain.read(channel).await?;
                 if !after.finalized_open {
-                    self.ledger
-                        .run(move |s| s.mark_closed(channel, block))
-                        .await?;
+                    self.ledger.mark_closed(channel, block, fence).await?;
                 }
             }
         }
         Ok(NowReport::landed(channel, block, effect, &deferred, cost))
     }
 
-    async fn wait_final(&self, block: u32) -> Result<(), CloserError> {
+    /// Waits until `block` is final, renewing the lease `fence` meanwhile.
+    async fn wait_final(&self, block: u32, fence: Fence) -> Result<(), CloserError> {
         let start = Instant::now();
+        let mut renewed = Instant::now();
         loop {
+            if renewed.elapsed() > self.lease.duration / 3 {
+                renewed = Instant::now();
+                self.ledger
+                    .lease(&self.lease.holder, Some(fence), self.lease.duration)
+                    .await?;
+            }
             if self.chain.heights().is_some_and(|h| h.finalized >= block) {
                 return Ok(());
             }
@@ -126,7 +163,7 @@ impl<S: ClosingChain> Closer<S> {
 }
 
 impl NowReport {
-    fn not_open(channel: ChannelId, closing_in_best_block: bool) -> Self {
+    fn not_open(channel: ChannelId) -> Self {
         Self {
             channel,
             block: None,
@@ -136,11 +173,7 @@ impl NowReport {
             settled: None,
             deferred: Vec::new(),
             cost: TransactionCost::default(),
-            reason: Some(if closing_in_best_block {
-                "closed or claimed in a block that is not final yet".into()
-            } else {
-                "not open on chain".into()
-            }),
+            reason: Some("not open on chain".into()),
         }
     }
 

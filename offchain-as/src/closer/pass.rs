@@ -1,19 +1,20 @@
 //! One policy pass over every channel the AS holds receipts of.
 use super::{
-    decide, heights, read_all, stop_and_read, unpaid, Action, Closer, CloserError, ClosingChain,
+    decide, heights, read_all, stop_for, unpaid, Action, Closer, CloserError, ClosingChain,
     Holding, Landed, Op, Report,
 };
-use crate::ledger::{LedgerError, Store};
-use protocol::{Channel, ChannelId, SignedReceipt};
+use protocol::{Channel, ChannelId};
 
 impl<S: ClosingChain> Closer<S> {
-    /// One pass over every channel the AS must settle or close.
+    /// One pass over every channel the AS must settle or close. Every instance plans;
+    /// only the holder of the closer lease (renewed here) settles and closes.
     pub async fn pass(&mut self) -> Result<Vec<Report>, CloserError> {
         let Some(heights) = heights(&self.chain) else {
             return Ok(Vec::new());
         };
         let (now, finalized) = (heights.best, heights.finalized);
-        let watched = self.ledger.run(|s: &mut Store| s.watched()).await?;
+        let fence = self.hold_lease().await?;
+        let watched = self.ledger.watched().await?;
         let mut due = Vec::with_capacity(watched.len());
         for held in watched {
             let id = held.channel;
@@ -64,6 +65,16 @@ impl<S: ClosingChain> Closer<S> {
             plan.replace(jobs, now, self.retry_after_blocks);
             ids.iter().map(|id| plan.start_of(*id)).collect()
         };
+        let Some(fence) = fence else {
+            // Not the closer: the plan above is all this instance needs (its sales stop
+            // where a close begins); what is unpaid since when is kept for a takeover.
+            for (held, read) in due.iter().zip(&reads) {
+                if let Some(channel) = read.as_ref().ok().and_then(|r| r.channel.as_ref()) {
+                    self.note_unpaid(held.channel, channel, &held.best, now);
+                }
+            }
+            return Ok(Vec::new());
+        };
         let mut reports = Vec::new();
         let mut ops = Vec::new();
         let mut stops: Vec<(ChannelId, Action, Channel)> = Vec::new();
@@ -95,11 +106,7 @@ impl<S: ClosingChain> Closer<S> {
                 }
             }
             if let Some(channel) = &read.channel {
-                if unpaid(channel, &held.best).0 > 0 {
-                    self.unpaid_since.entry(id).or_insert(now);
-                } else {
-                    self.unpaid_since.remove(&id);
-                }
+                self.note_unpaid(id, channel, &held.best, now);
             }
             let holding = Holding {
                 best: &held.best,
@@ -110,8 +117,8 @@ impl<S: ClosingChain> Closer<S> {
             match (decide(&self.policy, &read, &holding, now), read.channel) {
                 (Action::Wait, _) => {}
                 (Action::Forget, _) => {
-                    let block = read.block;
-                    self.ledger.run(move |s| s.mark_closed(id, block)).await?;
+                    let closed = self.ledger.mark_closed(id, read.block, fence).await;
+                    self.fenced(closed)?;
                     self.forget(id);
                     reports.push(Report::Gone { channel: id });
                 }
@@ -123,20 +130,18 @@ impl<S: ClosingChain> Closer<S> {
                 (_, None) => {}
             }
         }
-        // Sales stop first, then the receipt to claim is read: in one ledger job, so
-        // nothing can be sold between the two.
-        let jobs: Vec<_> = stops
+        // Sales stop first, then the receipt to claim is read: in one ledger transaction,
+        // so nothing can be sold between the two.
+        let wanted = stops
             .iter()
-            .map(|(id, action, channel)| stop_and_read(*action, *id, channel.epoch))
+            .filter_map(|(id, action, channel)| stop_for(*action, *id, channel.epoch))
             .collect();
-        let fresh: Vec<Option<SignedReceipt>> = self
-            .ledger
-            .run(move |s: &mut Store| {
-                jobs.into_iter()
-                    .map(|job| job(s))
-                    .collect::<Result<Vec<_>, LedgerError>>()
-            })
-            .await?;
+        let fresh = if stops.is_empty() {
+            Vec::new()
+        } else {
+            let stopped = self.ledger.stop(wanted, fence).await;
+            self.fenced(stopped)?
+        };
         for ((id, action, channel), best) in stops.into_iter().zip(fresh) {
             let claim = best.and_then(|best| unpaid(&channel, &best).1);
             match (action, claim) {
@@ -152,15 +157,29 @@ impl<S: ClosingChain> Closer<S> {
         if ops.is_empty() {
             return Ok(reports);
         }
+        if !self.lease_live() {
+            // Paused or slow since the lease was renewed: another closer may lead by now,
+            // and the chain cannot check a fence. The stops above stay (they only stop
+            // sales); whoever leads submits.
+            tracing::warn!("the closer lease may have run out during the pass: submitting nothing");
+            return Ok(reports);
+        }
+        tracing::info!(
+            ops = ops.len(),
+            fence = fence.number(),
+            "submitting settles and closes"
+        );
         let landed = self.chain.submit(ops.clone()).await?;
         for (op, landed) in ops.into_iter().zip(landed) {
             let channel = op.channel();
             reports.push(match (op, landed) {
                 (Op::Settle(receipt), Landed::Included { block, .. }) => {
                     self.in_flight.insert(channel, block);
-                    self.ledger
-                        .run(move |s| s.record_settlement(&receipt.receipt, block))
-                        .await?;
+                    let recorded = self
+                        .ledger
+                        .record_settlement(receipt.receipt, block, fence)
+                        .await;
+                    self.fenced(recorded)?;
                     Report::Settled { channel, block }
                 }
                 (Op::Close { .. }, Landed::Included { block, .. }) => {
@@ -172,6 +191,21 @@ impl<S: ClosingChain> Closer<S> {
             });
         }
         Ok(reports)
+    }
+
+    /// Keeps since when something sold on `id` is unpaid.
+    fn note_unpaid(
+        &mut self,
+        id: ChannelId,
+        channel: &Channel,
+        best: &protocol::SignedReceipt,
+        now: u32,
+    ) {
+        if unpaid(channel, best).0 > 0 {
+            self.unpaid_since.entry(id).or_insert(now);
+        } else {
+            self.unpaid_since.remove(&id);
+        }
     }
 
     /// Drops what the closer remembers of a channel the chain no longer has.

@@ -1,27 +1,50 @@
-//! The AS's durable ledger, owned by one thread.
+//! The AS's durable ledger behind one interface, on one of two backends.
 //!
-//! [`Ledger`] is a cheap handle; every operation is a message to the ledger thread, which
-//! alone holds the SQLite [`Store`]. Sales are group-committed: the thread takes every
-//! sale waiting in its queue, decides them in order with the protocol's purchase rule
-//! ([`protocol::check_terms`]) inside one transaction, and answers each only after that
-//! transaction's single fsync. While one batch syncs the next gathers, so batches grow
-//! with load. A sale (receipt, signer's spending, device counters) is durable before any
-//! token for it is derived, let alone sent.
+//! [`Ledger`] is a cheap handle whose methods are the ledger's whole interface: sales
+//! ([`Ledger::sell`]), what the closer reads and writes, the devices' counters. Callers
+//! never see the backend:
+//!
+//! - **SQLite** (the default, one machine): one thread owns the [`Store`]; every operation
+//!   is a message to it. Sales are group-committed: the thread takes every sale waiting in
+//!   its queue, decides them in order with the protocol's purchase rule
+//!   ([`protocol::check_terms`]) inside one transaction, and answers each only after that
+//!   transaction's single fsync (`synchronous=FULL`). While one batch syncs the next
+//!   gathers, so batches grow with load.
+//! - **PostgreSQL** (`database_url`, several machines): each AS instance group-commits its
+//!   own sales the same way, through a pool; the database serializes instances per
+//!   channel and per device with row locks, so several instances serve the same channels
+//!   and devices at once. A synchronous standby makes a commit survive the primary.
+//!
+//! Either way a sale (receipt, signer's spending, device counters) is durable before any
+//! token for it is derived, let alone sent, and a refusal changes nothing. The closer's
+//! writes that stop sales or record what landed carry a [`Fence`]: the number of the
+//! closer's lease, checked in the same transaction as the write, so a closer that lost its
+//! lease cannot write. On SQLite, one process's ledger, the lease is always held.
+mod migrate;
+mod postgres;
 mod rows;
+mod rule;
 mod schema;
 mod store;
+mod thread;
 
+pub use migrate::{migrate, Migrated};
 pub use store::{
     counter_floor_now, ChannelState, Refused, SaleRecord, SellOutcome, Store, Watched, COUNTER_BITS,
 };
+pub use thread::answer_retry;
+#[cfg(feature = "_test_utils")]
+pub use thread::sell_now;
 
 use crate::metrics::Metrics;
 use protocol::{
-    check_terms, AccountId32, Authorized, Channel, ChannelId, Epoch, PurchaseError, Tariff,
+    AccountId32, Authorized, Balance, Channel, ChannelId, Epoch, PurchaseError, Receipt,
+    SignedReceipt, Tariff,
 };
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
+use std::time::Duration;
 
 /// A ledger failure. Nothing is changed by a failed call.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +52,9 @@ pub enum LedgerError {
     /// The database failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed (or could not be reached).
+    #[error("database: {0}")]
+    Postgres(String),
     /// The file is another deployment's, or of a layout this build does not read.
     #[error("the ledger cannot be used: {0}")]
     Incompatible(String),
@@ -58,6 +84,13 @@ pub enum LedgerError {
         /// The device.
         device: String,
     },
+    /// A closer's write carried the number of a lease that is no longer the current one:
+    /// another closer has taken over, and this one must not write.
+    #[error("the closer's lease {fence} is no longer held: another closer took over")]
+    Fenced {
+        /// The lease number the write carried.
+        fence: u64,
+    },
 }
 
 /// Why a sale did not happen. Nothing changed in the ledger.
@@ -76,7 +109,7 @@ pub enum SaleError {
 }
 
 /// An offer whose signature [`protocol::authorize`] has checked, against `channel` as it
-/// stood at block `now`: everything the purchase rule needs inside the ledger thread.
+/// stood at block `now`: everything the purchase rule needs inside the ledger.
 #[derive(Debug, Clone)]
 pub struct Offer {
     /// The device the slots are for.
@@ -110,54 +143,149 @@ pub struct Rules {
 }
 
 /// Running totals the ledger has committed, shared with request handlers so that a stale
-/// receipt is refused before any key recovery. Totals only grow, so a stale read is safe.
-pub type SeenTotals = Arc<Mutex<HashMap<(ChannelId, Epoch), protocol::Balance>>>;
+/// receipt is refused before any key recovery. Totals only grow, so a stale read is safe
+/// (with several AS instances on one database each keeps its own).
+pub type SeenTotals = Arc<Mutex<HashMap<(ChannelId, Epoch), Balance>>>;
 
 /// Most sales committed together: bounds one transaction's time and memory.
 pub(crate) const MAX_BATCH: usize = 512;
-/// Operations waiting beyond this make senders wait (back-pressure, not unbounded memory).
-const QUEUE: usize = 8 * MAX_BATCH;
 
-type Job = Box<dyn FnOnce(&mut Store) + Send>;
-type SaleReply = oneshot::Sender<Result<Sold, SaleError>>;
-
-enum Op {
-    Sell(Box<Offer>, SaleReply),
-    Run(Job),
+/// What the closer stops before it reads the receipt it claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Every sale of the channel: a close follows ([`Ledger::begin_close`]).
+    Close(ChannelId),
+    /// Sales of the channel's epoch and earlier: a settle ahead of a rotation follows
+    /// ([`Ledger::end_epoch`]).
+    EndEpoch(ChannelId, Epoch),
 }
 
-/// A handle on the ledger thread. Clone freely; the thread ends when every handle is gone.
+/// The number of the closer's lease a write is made under: checked, in the write's own
+/// transaction, to be the current lease's, so that a closer that lost its lease (paused,
+/// partitioned) cannot write. Every acquisition of the lease gets a higher number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fence(u64);
+
+impl Fence {
+    /// What a one-process ledger (SQLite) gives every closer: its lease is always held.
+    pub const SOLE: Fence = Fence(0);
+
+    /// The lease's number.
+    pub fn number(self) -> u64 {
+        self.0
+    }
+}
+
+/// Where the ledger is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file: one machine, one AS process.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (a libpq URL): several AS instances may share it.
+    Postgres(String),
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            // The URL without its password, if it has one.
+            Database::Postgres(url) => match url.split_once("://") {
+                Some((scheme, rest)) => match rest.split_once('@') {
+                    Some((who, at)) => {
+                        let user = who.split_once(':').map_or(who, |(user, _)| user);
+                        write!(f, "{scheme}://{user}@{at}")
+                    }
+                    None => f.write_str(url),
+                },
+                None => f.write_str("(a PostgreSQL connection string)"),
+            },
+        }
+    }
+}
+
+/// The ledger's backend behind the handle.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(thread::SqliteLedger),
+    Postgres(postgres::PgLedger),
+}
+
+/// A handle on the ledger. Clone freely; the backend stops when every handle is gone.
 #[derive(Clone)]
 pub struct Ledger {
-    queue: mpsc::Sender<Op>,
+    backend: Backend,
     seen: SeenTotals,
 }
 
-fn stopped() -> LedgerError {
-    LedgerError::Unavailable("the ledger thread stopped".into())
-}
-
 impl Ledger {
-    /// Starts the ledger thread on `store`.
+    /// Starts the SQLite ledger's thread on `store`.
     pub fn start(store: Store, rules: Rules, metrics: Arc<Metrics>) -> Result<Self, LedgerError> {
-        let seen: SeenTotals = Arc::new(Mutex::new(
-            store
-                .totals()?
-                .into_iter()
-                .map(|(c, e, t)| ((c, e), t))
-                .collect(),
-        ));
-        let (queue, waiting) = mpsc::channel(QUEUE);
-        let thread_seen = seen.clone();
-        std::thread::Builder::new()
-            .name("slotpay-ledger".into())
-            .spawn(move || run(store, rules, metrics, thread_seen, waiting))
-            .map_err(|e| LedgerError::Unavailable(format!("spawn the ledger thread: {e}")))?;
-        Ok(Self { queue, seen })
+        let seen = seen_from(store.totals()?);
+        let backend = Backend::Sqlite(thread::SqliteLedger::start(
+            store,
+            rules,
+            metrics,
+            seen.clone(),
+        )?);
+        Ok(Self { backend, seen })
     }
 
-    /// The highest running total committed so far for `channel` in `epoch` (0 if none).
-    pub fn seen_total(&self, channel: ChannelId, epoch: Epoch) -> protocol::Balance {
+    /// Opens (creating if needed) the ledger in `database` for `domain`'s deployment, with
+    /// `devices` known, and starts it.
+    pub async fn open(
+        database: &Database,
+        domain: &protocol::Domain,
+        devices: &[String],
+        rules: Rules,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, LedgerError> {
+        match database {
+            Database::Sqlite(path) => {
+                let mut store = Store::open(path, domain)?;
+                for device in devices {
+                    store.register_device(device)?;
+                }
+                Self::start(store, rules, metrics)
+            }
+            Database::Postgres(url) => {
+                let ledger =
+                    Self::connect(url, domain, counter_floor_now(), rules, metrics).await?;
+                for device in devices {
+                    ledger.register_device(device).await?;
+                }
+                Ok(ledger)
+            }
+        }
+    }
+
+    /// Connects to the PostgreSQL ledger at `url` (created for `domain` if it is empty,
+    /// its device counters then starting at `floor`) and starts this instance's committer.
+    pub async fn connect(
+        url: &str,
+        domain: &protocol::Domain,
+        floor: u64,
+        rules: Rules,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, LedgerError> {
+        let seen = seen_from(Vec::new());
+        let (ledger, totals) =
+            postgres::PgLedger::connect(url, domain, floor, rules, metrics, seen.clone()).await?;
+        if let Ok(mut seen) = seen.lock() {
+            for (c, e, t) in totals {
+                let total = seen.entry((c, e)).or_default();
+                *total = (*total).max(t);
+            }
+        }
+        Ok(Self {
+            backend: Backend::Postgres(ledger),
+            seen,
+        })
+    }
+
+    /// The highest running total committed so far for `channel` in `epoch` (0 if none),
+    /// as this process has seen it.
+    pub fn seen_total(&self, channel: ChannelId, epoch: Epoch) -> Balance {
         self.seen
             .lock()
             .map(|m| m.get(&(channel, epoch)).copied().unwrap_or(0))
@@ -166,167 +294,228 @@ impl Ledger {
 
     /// Sells `offer` in the next batch; returns once that batch is durable.
     pub async fn sell(&self, offer: Offer) -> Result<Sold, SaleError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Op::Sell(Box::new(offer), reply))
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        match &self.backend {
+            Backend::Sqlite(l) => l.sell(offer).await,
+            Backend::Postgres(l) => l.sell(offer).await,
+        }
     }
 
-    /// Runs `f` on the store in the ledger thread, in order with every other operation.
-    pub async fn run<T: Send + 'static>(
+    /// Makes `device` known (from the ledger's counter floor) if it is not yet; keeps its
+    /// counter if it is.
+    pub async fn register_device(&self, device: &str) -> Result<(), LedgerError> {
+        let device = device.to_owned();
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.register_device(&device)).await,
+            Backend::Postgres(l) => l.register_device(&device).await,
+        }
+    }
+
+    /// The counter the next token of `device` gets.
+    pub async fn next_counter(&self, device: &str) -> Result<u64, LedgerError> {
+        let device = device.to_owned();
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.next_counter(&device)).await,
+            Backend::Postgres(l) => l.next_counter(&device).await,
+        }
+    }
+
+    /// Raises every device counter to at least the one the SQLite ledger at `older` holds
+    /// for the same device (any deployment's): how a ledger for a new deployment keeps
+    /// the devices' counters. Returns the devices raised.
+    pub async fn carry_counters_from(&self, older: &Path) -> Result<Vec<String>, LedgerError> {
+        let older = older.to_owned();
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.carry_counters_from(&older)).await,
+            Backend::Postgres(l) => l.raise_counters(&store::read_counters(&older)?).await,
+        }
+    }
+
+    /// The earlier sale of exactly this channel, epoch and amount, if any.
+    pub async fn sale_for(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<T, LedgerError> + Send + 'static,
-    ) -> Result<T, LedgerError> {
-        let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |store| {
-            let _ = reply.send(f(store));
-        });
-        self.queue.send(Op::Run(job)).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        channel: ChannelId,
+        epoch: Epoch,
+        amount: Balance,
+    ) -> Result<Option<SaleRecord>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.sale_for(channel, epoch, amount)).await,
+            Backend::Postgres(l) => l.sale_for(channel, epoch, amount).await,
+        }
     }
-}
 
-fn run(
-    mut store: Store,
-    rules: Rules,
-    metrics: Arc<Metrics>,
-    seen: SeenTotals,
-    mut waiting: mpsc::Receiver<Op>,
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = waiting.blocking_recv() {
-        let mut next = Some(first);
-        while let Some(op) = next.take() {
-            match op {
-                Op::Run(job) => job(&mut store),
-                Op::Sell(offer, reply) => {
-                    batch.push((offer, reply));
-                    // Gather every sale already waiting, up to the batch size; a job ends
-                    // the batch (it runs after, keeping order).
-                    while batch.len() < MAX_BATCH {
-                        match waiting.try_recv() {
-                            Ok(Op::Sell(offer, reply)) => batch.push((offer, reply)),
-                            Ok(job) => {
-                                next = Some(job);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    commit(&mut store, &rules, &metrics, &seen, &mut batch);
-                }
+    /// The best receipt of `channel` in `epoch`, if it had a sale.
+    pub async fn best(
+        &self,
+        channel: ChannelId,
+        epoch: Epoch,
+    ) -> Result<Option<SignedReceipt>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.best(channel, epoch)).await,
+            Backend::Postgres(l) => l.best(channel, epoch).await,
+        }
+    }
+
+    /// Every running total.
+    pub async fn totals(&self) -> Result<Vec<(ChannelId, Epoch, Balance)>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(|s| s.totals()).await,
+            Backend::Postgres(l) => l.totals().await,
+        }
+    }
+
+    /// Channels with a sale that the chain has not been seen to close yet: what the AS
+    /// must settle or close, with the best receipt of each one's latest epoch.
+    pub async fn watched(&self) -> Result<Vec<Watched>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(|s| s.watched()).await,
+            Backend::Postgres(l) => l.watched().await,
+        }
+    }
+
+    /// The ledger's state of `channel` (default for a channel it never sold on).
+    pub async fn state(&self, channel: ChannelId) -> Result<ChannelState, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.state(channel)).await,
+            Backend::Postgres(l) => l.state(channel).await,
+        }
+    }
+
+    /// The settles of `channel` the AS saw included: (epoch, receipt amount, block), in
+    /// order.
+    pub async fn settlements(
+        &self,
+        channel: ChannelId,
+    ) -> Result<Vec<(Epoch, Balance, u32)>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.settlements(channel)).await,
+            Backend::Postgres(l) => l.settlements(channel).await,
+        }
+    }
+
+    /// The closer's lease for `holder`: renewed if `held` is the lease it holds, acquired
+    /// (with a new, higher number) if no closer holds one or the holder's has run out for
+    /// `duration` past; `None` while another closer holds it.
+    pub async fn lease(
+        &self,
+        holder: &str,
+        held: Option<Fence>,
+        duration: Duration,
+    ) -> Result<Option<Fence>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Some(Fence::SOLE)),
+            Backend::Postgres(l) => l.lease(holder, held, duration, false).await,
+        }
+    }
+
+    /// The closer's lease for `holder` now, whoever holds it (the operator's `close` and
+    /// `settle`): the holder's later writes are refused.
+    pub async fn take_lease(&self, holder: &str, duration: Duration) -> Result<Fence, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Fence::SOLE),
+            Backend::Postgres(l) => {
+                l.lease(holder, None, duration, true)
+                    .await?
+                    .ok_or(LedgerError::Corrupt(
+                        "the lease was taken but no row came back",
+                    ))
             }
         }
     }
-}
 
-/// Decides and commits sales in order under one transaction: what the ledger thread does
-/// with each batch. `Err`: the commit failed and nothing was sold.
-fn decide_batch(
-    store: &mut Store,
-    rules: &Rules,
-    offers: &[&Offer],
-) -> Result<Vec<Result<Sold, SaleError>>, LedgerError> {
-    let outcomes = store.sell_batch(offers, |i, spent| {
-        let o = offers[i];
-        let id = o.authorized.receipt().channel;
-        check_terms(
-            &rules.our_account,
-            &rules.tariff,
-            id,
-            &o.channel,
-            o.now,
-            spent,
-            &o.authorized,
-        )
-    })?;
-    Ok(outcomes
-        .into_iter()
-        .zip(offers)
-        .map(|(outcome, offer)| match outcome {
-            Ok(SellOutcome::Sold(sale)) => Ok(Sold { sale, fresh: true }),
-            Ok(SellOutcome::AlreadySold(sale)) => retry(store, sale, offer),
-            Err(Refused::Rule(e)) => Err(e.into()),
-            Err(Refused::Ledger(e)) => Err(e.into()),
-        })
-        .collect())
-}
-
-/// An offer of exactly a recorded sale's channel, epoch and amount: the same sale again
-/// only for its buyer.
-fn retry(store: &Store, sale: SaleRecord, offer: &Offer) -> Result<Sold, SaleError> {
-    // In a group every member signs "total + price": the same amount from another member
-    // is a lost race, not a retry, and must not get the winner's tokens. A retry is
-    // matched on the recovered signer, never on signature bytes ...
-    if sale.signer != offer.authorized.signer() {
-        let best = store.best(sale.channel, sale.epoch)?;
-        return Err(PurchaseError::StaleTotal {
-            current_total: best.map_or(0, |b| b.receipt.amount),
+    /// Gives up the lease `fence` (a closer that stops), so another closer takes over at
+    /// once instead of when it runs out.
+    pub async fn release_lease(&self, fence: Fence) -> Result<(), LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(l) => l.release_lease(fence).await,
         }
-        .into());
     }
-    // ... and on the request secret: the receipt is public once sold (it justifies the
-    // running total), the secret never is.
-    answer_retry(sale, &offer.secret_digest)
-}
 
-/// A recorded sale for whoever holds the secret whose digest is `digest`, or
-/// [`SaleError::NotTheBuyer`].
-pub fn answer_retry(sale: SaleRecord, digest: &[u8; 32]) -> Result<Sold, SaleError> {
-    use subtle::ConstantTimeEq as _;
-    match &sale.secret_digest {
-        Some(kept) if bool::from(kept.ct_eq(digest)) => Ok(Sold { sale, fresh: false }),
-        _ => Err(SaleError::NotTheBuyer),
+    /// Stops sales as each of `stops` says (durably, under the lease `fence`), then reads
+    /// what each claims: nothing can be sold between the stop and the read, so the
+    /// settle or close that follows claims everything sold.
+    pub async fn stop(
+        &self,
+        stops: Vec<Stop>,
+        fence: Fence,
+    ) -> Result<Vec<Option<SignedReceipt>>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.stop(&stops)).await,
+            Backend::Postgres(l) => l.stop(&stops, fence).await,
+        }
+    }
+
+    /// Stops sales on `channel` (durably, under the lease `fence`), then reads what the
+    /// AS holds of it: the close that follows claims everything ever sold.
+    pub async fn begin_close(
+        &self,
+        channel: ChannelId,
+        fence: Fence,
+    ) -> Result<Option<Watched>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.begin_close(channel)).await,
+            Backend::Postgres(l) => l.begin_close(channel, fence).await,
+        }
+    }
+
+    /// Stops sales of `channel`'s `epoch` and earlier (durably, under `fence`; before a
+    /// settle that must land ahead of a rotation), then reads that epoch's best receipt.
+    pub async fn end_epoch(
+        &self,
+        channel: ChannelId,
+        epoch: Epoch,
+        fence: Fence,
+    ) -> Result<Option<SignedReceipt>, LedgerError> {
+        Ok(self
+            .stop(vec![Stop::EndEpoch(channel, epoch)], fence)
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// Records (under `fence`) that the finalized chain no longer has `channel` as of
+    /// block `block`.
+    pub async fn mark_closed(
+        &self,
+        channel: ChannelId,
+        block: u32,
+        fence: Fence,
+    ) -> Result<(), LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.mark_closed(channel, block)).await,
+            Backend::Postgres(l) => l.mark_closed(channel, block, fence).await,
+        }
+    }
+
+    /// Records (under `fence`) that a settle claiming `receipt` was included at `block`
+    /// (a retry of the same claim keeps the first record).
+    pub async fn record_settlement(
+        &self,
+        receipt: Receipt,
+        block: u32,
+        fence: Fence,
+    ) -> Result<(), LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(l) => l.run(move |s| s.record_settlement(&receipt, block)).await,
+            Backend::Postgres(l) => l.record_settlement(receipt, block, fence).await,
+        }
     }
 }
 
-/// [`Store::sell_batch`] with the protocol's rule, exactly as the ledger thread runs it:
-/// for tests and the fuzz target, which drive a [`Store`] directly.
-#[cfg(feature = "_test_utils")]
-pub fn sell_now(
-    store: &mut Store,
-    rules: &Rules,
-    offers: &[&Offer],
-) -> Result<Vec<Result<Sold, SaleError>>, LedgerError> {
-    decide_batch(store, rules, offers)
+fn seen_from(totals: Vec<(ChannelId, Epoch, Balance)>) -> SeenTotals {
+    Arc::new(Mutex::new(
+        totals.into_iter().map(|(c, e, t)| ((c, e), t)).collect(),
+    ))
 }
 
-/// Decides and commits one batch of sales, then answers each.
-fn commit(
-    store: &mut Store,
-    rules: &Rules,
-    metrics: &Metrics,
-    seen: &SeenTotals,
-    batch: &mut Vec<(Box<Offer>, SaleReply)>,
-) {
-    let (offers, replies): (Vec<Box<Offer>>, Vec<_>) = batch.drain(..).unzip();
-    let refs: Vec<&Offer> = offers.iter().map(|o| &**o).collect();
-    let outcomes = match decide_batch(store, rules, &refs) {
-        Ok(outcomes) => outcomes,
-        Err(e) => {
-            // The commit failed: nothing in the batch was sold; each request hears why.
-            let reason = e.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(LedgerError::Unavailable(reason.clone()).into()));
-            }
-            return;
+/// Notes a committed sale's total in `seen`.
+fn note_seen(seen: &SeenTotals, sold: &Sold) {
+    if sold.fresh {
+        if let Ok(mut seen) = seen.lock() {
+            let total = seen
+                .entry((sold.sale.channel, sold.sale.epoch))
+                .or_default();
+            *total = (*total).max(sold.sale.new_total);
         }
-    };
-    for (answer, reply) in outcomes.into_iter().zip(replies) {
-        if let Ok(sold) = &answer {
-            if sold.fresh {
-                if let Ok(mut seen) = seen.lock() {
-                    let total = seen
-                        .entry((sold.sale.channel, sold.sale.epoch))
-                        .or_default();
-                    *total = (*total).max(sold.sale.new_total);
-                }
-            }
-            metrics.sold(sold);
-        }
-        // A requester that went away still paid: its sale stays in the ledger.
-        let _ = reply.send(answer);
     }
 }

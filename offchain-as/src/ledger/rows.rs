@@ -1,11 +1,12 @@
-//! Rows of the ledger's tables: how amounts, ids and keys are stored, and the queries
-//! and writes of one sale, used inside [`super::Store`]'s transactions.
-use super::store::{Refused, SaleRecord, SellOutcome};
-use super::{LedgerError, Offer};
+//! Rows of the ledger's SQLite tables: how amounts, ids and keys are stored, and the
+//! queries and writes of one sale ([`SqliteTx`]), used inside [`super::Store`]'s
+//! transactions.
+use super::rule::{NewSale, SaleTx};
+use super::store::SaleRecord;
+use super::LedgerError;
 use parity_scale_codec::{Decode, Encode};
 use protocol::{
-    Balance, ChannelId, Epoch, MembershipProof, PublicKey, Purchase, Receipt, Signature,
-    SignedReceipt, Spent,
+    Balance, ChannelId, Epoch, MembershipProof, PublicKey, Receipt, Signature, SignedReceipt,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -29,13 +30,13 @@ pub(super) fn from_sql(v: i64) -> u64 {
     v as u64
 }
 
-fn key_from(bytes: Vec<u8>) -> Result<PublicKey, LedgerError> {
+pub(super) fn key_from(bytes: Vec<u8>) -> Result<PublicKey, LedgerError> {
     Ok(PublicKey(bytes.try_into().map_err(|_| {
         LedgerError::Corrupt("signer is not 33 bytes")
     })?))
 }
 
-fn digest_from(bytes: Option<Vec<u8>>) -> Result<Option<[u8; 32]>, LedgerError> {
+pub(super) fn digest_from(bytes: Option<Vec<u8>>) -> Result<Option<[u8; 32]>, LedgerError> {
     bytes
         .map(|b| {
             b.try_into()
@@ -44,126 +45,111 @@ fn digest_from(bytes: Option<Vec<u8>>) -> Result<Option<[u8; 32]>, LedgerError> 
         .transpose()
 }
 
-/// The epoch up to which sales of `channel` have stopped, and whether it is closing.
-fn stops(tx: &Connection, channel: ChannelId) -> Result<(bool, Option<Epoch>), LedgerError> {
-    Ok(tx
-        .prepare_cached("SELECT closing, stopped_epoch FROM channels WHERE channel = ?1")?
-        .query_row(params![to_sql(channel.0)], |row| {
-            Ok((row.get::<_, bool>(0)?, row.get::<_, Option<u32>>(1)?))
-        })
-        .optional()?
-        .unwrap_or((false, None)))
-}
+/// A sale's reads and writes on SQLite, inside the batch's `IMMEDIATE` transaction (which
+/// holds the database's one write lock: every other writer waits).
+pub(super) struct SqliteTx<'a>(pub(super) &'a Connection);
 
-/// One sale inside an open transaction (see [`super::Store::sell_batch`]). The outer
-/// `Err` is a database failure, which may leave this request half written: the caller
-/// must abort the transaction. Every refusal (inner `Err`) is decided before the first
-/// write.
-pub(super) fn sell_in<E>(
-    tx: &Connection,
-    offer: &Offer,
-    decide: impl FnOnce(Spent) -> Result<Purchase, E>,
-) -> Result<Result<SellOutcome, Refused<E>>, LedgerError> {
-    let refuse = |e: LedgerError| Ok(Err(Refused::Ledger(e)));
-    let receipt = *offer.authorized.receipt();
-    let channel = to_sql(receipt.channel.0);
-    if let Some(earlier) = sale_in(tx, receipt.channel, receipt.epoch, receipt.amount)? {
-        return Ok(Ok(SellOutcome::AlreadySold(earlier)));
+impl SaleTx for SqliteTx<'_> {
+    fn sale(
+        &mut self,
+        channel: ChannelId,
+        epoch: Epoch,
+        amount: Balance,
+    ) -> Result<Option<SaleRecord>, LedgerError> {
+        sale_in(self.0, channel, epoch, amount)
     }
-    let (closing, stopped) = stops(tx, receipt.channel)?;
-    if closing {
-        return refuse(LedgerError::Closing(receipt.channel));
+
+    fn stops(&mut self, channel: ChannelId) -> Result<(bool, Option<Epoch>), LedgerError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT closing, stopped_epoch FROM channels WHERE channel = ?1")?
+            .query_row(params![to_sql(channel.0)], |row| {
+                Ok((row.get::<_, bool>(0)?, row.get::<_, Option<u32>>(1)?))
+            })
+            .optional()?
+            .unwrap_or((false, None)))
     }
-    if stopped.is_some_and(|e| receipt.epoch <= e) {
-        return refuse(LedgerError::EpochEnded {
-            channel: receipt.channel,
-            epoch: receipt.epoch,
-        });
+
+    fn total(&mut self, channel: ChannelId, epoch: Epoch) -> Result<Balance, LedgerError> {
+        Ok(best_in(self.0, channel, epoch)?.map_or(0, |b| b.receipt.amount))
     }
-    let total = best_in(tx, receipt.channel, receipt.epoch)?.map_or(0, |b| b.receipt.amount);
-    let signer = offer.authorized.signer();
-    let by_signer = tx
-        .prepare_cached(
-            "SELECT amount FROM spent WHERE channel = ?1 AND epoch = ?2 AND signer = ?3",
+
+    fn spent(
+        &mut self,
+        channel: ChannelId,
+        epoch: Epoch,
+        signer: &PublicKey,
+    ) -> Result<Balance, LedgerError> {
+        self.0
+            .prepare_cached(
+                "SELECT amount FROM spent WHERE channel = ?1 AND epoch = ?2 AND signer = ?3",
+            )?
+            .query_row(
+                params![to_sql(channel.0), epoch, signer.0.as_slice()],
+                |row| row.get::<_, Vec<u8>>(0),
+            )
+            .optional()?
+            .map(amount_from)
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    fn counter(&mut self, device: &str) -> Result<Option<u64>, LedgerError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT next_counter FROM devices WHERE device = ?1")?
+            .query_row(params![device], |row| row.get::<_, i64>(0))
+            .optional()?
+            .map(from_sql))
+    }
+
+    fn record(&mut self, sale: &NewSale) -> Result<(), LedgerError> {
+        let tx = self.0;
+        let r = &sale.record;
+        let channel = to_sql(r.channel.0);
+        tx.prepare_cached("UPDATE devices SET next_counter = ?2 WHERE device = ?1")?
+            .execute(params![r.device, to_sql(sale.next_counter)])?;
+        tx.prepare_cached("INSERT OR IGNORE INTO channels (channel) VALUES (?1)")?
+            .execute(params![channel])?;
+        tx.prepare_cached(
+            "INSERT INTO epochs (channel, epoch, total, signature, proof) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (channel, epoch) DO UPDATE SET
+                 total = excluded.total, signature = excluded.signature, proof = excluded.proof",
         )?
-        .query_row(
-            params![channel, receipt.epoch, signer.0.as_slice()],
-            |row| row.get::<_, Vec<u8>>(0),
-        )
-        .optional()?
-        .map(amount_from)
-        .transpose()?
-        .unwrap_or(0);
-    let purchase = match decide(Spent { total, by_signer }) {
-        Ok(purchase) => purchase,
-        Err(e) => return Ok(Err(Refused::Rule(e))),
-    };
-    let Some(first_counter) = tx
-        .prepare_cached("SELECT next_counter FROM devices WHERE device = ?1")?
-        .query_row(params![offer.device], |row| row.get::<_, i64>(0))
-        .optional()?
-        .map(from_sql)
-    else {
-        return refuse(LedgerError::UnknownDevice(offer.device.clone()));
-    };
-    let Some(next) = first_counter.checked_add(purchase.slots) else {
-        return refuse(LedgerError::CountersExhausted {
-            device: offer.device.clone(),
-        });
-    };
-    // Writes from here on: any error aborts the batch.
-    tx.prepare_cached("UPDATE devices SET next_counter = ?2 WHERE device = ?1")?
-        .execute(params![offer.device, to_sql(next)])?;
-    tx.prepare_cached("INSERT OR IGNORE INTO channels (channel) VALUES (?1)")?
-        .execute(params![channel])?;
-    let signed = offer.authorized.signed();
-    tx.prepare_cached(
-        "INSERT INTO epochs (channel, epoch, total, signature, proof) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (channel, epoch) DO UPDATE SET
-             total = excluded.total, signature = excluded.signature, proof = excluded.proof",
-    )?
-    .execute(params![
-        channel,
-        receipt.epoch,
-        amount_bytes(purchase.new_total).as_slice(),
-        signed.signature.0.as_slice(),
-        signed.proof.as_ref().map(|p| p.encode()),
-    ])?;
-    tx.prepare_cached(
-        "INSERT INTO spent (channel, epoch, signer, amount) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (channel, epoch, signer) DO UPDATE SET amount = excluded.amount",
-    )?
-    .execute(params![
-        channel,
-        receipt.epoch,
-        signer.0.as_slice(),
-        amount_bytes(by_signer.saturating_add(purchase.added())).as_slice(),
-    ])?;
-    tx.prepare_cached(
-        "INSERT INTO sales
-             (channel, epoch, new_total, device, first_counter, slots, signer, secret_digest)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        channel,
-        receipt.epoch,
-        amount_bytes(purchase.new_total).as_slice(),
-        offer.device,
-        to_sql(first_counter),
-        to_sql(purchase.slots),
-        signer.0.as_slice(),
-        offer.secret_digest.as_slice(),
-    ])?;
-    Ok(Ok(SellOutcome::Sold(SaleRecord {
-        channel: receipt.channel,
-        epoch: receipt.epoch,
-        new_total: purchase.new_total,
-        device: offer.device.clone(),
-        first_counter,
-        slots: purchase.slots,
-        signer,
-        secret_digest: Some(offer.secret_digest),
-    })))
+        .execute(params![
+            channel,
+            r.epoch,
+            amount_bytes(r.new_total).as_slice(),
+            sale.signature.0.as_slice(),
+            sale.proof.as_ref().map(|p| p.encode()),
+        ])?;
+        tx.prepare_cached(
+            "INSERT INTO spent (channel, epoch, signer, amount) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (channel, epoch, signer) DO UPDATE SET amount = excluded.amount",
+        )?
+        .execute(params![
+            channel,
+            r.epoch,
+            r.signer.0.as_slice(),
+            amount_bytes(sale.spent).as_slice(),
+        ])?;
+        tx.prepare_cached(
+            "INSERT INTO sales
+                 (channel, epoch, new_total, device, first_counter, slots, signer, secret_digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            channel,
+            r.epoch,
+            amount_bytes(r.new_total).as_slice(),
+            r.device,
+            to_sql(r.first_counter),
+            to_sql(r.slots),
+            r.signer.0.as_slice(),
+            r.secret_digest.as_ref().map(|d| d.as_slice()),
+        ])?;
+        Ok(())
+    }
 }
 
 pub(super) fn best_in(

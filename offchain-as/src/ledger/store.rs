@@ -4,9 +4,10 @@
 //! to another contract's channels.
 //!
 //! WAL with `synchronous=FULL`: once a write returns, it survives a crash or power loss.
-use super::rows::{amount_from, best_in, from_sql, receipt_from, sale_in, sell_in, to_sql};
+use super::rows::{amount_from, best_in, from_sql, receipt_from, sale_in, to_sql, SqliteTx};
+use super::rule::sell_in;
 use super::schema;
-use super::{LedgerError, Offer};
+use super::{LedgerError, Offer, Stop};
 use protocol::{Balance, ChannelId, Domain, Epoch, PublicKey, Purchase, SignedReceipt, Spent};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
@@ -149,11 +150,7 @@ impl Store {
     /// the same device (any deployment's): how a ledger for a new deployment keeps the
     /// devices' counters. Returns the devices raised.
     pub fn carry_counters_from(&mut self, older: &Path) -> Result<Vec<String>, LedgerError> {
-        let old = Connection::open_with_flags(older, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        let mut statement = old.prepare("SELECT device, next_counter FROM devices")?;
-        let rows = statement
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = read_counters(older)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -168,11 +165,11 @@ impl Store {
                 )
                 .optional()?
                 .map_or(floor, from_sql);
-            if from_sql(counter) > ours {
+            if counter > ours {
                 tx.execute(
                     "INSERT INTO devices (device, next_counter) VALUES (?1, ?2)
                      ON CONFLICT (device) DO UPDATE SET next_counter = excluded.next_counter",
-                    params![device, counter],
+                    params![device, to_sql(counter)],
                 )?;
                 raised.push(device);
             }
@@ -201,7 +198,9 @@ impl Store {
         let mut outcomes = Vec::with_capacity(offers.len());
         for (i, offer) in offers.iter().enumerate() {
             // `?`: a database error leaves `tx` to roll back when dropped.
-            outcomes.push(sell_in(&tx, offer, |spent| decide(i, spent))?);
+            outcomes.push(sell_in(&mut SqliteTx(&tx), offer, |spent| {
+                decide(i, spent)
+            })?);
         }
         tx.commit()?;
         Ok(outcomes)
@@ -278,41 +277,12 @@ impl Store {
         .collect()
     }
 
-    fn watched_one(&self, channel: ChannelId) -> Result<Option<Watched>, LedgerError> {
-        let row = self
-            .conn
-            .prepare_cached(
-                "SELECT c.closing, max(e.epoch) FROM channels c
-                 JOIN epochs e ON e.channel = c.channel
-                 WHERE c.channel = ?1 AND c.closed_at IS NULL GROUP BY c.channel",
-            )?
-            .query_row(params![to_sql(channel.0)], |r| {
-                Ok((r.get::<_, bool>(0)?, r.get::<_, u32>(1)?))
-            })
-            .optional()?;
-        let Some((closing, epoch)) = row else {
-            return Ok(None);
-        };
-        let best = best_in(&self.conn, channel, epoch)?
-            .ok_or(LedgerError::Corrupt("an epoch row vanished"))?;
-        Ok(Some(Watched {
-            channel,
-            best,
-            closing,
-        }))
-    }
-
     /// Stops sales on `channel` (durably), then reads what the AS holds of it: the close
     /// that follows claims everything ever sold, because nothing can be sold between
     /// the stop and the read.
     pub fn begin_close(&mut self, channel: ChannelId) -> Result<Option<Watched>, LedgerError> {
-        // Inserted if it never had a sale: it must not get one now either.
-        self.conn.execute(
-            "INSERT INTO channels (channel, closing) VALUES (?1, 1)
-             ON CONFLICT (channel) DO UPDATE SET closing = 1",
-            params![to_sql(channel.0)],
-        )?;
-        self.watched_one(channel)
+        close_in(&self.conn, channel)?;
+        watched_in(&self.conn, channel)
     }
 
     /// Stops sales of `channel`'s `epoch` and earlier (durably; before a settle that must
@@ -322,13 +292,32 @@ impl Store {
         channel: ChannelId,
         epoch: Epoch,
     ) -> Result<Option<SignedReceipt>, LedgerError> {
-        self.conn.execute(
-            "INSERT INTO channels (channel, stopped_epoch) VALUES (?1, ?2)
-             ON CONFLICT (channel) DO UPDATE SET
-                 stopped_epoch = max(coalesce(stopped_epoch, 0), excluded.stopped_epoch)",
-            params![to_sql(channel.0), epoch],
-        )?;
+        end_epoch_in(&self.conn, channel, epoch)?;
         best_in(&self.conn, channel, epoch)
+    }
+
+    /// Stops sales as each of `stops` says, in one transaction, then reads what each
+    /// claims: [`Self::begin_close`] or [`Self::end_epoch`] for many channels at once
+    /// (a pass with many closes due commits once).
+    pub fn stop(&mut self, stops: &[Stop]) -> Result<Vec<Option<SignedReceipt>>, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut read = Vec::with_capacity(stops.len());
+        for stop in stops {
+            read.push(match *stop {
+                Stop::Close(channel) => {
+                    close_in(&tx, channel)?;
+                    watched_in(&tx, channel)?.map(|w| w.best)
+                }
+                Stop::EndEpoch(channel, epoch) => {
+                    end_epoch_in(&tx, channel, epoch)?;
+                    best_in(&tx, channel, epoch)?
+                }
+            });
+        }
+        tx.commit()?;
+        Ok(read)
     }
 
     /// Records that the finalized chain no longer has `channel` as of block `block`.
@@ -402,4 +391,61 @@ impl Store {
             .optional()?
             .unwrap_or_default())
     }
+}
+
+/// Marks `channel` closing (inserted if it never had a sale: it must not get one now).
+fn close_in(conn: &Connection, channel: ChannelId) -> Result<(), LedgerError> {
+    conn.prepare_cached(
+        "INSERT INTO channels (channel, closing) VALUES (?1, 1)
+         ON CONFLICT (channel) DO UPDATE SET closing = 1",
+    )?
+    .execute(params![to_sql(channel.0)])?;
+    Ok(())
+}
+
+/// Stops sales of `channel`'s `epoch` and earlier.
+fn end_epoch_in(conn: &Connection, channel: ChannelId, epoch: Epoch) -> Result<(), LedgerError> {
+    conn.prepare_cached(
+        "INSERT INTO channels (channel, stopped_epoch) VALUES (?1, ?2)
+         ON CONFLICT (channel) DO UPDATE SET
+             stopped_epoch = max(coalesce(stopped_epoch, 0), excluded.stopped_epoch)",
+    )?
+    .execute(params![to_sql(channel.0), epoch])?;
+    Ok(())
+}
+
+/// What the AS holds of `channel` if it is not seen closed.
+fn watched_in(conn: &Connection, channel: ChannelId) -> Result<Option<Watched>, LedgerError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT c.closing, max(e.epoch) FROM channels c
+             JOIN epochs e ON e.channel = c.channel
+             WHERE c.channel = ?1 AND c.closed_at IS NULL GROUP BY c.channel",
+        )?
+        .query_row(params![to_sql(channel.0)], |r| {
+            Ok((r.get::<_, bool>(0)?, r.get::<_, u32>(1)?))
+        })
+        .optional()?;
+    let Some((closing, epoch)) = row else {
+        return Ok(None);
+    };
+    let best =
+        best_in(conn, channel, epoch)?.ok_or(LedgerError::Corrupt("an epoch row vanished"))?;
+    Ok(Some(Watched {
+        channel,
+        best,
+        closing,
+    }))
+}
+
+/// Every device's next counter in the SQLite ledger at `path` (opened read-only).
+pub(super) fn read_counters(path: &Path) -> Result<Vec<(String, u64)>, LedgerError> {
+    let old = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut statement = old.prepare("SELECT device, next_counter FROM devices")?;
+    let rows = statement
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, from_sql(r.get::<_, i64>(1)?)))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }

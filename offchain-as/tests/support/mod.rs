@@ -1,6 +1,11 @@
 //! What the AS's tests share: keys, a seller, channels, and a fake contract reader that
 //! counts its calls.
 #![allow(dead_code)]
+
+/// PostgreSQL servers the tests start themselves (shared with the whole-system tests).
+#[path = "../../../tests/src/services.rs"]
+#[allow(unreachable_pub)]
+pub(crate) mod services;
 use api::{PurchaseBody, RequestSecret};
 use chain::{BlockHash, ChainError};
 use offchain_as::{
@@ -163,42 +168,111 @@ pub(crate) fn view(reader: &FakeReader, best: u32, finalized: u32) -> NodeView<F
     view
 }
 
-/// The ledger at `dir/as.db`, with the seller's devices, running.
-pub(crate) fn ledger(dir: &std::path::Path, max_slots: u64) -> Ledger {
-    ledger_with(dir, max_slots, Arc::new(Metrics::default()))
-}
-
 /// Where the test ledgers start device counters (a real ledger: the second it is made).
 pub(crate) const FLOOR: u64 = 0;
 
-pub(crate) fn ledger_with(dir: &std::path::Path, max_slots: u64, metrics: Arc<Metrics>) -> Ledger {
-    let mut store = Store::open_at(&dir.join("as.db"), &DOMAIN, FLOOR).expect("ledger");
-    for d in ["lock", "pump"] {
-        store.register_device(d).expect("device");
+/// The ledger backend a test runs on: SQLite at `dir/as.db`, or a PostgreSQL database of
+/// its own. Opening the same backend again opens the same ledger (a restart).
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    /// SQLite in the test's directory.
+    Sqlite,
+    /// A database of its own (this URL) on the test process's PostgreSQL server.
+    Postgres(String),
+}
+
+/// The test process's PostgreSQL server: started on first use, stopped by its watchdog
+/// when the process ends.
+pub(crate) fn cluster() -> &'static services::Postgres {
+    static CLUSTER: std::sync::OnceLock<services::Postgres> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        assert!(
+            services::postgres_available(),
+            "PostgreSQL's server programs are not installed: run scripts/setup.sh (Debian's postgresql-15)"
+        );
+        services::Postgres::start()
+    })
+}
+
+/// `$test(backend)` once per backend, as `sqlite::$test` and `postgres::$test`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test($crate::support::Backend::Sqlite)
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test($crate::support::Backend::postgres(stringify!($test)))
+                }
+            )*
+        }
+    };
+}
+
+impl Backend {
+    /// A new database on the test process's PostgreSQL server, for test `name`.
+    pub(crate) fn postgres(name: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let name: String = format!("t{n}_{name}").chars().take(60).collect();
+        Backend::Postgres(cluster().create_database(&name))
     }
-    Ledger::start(
-        store,
-        Rules {
+
+    /// The ledger with the seller's devices, running.
+    pub(crate) async fn ledger(&self, dir: &std::path::Path, max_slots: u64) -> Ledger {
+        self.ledger_with(dir, max_slots, Arc::new(Metrics::default()))
+            .await
+    }
+
+    /// [`Self::ledger`] counting into `metrics`.
+    pub(crate) async fn ledger_with(
+        &self,
+        dir: &std::path::Path,
+        max_slots: u64,
+        metrics: Arc<Metrics>,
+    ) -> Ledger {
+        let rules = Rules {
             our_account: AS,
             tariff: tariff(max_slots),
-        },
-        metrics,
-    )
-    .expect("ledger thread")
+        };
+        let ledger = match self {
+            Backend::Sqlite => {
+                let store = Store::open_at(&dir.join("as.db"), &DOMAIN, FLOOR).expect("ledger");
+                Ledger::start(store, rules, metrics).expect("ledger thread")
+            }
+            Backend::Postgres(url) => Ledger::connect(url, &DOMAIN, FLOOR, rules, metrics)
+                .await
+                .expect("the PostgreSQL ledger"),
+        };
+        for d in ["lock", "pump"] {
+            ledger.register_device(d).await.expect("device");
+        }
+        ledger
+    }
 }
 
 /// Serves the AS over `view` on a loopback port in a thread of its own; returns its URL.
 pub(crate) fn serve(
+    backend: &Backend,
     dir: &std::path::Path,
     view: NodeView<FakeReader>,
     max_slots: u64,
     limits: Limits,
 ) -> String {
-    serve_with_plan(dir, view, max_slots, limits, plan())
+    serve_with_plan(backend, dir, view, max_slots, limits, plan())
 }
 
 /// [`serve`] with the closer's plan `plan`.
 pub(crate) fn serve_with_plan(
+    backend: &Backend,
     dir: &std::path::Path,
     view: NodeView<FakeReader>,
     max_slots: u64,
@@ -207,13 +281,14 @@ pub(crate) fn serve_with_plan(
 ) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     let dir = dir.to_path_buf();
+    let backend = backend.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(async move {
             let metrics = Arc::new(Metrics::default());
             let service = Arc::new(Service {
                 seller: Arc::new(seller(max_slots)),
-                ledger: ledger_with(&dir, max_slots, metrics.clone()),
+                ledger: backend.ledger_with(&dir, max_slots, metrics.clone()).await,
                 view,
                 metrics,
                 plan,
@@ -234,4 +309,19 @@ pub(crate) fn serve_with_plan(
         });
     });
     format!("http://{}", rx.recv().expect("address"))
+}
+
+/// As the operator's `slotpay-as close` does: takes the closer lease, stops the
+/// channel's sales and reads what it holds, and gives the lease back.
+pub(crate) async fn operator_begin_close(
+    ledger: &Ledger,
+    channel: ChannelId,
+) -> Option<offchain_as::Watched> {
+    let fence = ledger
+        .take_lease("operator", std::time::Duration::from_secs(10))
+        .await
+        .expect("the lease");
+    let held = ledger.begin_close(channel, fence).await.expect("begun");
+    ledger.release_lease(fence).await.expect("released");
+    held
 }
