@@ -39,7 +39,7 @@ pub use crate::core::page::{
 };
 pub use crate::core::state::{crc32, CounterStore, DeviceState, StateError};
 pub use crate::core::throttle::{Source, Throttle, SOURCES};
-pub use crate::core::{ConfigError, Device, DeviceConfig, Grant, Refusal};
+pub use crate::core::{decimal, div_rem_u16, ConfigError, Device, DeviceConfig, Grant, Refusal};
 
 #[cfg(feature = "provision")]
 pub use provision::{Provision, ProvisionError, DEFAULT_DIGITS, DEFAULT_SLOT_SECONDS};

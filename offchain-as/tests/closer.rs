@@ -265,6 +265,7 @@ on_both_backends!(
     a_close_is_recorded_only_once_final,
     a_close_begun_by_another_process_is_not_submitted_twice,
     an_operator_close_after_one_cut_off_waits_for_its_finality_and_records_it,
+    a_payer_rotating_every_channel_at_once_loses_the_as_nothing,
 );
 
 fn count(reports: &[Report], what: fn(&Report) -> bool) -> usize {
@@ -567,6 +568,80 @@ fn sales_to_old_keys_are_settled_before_a_rotation_takes_effect(backend: Backend
         let f = chain.with();
         assert_eq!(f.paid[&ChannelId(0)], 5 * PRICE);
         assert_eq!(f.refunded[&ChannelId(0)], DEPOSIT - 5 * PRICE);
+    });
+}
+
+/// A payer opens many channels with far expiries (no crowd at any expiry), the AS sells
+/// on each as its sale path admits them, then the payer rotates every one in one block:
+/// each channel's old-epoch sales must now be settled within the notice, all at once, on
+/// a chain taking 4 a block. The sale path admits only as many channels as the notice can
+/// settle together (4 a block over notice - lead blocks), so every sale it made is paid
+/// before the old keys stop counting.
+fn a_payer_rotating_every_channel_at_once_loses_the_as_nothing(backend: Backend) {
+    const CHANNELS: u64 = 40;
+    const NOTICE: u32 = 10;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = FakeChain::with_capacity(4, 4);
+    let client = secret(6);
+    rt().block_on(async {
+        let ledger = backend.ledger(dir.path(), 64).await;
+        for i in 0..CHANNELS {
+            let mut c = channel(delegate(&client), DEPOSIT);
+            c.expires_at = 10_000;
+            c.notice = NOTICE;
+            open(&chain, ChannelId(i), c);
+        }
+        chain.advance(10, 0);
+        let mut closer = closer(&chain, &ledger, policy(), 3);
+        let plan = closer.plan();
+        plan.lock().expect("plan").bound_rotations(NOTICE);
+        // The sale path: a channel is sold on only once the plan admits it.
+        let mut sold = Vec::new();
+        for i in 0..CHANNELS {
+            let id = ChannelId(i);
+            let read = chain.read(id).await.expect("read");
+            let admitted = plan
+                .lock()
+                .expect("plan")
+                .admit(id, offchain_as::deadline(&read.channel.expect("open")), read.now);
+            if admitted.is_ok() {
+                sell(&ledger, &chain, id, 3 * PRICE, &client).await;
+                sold.push(id);
+            }
+        }
+        assert!(
+            !sold.is_empty() && sold.len() < CHANNELS as usize,
+            "the AS sells on some channels, not all: {}",
+            sold.len()
+        );
+        // Every channel rotated in block 11: the old keys stop counting at 21.
+        chain.advance(1, 0);
+        let now = chain.with().best;
+        for i in 0..CHANNELS {
+            chain
+                .with()
+                .channels
+                .get_mut(&ChannelId(i))
+                .expect("open")
+                .rotate(Authority::Revoked, now)
+                .expect("rotate");
+        }
+        // A pass every block until the rotation takes effect.
+        while chain.with().best < now + NOTICE {
+            closer.pass().await.expect("pass");
+            chain.advance(1, 0);
+        }
+        let f = chain.with();
+        let unpaid: Vec<_> = sold
+            .iter()
+            .filter(|id| f.paid.get(id).copied().unwrap_or(0) != 3 * PRICE)
+            .collect();
+        assert!(
+            unpaid.is_empty(),
+            "{} of {} channels sold on were not settled before the rotation took effect: {unpaid:?}",
+            unpaid.len(),
+            sold.len()
+        );
     });
 }
 

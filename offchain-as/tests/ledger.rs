@@ -629,7 +629,7 @@ fn a_new_postgres_ledger_starts_counters_at_its_creation_second() {
         our_account: AS,
         tariff: tariff(64),
     };
-    let before = offchain_as::counter_floor_now();
+    let before = offchain_as::counter_floor_now().expect("clock");
     rt().block_on(async {
         let metrics = std::sync::Arc::new(offchain_as::Metrics::default());
         let database = offchain_as::Database::Postgres(url.clone());

@@ -184,9 +184,77 @@ fn an_sqlite_ledger_moves_to_postgres_checked_row_by_row() {
         ledger.register_device("new").await.expect("device");
         assert_eq!(ledger.next_counter("new").await.expect("counter"), 1 << 40);
     });
-    // The database now holds a ledger: a second migration is refused, nothing changed.
+    // The file is marked moved: no AS serves from it again (its counters would be sold
+    // twice, beside the database's), nor is it moved twice.
+    let serve_again = Store::open(&db, &DOMAIN)
+        .err()
+        .expect("the moved file is refused");
+    assert!(
+        serve_again.to_string().contains("moved to PostgreSQL"),
+        "{serve_again}"
+    );
     let again = migrate(&db, &url);
     assert!(!again.status.success());
     let why = String::from_utf8_lossy(&again.stderr);
+    assert!(why.contains("moved to PostgreSQL"), "{why}");
+    // The database holds a ledger: another file moved into it is refused, nothing changed.
+    let other = dir.path().join("other.db");
+    drop(Store::open_at(&other, &DOMAIN, 1 << 40).expect("another ledger"));
+    let into_full = migrate(&other, &url);
+    assert!(!into_full.status.success());
+    let why = String::from_utf8_lossy(&into_full.stderr);
     assert!(why.contains("already holds a ledger"), "{why}");
+}
+
+/// A migration that fails part way (here: a row PostgreSQL's constraints refuse, which
+/// SQLite took with its foreign keys off) leaves no ledger behind. A ledger bound to the
+/// deployment but without the file's device rows would start its devices at the old
+/// floor, and an instance serving from it would sell counters the file already sold.
+#[test]
+fn a_migration_that_fails_part_way_leaves_no_ledger_to_sell_old_counters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("as.db");
+    let Backend::Postgres(url) = Backend::postgres("migrate_fails") else {
+        unreachable!()
+    };
+    let a = secret(34);
+    let delegate_ch = channel(delegate(&a), 1_000);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let sold_up_to = runtime.block_on(async {
+        let mut store = Store::open_at(&db, &DOMAIN, 1 << 40).expect("ledger");
+        store.register_device("lock").expect("device");
+        let ledger = Ledger::start(store, rules(), Arc::new(Metrics::default())).expect("ledger");
+        let sold = ledger
+            .sell(offer(ChannelId(1), &delegate_ch, 4 * PRICE, &a, None))
+            .await
+            .expect("sold");
+        sold.sale.first_counter + sold.sale.slots
+    });
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO epochs (channel, epoch, total, signature) VALUES (999, 0, x'01', x'02');",
+        )
+        .expect("an orphan row");
+    }
+    let out = migrate(&db, &url);
+    assert!(!out.status.success(), "the copy is refused");
+    // The AS then started on the database, as an operator or a unit file might.
+    runtime.block_on(async {
+        let ledger = Ledger::open(
+            &offchain_as::Database::Postgres(url.clone()),
+            &DOMAIN,
+            &["lock".to_owned()],
+            rules(),
+            Arc::new(Metrics::default()),
+        )
+        .await
+        .expect("a ledger");
+        let next = ledger.next_counter("lock").await.expect("counter");
+        assert!(
+            next >= sold_up_to,
+            "the device's counters restart at {next}, below {sold_up_to} the file sold"
+        );
+    });
 }

@@ -12,7 +12,9 @@ use hmac::digest::KeyInit;
 use hmac::Mac;
 use subtle::ConstantTimeEq;
 
+mod keyed;
 mod window;
+pub use keyed::HmacSha256Keyed;
 pub use window::{ReplayWindow, DEFAULT_WINDOW, MAX_WINDOW};
 
 /// HMAC-SHA1, RFC 4226's original hash.
@@ -78,13 +80,16 @@ impl DeviceKey {
         <HmacSha256 as KeyInit>::new_from_slice(&self.0).expect("HMAC accepts keys of any length")
     }
 
+    /// HMAC-SHA256 keyed with this key as its two precomputed chaining values (64
+    /// bytes), for [`Token::matches_state`]: what a device keeps.
+    pub fn keyed_state(&self) -> HmacSha256Keyed {
+        HmacSha256Keyed::new(&self.0)
+    }
+
     /// A key for another purpose, HMAC-SHA256(key, label): the device derives its CoAP
     /// Echo key this way, so a value it hands out never relates to an OTP.
     pub fn derive(&self, label: &[u8]) -> [u8; 32] {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.0)
-            .expect("HMAC accepts keys of any length");
-        mac.update(label);
-        mac.finalize().into_bytes().into()
+        self.keyed_state().mac(&[label])
     }
 }
 
@@ -202,7 +207,17 @@ pub fn hotp<M: Mac + KeyInit>(key: &[u8], counter: u64, digits: Digits) -> Otp {
 /// the SHA-256 compressions per token).
 pub fn hotp_keyed<M: Mac>(mut mac: M, counter: u64, digits: Digits) -> Otp {
     mac.update(&counter.to_be_bytes());
-    let tag = mac.finalize().into_bytes();
+    truncate(&mac.finalize().into_bytes(), digits)
+}
+
+/// HOTP-SHA256 from the key's precomputed state ([`DeviceKey::keyed_state`]): the same
+/// value as [`hotp`] with [`HmacSha256`], computed with no HMAC object on the stack.
+pub fn hotp_from_state(keyed: &HmacSha256Keyed, counter: u64, digits: Digits) -> Otp {
+    truncate(&keyed.mac(&[&counter.to_be_bytes()]), digits)
+}
+
+/// RFC 4226 section 5.3: dynamic truncation of an HMAC tag, mod 10^digits.
+fn truncate(tag: &[u8], digits: Digits) -> Otp {
     // Dynamic truncation: the low nibble of the last byte picks 4 bytes; works for any
     // tag of 20 bytes or more (SHA-1, SHA-256, SHA-512), as RFC 6238 uses it.
     let offset = usize::from(tag[tag.len() - 1] & 0x0f);
@@ -237,7 +252,7 @@ impl Token {
     pub fn issue(key: &DeviceKey, counter: u64, digits: Digits) -> Self {
         Token {
             counter,
-            otp: hotp::<HmacSha256>(&key.0, counter, digits),
+            otp: hotp_from_state(&key.keyed_state(), counter, digits),
         }
     }
 
@@ -272,6 +287,13 @@ impl Token {
     /// [`Self::matches`] with the key's HMAC state computed once ([`DeviceKey::keyed`]).
     pub fn matches_keyed(&self, keyed: &HmacSha256) -> bool {
         let expected = hotp_keyed(keyed.clone(), self.counter, self.otp.digits);
+        bool::from(expected.value.ct_eq(&self.otp.value))
+    }
+
+    /// [`Self::matches`] with the key's precomputed state ([`DeviceKey::keyed_state`]),
+    /// what a device checks with.
+    pub fn matches_state(&self, keyed: &HmacSha256Keyed) -> bool {
+        let expected = hotp_from_state(keyed, self.counter, self.otp.digits);
         bool::from(expected.value.ct_eq(&self.otp.value))
     }
 

@@ -299,6 +299,51 @@ fn window_survives_its_persisted_form_and_resizing() {
     assert_eq!(empty.check(0), Ok(()));
 }
 
+/// The in-place forms (what the firmware boots with) give the same windows as
+/// `from_parts` and `resized`, and leave the window as it was on an error.
+#[test]
+fn in_place_restore_and_resize_agree_with_the_copying_forms() {
+    let mut w = ReplayWindow::new(130).unwrap();
+    for c in [5, 70, 200, 129, 199, 100] {
+        granted(&mut w, c).unwrap();
+    }
+    let le: Vec<u8> = w.words().iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut in_place = ReplayWindow::new(7).unwrap();
+    in_place.set_from_le_bytes(130, w.highest(), &le).unwrap();
+    assert_eq!(
+        in_place,
+        ReplayWindow::from_parts(130, w.highest(), w.words()).unwrap()
+    );
+    let mut unset = ReplayWindow::new(7).unwrap();
+    unset.set_from_le_bytes(130, None, &le).unwrap();
+    assert_eq!(
+        unset,
+        ReplayWindow::from_parts(130, None, w.words()).unwrap()
+    );
+    for bad in [(130, &le[..16]), (0, &le[..]), (3000, &le[..])] {
+        let before = in_place;
+        assert!(in_place
+            .set_from_le_bytes(bad.0, w.highest(), bad.1)
+            .is_err());
+        assert_eq!(in_place, before);
+    }
+    for base in [w, ReplayWindow::new(130).unwrap()] {
+        for size in [1, 63, 64, 65, 130, 131, 1024, 2048] {
+            let mut r = base;
+            r.resize(size).unwrap();
+            assert_eq!(r, base.resized(size).unwrap(), "resize to {size}");
+            for again in [1, 100, 2048] {
+                let mut twice = r;
+                twice.resize(again).unwrap();
+                assert_eq!(twice, r.resized(again).unwrap());
+            }
+        }
+        let mut r = base;
+        assert!(r.resize(0).is_err() && r.resize(2049).is_err());
+        assert_eq!(r, base);
+    }
+}
+
 #[test]
 fn window_size_is_bounded() {
     assert_eq!(ReplayWindow::new(0), Err(HotpError::WindowSize(0)));
@@ -318,4 +363,44 @@ fn window_size_is_bounded() {
         top.check(u64::MAX - 16),
         Err(HotpError::Expired(u64::MAX - 16))
     );
+}
+
+/// The precomputed-state HMAC (what the device keeps) is the hmac crate's HMAC-SHA256,
+/// for message lengths across the padding's edges (55, 56, 63, 64 bytes and more) and
+/// messages in several parts; its HOTP values and token checks agree too.
+#[test]
+fn hmac_from_the_keyed_state_is_hmac_sha256() {
+    use hmac::digest::KeyInit;
+    use hmac::Mac;
+    use protocol::hotp::{hotp_from_state, HmacSha256Keyed};
+    let keys = [[0u8; 32], [0xff; 32], *b"12345678901234567890123456789012"];
+    let data: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+    for key in keys {
+        let keyed = HmacSha256Keyed::new(&key);
+        for len in [0, 1, 8, 28, 54, 55, 56, 57, 63, 64, 65, 119, 120, 128, 200] {
+            let msg = &data[..len];
+            let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&key).unwrap();
+            mac.update(msg);
+            let want: [u8; 32] = mac.finalize().into_bytes().into();
+            assert_eq!(keyed.mac(&[msg]), want, "length {len}");
+            let (a, b) = msg.split_at(len / 3);
+            let (b, c) = b.split_at(b.len() / 2);
+            assert_eq!(keyed.mac(&[a, b, c]), want, "length {len} in parts");
+        }
+        let device_key = DeviceKey(key);
+        assert_eq!(device_key.keyed_state(), keyed);
+        for counter in [0, 1, 1000, 1 << 32, u64::MAX] {
+            for digits in [Digits::SIX, Digits::EIGHT, Digits::NINE] {
+                let otp = hotp::<HmacSha256>(&key, counter, digits);
+                assert_eq!(hotp_from_state(&keyed, counter, digits), otp);
+                let token = Token::new(counter, otp);
+                assert!(token.matches_state(&keyed) && token.matches(&device_key));
+                let wrong = Otp::new(
+                    (otp.value() + 1) % 10u32.pow(u32::from(digits.get())),
+                    digits,
+                );
+                assert!(!Token::new(counter, wrong.unwrap()).matches_state(&keyed));
+            }
+        }
+    }
 }

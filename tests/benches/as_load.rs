@@ -35,6 +35,9 @@ use tests::several::Instance;
 use tests::*;
 
 const PRICE: u128 = 1_000_000;
+/// The channels' notice: long enough for the AS to hold every one of them (it holds only
+/// as many as it could settle together if the payer rotated them all at once).
+const LOAD_NOTICE: u32 = 400;
 const DEVICES: usize = 16;
 /// Opens per transaction: a block's proof-size limit allows about a hundred.
 const OPENS_PER_BATCH: usize = 64;
@@ -439,6 +442,7 @@ fn main() {
         &device_refs,
         &AsOptions {
             price: PRICE,
+            min_notice_blocks: LOAD_NOTICE,
             ..AsOptions::default()
         },
     );
@@ -586,7 +590,7 @@ async fn open_load_channels(
             &delegates(&secrets),
             PRICE * 1_000_000,
             expires_at,
-            20,
+            LOAD_NOTICE,
         )
         .await;
         for (id, secret) in ids.into_iter().zip(secrets) {
@@ -825,7 +829,7 @@ fn postgres_run(
         price: PRICE,
         blocks_before_expiry: 10,
         expiry_margin_blocks: 10,
-        min_notice_blocks: 12,
+        min_notice_blocks: LOAD_NOTICE,
         database_url: Some(database_url),
         lease_seconds: 2.0,
         ..AsOptions::default()

@@ -5,13 +5,14 @@
 //! running `serve` survives a node restart under load: sales answer 503 only while the
 //! node is down, resume after, and a close pending across the restart completes.
 use api::PurchaseReply;
-use chain::{balances, Contract, Finality, SlotpayEvent};
+use chain::{balances, Contract};
 use protocol::keys::{self, SecretKey};
 use protocol::{AnyDomain, ChannelId};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use tests::several::make_block;
 use tests::*;
 
 const PRICE: u128 = 1_000_000;
@@ -35,55 +36,18 @@ fn buy(
     )
 }
 
-/// Makes a block (the dev chain seals one per transaction), from //Dave, at best.
-async fn make_block(contract: &Contract) {
-    let charlie = subxt_signer::sr25519::dev::charlie().public_key().0;
-    balances::transfer(
-        contract.node(),
-        &subxt_signer::sr25519::dev::dave(),
-        &charlie,
-        1_000_000_000,
-        true,
-        Finality::Best,
-    )
-    .await
-    .expect("a block");
-}
-
-/// Every `Closed` event of the contract in blocks `from..=to` of the best chain.
+/// Every `Closed` event of the contract in blocks `from..=to` of the best chain: what
+/// each channel's (last) close paid and refunded.
 async fn closed_events(
     contract: &Contract,
     from: u32,
     to: u32,
 ) -> BTreeMap<ChannelId, (u128, u128)> {
-    let api = contract.node().api();
-    let rpc = contract.node().rpc();
-    let mut closed = BTreeMap::new();
-    for n in from..=to {
-        let Some(hash) = rpc
-            .chain_get_block_hash(Some(n.into()))
-            .await
-            .expect("hash")
-        else {
-            continue;
-        };
-        let events = api
-            .blocks()
-            .at(hash)
-            .await
-            .expect("block")
-            .events()
-            .await
-            .expect("events");
-        for e in events.iter().filter_map(Result::ok) {
-            if let Some(Ok(SlotpayEvent::Closed(c))) =
-                SlotpayEvent::from_details(&e, &contract.address())
-            {
-                closed.insert(c.channel, (c.paid, c.refunded));
-            }
-        }
-    }
+    let (closed, _) = several::close_and_settle_events(contract, from, to).await;
     closed
+        .into_iter()
+        .filter_map(|(id, closes)| Some((id, closes.last().map(|c| (c.1, c.2))?)))
+        .collect()
 }
 
 /// Channels expiring in one block in the crowd tests: several hundred, each with a sale.
@@ -102,7 +66,9 @@ fn crowd_expiring_together(url: &str, name: &str, lag: f64) {
         price: PRICE,
         blocks_before_expiry: before,
         expiry_margin_blocks: before,
-        min_notice_blocks: before + 1,
+        // Long enough a notice for the whole crowd's settles (the AS holds only as many
+        // channels as it could settle together if the payer rotated them all at once).
+        min_notice_blocks: before + 40,
         block_seconds: 0.5,
         inclusion_seconds: 1.0,
         ..AsOptions::default()
@@ -128,7 +94,7 @@ fn crowd_expiring_together(url: &str, name: &str, lag: f64) {
         &delegates(&secrets),
         DEPOSIT,
         expires_at,
-        before + 1,
+        before + 40,
     ));
     wait_for_channel(&as_url, *ids.last().expect("a crowd"));
     let mut sold = BTreeMap::new();

@@ -313,10 +313,6 @@ fn buy(
         }
     };
     let tokens = check_reply(&reply, args, channel, epoch, amount)?;
-    // Tokens in hand: this total is what the allowance counts from now on.
-    state.update(domain, channel, epoch, |r| {
-        r.bought = Some(r.bought.unwrap_or(0).max(amount))
-    })?;
     let mut client = DeviceClient::new(args.coap, ClientConfig::default())?;
     let mut counters = Vec::new();
     let mut refused = Vec::new();
@@ -337,6 +333,11 @@ fn buy(
             refused.join("; ")
         );
     }
+    // Granted by the device (not merely well-formed, which a lying AS can make up): this
+    // total is what the allowance counts from now on.
+    state.update(domain, channel, epoch, |r| {
+        r.bought = Some(r.bought.unwrap_or(0).max(amount))
+    })?;
     Ok(PayOutcome {
         channel: channel.0,
         epoch,
@@ -382,11 +383,12 @@ fn check_reply(
         .enumerate()
         .map(|(i, t)| {
             let token = Token::parse(t).map_err(|e| wrong(format!("token {t:?}: {e}")))?;
-            if token.counter() != reply.first_counter + i as u64 {
-                return Err(wrong(format!(
-                    "token {t:?} is not counter {}",
-                    reply.first_counter + i as u64
-                )));
+            let expected = reply
+                .first_counter
+                .checked_add(i as u64)
+                .ok_or_else(|| wrong(format!("first counter {} overflows", reply.first_counter)))?;
+            if token.counter() != expected {
+                return Err(wrong(format!("token {t:?} is not counter {expected}")));
             }
             Ok(token)
         })

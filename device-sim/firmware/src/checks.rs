@@ -58,16 +58,12 @@ impl Text {
 
     /// `value` in decimal, zero-padded to at least `width` digits.
     fn decimal(&mut self, value: u64, width: usize) {
-        let mut digits = [b'0'; 20];
-        let mut at = digits.len();
-        let mut v = value;
-        while v > 0 {
-            at -= 1;
-            digits[at] = b'0' + (v % 10) as u8;
-            v /= 10;
+        let mut digits = [0u8; 20];
+        let at = device::decimal(value, &mut digits);
+        for _ in digits.len() - at..width {
+            self.push(b'0');
         }
-        let start = at.min(digits.len().saturating_sub(width.max(1)));
-        for &d in &digits[start..] {
+        for &d in &digits[at..] {
             self.push(d);
         }
     }

@@ -42,18 +42,9 @@ impl Line {
 
     /// Appends `value` in decimal.
     pub fn number(&mut self, value: u64) -> &mut Self {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut v = value;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.push(&digits[at..])
+        let mut buf = [0u8; 20];
+        let at = device::decimal(value, &mut buf);
+        self.push(&buf[at..])
     }
 
     /// Appends `value` as `0x` and eight hex digits.
@@ -121,6 +112,16 @@ impl Say for bool {
     }
 }
 
+/// Bytes printed as they are (an answer's payload: text, not validated as UTF-8, which
+/// would cost the image its UTF-8 decoder).
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl Say for Bytes<'_> {
+    fn say(&self, line: &mut Line) {
+        line.push(self.0);
+    }
+}
+
 /// A number printed as `0x` and eight hex digits.
 pub struct Hex(pub u32);
 
@@ -157,10 +158,9 @@ pub fn exit(success: bool) -> ! {
 /// Where it panicked, without the message: formatting it would link `core::fmt`.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    match info.location() {
-        Some(at) => say!("PANIC at ", at.file(), ":", at.line()),
-        None => say!("PANIC"),
-    }
+    // No location or message: their formatting and file names cost flash.
+    let _ = info;
+    say!("PANIC");
     exit(false)
 }
 
@@ -172,15 +172,19 @@ extern "C" {
 }
 
 const PAINT: u32 = 0xA5A5_A5A5;
-/// How far below the current stack pointer painting goes (the mps2 has 4 MiB of RAM;
+/// How far below the top of the stack painting goes (the mps2 has 4 MiB of RAM;
 /// painting it all would only slow the run).
 const PAINT_SPAN: usize = 64 * 1024;
 
+/// The painted range: from a fixed bottom (the same for [`paint_stack`] and
+/// [`stack_high_water`], wherever each is called from) up to just below the caller's
+/// frame.
 fn paint_range() -> (usize, usize) {
     let bottom = core::ptr::addr_of!(__sheap) as usize;
+    let top = core::ptr::addr_of!(_stack_start) as usize;
     // Leave the current frame alone.
     let sp = cortex_m::register::msp::read() as usize - 256;
-    (bottom.max(sp.saturating_sub(PAINT_SPAN)), sp)
+    (bottom.max(top.saturating_sub(PAINT_SPAN)), sp)
 }
 
 /// Fills the unused stack with a pattern, so [`stack_high_water`] can see how deep the

@@ -34,18 +34,18 @@ pub enum BootError {
 }
 
 impl BootError {
-    /// For the boot log, without `core::fmt`.
+    /// For the boot log, without `core::fmt` (short: every byte of text is flash).
     pub fn describe(&self) -> &'static str {
         match self {
-            BootError::NoFlash => "no flash file: give -semihosting-config ...,arg=FILE",
-            BootError::Flash(HostError::Open) => "the flash file does not open read-write",
-            BootError::Flash(_) => "the flash file failed",
+            BootError::NoFlash => "no flash file argument",
+            BootError::Flash(HostError::Open) => "flash file: no read-write open",
+            BootError::Flash(_) => "flash file failed",
             BootError::Provisioning(ProvisionedError::Corrupt) => {
-                "the provisioning page holds no record (slotpay-device --write-flash writes one)"
+                "no provisioning record (slotpay-device --write-flash)"
             }
-            BootError::Provisioning(_) => "the provisioning record's settings cannot run",
-            BootError::State => "the state pages failed",
-            BootError::Taken => "the device was booted already",
+            BootError::Provisioning(_) => "provisioning cannot run",
+            BootError::State => "state pages failed",
+            BootError::Taken => "booted already",
         }
     }
 }
@@ -75,7 +75,10 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Boots the device from the flash named on the semihosting command line, in place,
 /// and hands it out; `None` (as `BootError`'s `Taken`) the second time.
+/// (Not inlined: the provisioning it reads is then not in its caller's frame while the
+/// device serves.)
 #[allow(unsafe_code)] // the one `&mut` to the static device
+#[inline(never)]
 pub fn boot() -> Result<&'static mut Coap, BootError> {
     if TAKEN.load(Ordering::Relaxed) {
         return Err(BootError::Taken);

@@ -232,16 +232,7 @@ impl<'a> Writer<'a> {
     #[inline(never)]
     pub(super) fn number(&mut self, value: u64) -> &mut Self {
         let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut v = value;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
+        let at = crate::core::decimal(value, &mut digits);
         self.text(&digits[at..])
     }
 

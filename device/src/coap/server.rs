@@ -144,7 +144,7 @@ impl<S: CounterStore, const N: usize> CoapDevice<S, N> {
         match self.device.present(&source, echo, request.payload, now_ms) {
             Ok(grant) => {
                 self.active_until_ms = self.active_until_ms.max(now_ms) + self.slot_ms;
-                let seconds = (self.active_until_ms - now_ms).div_ceil(1000);
+                let seconds = seconds_up(self.active_until_ms - now_ms);
                 (
                     Reply::Granted {
                         counter: grant.counter,
@@ -238,7 +238,7 @@ pub(super) fn write(
         }
         Reply::Throttled { retry_ms } => {
             let mut buf = [0u8; 8];
-            w.option(MAX_AGE, uint(retry_ms.div_ceil(1000), &mut buf));
+            w.option(MAX_AGE, uint(seconds_up(*retry_ms), &mut buf));
         }
         _ => {}
     }
@@ -303,4 +303,10 @@ pub(crate) fn hotp_error_text(w: &mut Writer<'_>, e: HotpError) {
                 .text(b" is below the replay window");
         }
     }
+}
+
+/// `ms` in whole seconds, rounded up (`ms.div_ceil(1000)` without a 64-bit division).
+fn seconds_up(ms: u64) -> u64 {
+    let (s, rest) = crate::core::div_rem_u16(ms, 1000);
+    s + u64::from(rest > 0)
 }

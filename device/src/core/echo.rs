@@ -7,13 +7,18 @@
 //! key. It is good in its 30 s epoch and the next, so for 30 to 60 s, and never after a
 //! reboot (the boot count is in the MAC).
 use super::throttle::Source;
-use protocol::hotp::{DeviceKey, HmacSha256};
+use protocol::hotp::{DeviceKey, HmacSha256Keyed};
 use subtle::ConstantTimeEq;
 
 /// Bytes of an Echo value.
 pub const ECHO_LEN: usize = 9;
 /// Length of an Echo epoch; a value is accepted in its own epoch and the next.
 pub const ECHO_EPOCH_MS: u64 = 30_000;
+
+/// The epoch of `now_ms` (ECHO_EPOCH_MS fits 16 bits: no 64-bit division).
+fn epoch(now_ms: u64) -> u64 {
+    super::div_rem_u16(now_ms, ECHO_EPOCH_MS as u16).0
+}
 
 /// An Echo value as the device hands it out (CoAP option 252).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,20 +33,20 @@ impl Echo {
 
 /// The Echo key's HMAC state, keyed once at boot.
 #[derive(Clone)]
-pub(crate) struct EchoKey(HmacSha256);
+pub(crate) struct EchoKey(HmacSha256Keyed);
 
 impl EchoKey {
+    /// A placeholder, derived in place at boot (`Booted::place`).
+    pub(crate) const UNSET: EchoKey = EchoKey(HmacSha256Keyed::UNSET);
+
     pub(crate) fn derive(key: &DeviceKey) -> Self {
-        EchoKey(DeviceKey(key.derive(b"slotpay coap echo v1")).keyed())
+        EchoKey(DeviceKey(key.derive(b"slotpay coap echo v1")).keyed_state())
     }
 
     fn value(&self, boots: u32, epoch: u64, source: &Source) -> Echo {
-        use hmac::Mac;
-        let mut mac = self.0.clone();
-        mac.update(&boots.to_le_bytes());
-        mac.update(&epoch.to_le_bytes());
-        mac.update(&source.0);
-        let tag = mac.finalize().into_bytes();
+        let tag = self
+            .0
+            .mac(&[&boots.to_le_bytes(), &epoch.to_le_bytes(), &source.0]);
         let mut echo = [0u8; ECHO_LEN];
         echo[0] = epoch as u8;
         echo[1..].copy_from_slice(&tag[..ECHO_LEN - 1]);
@@ -50,7 +55,7 @@ impl EchoKey {
 
     /// The Echo to hand `source` now.
     pub(crate) fn issue(&self, boots: u32, now_ms: u64, source: &Source) -> Echo {
-        self.value(boots, now_ms / ECHO_EPOCH_MS, source)
+        self.value(boots, epoch(now_ms), source)
     }
 
     /// Whether `echo` is one this device gave `source` in this epoch or the last. One
@@ -59,7 +64,7 @@ impl EchoKey {
         if echo.len() != ECHO_LEN {
             return false;
         }
-        let epoch = now_ms / ECHO_EPOCH_MS;
+        let epoch = epoch(now_ms);
         let claimed = if echo[0] == epoch as u8 {
             epoch
         } else if epoch > 0 && echo[0] == (epoch - 1) as u8 {

@@ -82,7 +82,7 @@ impl<P: Pages> AbStore<P> {
     fn record(
         &mut self,
         page: usize,
-        state: Option<&mut Option<DeviceState>>,
+        state: Option<&mut DeviceState>,
     ) -> Result<Option<u32>, AbError<P::Error>> {
         let mut buf = [0u8; RECORD_MAX];
         self.pages.read(page, 0, &mut buf).map_err(AbError::Flash)?;
@@ -94,21 +94,24 @@ impl<P: Pages> AbStore<P> {
         if crc32(body).to_le_bytes() != crc {
             return Ok(None);
         }
-        let Ok(decoded) = DeviceState::decode(&body[6..]) else {
-            return Ok(None);
+        let decoded = match state {
+            Some(state) => state.decode_from(&body[6..]).is_ok(),
+            None => DeviceState::is_valid(&body[6..]),
         };
-        if let Some(state) = state {
-            *state = Some(decoded);
-        }
-        Ok(Some(seq))
+        Ok(decoded.then_some(seq))
     }
 }
 
 impl<P: Pages> CounterStore for AbStore<P> {
     type Error = AbError<P::Error>;
 
-    #[inline(never)]
     fn load(&mut self) -> Result<Option<DeviceState>, Self::Error> {
+        let mut state = DeviceState::blank();
+        Ok(self.load_into(&mut state)?.then_some(state))
+    }
+
+    #[inline(never)]
+    fn load_into(&mut self, state: &mut DeviceState) -> Result<bool, Self::Error> {
         if self.pages.page_size() < RECORD_MAX {
             return Err(AbError::PageTooSmall);
         }
@@ -119,11 +122,10 @@ impl<P: Pages> CounterStore for AbStore<P> {
             (None, None) => None,
         };
         self.current = newest;
-        let mut state = None;
-        if let Some((page, _)) = newest {
-            self.record(page, Some(&mut state))?;
+        match newest {
+            Some((page, _)) => Ok(self.record(page, Some(state))?.is_some()),
+            None => Ok(false),
         }
-        Ok(state)
     }
 
     fn save(&mut self, state: &DeviceState) -> Result<(), Self::Error> {

@@ -18,7 +18,7 @@ pub(crate) mod state;
 pub(crate) mod throttle;
 
 use echo::{Echo, EchoKey, ECHO_LEN};
-use protocol::hotp::{DeviceKey, Digits, HmacSha256, HotpError, ReplayWindow, Token};
+use protocol::hotp::{DeviceKey, Digits, HmacSha256Keyed, HotpError, ReplayWindow, Token};
 use state::{CounterStore, DeviceState};
 use throttle::{Bucket, SourceTable};
 use throttle::{Source, Throttle};
@@ -118,25 +118,40 @@ enum Boot {
 /// The state of a booted device besides its tables.
 struct Booted {
     config: DeviceConfig,
-    window: ReplayWindow,
-    boots: u32,
+    /// The state as last saved (the window, the boot count; its budget is the one last
+    /// written, the live one is the device's `bucket`). Restored and saved in place.
+    state: DeviceState,
     echo_key: EchoKey,
-    /// HMAC-SHA256 keyed with the device key once, cloned per check.
-    keyed: HmacSha256,
+    /// HMAC-SHA256 keyed with the device key once: its two chaining values.
+    keyed: HmacSha256Keyed,
 }
 
 impl Booted {
-    /// Boots `slot` with `config`, `window` and `boots`: the keys' HMAC states computed
-    /// once, here.
+    /// A booted device's placeholder (written straight into its slot: not inlined).
     #[inline(never)]
-    fn place(slot: &mut Boot, config: DeviceConfig, window: ReplayWindow, boots: u32) {
-        *slot = Boot::On(Booted {
-            echo_key: EchoKey::derive(&config.key),
-            keyed: config.key.keyed(),
+    fn blank(config: DeviceConfig) -> Boot {
+        Boot::On(Booted {
+            echo_key: EchoKey::UNSET,
+            keyed: HmacSha256Keyed::UNSET,
             config,
-            window,
-            boots,
-        });
+            state: DeviceState::blank(),
+        })
+    }
+
+    /// Places `config` in `slot`, with a blank state for `Device::restore` to fill in
+    /// place: the keys' HMAC states computed once, here.
+    #[inline(never)]
+    fn place(slot: &mut Boot, config: DeviceConfig) -> &mut Booted {
+        // Placeholders first, the keys then derived where they lie: built whole on the
+        // stack, the booted device cost it two copies of itself (1.1 KiB on the M0).
+        *slot = Self::blank(config);
+        let Boot::On(b) = slot else {
+            // Just written.
+            unreachable!()
+        };
+        b.echo_key = EchoKey::derive(&b.config.key);
+        b.keyed = b.config.key.keyed_state();
+        b
     }
 }
 
@@ -162,32 +177,31 @@ impl<S: CounterStore> Device<S> {
     }
 
     /// The saved state brought to `config` (a first boot's, if none), with the boot
-    /// count raised, saved; the bucket restored from it. (Not inlined, like the key
-    /// derivation in `Booted::place`: `start` holds neither's temporaries while it runs
-    /// the other.)
+    /// count raised, saved; the bucket restored from it. All in `state`, in place (on a
+    /// small core each copy of a state is 300 bytes of stack). (Not inlined, like the
+    /// key derivation in `Booted::place`: `start` holds neither's temporaries while it
+    /// runs the other.)
     #[inline(never)]
-    fn restore(&mut self, config: &DeviceConfig) -> Result<DeviceState, Refusal<S::Error>> {
-        let mut state = match self.store.load().map_err(Refusal::Storage)? {
-            Some(saved) => DeviceState {
-                window: saved
-                    .window
-                    .resized(config.window)
-                    .map_err(|e| Refusal::Config(ConfigError::Window(e)))?,
-                ..saved
-            },
-            None => DeviceState {
-                window: ReplayWindow::new(config.window)
-                    .map_err(|e| Refusal::Config(ConfigError::Window(e)))?,
-                budget_ms: i64::try_from(config.throttle.capacity_ms()).unwrap_or(i64::MAX),
-                boots: 0,
-            },
-        };
-        let bucket = Bucket::restore(state.budget_ms, &config.throttle);
+    fn restore(
+        store: &mut S,
+        bucket: &mut Bucket,
+        config: &DeviceConfig,
+        state: &mut DeviceState,
+    ) -> Result<(), Refusal<S::Error>> {
+        let window = |e| Refusal::Config(ConfigError::Window(e));
+        if store.load_into(state).map_err(Refusal::Storage)? {
+            state.window.resize(config.window).map_err(window)?;
+        } else {
+            *state = DeviceState::blank();
+            state.window.resize(config.window).map_err(window)?;
+            state.budget_ms = i64::try_from(config.throttle.capacity_ms()).unwrap_or(i64::MAX);
+        }
+        let restored = Bucket::restore(state.budget_ms, &config.throttle);
         state.boots = state.boots.wrapping_add(1);
-        state.budget_ms = bucket.persisted(&config.throttle);
-        self.store.save(&state).map_err(Refusal::Storage)?;
-        self.bucket = bucket;
-        Ok(state)
+        state.budget_ms = restored.persisted(&config.throttle);
+        store.save(state).map_err(Refusal::Storage)?;
+        *bucket = restored;
+        Ok(())
     }
 
     fn booted(&self) -> Option<&Booted> {
@@ -209,9 +223,12 @@ impl<S: CounterStore> Device<S> {
             return Err(Refusal::Config(ConfigError::Throttle(problem)));
         }
         ReplayWindow::new(config.window).map_err(|e| Refusal::Config(ConfigError::Window(e)))?;
-        let state = self.restore(&config)?;
+        let b = Booted::place(&mut self.boot, config);
+        if let Err(e) = Self::restore(&mut self.store, &mut self.bucket, &b.config, &mut b.state) {
+            self.boot = Boot::Off;
+            return Err(e);
+        }
         self.sources.clear();
-        Booted::place(&mut self.boot, config, state.window, state.boots);
         Ok(())
     }
 
@@ -222,7 +239,7 @@ impl<S: CounterStore> Device<S> {
 
     /// The replay window as last saved (`None` before boot).
     pub fn window(&self) -> Option<&ReplayWindow> {
-        self.booted().map(|b| &b.window)
+        self.booted().map(|b| &b.state.window)
     }
 
     /// One past the highest counter granted (0 before the first grant).
@@ -234,7 +251,7 @@ impl<S: CounterStore> Device<S> {
 
     /// Boots so far, this one included (part of every Echo value; 0 before boot).
     pub fn boots(&self) -> u32 {
-        self.booted().map_or(0, |b| b.boots)
+        self.booted().map_or(0, |b| b.state.boots)
     }
 
     /// Whole failures the global budget allows right now, all sources together.
@@ -265,7 +282,7 @@ impl<S: CounterStore> Device<S> {
     /// all zeros: an unbooted device checks no Echo at all.
     pub fn echo(&self, source: &Source, now_ms: u64) -> Echo {
         match self.booted() {
-            Some(b) => b.echo_key.issue(b.boots, now_ms, source),
+            Some(b) => b.echo_key.issue(b.state.boots, now_ms, source),
             None => Echo([0; ECHO_LEN]),
         }
     }
@@ -287,9 +304,13 @@ impl<S: CounterStore> Device<S> {
         let Boot::On(b) = &mut self.boot else {
             return Err(Refusal::Config(ConfigError::NotBooted));
         };
-        let fresh = echo.is_some_and(|e| b.echo_key.verify(b.boots, now_ms, source, e));
+        let fresh = echo.is_some_and(|e| b.echo_key.verify(b.state.boots, now_ms, source, e));
         if !fresh {
-            return Err(Refusal::NeedEcho(b.echo_key.issue(b.boots, now_ms, source)));
+            return Err(Refusal::NeedEcho(b.echo_key.issue(
+                b.state.boots,
+                now_ms,
+                source,
+            )));
         }
         let token = Token::parse_bytes(token).map_err(Refusal::Malformed)?;
         if token.digits() != b.config.digits {
@@ -300,7 +321,7 @@ impl<S: CounterStore> Device<S> {
         if let Some(retry_in_ms) = self.sources.blocked(source, now_ms, &b.config.throttle) {
             return Err(Refusal::Throttled { retry_in_ms });
         }
-        match b.window.check(token.counter()) {
+        match b.state.window.check(token.counter()) {
             Ok(()) => {}
             Err(HotpError::AlreadyGranted(c)) => return Err(Refusal::Used(c)),
             Err(_) => return Err(Refusal::Expired(token.counter())),
@@ -311,34 +332,119 @@ impl<S: CounterStore> Device<S> {
             return Err(Refusal::Throttled { retry_in_ms });
         }
         if self.bucket.needs_reservation() {
-            let budget_ms = self.bucket.reserve(&t);
-            let state = DeviceState {
-                window: b.window,
-                budget_ms,
-                boots: b.boots,
-            };
-            self.store.save(&state).map_err(Refusal::Storage)?;
+            // Saved in place: the window is unchanged, the budget the reserved one.
+            b.state.budget_ms = self.bucket.reserve(&t);
+            self.store.save(&b.state).map_err(Refusal::Storage)?;
         }
-        if !token.matches_keyed(&b.keyed) {
+        if !token.matches_state(&b.keyed) {
             self.bucket.spend(&t);
             self.sources.record_failure(source, now_ms, &t);
             return Err(Refusal::Invalid);
         }
-        // The state as it will be once granted, saved before the grant is: the only
-        // copy of the window (each is 280 bytes of a small core's stack).
-        let mut next = DeviceState {
-            window: b.window,
-            budget_ms: self.bucket.persisted(&t),
-            boots: b.boots,
-        };
-        next.window
-            .accept(token.counter())
-            .map_err(|_| Refusal::Used(token.counter()))?;
-        self.store.save(&next).map_err(Refusal::Storage)?;
-        b.window = next.window;
+        Self::grant(
+            &mut self.store,
+            b,
+            self.bucket.persisted(&t),
+            token.counter(),
+        )?;
         self.sources.forgive(source);
         Ok(Grant {
             counter: token.counter(),
         })
+    }
+
+    /// Grants `counter` in `b`'s window, the new state (with `budget_ms`) saved first.
+    /// (Not inlined: its copy of the state, 296 bytes, is then not in `present`'s frame
+    /// while the HMAC runs.)
+    #[inline(never)]
+    fn grant(
+        store: &mut S,
+        b: &mut Booted,
+        budget_ms: i64,
+        counter: u64,
+    ) -> Result<(), Refusal<S::Error>> {
+        // The state as it will be once granted, saved before the grant is: the only
+        // copy of the window (each is 280 bytes of a small core's stack).
+        let mut next = DeviceState {
+            budget_ms,
+            ..b.state
+        };
+        next.window
+            .accept(counter)
+            .map_err(|_| Refusal::Used(counter))?;
+        store.save(&next).map_err(Refusal::Storage)?;
+        b.state = next;
+        Ok(())
+    }
+}
+
+/// Writes `value` in decimal at the end of `buf`, without `core::fmt`; returns where its
+/// digits start (the bytes before are left as they were: a buffer of `b'0'` gives zero
+/// padding). The device's answers and the firmware's output and tokens use it.
+pub fn decimal(value: u64, buf: &mut [u8; 20]) -> usize {
+    let mut at = buf.len();
+    let mut v = value;
+    loop {
+        at -= 1;
+        let (q, r) = div_rem_u16(v, 10);
+        buf[at] = b'0' + r as u8;
+        v = q;
+        if v == 0 {
+            return at;
+        }
+    }
+}
+
+/// `n / d` and `n % d` for a divisor below 2^16, in three 32-bit divisions: a core
+/// without 64-bit division (every Cortex-M; the M0 has no divider at all) would otherwise
+/// link the generic 64-bit routine (about 1 KB of flash) for the device's few divisions
+/// of a u64 by a constant (the Echo epoch, seconds, decimal digits).
+pub fn div_rem_u16(n: u64, d: u16) -> (u64, u16) {
+    let d = u32::from(d.max(1));
+    let (hi, lo) = ((n >> 32) as u32, n as u32);
+    let (q2, r) = (hi / d, hi % d);
+    // Each step divides r * 2^16 + 16 more bits, below d * 2^16: it fits a u32.
+    let x = (r << 16) | (lo >> 16);
+    let (q1, r) = (x / d, x % d);
+    let y = (r << 16) | (lo & 0xffff);
+    let (q0, r) = (y / d, y % d);
+    (
+        (u64::from(q2) << 32) | (u64::from(q1) << 16) | u64::from(q0),
+        r as u16,
+    )
+}
+
+#[cfg(test)]
+mod div_tests {
+    use super::div_rem_u16;
+
+    #[test]
+    fn div_rem_u16_is_u64_division() {
+        let mut buf = [b'0'; 20];
+        for n in [0, 7, 10, 12_345, u64::MAX] {
+            let at = super::decimal(n, &mut buf);
+            assert_eq!(&buf[at..], n.to_string().as_bytes());
+        }
+        let ns = [
+            0,
+            1,
+            9,
+            10,
+            29_999,
+            30_000,
+            1 << 32,
+            u64::MAX,
+            u64::MAX - 1,
+            0x1234_5678_9abc_def0,
+        ];
+        for n in ns {
+            for d in [1u16, 2, 10, 1000, 30_000, u16::MAX] {
+                assert_eq!(
+                    div_rem_u16(n, d),
+                    (n / u64::from(d), (n % u64::from(d)) as u16),
+                    "{n} / {d}"
+                );
+            }
+        }
     }
 }

@@ -82,31 +82,24 @@ impl Provisioned {
         if body[..4] != MAGIC || crc32(body).to_le_bytes() != crc {
             return Err(ProvisionedError::Corrupt);
         }
-        let mut rest = &body[4..];
-        let mut take = |n: usize| {
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            head
-        };
+        // Fixed offsets into a body of known length: no bounds checks at run time.
+        let body: &[u8; Self::LEN - 4] = body.try_into().map_err(|_| ProvisionedError::Corrupt)?;
+        let u32_at =
+            |i: usize| u32::from_le_bytes([body[i], body[i + 1], body[i + 2], body[i + 3]]);
+        let u64_at = |i: usize| u64::from(u32_at(i)) | (u64::from(u32_at(i + 4)) << 32);
         let mut key = [0u8; 32];
-        key.copy_from_slice(take(32));
-        let digits = Digits::new(take(1)[0]).map_err(ProvisionedError::Digits)?;
-        let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        let u64_of = |b: &[u8]| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(b);
-            u64::from_le_bytes(w)
-        };
-        let window = u32_of(take(4));
-        let slot_ms = u64_of(take(8));
+        key.copy_from_slice(&body[4..36]);
+        let digits = Digits::new(body[36]).map_err(ProvisionedError::Digits)?;
+        let window = u32_at(37);
+        let slot_ms = u64_at(41);
         let throttle = Throttle {
-            free_failures: u32_of(take(4)),
-            base_delay_ms: u64_of(take(8)),
-            max_delay_ms: u64_of(take(8)),
-            forget_after_ms: u64_of(take(8)),
-            global_per_hour: u32_of(take(4)),
-            global_burst: u32_of(take(4)),
-            reserve: u32_of(take(4)),
+            free_failures: u32_at(49),
+            base_delay_ms: u64_at(53),
+            max_delay_ms: u64_at(61),
+            forget_after_ms: u64_at(69),
+            global_per_hour: u32_at(77),
+            global_burst: u32_at(81),
+            reserve: u32_at(85),
         };
         ReplayWindow::new(window).map_err(|e| ProvisionedError::Config(ConfigError::Window(e)))?;
         if let Some(problem) = throttle.problem() {

@@ -1,6 +1,6 @@
 //! What a device persists, and its one byte encoding (the simulator's file and the
 //! firmware's flash page hold the same bytes).
-use protocol::hotp::{HotpError, ReplayWindow, MAX_WINDOW};
+use protocol::hotp::{HotpError, ReplayWindow, DEFAULT_WINDOW, MAX_WINDOW};
 
 /// Everything a device must remember across power loss: which counters it granted, how
 /// much of its global guessing budget is left, and how often it booted.
@@ -23,6 +23,18 @@ pub trait CounterStore {
     type Error: ::core::fmt::Debug;
     /// The last saved state, or `None` on first boot.
     fn load(&mut self) -> Result<Option<DeviceState>, Self::Error>;
+    /// [`Self::load`] into `state` (true if there was one; `state` unchanged if not):
+    /// a store that can decode in place saves a small core two copies of the state
+    /// on its stack.
+    fn load_into(&mut self, state: &mut DeviceState) -> Result<bool, Self::Error> {
+        match self.load()? {
+            Some(saved) => {
+                *state = saved;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
     /// Saves durably; returns only once the state survives power loss.
     fn save(&mut self, state: &DeviceState) -> Result<(), Self::Error>;
 }
@@ -50,24 +62,24 @@ impl DeviceState {
     /// has-highest u8, highest u64, budget_ms i64, boots u32, ceil(size / 64) bitmap
     /// words u64, CRC-32 (IEEE) of everything before.
     pub fn encode_into(&self, out: &mut [u8]) -> Option<usize> {
-        let out = out.get_mut(..Self::MAX_ENCODED_LEN)?;
-        let mut at = 0;
-        let mut put = |bytes: &[u8]| {
-            out[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-        };
-        put(&MAGIC);
-        put(&self.window.size().to_le_bytes());
-        put(&[u8::from(self.window.highest().is_some())]);
-        put(&self.window.highest().unwrap_or(0).to_le_bytes());
-        put(&self.budget_ms.to_le_bytes());
-        put(&self.boots.to_le_bytes());
-        for word in self.window.words() {
-            put(&word.to_le_bytes());
+        let out: &mut [u8; Self::MAX_ENCODED_LEN] =
+            out.get_mut(..Self::MAX_ENCODED_LEN)?.try_into().ok()?;
+        // Fixed offsets into a buffer of known length: no bounds checks at run time.
+        out[..4].copy_from_slice(&MAGIC);
+        out[4..8].copy_from_slice(&self.window.size().to_le_bytes());
+        out[8] = u8::from(self.window.highest().is_some());
+        out[9..17].copy_from_slice(&self.window.highest().unwrap_or(0).to_le_bytes());
+        out[17..25].copy_from_slice(&self.budget_ms.to_le_bytes());
+        out[25..29].copy_from_slice(&self.boots.to_le_bytes());
+        let words = self.window.words();
+        let end = HEADER + 8 * words.len();
+        for (bytes, word) in out[HEADER..].chunks_exact_mut(8).zip(words) {
+            bytes.copy_from_slice(&word.to_le_bytes());
         }
-        let crc = crc32(&out[..at]);
-        out[at..at + 4].copy_from_slice(&crc.to_le_bytes());
-        Some(at + 4)
+        // At most 32 words: end + 4 <= MAX_ENCODED_LEN.
+        let (body, crc) = out.split_at_mut(end);
+        crc[..4].copy_from_slice(&crc32(body).to_le_bytes());
+        Some(end + 4)
     }
 
     /// [`Self::encode_into`] a buffer of exactly the longest size.
@@ -77,6 +89,55 @@ impl DeviceState {
 
     /// Reads what [`Self::encode`] wrote; anything else (a torn write) is `Corrupt`.
     pub fn decode(bytes: &[u8]) -> Result<Self, StateError> {
+        let mut state = Self::blank();
+        state.decode_from(bytes)?;
+        Ok(state)
+    }
+
+    /// A placeholder to decode into: an empty default window, no budget, no boots.
+    /// (A function, not a constant: a constant state would be 296 bytes of flash
+    /// copied from; this writes zeros where the caller keeps it.)
+    #[inline(never)]
+    pub fn blank() -> DeviceState {
+        DeviceState {
+            window: ReplayWindow::new(DEFAULT_WINDOW)
+                .unwrap_or_else(|_| unreachable!("the default window is valid")),
+            budget_ms: 0,
+            boots: 0,
+        }
+    }
+
+    /// [`Self::decode`] into `self`, in place: on a small core the window (280 bytes)
+    /// and its words then never pass through the stack. On an error `self` is unchanged.
+    pub fn decode_from(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let f = Fields::of(bytes)?;
+        // `Fields::of` checked the size and the words' length, all `set_from_le_bytes`
+        // refuses.
+        self.window
+            .set_from_le_bytes(f.size, f.highest, f.words)
+            .map_err(StateError::Window)?;
+        self.budget_ms = f.budget_ms;
+        self.boots = f.boots;
+        Ok(())
+    }
+
+    /// Whether `bytes` are a state [`Self::decode`] reads (nothing decoded).
+    pub fn is_valid(bytes: &[u8]) -> bool {
+        Fields::of(bytes).is_ok()
+    }
+}
+
+/// A checked encoding's fields, the window's words still little-endian bytes.
+struct Fields<'a> {
+    size: u32,
+    highest: Option<u64>,
+    budget_ms: i64,
+    boots: u32,
+    words: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    fn of(bytes: &'a [u8]) -> Result<Self, StateError> {
         let corrupt = StateError::Corrupt;
         if bytes.len() < HEADER + 4 || bytes[..4] != MAGIC {
             return Err(corrupt);
@@ -85,44 +146,35 @@ impl DeviceState {
         if crc32(body).to_le_bytes() != crc {
             return Err(corrupt);
         }
-        let u32_at = |i: usize| -> Result<u32, StateError> {
-            Ok(u32::from_le_bytes(
-                body[i..i + 4].try_into().map_err(|_| corrupt)?,
-            ))
+        // body is at least HEADER bytes: the fixed fields are all there.
+        let u32_at = |i: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&body[i..i + 4]);
+            u32::from_le_bytes(b)
         };
-        let u64_at = |i: usize| -> Result<u64, StateError> {
-            Ok(u64::from_le_bytes(
-                body.get(i..i + 8)
-                    .ok_or(corrupt)?
-                    .try_into()
-                    .map_err(|_| corrupt)?,
-            ))
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&body[i..i + 8]);
+            u64::from_le_bytes(b)
         };
-        let size = u32_at(4)?;
+        let size = u32_at(4);
         let highest = match body[8] {
             0 => None,
-            1 => Some(u64_at(9)?),
+            1 => Some(u64_at(9)),
             _ => return Err(corrupt),
         };
-        let budget_ms = u64_at(17)? as i64;
-        let boots = u32_at(25)?;
         if size == 0 || size > MAX_WINDOW {
             return Err(StateError::Window(HotpError::WindowSize(size)));
         }
-        let count = (size as usize).div_ceil(64);
-        if body.len() != HEADER + 8 * count {
+        if body.len() != HEADER + 8 * (size as usize).div_ceil(64) {
             return Err(corrupt);
         }
-        let mut words = [0u64; MAX_WINDOW as usize / 64];
-        for (i, word) in words.iter_mut().take(count).enumerate() {
-            *word = u64_at(HEADER + 8 * i)?;
-        }
-        let window =
-            ReplayWindow::from_parts(size, highest, &words[..count]).map_err(StateError::Window)?;
         Ok(Self {
-            window,
-            budget_ms,
-            boots,
+            size,
+            highest,
+            budget_ms: u64_at(17) as i64,
+            boots: u32_at(25),
+            words: &body[HEADER..],
         })
     }
 }

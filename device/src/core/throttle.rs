@@ -70,7 +70,8 @@ impl Throttle {
 
     /// Milliseconds of refill one failure costs.
     pub fn cost_ms(&self) -> u64 {
-        3_600_000 / u64::from(self.global_per_hour.max(1))
+        // A 32-bit division (3,600,000 fits): no 64-bit division routine on the device.
+        u64::from(3_600_000 / self.global_per_hour.max(1))
     }
 
     /// The full bucket, in milliseconds of refill.

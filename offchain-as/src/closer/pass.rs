@@ -39,10 +39,15 @@ impl<S: ClosingChain> Closer<S> {
                 continue;
             }
             if let Some(channel) = read.as_ref().ok().and_then(|r| r.channel) {
+                // Only a close that claims: one without a receipt recovers no signature,
+                // and weighed alone it would overstate what the chain takes.
+                let Some(receipt) = unpaid(&channel, &held.best).1 else {
+                    continue;
+                };
                 shapes.push(shape);
                 unweighed.push(Op::Close {
                     channel: held.channel,
-                    receipt: unpaid(&channel, &held.best).1,
+                    receipt: Some(receipt),
                 });
             }
         }
@@ -77,6 +82,10 @@ impl<S: ClosingChain> Closer<S> {
         };
         let mut reports = Vec::new();
         let mut ops = Vec::new();
+        // The policy's own settles (by amount or age) go out after what the plan needs
+        // (closes, settles ahead of a rotation): the chain takes a transaction's ops in
+        // order, and a planned op must not lose its block's room to one that can wait.
+        let mut optional = Vec::new();
         let mut stops: Vec<(ChannelId, Action, Channel)> = Vec::new();
         for ((held, read), planned_start) in due.into_iter().zip(reads).zip(starts) {
             let id = held.channel;
@@ -122,7 +131,7 @@ impl<S: ClosingChain> Closer<S> {
                     self.forget(id);
                     reports.push(Report::Gone { channel: id });
                 }
-                (Action::Settle, Some(_)) => ops.push(Op::Settle(held.best.clone())),
+                (Action::Settle, Some(_)) => optional.push(Op::Settle(held.best.clone())),
                 (action @ (Action::SettleEnding | Action::Close), Some(channel)) => {
                     stops.push((id, action, channel))
                 }
@@ -154,6 +163,7 @@ impl<S: ClosingChain> Closer<S> {
                 (_, None) => {}
             }
         }
+        ops.append(&mut optional);
         if ops.is_empty() {
             return Ok(reports);
         }

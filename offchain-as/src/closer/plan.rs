@@ -42,16 +42,27 @@ impl Capacity {
     }
 }
 
-/// A schedule that cannot hold: the job would have to start before now.
+/// A schedule that cannot hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "closing every channel in time would have to begin at block {would_start}, before block {now}"
-)]
-pub struct Full {
-    /// When the earliest job would have to start.
-    pub would_start: i64,
-    /// The current block.
-    pub now: u32,
+pub enum Full {
+    /// The earliest job would have to start before now.
+    #[error(
+        "closing every channel in time would have to begin at block {would_start}, before block {now}"
+    )]
+    Deadlines {
+        /// When the earliest job would have to start.
+        would_start: i64,
+        /// The current block.
+        now: u32,
+    },
+    /// More channels than the chain could settle together within the shortest notice.
+    #[error(
+        "{channels} channels are held already, as many as the chain can settle within a rotation's notice"
+    )]
+    Rotations {
+        /// The channels admitted.
+        channels: usize,
+    },
 }
 
 /// Every job's deadline and the start the schedule gives it.
@@ -65,6 +76,8 @@ pub struct ClosePlan {
     starts: HashMap<ChannelId, u32>,
     /// The earliest start (below 0 when even block 0 would be too late).
     earliest: Option<i64>,
+    /// Blocks in which every admitted channel may have to be settled at once.
+    rotation_room: Option<u32>,
 }
 
 impl ClosePlan {
@@ -78,7 +91,23 @@ impl ClosePlan {
             admitted: HashMap::new(),
             starts: HashMap::new(),
             earliest: None,
+            rotation_room: None,
         }
+    }
+
+    /// Bounds the channels admitted by what the chain can settle together within the
+    /// shortest notice a channel may give (`min_notice` blocks): a payer may rotate or
+    /// revoke every one of them in one block, and each one's sales must then be paid
+    /// before its old keys stop counting, `lead` blocks ahead as a close is. So at most
+    /// `per_block x (min_notice - lead)` channels are admitted at once.
+    pub fn bound_rotations(&mut self, min_notice: u32) {
+        self.rotation_room = Some(min_notice.saturating_sub(self.lead).max(1));
+    }
+
+    /// How many channels may be admitted at once (see [`Self::bound_rotations`]).
+    pub fn max_channels(&self) -> Option<usize> {
+        self.rotation_room
+            .map(|room| self.per_block as usize * room as usize)
     }
 
     /// The same jobs on a chain of another capacity (a heavier close was measured).
@@ -117,6 +146,12 @@ impl ClosePlan {
         if self.deadlines.get(&channel) == Some(&deadline) {
             return Ok(self.start_of(channel).unwrap_or(now));
         }
+        if let Some(max) = self.max_channels() {
+            let channels = self.deadlines.len();
+            if !self.deadlines.contains_key(&channel) && channels >= max {
+                return Err(Full::Rotations { channels });
+            }
+        }
         let previous = self.deadlines.insert(channel, deadline);
         self.reschedule();
         match self.earliest {
@@ -126,7 +161,7 @@ impl ClosePlan {
                     None => self.deadlines.remove(&channel),
                 };
                 self.reschedule();
-                Err(Full {
+                Err(Full::Deadlines {
                     would_start: earliest,
                     now,
                 })
@@ -232,7 +267,7 @@ mod tests {
         plan.remove(ChannelId(6));
         assert_eq!(
             plan.admit(ChannelId(6), 110, 105),
-            Err(Full {
+            Err(Full::Deadlines {
                 would_start: 104,
                 now: 105
             })

@@ -208,14 +208,18 @@ pub async fn migrate(from: &Path, to: &str) -> Result<Migrated, LedgerError> {
     // A ledger of an older layout is brought to this one first (as the AS would at its
     // next start), so that its rows are this layout's.
     drop(store::Store::open(from, &domain)?);
-    let mut conn =
-        rusqlite::Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let snapshot = conn.transaction()?;
-    let source = sqlite_dump(&snapshot)?;
-    drop(snapshot);
+    // Held for writing for the whole move, so that an AS still serving from the file
+    // cannot sell while it is copied; marked moved at the end, so that none serves from
+    // it afterwards (its counters would be sold again beside the database's).
+    let mut conn = rusqlite::Connection::open(from)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let held = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let source = sqlite_dump(&held)?;
     postgres::copy_checked(to, &domain, floor, &source).await?;
     let copy = postgres::dump(to).await?;
     compare(&source, &copy)?;
+    super::schema::mark_migrated(&held)?;
+    held.commit()?;
     Ok(Migrated {
         contract: hex::encode(domain.contract),
         rows: source

@@ -250,7 +250,7 @@ impl Ledger {
             }
             Database::Postgres(url) => {
                 let ledger =
-                    Self::connect(url, domain, counter_floor_now(), rules, metrics).await?;
+                    Self::connect(url, domain, counter_floor_now()?, rules, metrics).await?;
                 for device in devices {
                     ledger.register_device(device).await?;
                 }

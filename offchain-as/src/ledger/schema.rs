@@ -77,6 +77,12 @@ pub(super) fn init(conn: &Connection, domain: &Domain, floor: u64) -> Result<(),
         ));
     }
     if has_meta {
+        if meta(conn, MIGRATED)?.is_some() {
+            return Err(LedgerError::Incompatible(
+                "it was moved to PostgreSQL by `slotpay-as migrate`: serve from the database_url it was moved to"
+                    .into(),
+            ));
+        }
         migrate(conn)?;
     }
     conn.execute_batch(TABLES)?;
@@ -85,6 +91,19 @@ pub(super) fn init(conn: &Connection, domain: &Domain, floor: u64) -> Result<(),
     bind(conn, "genesis_hash", &domain.genesis_hash)?;
     bind(conn, "contract", &domain.contract)?;
     bind(conn, "counter_floor", &floor.to_be_bytes())?;
+    Ok(())
+}
+
+/// The key `slotpay-as migrate` sets once the ledger is in PostgreSQL: the SQLite file
+/// then sells nothing more (its counters and receipts live on in the database).
+const MIGRATED: &str = "migrated_to_postgres";
+
+/// Marks the ledger moved (inside the caller's write transaction).
+pub(super) fn mark_migrated(conn: &Connection) -> Result<(), LedgerError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        rusqlite::params![MIGRATED, b"1".as_slice()],
+    )?;
     Ok(())
 }
 

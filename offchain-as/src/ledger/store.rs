@@ -19,12 +19,24 @@ use std::time::Duration;
 /// ledger), so a device never sees a counter it has granted or left behind its window.
 pub const COUNTER_BITS: u32 = 31;
 
-/// Where a ledger created now starts its device counters.
-pub fn counter_floor_now() -> u64 {
+/// No clock this build runs under reads earlier (2026-11-01 UTC): a ledger is not created
+/// from a clock that does, since its device counters would start below those a lost
+/// ledger may have sold.
+const EARLIEST_CLOCK: u64 = 1_793_491_200;
+
+/// Where a ledger created now starts its device counters; refused when the system clock
+/// reads before this build could have run.
+pub fn counter_floor_now() -> Result<u64, LedgerError> {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    seconds << COUNTER_BITS
+    if seconds < EARLIEST_CLOCK {
+        return Err(LedgerError::Incompatible(format!(
+            "the system clock reads {seconds} s after 1970, before this build was made: \
+             set the clock (a ledger's device counters start from it)"
+        )));
+    }
+    Ok(seconds << COUNTER_BITS)
 }
 
 /// One sale: `slots` consecutive counters of `device` from `first_counter`, bought by
@@ -97,7 +109,7 @@ impl Store {
     /// Opens (creating if needed) the ledger at `path` for `domain`'s deployment; a new
     /// ledger starts device counters at [`counter_floor_now`].
     pub fn open(path: &Path, domain: &Domain) -> Result<Self, LedgerError> {
-        Self::init(Connection::open(path)?, domain, counter_floor_now())
+        Self::init(Connection::open(path)?, domain, counter_floor_now()?)
     }
 
     /// A ledger in memory, starting device counters at `floor`: for tests and fuzzing.

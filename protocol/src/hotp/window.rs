@@ -25,7 +25,7 @@ pub struct ReplayWindow {
 
 impl ReplayWindow {
     /// An empty window of `size` counters: nothing granted yet, every counter open.
-    pub fn new(size: u32) -> Result<Self, HotpError> {
+    pub const fn new(size: u32) -> Result<Self, HotpError> {
         if size == 0 || size > MAX_WINDOW {
             return Err(HotpError::WindowSize(size));
         }
@@ -50,6 +50,52 @@ impl ReplayWindow {
             window.mask();
         }
         Ok(window)
+    }
+
+    /// [`Self::from_parts`] in place, the words given as their little-endian bytes (8
+    /// per word): on a small core a window (280 bytes) and its words then never pass
+    /// through the stack. On an error `self` is unchanged.
+    pub fn set_from_le_bytes(
+        &mut self,
+        size: u32,
+        highest: Option<u64>,
+        le_words: &[u8],
+    ) -> Result<(), HotpError> {
+        if size == 0 || size > MAX_WINDOW || le_words.len() != 8 * (size as usize).div_ceil(64) {
+            return Err(HotpError::WindowSize(size));
+        }
+        self.size = size;
+        self.highest = highest;
+        self.bits = [0; WORDS];
+        if highest.is_some() {
+            for (word, bytes) in self.bits.iter_mut().zip(le_words.chunks_exact(8)) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(bytes);
+                *word = u64::from_le_bytes(b);
+            }
+            // The highest counter is granted by definition, whatever was stored.
+            self.bits[0] |= 1;
+            self.mask();
+        }
+        Ok(())
+    }
+
+    /// [`Self::resized`] in place (no second window on the stack). On an error `self`
+    /// is unchanged.
+    pub fn resize(&mut self, size: u32) -> Result<(), HotpError> {
+        if size == 0 || size > MAX_WINDOW {
+            return Err(HotpError::WindowSize(size));
+        }
+        // Bits at and above the old size are clear (`mask`), so shrinking is a mask
+        // and growing marks the added, unknown counters granted, as `resized` does.
+        if self.highest.is_some() {
+            for i in self.size as usize..size as usize {
+                self.bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        self.size = size;
+        self.mask();
+        Ok(())
     }
 
     /// How many counters at and below the highest granted one are remembered (W).

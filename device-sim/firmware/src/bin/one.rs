@@ -14,8 +14,8 @@ use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use cortex_m_rt::entry;
 use device::{token_request_into, AnswerRef, MAX_ANSWER_LEN};
 use device_firmware::checks::Text;
-use device_firmware::{say, serve};
-use protocol::hotp::{DeviceKey, Digits, Otp, Token};
+use device_firmware::{say, serve, Bytes};
+use protocol::hotp::{Otp, Token};
 
 /// What the client sends, and the code and first word it must get back.
 const STEPS: [(&str, u8, &[u8]); 5] = [
@@ -33,12 +33,95 @@ fn main() -> ! {
         Ok(c) => c,
         Err(e) => fail(e.describe()),
     };
-    // The client's side, here for the demonstration: it holds the key the AS holds.
-    let Some(config) = coap.device.config() else {
+    let tokens = tokens(&coap.device);
+    let ok = requests(coap, &tokens);
+    report();
+    device_firmware::exit(ok)
+}
+
+/// The client's side, here for the demonstration: it holds the key the AS holds and
+/// issues the next counter's token and a wrong one. (Not inlined, nor are the other
+/// pieces: each frame leaves the stack before the device handles a request.)
+#[inline(never)]
+fn tokens(device: &device::Device<serve::Store>) -> [Text; 2] {
+    let Some(config) = device.config() else {
         fail("not booted")
     };
-    let (key, digits) = (config.key.clone(), config.digits);
-    let ok = requests(coap, &key, digits);
+    let (key, digits) = (&config.key, config.digits);
+    let counter = device.next_counter();
+    let good = Text::of(&Token::issue(key, counter, digits));
+    let right = Token::issue(key, counter + 1, digits).otp();
+    let other = Otp::new(
+        (right.value() + 1) % 10u32.pow(u32::from(digits.get())),
+        digits,
+    );
+    [
+        good,
+        Text::of(&Token::new(counter + 1, other.unwrap_or(right))),
+    ]
+}
+
+/// The five requests and their checks.
+#[inline(never)]
+fn requests(coap: &mut serve::Coap, tokens: &[Text; 2]) -> bool {
+    let mut echo = [0u8; device::ECHO_LEN];
+    let mut ok = true;
+    for (i, step) in STEPS.iter().enumerate() {
+        ok &= request(coap, i, step, tokens, &mut echo);
+    }
+    ok
+}
+
+/// Request `i` of [`STEPS`]: sent, answered by the device, its answer checked.
+#[inline(never)]
+fn request(
+    coap: &mut serve::Coap,
+    i: usize,
+    (what, code, word): &(&str, u8, &[u8]),
+    [good, bad]: &[Text; 2],
+    echo: &mut [u8; device::ECHO_LEN],
+) -> bool {
+    let client = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 2), 40_000));
+    let mut request = [0u8; 96];
+    let id = i as u16;
+    let len = match i {
+        0 => token_request_into(&mut request, id, b"one", good.as_bytes(), None),
+        1 | 2 => token_request_into(&mut request, id, b"one", good.as_bytes(), Some(&echo[..])),
+        3 => token_request_into(&mut request, id, b"one", bad.as_bytes(), Some(&echo[..])),
+        _ => device::status_request_into(&mut request, id, b"one"),
+    };
+    let Some(len) = len else {
+        fail("request too long")
+    };
+    let mut answer = [0u8; MAX_ANSWER_LEN];
+    let Some((n, _)) = coap.handle_into(client, &request[..len], 0, &mut answer) else {
+        fail("no answer")
+    };
+    let Some(a) = AnswerRef::parse(&answer[..n]) else {
+        fail("not an answer")
+    };
+    if let Some(e) = a.echo.filter(|e| e.len() == echo.len()) {
+        echo.copy_from_slice(e);
+    }
+    let right = a.code == *code && a.word() == *word;
+    show(right, what, a.payload);
+    right
+}
+
+/// One line of the log: the step and the answer's payload.
+#[inline(never)]
+fn show(right: bool, what: &str, payload: &[u8]) {
+    say!(
+        if right { "ok   " } else { "FAIL " },
+        what,
+        ": ",
+        Bytes(payload)
+    );
+}
+
+/// The stack's and static RAM's high water.
+#[inline(never)]
+fn report() {
     say!(
         "stack high water ",
         device_firmware::stack_high_water(),
@@ -46,58 +129,9 @@ fn main() -> ! {
         device_firmware::static_ram(),
         " bytes (one device: boot from flash, 5 CoAP requests)"
     );
-    device_firmware::exit(ok)
 }
 
-/// The five requests and their checks. (Not inlined: `main`'s frame, alive during the
-/// boot, then holds none of their buffers.)
 #[inline(never)]
-fn requests(coap: &mut serve::Coap, key: &DeviceKey, digits: Digits) -> bool {
-    let client = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 2), 40_000));
-    let counter = coap.device.next_counter();
-    let good = Text::of(&Token::issue(key, counter, digits));
-    let right = Token::issue(key, counter + 1, digits).otp();
-    let other = Otp::new(
-        (right.value() + 1) % 10u32.pow(u32::from(digits.get())),
-        digits,
-    );
-    let bad = Text::of(&Token::new(counter + 1, other.unwrap_or(right)));
-    let mut echo = [0u8; device::ECHO_LEN];
-    let mut ok = true;
-    for (i, (what, code, word)) in STEPS.iter().enumerate() {
-        let mut request = [0u8; 96];
-        let id = i as u16;
-        let len = match i {
-            0 => token_request_into(&mut request, id, b"one", good.as_bytes(), None),
-            1 | 2 => token_request_into(&mut request, id, b"one", good.as_bytes(), Some(&echo)),
-            3 => token_request_into(&mut request, id, b"one", bad.as_bytes(), Some(&echo)),
-            _ => device::status_request_into(&mut request, id, b"one"),
-        };
-        let Some(len) = len else {
-            fail("request too long")
-        };
-        let mut answer = [0u8; MAX_ANSWER_LEN];
-        let Some((n, _)) = coap.handle_into(client, &request[..len], 0, &mut answer) else {
-            fail("no answer")
-        };
-        let Some(a) = AnswerRef::parse(&answer[..n]) else {
-            fail("not an answer")
-        };
-        if let Some(e) = a.echo.filter(|e| e.len() == echo.len()) {
-            echo.copy_from_slice(e);
-        }
-        let right = a.code == *code && a.word() == *word;
-        ok &= right;
-        say!(
-            if right { "ok   " } else { "FAIL " },
-            *what,
-            ": ",
-            core::str::from_utf8(a.payload).unwrap_or("?")
-        );
-    }
-    ok
-}
-
 fn fail(why: &str) -> ! {
     say!("FAIL ", why);
     device_firmware::exit(false)

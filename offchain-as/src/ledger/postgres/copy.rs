@@ -72,12 +72,13 @@ pub(in super::super) async fn copy_checked(
 ) -> Result<(), LedgerError> {
     let pool = super::pool(url)?;
     let mut client = pool.get().await?;
-    if schema::init(&mut client, domain, floor).await? != floor {
+    // The ledger is created in the copy's own transaction: all of it, or nothing.
+    let tx = client.transaction().await?;
+    if schema::init_in(&tx, domain, floor).await? != floor {
         return Err(LedgerError::Incompatible(
             "the database's ledger was made with another counter floor: migrate into an empty database".into(),
         ));
     }
-    let tx = client.transaction().await?;
     for table in &TABLES {
         let held: i64 = tx
             .query_one(&format!("SELECT count(*) FROM {}", table.name), &[])

@@ -233,6 +233,16 @@ fn pool(url: &str) -> Result<pg::Pool, LedgerError> {
         config.connect_timeout(Duration::from_secs(3));
     }
     config.application_name("slotpay-as");
+    // An answer waits for its commit to be durable, on the standby too where there is one:
+    // set per session, so that a role's or database's `synchronous_commit = off` or a
+    // `statement_timeout` (which ends the wait for the standby with a mere warning)
+    // cannot make a commit answered before it is safe. Ours come last, so they win.
+    let ours = "-c synchronous_commit=on -c statement_timeout=0";
+    let options = match config.get_options() {
+        Some(theirs) => format!("{theirs} {ours}"),
+        None => ours.to_owned(),
+    };
+    config.options(&options);
     let manager = deadpool_postgres::Manager::from_config(
         config,
         tokio_postgres::NoTls,

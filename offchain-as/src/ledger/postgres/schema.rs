@@ -80,16 +80,27 @@ pub(super) async fn init(
     floor: u64,
 ) -> Result<u64, LedgerError> {
     let tx = client.transaction().await?;
+    let floor = init_in(&tx, domain, floor).await?;
+    tx.commit().await?;
+    Ok(floor)
+}
+
+/// [`init`] inside `tx`, which the caller commits: `migrate` creates the ledger and copies
+/// into it in one transaction, so a copy that fails leaves no ledger behind (one bound to
+/// the deployment but holding none of the devices' counters would sell them again).
+pub(super) async fn init_in(
+    tx: &pg::Transaction<'_>,
+    domain: &Domain,
+    floor: u64,
+) -> Result<u64, LedgerError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INIT_LOCK])
         .await?;
     tx.batch_execute(TABLES).await?;
-    bind(&tx, "schema", &SCHEMA_VERSION.to_be_bytes()).await?;
-    bind(&tx, "genesis_hash", &domain.genesis_hash).await?;
-    bind(&tx, "contract", &domain.contract).await?;
-    bind(&tx, "counter_floor", &floor.to_be_bytes()).await?;
-    let floor = counter_floor(&tx).await?;
-    tx.commit().await?;
-    Ok(floor)
+    bind(tx, "schema", &SCHEMA_VERSION.to_be_bytes()).await?;
+    bind(tx, "genesis_hash", &domain.genesis_hash).await?;
+    bind(tx, "contract", &domain.contract).await?;
+    bind(tx, "counter_floor", &floor.to_be_bytes()).await?;
+    counter_floor(tx).await
 }
 
 /// The floor recorded when the ledger was created.
