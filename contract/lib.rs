@@ -1024,7 +1024,7 @@ pub mod slotpay_channels {
                     cap,
                 })
                 .collect();
-            let tree = MerkleTree::build::<SoftHasher>(&members).unwrap();
+            let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).unwrap();
             (secrets, members, tree)
         }
 
@@ -1084,7 +1084,9 @@ pub mod slotpay_channels {
         fn a_member_is_removed_by_rotating_to_a_new_root() {
             let mut w = world();
             let (secrets, members, tree) = group(&[500, 500, 500]);
-            let smaller = MerkleTree::build::<SoftHasher>(&[members[0], members[2]]).unwrap();
+            let smaller =
+                MerkleTree::build::<SoftHasher>(protocol::Substrate, &[members[0], members[2]])
+                    .unwrap();
             let channel = w.open(Authority::Group(tree.root()), 1000).unwrap();
             let effective = w.rotate(channel, Authority::Group(smaller.root())).unwrap();
             // Until the effective block, the removed member still pays.

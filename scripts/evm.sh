@@ -8,6 +8,7 @@
 #   scripts/evm.sh vectors   rewrites evm/test-vectors/eip712.json from the contract
 #   scripts/evm.sh mutants   breaks the contract ten ways and checks the tests catch each
 #   scripts/evm.sh resolc    compiles the contract for PolkaVM with @parity/resolc (pallet-revive)
+#   scripts/evm.sh which T   prints the path of the installed binary T (anvil or forge)
 #
 # Nothing is downloaded but npm packages: forge and anvil come as @foundry-rs/* (native
 # binaries inside), solc as solcjs (`solc` on npm) behind evm/tools/solc, which forge
@@ -184,5 +185,8 @@ gas) step "EVM gas on anvil (bench/evm-gas.md)" gas ;;
 vectors) step "EVM test vectors" vectors ;;
 mutants) step "EVM mutants (the attack tests against broken contracts)" mutants ;;
 resolc) step "compile for PolkaVM (resolc)" resolc ;;
-*) die "usage: scripts/evm.sh setup|build|test|gas|vectors|mutants|resolc" ;;
+which)
+    case ${2:-} in anvil | forge) bin_of "$2" ;; *) die "usage: scripts/evm.sh which anvil|forge" ;; esac
+    ;;
+*) die "usage: scripts/evm.sh setup|build|test|gas|vectors|mutants|resolc|which" ;;
 esac

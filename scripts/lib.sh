@@ -11,6 +11,7 @@ export SLOTPAY_CACHE=${SLOTPAY_CACHE:-$HOME/.cache/slotpay}
 PORT_TEST_NODE=19944  # the test command's node, and scripts/node.sh's default
 PORT_LAG_NODE=19945   # the test command's node whose finality lags
 PORT_DEMO_NODE=19954  # scripts/demo.sh (SLOTPAY_DEMO_PORT)
+PORT_DEMO_ANVIL=19955 # scripts/demo.sh --chain evm (SLOTPAY_DEMO_PORT)
 PORT_BENCH_NODE=19964 # scripts/bench.sh (SLOTPAY_BENCH_PORT)
 
 # What `cargo contract build --release` writes, and the fuzz targets, named once.

@@ -2,10 +2,12 @@
 # Installs what slotpay's commands need, once per machine, into $SLOTPAY_CACHE
 # (default ~/.cache/slotpay). Idempotent: a second run checks and does nothing new.
 #
-#   scripts/setup.sh [--for all|demo|test] [--node-background | --no-node]
+#   scripts/setup.sh [--for all|demo|evm-demo|test] [--node-background | --no-node]
 #
 #   --for demo        what the demo needs: system packages, the contract toolchain,
 #                     cargo-contract, the node (no fuzzing or firmware tools)
+#   --for evm-demo    what `scripts/demo.sh --chain evm` needs: system packages, the
+#                     toolchain, the EVM tools from npm (no cargo-contract, no node)
 #   --for test        what the test command needs: all of the above, PostgreSQL 15 and
 #                     HAProxy, the firmware tools (qemu-system-arm, Cortex-M targets) and
 #                     the fuzzing tools (nightly, cargo-fuzz)
@@ -44,20 +46,21 @@ while [ $# -gt 0 ]; do
     --no-node) node_mode=skip ;;
     --node-only) node_mode=only ;;
     --for)
-        [ $# -ge 2 ] || die "--for needs one of: all, demo, test"
+        [ $# -ge 2 ] || die "--for needs one of: all, demo, evm-demo, test"
         purpose=$2
         shift
         ;;
     --for=*) purpose=${1#--for=} ;;
     -h | --help)
-        sed -n '2,26p' "$0"
+        sed -n '2,28p' "$0"
         exit 0
         ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
 done
-case $purpose in all | demo | test) ;; *) die "--for takes all, demo or test, not '$purpose'" ;; esac
+case $purpose in all | demo | evm-demo | test) ;; *) die "--for takes all, demo, evm-demo or test, not '$purpose'" ;; esac
+[ "$purpose" != evm-demo ] || node_mode=skip
 
 mkdir -p "$SLOTPAY_CACHE"/{logs,target,tools,node}
 
@@ -363,14 +366,19 @@ slotpay_env
 if [ "$SLOTPAY_TOOLCHAIN_SOURCE" = debian ]; then
     step "wasm32 standard library for +$SLOTPAY_TOOLCHAIN" wasm_std
 fi
-if [ "$purpose" != demo ]; then
+case $purpose in all | test)
     step "PostgreSQL 15 and HAProxy (the AS's shared ledger, several instances, failover)" database_packages
     step "device firmware tools (qemu-system-arm, Cortex-M targets)" firmware_tools
-fi
-step "cargo-contract $CARGO_CONTRACT_VERSION" cargo_contract
-if [ "$purpose" != demo ]; then
+    ;;
+esac
+[ "$purpose" = evm-demo ] || step "cargo-contract $CARGO_CONTRACT_VERSION" cargo_contract
+case $purpose in all | test)
     step "fuzzing tools (nightly toolchain, cargo-fuzz $CARGO_FUZZ_VERSION)" fuzz_tools
+    ;;
+esac
+case $purpose in all | test | evm-demo)
     step "EVM tools (anvil, forge, solc from the npm registry)" "$SLOTPAY_ROOT/scripts/evm.sh" setup
-fi
+    ;;
+esac
 step "substrate-contracts-node $NODE_VERSION" node_step
 say "set-up complete in $((SECONDS - total))s"

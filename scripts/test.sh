@@ -3,10 +3,10 @@
 # then every suite, one step each: lint and the architecture's dependency invariants; the
 # contract built and its interface checked against its metadata; the workspace's tests;
 # no_std builds and the device firmware under QEMU; the contract's unit, property and
-# in-process end-to-end tests; the EVM contract's tests; then, on two real
-# substrate-contracts-nodes (one with finality lagging 8 s), the contract's node tests and
-# the whole system; then the demo, checked to leave no process behind; then the fuzz
-# targets' seed replay.
+# in-process end-to-end tests; the EVM contract's tests; the EVM layer on anvil
+# (differential, end to end); then, on two real substrate-contracts-nodes (one with
+# finality lagging 8 s), the contract's node tests and the whole system; then the demo on
+# both layers, checked to leave no process behind; then the fuzz targets' seed replay.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$SLOTPAY_ROOT"
@@ -55,10 +55,16 @@ step "device firmware under QEMU: on-target checks and the one-device image on C
 step "contract: #[ink::test] unit tests, lifecycle property vs a reference model" contract_cargo test --locked
 step "contract: end-to-end on pallet-contracts (in-process sandbox)" contract_cargo test --locked --features e2e-tests
 step "EVM contract: forge unit, fuzz and invariant tests (scripts/evm.sh)" \
-    bash -c '"$0"/scripts/evm.sh setup && "$0"/scripts/evm.sh test' "$SLOTPAY_ROOT"
+    bash -c '"$0"/scripts/evm.sh setup && "$0"/scripts/evm.sh build && "$0"/scripts/evm.sh test' "$SLOTPAY_ROOT"
 
 step "build the binaries (slotpay, slotpay-as, slotpay-device, slotpay-balance-check)" \
     tcargo root build --workspace --locked
+# The EVM layer on anvil (each test starts its own on a free port and stops it, also when
+# it fails): the Rust rule against the compiled contract, then the whole system.
+step "EVM layer on anvil: the Rust rule vs the compiled contract over generated inputs (differential); the client's ABI vs the artifact" \
+    tcargo root test --locked -p tests --test evm_differential -- --test-threads 1
+step "EVM layer on anvil, end to end: every construction, settle, rotation, close, every balance to the wei; a reverting payer, a greedy member, a crowded expiry" \
+    tcargo root test --locked -p tests --test evm_e2e -- --test-threads 1
 
 stop_nodes() {
     SLOTPAY_NODE_PORT=$PORT_TEST_NODE "$SLOTPAY_ROOT/scripts/node.sh" stop >/dev/null 2>&1 || true
@@ -106,6 +112,15 @@ $left"
     echo "    no slotpay process and no demo node left"
 }
 step "the demo runs and leaves no process behind" demo_leaves_nothing
+evm_demo_leaves_nothing() {
+    "$SLOTPAY_ROOT/scripts/demo.sh" --chain evm
+    local left
+    left=$(pgrep -af "slotpay-as|slotpay-device|anvil.*--port ${SLOTPAY_DEMO_PORT:-$PORT_DEMO_ANVIL}" || true)
+    [ -z "$left" ] || die "the EVM demo left processes running:
+$left"
+    echo "    no slotpay process and no anvil left"
+}
+step "the demo on the EVM layer (anvil) runs and leaves no process behind" evm_demo_leaves_nothing
 
 # The fuzz targets (nightly, cargo-fuzz) replay their committed seeds and regressions, so
 # they keep building and every crash ever found stays fixed. scripts/fuzz.sh fuzzes.

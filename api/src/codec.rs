@@ -21,7 +21,7 @@ pub enum CodecError {
         field: &'static str,
     },
     /// Neither SS58 nor hex.
-    #[error("{text:?} is neither an SS58 address nor 0x-prefixed hex of 32 bytes")]
+    #[error("{text:?} is neither an SS58 address nor 0x-prefixed hex of 32 bytes (an account) or 20 (an EVM address)")]
     Account {
         /// The input.
         text: String,
@@ -63,12 +63,19 @@ pub fn ss58(account: &AccountId32) -> String {
     bs58::encode(body).into_string()
 }
 
-/// An account given as SS58 (any one-byte prefix, checksum verified) or 0x-prefixed hex.
+/// An account given as SS58 (any one-byte prefix, checksum verified), 0x-prefixed hex of
+/// 32 bytes, or an EVM address (0x and 20 bytes, mapped as [`protocol::evm_account`]
+/// does).
 pub fn parse_account(text: &str) -> Result<AccountId32, CodecError> {
     let bad = || CodecError::Account {
         text: text.to_owned(),
     };
     if text.starts_with("0x") {
+        if text.len() == 2 + 40 {
+            return from_hex::<20>(text, "account")
+                .map(|a| protocol::evm_account(&a))
+                .map_err(|_| bad());
+        }
         return from_hex::<32>(text, "account").map_err(|_| bad());
     }
     let bytes = bs58::decode(text).into_vec().map_err(|_| bad())?;
@@ -84,9 +91,32 @@ pub fn parse_account(text: &str) -> Result<AccountId32, CodecError> {
     Ok(account)
 }
 
+/// An account as people read it: an EVM account ([`protocol::evm_address`]) as its 0x
+/// address, any other in SS58.
+pub fn account_text(account: &AccountId32) -> String {
+    match protocol::evm_address(account) {
+        Some(address) => to_hex(&address),
+        None => ss58(account),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evm_addresses_are_accounts_too() {
+        let address = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+        let account = parse_account(address).unwrap();
+        assert_eq!(&account[20..], &[0xEE; 12]);
+        assert_eq!(account_text(&account), address);
+        let alice = parse_account("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY").unwrap();
+        assert_eq!(
+            account_text(&alice),
+            "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+        );
+        assert!(parse_account("0x5fbdb2315678afecb367f032d93f642f64180a").is_err());
+    }
 
     #[test]
     fn ss58_matches_substrates_dev_accounts() {

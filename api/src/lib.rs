@@ -18,8 +18,8 @@ mod wire;
 
 #[cfg(feature = "client")]
 pub use client::{AsClient, AsClientError};
-pub use codec::{from_hex, parse_account, parse_amount, ss58, to_hex, CodecError};
-pub use deployment::{write_atomically, Deployment, DeploymentError};
+pub use codec::{account_text, from_hex, parse_account, parse_amount, ss58, to_hex, CodecError};
+pub use deployment::{write_atomically, Deployment, DeploymentError, DeploymentLayer};
 pub use error::ErrorCode;
 pub use wire::{
     ApiError, AuthorityKind, ChannelReply, DeviceTerms, PurchaseBody, PurchaseReply, RequestSecret,

@@ -119,7 +119,7 @@ impl From<&Authority> for AuthorityKind {
     fn from(authority: &Authority) -> Self {
         match authority {
             Authority::Account(_) => AuthorityKind::Account,
-            Authority::Delegate(_) => AuthorityKind::Delegate,
+            Authority::Delegate(_) | Authority::DelegateAccount(_) => AuthorityKind::Delegate,
             Authority::Group(_) => AuthorityKind::Group,
             Authority::Revoked => AuthorityKind::Revoked,
         }
@@ -194,10 +194,13 @@ pub struct DeviceTerms {
 pub struct TermsReply {
     /// The AS's account: the payee every channel must name.
     pub payee: String,
-    /// The contract receipts are bound to.
+    /// The contract receipts are bound to (on an EVM its 20-byte address).
     pub contract: String,
-    /// The chain receipts are bound to.
+    /// The chain receipts are bound to (on an EVM: block 0's hash, beside `chain_id`).
     pub genesis_hash: String,
+    /// On an EVM: the chain id of the receipts' EIP-712 domain (absent on the ink! layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<u64>,
     /// The price of a slot.
     pub price: String,
     /// The most slots one purchase buys.
@@ -221,12 +224,18 @@ impl TermsReply {
         Ok(from_hex(&self.payee, "payee")?)
     }
 
-    /// The chain and contract the AS says it serves. A client compares it with its own
-    /// deployment file; it never signs for the AS's word alone.
-    pub fn domain(&self) -> Result<protocol::Domain, WireError> {
-        Ok(protocol::Domain {
-            genesis_hash: from_hex(&self.genesis_hash, "genesis_hash")?,
-            contract: from_hex(&self.contract, "contract")?,
+    /// The receipt domain the AS says it serves. A client compares it with its own
+    /// deployment file's; it never signs for the AS's word alone.
+    pub fn domain(&self) -> Result<protocol::AnyDomain, WireError> {
+        Ok(match self.chain_id {
+            None => protocol::AnyDomain::Substrate(protocol::Domain {
+                genesis_hash: from_hex(&self.genesis_hash, "genesis_hash")?,
+                contract: from_hex(&self.contract, "contract")?,
+            }),
+            Some(chain_id) => protocol::AnyDomain::Evm(protocol::EvmDomain {
+                chain_id,
+                contract: from_hex(&self.contract, "contract")?,
+            }),
         })
     }
 }

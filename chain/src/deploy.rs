@@ -92,6 +92,7 @@ pub async fn deploy<S: Signer<PolkadotConfig>>(
     Ok(Deployed {
         deployment: Deployment {
             url: node.url().to_owned(),
+            layer: api::DeploymentLayer::Substrate,
             genesis_hash,
             contract: instantiated.contract.0,
             code_hash: SoftHasher::blake2_256(&code),

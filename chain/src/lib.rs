@@ -20,6 +20,8 @@ mod contract;
 mod deploy;
 pub mod dry_run;
 mod events;
+pub mod evm;
+mod layered;
 mod limits;
 mod node;
 mod signer;
@@ -30,6 +32,7 @@ pub use events::{
     slotpay_events, ContractEmitted, Instantiated, SlotpayEvent, StorageDepositTransferredAndHeld,
     StorageDepositTransferredAndReleased, TransactionFeePaid,
 };
+pub use layered::{deploy_evm, AnyContract, AnyNode, Done, LayerSigner};
 pub use limits::BlockLimits;
 pub use node::{Api, Finality, Included, Node};
 pub use signer::{AnySigner, SignerError};
@@ -84,6 +87,9 @@ pub enum ChainError {
         /// The node.
         url: String,
     },
+    /// An EVM node's RPC failed (see [`Self::is_unreachable`]).
+    #[error("EVM node RPC: {0}")]
+    Evm(String),
     /// Anything else, said in words.
     #[error("{0}")]
     Other(String),
@@ -93,6 +99,9 @@ impl ChainError {
     /// The node did not answer (down, restarting, or the connection is being re-made).
     pub fn is_unreachable(&self) -> bool {
         match self {
+            // alloy reports a transport failure (the connection, a backend gone) in
+            // words; a JSON-RPC error response is the node answering.
+            ChainError::Evm(e) => !e.starts_with("server returned an error response"),
             ChainError::Rpc(subxt::Error::Io(_)) => true,
             ChainError::Rpc(subxt::Error::Rpc(e)) => matches!(
                 e,

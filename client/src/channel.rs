@@ -4,11 +4,10 @@ use crate::keys::SignerArgs;
 use crate::output::{with_progress, Output};
 use crate::target::{authority, authority_text, AuthorityArg, ChainArgs};
 use anyhow::{bail, Result};
-use api::{parse_account, parse_amount, ss58};
-use chain::{At, Contract, Finality, SlotpayEvent};
-use interface::messages::{
-    ClaimExpired, Extend, GetChannel, Message, Open, Owed, Rotate, TopUp, Withdraw,
-};
+use api::{account_text, parse_account, parse_amount};
+use chain::evm::EvmMessage;
+use chain::{AnyContract, At, Done, SlotpayEvent};
+use interface::messages::{ClaimExpired, Extend, Message, Open, Rotate, TopUp, Withdraw};
 use protocol::{Authority, ChannelId};
 
 /// The channel commands, at the top level of `slotpay` (its `Command` flattens them).
@@ -128,29 +127,25 @@ pub enum ChannelCommand {
     },
 }
 
-/// Calls a payer message and reports its block and events.
-async fn call<M: Message>(
+/// Calls a payer message on the deployment's layer and reports its block and events.
+async fn call<M: Message + EvmMessage>(
     chain: &ChainArgs,
     signer: &SignerArgs,
     what: &str,
     value: protocol::Balance,
     message: &M,
-) -> Result<(protocol::AccountId32, chain::Included, Vec<SlotpayEvent>)>
+) -> Result<(protocol::AccountId32, Done)>
 where
-    M::Output: chain::Answer,
+    <M as Message>::Output: chain::Answer,
 {
     let contract = chain.contract().await?;
-    let signer = signer.signer()?;
-    let (included, events) = with_progress(
-        what,
-        contract.call(&signer, value, message, Finality::Finalized),
-    )
-    .await?;
-    Ok((signer.account(), included, events))
+    let signer = signer.signer_on(contract.layer())?;
+    let done = with_progress(what, contract.call(&signer, value, message)).await?;
+    Ok((signer.account(), done))
 }
 
-async fn best_block(contract: &Contract) -> Result<u32> {
-    Ok(contract.node().best().await?.0)
+async fn best_block(contract: &AnyContract) -> Result<u32> {
+    Ok(contract.node().best().await?)
 }
 
 /// Runs one channel command (a transaction is awaited until finalized) and prints the
@@ -167,37 +162,31 @@ pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
             authority: arg,
         } => {
             let contract = chain.contract().await?;
-            let signer = signer.signer()?;
+            let signer = signer.signer_on(contract.layer())?;
             let expires_at = best_block(&contract).await?.saturating_add(expires_in);
             let message = Open {
                 payee: parse_account(&payee)?,
-                authority: authority(&arg, &signer)?,
+                authority: authority(&arg, &signer, contract.layer())?,
                 expires_at,
                 notice,
             };
-            let (included, events) = with_progress(
+            let done = with_progress(
                 "opening the channel",
-                contract.call(
-                    &signer,
-                    parse_amount(&deposit, "deposit")?,
-                    &message,
-                    Finality::Finalized,
-                ),
+                contract.call(&signer, parse_amount(&deposit, "deposit")?, &message),
             )
             .await?;
-            let Some(SlotpayEvent::Opened(opened)) = events.first() else {
+            let Some(SlotpayEvent::Opened(opened)) = done.events.first() else {
                 bail!("open emitted no Opened event");
             };
             o.print(
                 with_costs(
-                    serde_json::json!({"channel": opened.channel.0, "block": included.block,
-                        "expires_at": expires_at, "notice": notice, "payer": ss58(&signer.account())}),
-                    &included,
-                    &signer.account(),
+                    serde_json::json!({"channel": opened.channel.0, "block": done.block,
+                        "expires_at": expires_at, "notice": notice, "payer": account_text(&signer.account())}),
+                    &done,
                 ),
                 format!(
                     "opened channel {} in block {} (expires at block {expires_at}, rotation notice {notice} blocks; fee {})",
-                    opened.channel, included.block, included.fee
+                    opened.channel, done.block, done.fee
                 ),
             );
         }
@@ -210,7 +199,7 @@ pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
             let message = TopUp {
                 channel: ChannelId(channel),
             };
-            let (who, included, _) = call(
+            let (_, done) = call(
                 &chain,
                 &signer,
                 "topping up",
@@ -219,12 +208,8 @@ pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
             )
             .await?;
             o.print(
-                with_costs(
-                    serde_json::json!({"block": included.block}),
-                    &included,
-                    &who,
-                ),
-                format!("topped up channel {channel} in block {}", included.block),
+                with_costs(serde_json::json!({"block": done.block}), &done),
+                format!("topped up channel {channel} in block {}", done.block),
             );
         }
         ChannelCommand::Extend {
@@ -239,12 +224,11 @@ pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
                 channel: ChannelId(channel),
                 expires_at,
             };
-            let (who, included, _) = call(&chain, &signer, "extending", 0, &message).await?;
+            let (_, done) = call(&chain, &signer, "extending", 0, &message).await?;
             o.print(
                 with_costs(
-                    serde_json::json!({"block": included.block, "expires_at": expires_at}),
-                    &included,
-                    &who,
+                    serde_json::json!({"block": done.block, "expires_at": expires_at}),
+                    &done,
                 ),
                 format!("channel {channel} now expires at block {expires_at}"),
             );
@@ -255,10 +239,11 @@ pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
             channel,
             authority: arg,
         } => {
-            let signer = signer_args.signer()?;
+            let layer = chain.contract().await?.layer();
+            let signer = signer_args.signer_on(layer)?;
             let message = Rotate {
                 channel: ChannelId(channel),
-                authority: authority(&arg, &signer)?,
+                authority: authority(&arg, &signer, layer)?,
             };
             rotated(&chain, &signer_args, message, o).await?;
         }
@@ -281,48 +266,37 @@ pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
             let message = ClaimExpired {
                 channel: ChannelId(channel),
             };
-            let (who, included, events) =
-                call(&chain, &signer, "claiming the deposit back", 0, &message).await?;
-            let refunded = events.iter().find_map(|e| match e {
+            let (_, done) = call(&chain, &signer, "claiming the deposit back", 0, &message).await?;
+            let refunded = done.events.iter().find_map(|e| match e {
                 SlotpayEvent::ExpiredClaimed(c) => Some(c.refunded),
                 _ => None,
             });
             o.print(
                 with_costs(
-                    serde_json::json!({"block": included.block, "refunded": refunded.map(|r| r.to_string()),
-                        "deferred": deferred(&events)}),
-                    &included,
-                    &who,
+                    serde_json::json!({"block": done.block, "refunded": refunded.map(|r| r.to_string()),
+                        "deferred": deferred(&done.events)}),
+                    &done,
                 ),
-                format!("claimed channel {channel} in block {}", included.block),
+                format!("claimed channel {channel} in block {}", done.block),
             );
         }
         ChannelCommand::Withdraw { chain, signer } => {
-            let (who, included, events) =
-                call(&chain, &signer, "withdrawing", 0, &Withdraw).await?;
-            let amount = events.iter().find_map(|e| match e {
+            let (_, done) = call(&chain, &signer, "withdrawing", 0, &Withdraw).await?;
+            let amount = done.events.iter().find_map(|e| match e {
                 SlotpayEvent::Withdrawn(w) => Some(w.amount),
                 _ => None,
             });
             o.print(
                 with_costs(
-                    serde_json::json!({"block": included.block, "withdrawn": amount.map(|a| a.to_string())}),
-                    &included,
-                    &who,
+                    serde_json::json!({"block": done.block, "withdrawn": amount.map(|a| a.to_string())}),
+                    &done,
                 ),
-                format!("withdrew {} in block {}", amount.unwrap_or(0), included.block),
+                format!("withdrew {} in block {}", amount.unwrap_or(0), done.block),
             );
         }
         ChannelCommand::Status { chain, channel } => {
             let contract = chain.contract().await?;
-            let (block, state) = contract
-                .read(
-                    &GetChannel {
-                        channel: ChannelId(channel),
-                    },
-                    At::Best,
-                )
-                .await?;
+            let (block, state) = contract.channel(ChannelId(channel), At::Best).await?;
             let Some(c) = state else {
                 o.print(
                     serde_json::json!({"channel": channel, "open": false, "block": block}),
@@ -330,7 +304,7 @@ pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
                 );
                 return Ok(());
             };
-            let (_, owed) = contract.read(&Owed { account: c.payer }, At::Best).await?;
+            let owed = contract.owed(c.payer, At::Best).await?;
             let rotation = c.rotation.map(|r| {
                 serde_json::json!({"authority": authority_text(&r.authority), "effective_at": r.effective_at})
             });
@@ -343,13 +317,13 @@ pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
             });
             o.print(
                 serde_json::json!({"channel": channel, "open": true, "block": block,
-                    "payer": ss58(&c.payer), "payee": ss58(&c.payee), "deposit": c.deposit.to_string(),
+                    "payer": account_text(&c.payer), "payee": account_text(&c.payee), "deposit": c.deposit.to_string(),
                     "settled": c.settled.to_string(), "epoch": c.epoch, "expires_at": c.expires_at,
                     "notice": c.notice, "authority": authority_text(&c.authority), "rotation": rotation,
                     "owed_to_payer": owed.to_string()}),
                 format!(
                     "channel {channel} at block {block}\n  payer     {}\n  payee     {}\n  deposit   {}\n  settled   {}\n  expires   block {}\n  authority {} (epoch {}, notice {} blocks){rotation_text}\n  owed to the payer: {owed}",
-                    ss58(&c.payer), ss58(&c.payee), c.deposit, c.settled, c.expires_at,
+                    account_text(&c.payer), account_text(&c.payee), c.deposit, c.settled, c.expires_at,
                     authority_text(&c.authority), c.epoch, c.notice
                 ),
             );
@@ -358,13 +332,9 @@ pub async fn run(command: ChannelCommand, o: &Output) -> Result<()> {
     Ok(())
 }
 
-/// `value` with the transaction's costs to `account` added.
-fn with_costs(
-    mut value: serde_json::Value,
-    included: &chain::Included,
-    account: &protocol::AccountId32,
-) -> serde_json::Value {
-    for (k, v) in included.costs_json(account) {
+/// `value` with the transaction's costs to its signer added.
+fn with_costs(mut value: serde_json::Value, done: &Done) -> serde_json::Value {
+    for (k, v) in done.costs_json() {
         value[k] = v.into();
     }
     value
@@ -375,7 +345,7 @@ fn deferred(events: &[SlotpayEvent]) -> Vec<serde_json::Value> {
         .iter()
         .filter_map(|e| match e {
             SlotpayEvent::PaymentDeferred(d) => Some(
-                serde_json::json!({"account": ss58(&d.account), "amount": d.amount.to_string()}),
+                serde_json::json!({"account": account_text(&d.account), "amount": d.amount.to_string()}),
             ),
             _ => None,
         })
@@ -388,17 +358,15 @@ async fn rotated(
     message: Rotate,
     o: &Output,
 ) -> Result<()> {
-    let (who, included, events) =
-        call(chain, signer, "announcing the new authority", 0, &message).await?;
-    let Some(SlotpayEvent::RotationAnnounced(r)) = events.first() else {
+    let (_, done) = call(chain, signer, "announcing the new authority", 0, &message).await?;
+    let Some(SlotpayEvent::RotationAnnounced(r)) = done.events.first() else {
         bail!("rotate emitted no RotationAnnounced event");
     };
     o.print(
         with_costs(
-            serde_json::json!({"channel": r.channel.0, "block": included.block, "epoch": r.epoch,
+            serde_json::json!({"channel": r.channel.0, "block": done.block, "epoch": r.epoch,
                 "effective_at": r.effective_at, "authority": authority_text(&r.authority)}),
-            &included,
-            &who,
+            &done,
         ),
         format!(
             "channel {}: {} takes over at block {} (epoch {}); until then the current keys' receipts still count",

@@ -1,21 +1,22 @@
-//! Balances: `balance`, `transfer`, `deploy`.
-use crate::keys::SignerArgs;
+//! Balances: `balance`, `transfer`, `deploy`, on either settlement layer (`--layer`).
+use crate::keys::{LayerArg, SignerArgs};
 use crate::output::{with_progress, Output};
 use anyhow::{Context, Result};
-use api::{parse_account, parse_amount, ss58};
-use chain::{balances, Finality, Node};
+use api::{account_text, parse_account, parse_amount, ss58};
+use chain::{AnyNode, Node};
+use protocol::AnyLayer;
 use std::path::Path;
 
 /// Prints the free balance (smallest unit, at the best block) of each of `accounts`
-/// (SS58 or 0x hex), read from the node at `url`.
-pub async fn balance(url: &str, accounts: &[String], o: &Output) -> Result<()> {
-    let node = Node::connect(url)
+/// (SS58 or 0x hex; on an EVM 0x addresses), read from the node at `url` on `layer`.
+pub async fn balance(url: &str, layer: LayerArg, accounts: &[String], o: &Output) -> Result<()> {
+    let node = AnyNode::connect(layer.into(), url)
         .await
         .with_context(|| format!("connect to {url}"))?;
     let mut json = serde_json::Map::new();
     let mut text = Vec::new();
     for a in accounts {
-        let free = balances::free(&node, &parse_account(a)?).await?;
+        let free = node.balance(&parse_account(a)?).await?;
         json.insert(a.clone(), free.to_string().into());
         text.push(format!("{a} {free}"));
     }
@@ -25,72 +26,97 @@ pub async fn balance(url: &str, accounts: &[String], o: &Output) -> Result<()> {
 
 /// Transfers `amount` (smallest unit) to `to`, signed by `signer`, and prints the block
 /// and fee. Without `allow_death` the chain refuses a transfer that would take the sender
-/// below the existential deposit.
+/// below the existential deposit (the ink! layer; an EVM has none).
+#[allow(clippy::too_many_arguments)]
 pub async fn transfer(
     url: &str,
+    layer: LayerArg,
     signer: &SignerArgs,
     to: &str,
     amount: &str,
     allow_death: bool,
     o: &Output,
 ) -> Result<()> {
-    let node = Node::connect(url)
+    let node = AnyNode::connect(layer.into(), url)
         .await
         .with_context(|| format!("connect to {url}"))?;
     let to = parse_account(to)?;
-    let included = with_progress(
+    let done = with_progress(
         "transferring",
-        balances::transfer(
-            &node,
-            &signer.signer()?,
+        node.transfer(
+            &signer.signer_on(layer.into())?,
             &to,
             parse_amount(amount, "amount")?,
             !allow_death,
-            Finality::Finalized,
         ),
     )
     .await?;
+    let mut json = serde_json::json!({"to": account_text(&to), "block": done.block});
+    for (k, v) in done.costs_json() {
+        json[k] = v.into();
+    }
     o.print(
-        serde_json::json!({"to": ss58(&to), "block": included.block, "fee": included.fee.to_string()}),
-        format!("transferred {amount} to {} in block {}", ss58(&to), included.block),
+        json,
+        format!(
+            "transferred {amount} to {} in block {}",
+            account_text(&to),
+            done.block
+        ),
     );
     Ok(())
 }
 
-/// Uploads and instantiates the contract from its bundle; writes the deployment file.
+/// Deploys the contract of `layer` (the ink! bundle, or on an EVM forge's artifact of
+/// `evm/src/SlotpayChannels.sol`); writes the deployment file.
 pub async fn deploy(
     url: &str,
+    layer: LayerArg,
     signer: &SignerArgs,
     bundle: &Path,
     out: &Path,
     o: &Output,
 ) -> Result<()> {
-    let code = chain::bundle_code(bundle)?;
-    let node = Node::connect(url)
-        .await
-        .with_context(|| format!("connect to {url}"))?;
-    // A fresh salt: every deployment is a new instance, even of the same code.
-    let salt = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos().to_le_bytes().to_vec())
-        .unwrap_or_default();
     let bundle_path = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf());
-    let done = with_progress(
-        &format!("deploying to {url}"),
-        chain::deploy(&node, &signer.signer()?, code, salt, Some(bundle_path)),
-    )
-    .await?;
-    done.deployment.save(out)?;
-    let d = &done.deployment;
+    let (deployment, block, fee) = match AnyLayer::from(layer) {
+        AnyLayer::Substrate => {
+            let code = chain::bundle_code(bundle)?;
+            let node = Node::connect(url)
+                .await
+                .with_context(|| format!("connect to {url}"))?;
+            // A fresh salt: every deployment is a new instance, even of the same code.
+            let salt = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos().to_le_bytes().to_vec())
+                .unwrap_or_default();
+            let done = with_progress(
+                &format!("deploying to {url}"),
+                chain::deploy(&node, &signer.signer()?, code, salt, Some(bundle_path)),
+            )
+            .await?;
+            (done.deployment, done.block, done.fee)
+        }
+        AnyLayer::Evm => {
+            let (deployment, done) = with_progress(
+                &format!("deploying to {url}"),
+                chain::deploy_evm(url, &signer.signer_on(AnyLayer::Evm)?, bundle),
+            )
+            .await?;
+            (deployment, done.block, done.fee)
+        }
+    };
+    deployment.save(out)?;
+    let d = &deployment;
+    let contract = match d.evm_contract() {
+        Some(address) => api::to_hex(&address),
+        None => ss58(&d.contract),
+    };
     o.print(
-        serde_json::json!({"url": d.url, "genesis_hash": api::to_hex(&d.genesis_hash),
-            "contract": ss58(&d.contract), "code_hash": api::to_hex(&d.code_hash),
-            "block": done.block, "fee": done.fee.to_string(), "file": out.display().to_string()}),
+        serde_json::json!({"url": d.url, "layer": format!("{:?}", d.layer()).to_lowercase(),
+            "genesis_hash": api::to_hex(&d.genesis_hash),
+            "contract": contract, "code_hash": api::to_hex(&d.code_hash),
+            "block": block, "fee": fee.to_string(), "file": out.display().to_string()}),
         format!(
-            "deployed {} in block {} (fee {}); wrote {}",
-            ss58(&d.contract),
-            done.block,
-            done.fee,
+            "deployed {contract} in block {block} (fee {fee}); wrote {}",
             out.display()
         ),
     );

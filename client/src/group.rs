@@ -1,19 +1,24 @@
 //! Group files: the Merkle root of a group's members with their spending caps, and each
 //! member's proof. `slotpay group new | add | remove | show`.
 use crate::keys::public_key_arg;
+use crate::keys::LayerArg;
 use crate::output::Output;
 use anyhow::{bail, Context, Result};
 use api::{parse_amount, to_hex};
 use protocol::crypto::backend::SoftHasher;
-use protocol::{Balance, Member, MembershipProof, MerkleRoot, PublicKey};
+use protocol::{AnyLayer, Balance, Member, MembershipProof, MerkleRoot, PublicKey};
 use protocol::{MerkleTree, UNLIMITED};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A group file: the root and every member's key, cap and proof.
+/// A group file: the root and every member's key, cap and proof, and the settlement
+/// layer whose leaves they are ("evm", or absent for the ink! layer).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupFile {
+    /// "evm" for the EVM layer's leaves; absent: the ink! layer's (every older file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
     /// The group's Merkle root: the channel's authority.
     pub root: MerkleRoot,
     /// Every member.
@@ -63,12 +68,12 @@ pub fn member_arg(text: &str, default_cap: Balance) -> Result<Member> {
 
 impl GroupFile {
     /// The file for `members` in this order (no key twice): the tree's root and each
-    /// member's proof.
-    pub fn build(members: &[Member]) -> Result<Self> {
+    /// member's proof, its leaves as `layer` encodes them.
+    pub fn build(layer: AnyLayer, members: &[Member]) -> Result<Self> {
         if members.is_empty() {
             bail!("a group needs at least one member");
         }
-        let tree = MerkleTree::build::<SoftHasher>(members)?;
+        let tree = MerkleTree::build::<SoftHasher>(layer, members)?;
         let members = tree
             .members()
             .iter()
@@ -82,9 +87,18 @@ impl GroupFile {
             })
             .collect::<Result<_>>()?;
         Ok(Self {
+            layer: (layer == AnyLayer::Evm).then(|| "evm".to_owned()),
             root: tree.root(),
             members,
         })
+    }
+
+    /// The layer whose leaves the group's are.
+    pub fn layer(&self) -> AnyLayer {
+        match self.layer.as_deref() {
+            Some("evm") => AnyLayer::Evm,
+            _ => AnyLayer::Substrate,
+        }
     }
 
     /// Reads a group file (unknown fields refused). Its proofs are checked when used
@@ -129,7 +143,7 @@ impl GroupFile {
             .with_context(|| format!("key {} is not in the group", to_hex(&key.0)))?;
         let proof = member.proof.clone();
         proof
-            .verify::<SoftHasher>(key, &self.root()?)
+            .verify::<SoftHasher>(self.layer(), key, &self.root()?)
             .with_context(|| format!("the group file's proof for {} is wrong", to_hex(&key.0)))?;
         Ok(proof)
     }
@@ -143,6 +157,9 @@ pub enum GroupCommand {
         /// Where to write the group file.
         #[arg(long)]
         out: PathBuf,
+        /// The settlement layer whose leaves to make (the EVM's name members by address).
+        #[arg(long, value_enum, default_value_t)]
+        layer: LayerArg,
         /// The cap of members given without one (a decimal amount, or "unlimited").
         #[arg(long, default_value = "unlimited")]
         cap: String,
@@ -205,13 +222,18 @@ fn written(group: &GroupFile, out: &Path, o: &Output) {
 /// Runs one group command and prints the group it wrote or read.
 pub fn run(command: GroupCommand, o: &Output) -> Result<()> {
     match command {
-        GroupCommand::New { out, cap, members } => {
+        GroupCommand::New {
+            out,
+            layer,
+            cap,
+            members,
+        } => {
             let cap = parse_cap(&cap)?;
             let members = members
                 .iter()
                 .map(|m| member_arg(m, cap))
                 .collect::<Result<Vec<_>>>()?;
-            let group = GroupFile::build(&members)?;
+            let group = GroupFile::build(layer.into(), &members)?;
             group.save(&out)?;
             written(&group, &out, o);
         }
@@ -222,11 +244,12 @@ pub fn run(command: GroupCommand, o: &Output) -> Result<()> {
             members,
         } => {
             let cap = parse_cap(&cap)?;
-            let mut all = GroupFile::load(&group)?.members()?;
+            let file = GroupFile::load(&group)?;
+            let mut all = file.members()?;
             for m in &members {
                 all.push(member_arg(m, cap)?);
             }
-            let group = GroupFile::build(&all)?;
+            let group = GroupFile::build(file.layer(), &all)?;
             group.save(&out)?;
             written(&group, &out, o);
         }
@@ -235,7 +258,8 @@ pub fn run(command: GroupCommand, o: &Output) -> Result<()> {
             out,
             members,
         } => {
-            let mut all = GroupFile::load(&group)?.members()?;
+            let file = GroupFile::load(&group)?;
+            let mut all = file.members()?;
             for m in &members {
                 let key = public_key_arg(m)?;
                 let before = all.len();
@@ -244,7 +268,7 @@ pub fn run(command: GroupCommand, o: &Output) -> Result<()> {
                     bail!("{m} is not a member of {}", group.display());
                 }
             }
-            let group = GroupFile::build(&all)?;
+            let group = GroupFile::build(file.layer(), &all)?;
             group.save(&out)?;
             written(&group, &out, o);
         }

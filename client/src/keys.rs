@@ -2,11 +2,11 @@
 use crate::output::Output;
 use anyhow::{Context, Result};
 use api::{from_hex, ss58, to_hex};
-use chain::AnySigner;
-use protocol::account_id_of;
+use chain::{AnySigner, LayerSigner};
 use protocol::crypto::backend::SoftHasher;
 use protocol::keys::{self, SecretKey};
 use protocol::PublicKey;
+use protocol::{account_id_of, AnyLayer};
 use std::path::{Path, PathBuf};
 
 /// Who signs extrinsics: `--suri` (sr25519) or `--ecdsa-key` (a key file's ECDSA account).
@@ -20,8 +20,43 @@ pub struct SignerArgs {
     pub ecdsa_key: Option<PathBuf>,
 }
 
+/// A settlement layer on the command line (`--layer`), for commands that name no
+/// deployment file (whose layer is the file's).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LayerArg {
+    /// The ink! contract on a Substrate contracts chain.
+    #[default]
+    Substrate,
+    /// The Solidity contract on an EVM chain (anvil, any Ethereum client).
+    Evm,
+}
+
+impl From<LayerArg> for AnyLayer {
+    fn from(layer: LayerArg) -> Self {
+        match layer {
+            LayerArg::Substrate => AnyLayer::Substrate,
+            LayerArg::Evm => AnyLayer::Evm,
+        }
+    }
+}
+
 impl SignerArgs {
-    /// The signer the arguments name; exactly one of the two must be given.
+    /// The signer on `layer`: on an EVM `--suri` is a 0x secret or a dev name
+    /// (`//Alice` .. `//Ferdie`: anvil's funded accounts 0 to 5), `--ecdsa-key` the key
+    /// file's address. Exactly one of the two must be given.
+    pub fn signer_on(&self, layer: AnyLayer) -> Result<LayerSigner> {
+        match (&self.suri, &self.ecdsa_key) {
+            (Some(suri), None) => Ok(LayerSigner::from_suri(layer, suri)?),
+            (None, Some(file)) => Ok(LayerSigner::from_ecdsa_secret(
+                layer,
+                &read_secret(file)?.secret_bytes(),
+            )?),
+            _ => anyhow::bail!("give --suri or --ecdsa-key"),
+        }
+    }
+
+    /// The signer on the ink! layer the arguments name; exactly one of the two must be
+    /// given.
     pub fn signer(&self) -> Result<AnySigner> {
         match (&self.suri, &self.ecdsa_key) {
             (Some(suri), None) => Ok(AnySigner::from_suri(suri)?),
@@ -86,23 +121,29 @@ pub fn show(key: &Path, o: &Output) -> Result<()> {
 }
 
 fn describe(public: &PublicKey, wrote: Option<&Path>, o: &Output) {
-    let account = ss58(&account_id_of::<SoftHasher>(public));
-    let mut text = format!("public key {}\naccount    {account}", to_hex(&public.0));
+    let account = ss58(&account_id_of::<SoftHasher>(protocol::Substrate, public));
+    let address = api::account_text(&account_id_of::<SoftHasher>(protocol::Evm, public));
+    let mut text = format!(
+        "public key {}\naccount    {account}\nEVM        {address}",
+        to_hex(&public.0)
+    );
     if let Some(path) = wrote {
         text = format!("wrote {}\n{text}", path.display());
     }
     o.print(
-        serde_json::json!({"public_key": to_hex(&public.0), "account": account}),
+        serde_json::json!({"public_key": to_hex(&public.0), "account": account, "evm_address": address}),
         text,
     );
 }
 
-/// `slotpay account`: prints the chain account the signer signs for (SS58 and hex).
-pub fn account(signer: &SignerArgs, o: &Output) -> Result<()> {
-    let account = signer.signer()?.account();
+/// `slotpay account`: prints the chain account the signer signs for on `layer` (SS58 or
+/// an EVM address, and hex).
+pub fn account(signer: &SignerArgs, layer: LayerArg, o: &Output) -> Result<()> {
+    let account = signer.signer_on(layer.into())?.account();
+    let text = api::account_text(&account);
     o.print(
-        serde_json::json!({"account": ss58(&account), "hex": to_hex(&account)}),
-        ss58(&account),
+        serde_json::json!({"account": text, "hex": to_hex(&account)}),
+        text,
     );
     Ok(())
 }

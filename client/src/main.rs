@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use client::channel::ChannelCommand;
-use client::keys::SignerArgs;
+use client::keys::{LayerArg, SignerArgs};
 use client::{channel, funds, group, keys, pay, Output};
 use std::path::PathBuf;
 
@@ -31,6 +31,9 @@ enum Command {
     Account {
         #[command(flatten)]
         signer: SignerArgs,
+        /// The settlement layer (on an EVM an account is an address).
+        #[arg(long, value_enum, default_value_t)]
+        layer: LayerArg,
     },
     /// Group files: members with spending caps, their Merkle root and proofs.
     #[command(subcommand)]
@@ -39,9 +42,13 @@ enum Command {
     Deploy {
         #[arg(long, default_value = "ws://127.0.0.1:19944")]
         url: String,
+        /// The settlement layer: the ink! contract, or the Solidity one on an EVM chain.
+        #[arg(long, value_enum, default_value_t)]
+        layer: LayerArg,
         #[command(flatten)]
         signer: SignerArgs,
-        /// The contract bundle (`slotpay_channels.contract`) from `cargo contract build`.
+        /// The contract bundle (`slotpay_channels.contract`) from `cargo contract build`;
+        /// on an EVM forge's artifact (`evm/out/SlotpayChannels.sol/SlotpayChannels.json`).
         #[arg(long)]
         bundle: PathBuf,
         /// Where to write the deployment file.
@@ -54,12 +61,18 @@ enum Command {
     Balance {
         #[arg(long, default_value = "ws://127.0.0.1:19944")]
         url: String,
+        /// The settlement layer of the node at --url.
+        #[arg(long, value_enum, default_value_t)]
+        layer: LayerArg,
         accounts: Vec<String>,
     },
     /// Transfer funds (e.g. to an ECDSA payer account).
     Transfer {
         #[arg(long, default_value = "ws://127.0.0.1:19944")]
         url: String,
+        /// The settlement layer of the node at --url.
+        #[arg(long, value_enum, default_value_t)]
+        layer: LayerArg,
         #[command(flatten)]
         signer: SignerArgs,
         #[arg(long)]
@@ -82,23 +95,29 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Keygen { out } => keys::keygen(&out, &o),
         Command::Show { key } => keys::show(&key, &o),
-        Command::Account { signer } => keys::account(&signer, &o),
+        Command::Account { signer, layer } => keys::account(&signer, layer, &o),
         Command::Group(command) => group::run(command, &o),
         Command::Deploy {
             url,
+            layer,
             signer,
             bundle,
             out,
-        } => funds::deploy(&url, &signer, &bundle, &out, &o).await,
+        } => funds::deploy(&url, layer, &signer, &bundle, &out, &o).await,
         Command::Channel(command) => channel::run(command, &o).await,
-        Command::Balance { url, accounts } => funds::balance(&url, &accounts, &o).await,
+        Command::Balance {
+            url,
+            layer,
+            accounts,
+        } => funds::balance(&url, layer, &accounts, &o).await,
         Command::Transfer {
             url,
+            layer,
             signer,
             to,
             amount,
             allow_death,
-        } => funds::transfer(&url, &signer, &to, &amount, allow_death, &o).await,
+        } => funds::transfer(&url, layer, &signer, &to, &amount, allow_death, &o).await,
         Command::Pay(args) => {
             let outcome = pay::pay(args).await?;
             let text = format!(

@@ -6,7 +6,7 @@
 //! (`<key>.state.json`), locked while a `slotpay pay` runs.
 use anyhow::{Context, Result};
 use fs2::FileExt;
-use protocol::{Balance, ChannelId, Domain, Epoch};
+use protocol::{AnyDomain, Balance, ChannelId, Epoch};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -77,13 +77,22 @@ pub struct ClientState {
     _lock: File,
 }
 
-fn entry(domain: &Domain, channel: ChannelId, epoch: Epoch) -> String {
-    format!(
-        "{}/{}/{}/{epoch}",
-        hex::encode(domain.genesis_hash),
-        hex::encode(domain.contract),
-        channel.0
-    )
+fn entry(domain: &AnyDomain, channel: ChannelId, epoch: Epoch) -> String {
+    match domain {
+        // The ink! layer's entries as they have always been written.
+        AnyDomain::Substrate(domain) => format!(
+            "{}/{}/{}/{epoch}",
+            hex::encode(domain.genesis_hash),
+            hex::encode(domain.contract),
+            channel.0
+        ),
+        AnyDomain::Evm(domain) => format!(
+            "evm-{}/{}/{}/{epoch}",
+            domain.chain_id,
+            hex::encode(domain.contract),
+            channel.0
+        ),
+    }
 }
 
 impl ClientState {
@@ -126,7 +135,7 @@ impl ClientState {
     }
 
     /// The key's record of the channel's epoch (all zero if none).
-    pub fn get(&self, domain: &Domain, channel: ChannelId, epoch: Epoch) -> EpochRecord {
+    pub fn get(&self, domain: &AnyDomain, channel: ChannelId, epoch: Epoch) -> EpochRecord {
         self.records
             .get(&entry(domain, channel, epoch))
             .copied()
@@ -134,7 +143,7 @@ impl ClientState {
     }
 
     /// The highest amount this key signed for the channel's epoch (0 if none).
-    pub fn last(&self, domain: &Domain, channel: ChannelId, epoch: Epoch) -> Balance {
+    pub fn last(&self, domain: &AnyDomain, channel: ChannelId, epoch: Epoch) -> Balance {
         self.get(domain, channel, epoch).signed
     }
 
@@ -142,7 +151,7 @@ impl ClientState {
     /// was signed only grows.
     pub fn update(
         &mut self,
-        domain: &Domain,
+        domain: &AnyDomain,
         channel: ChannelId,
         epoch: Epoch,
         change: impl FnOnce(&mut EpochRecord),
@@ -162,7 +171,7 @@ impl ClientState {
     /// Records that the key is about to sign `amount`; durable when this returns.
     pub fn record(
         &mut self,
-        domain: &Domain,
+        domain: &AnyDomain,
         channel: ChannelId,
         epoch: Epoch,
         amount: Balance,
@@ -176,10 +185,10 @@ impl ClientState {
 mod tests {
     use super::*;
 
-    const DOMAIN: Domain = Domain {
+    const DOMAIN: AnyDomain = AnyDomain::Substrate(protocol::Domain {
         genesis_hash: [1; 32],
         contract: [2; 32],
-    };
+    });
 
     #[test]
     fn the_record_survives_reopening_and_what_was_signed_never_falls() {

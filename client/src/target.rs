@@ -4,9 +4,9 @@ use crate::group::GroupFile;
 use crate::keys::public_key_arg;
 use crate::output::with_progress;
 use anyhow::{bail, Context, Result};
-use api::{ss58, to_hex, Deployment};
-use chain::{Contract, Node};
-use protocol::Authority;
+use api::{to_hex, Deployment};
+use chain::{AnyContract, LayerSigner};
+use protocol::{AnyLayer, Authority};
 use std::path::PathBuf;
 
 /// Which contract, on which node.
@@ -21,17 +21,17 @@ pub struct ChainArgs {
 }
 
 impl ChainArgs {
-    /// The contract, after checking that the node serves the deployment's chain and that
-    /// the contract answers for it.
-    pub async fn contract(&self) -> Result<Contract> {
+    /// The contract on the deployment's layer, after checking that the node serves the
+    /// deployment's chain and that the contract answers for it.
+    pub async fn contract(&self) -> Result<AnyContract> {
         let deployment = Deployment::load(&self.deployment)?;
         let url = self.url.clone().unwrap_or_else(|| deployment.url.clone());
-        let node = with_progress(&format!("connecting to {url}"), Node::connect(&url))
-            .await
-            .with_context(|| format!("connect to {url}"))?;
-        Contract::bind(node, &deployment.domain())
-            .await
-            .with_context(|| format!("check {} against {url}", self.deployment.display()))
+        with_progress(
+            &format!("connecting to {url}"),
+            AnyContract::bind(&deployment, Some(&url)),
+        )
+        .await
+        .with_context(|| format!("check {} against {url}", self.deployment.display()))
     }
 }
 
@@ -54,26 +54,38 @@ pub enum AuthorityArg {
     },
 }
 
-/// The authority `arg` names; [`AuthorityArg::Account`] takes `signer`'s account, which
-/// must be an ECDSA one (a payer's own slotpay key).
-pub fn authority(arg: &AuthorityArg, signer: &chain::AnySigner) -> Result<Authority> {
+/// The authority `arg` names, for a channel of `signer` on `layer`;
+/// [`AuthorityArg::Account`] takes `signer`'s account, which must be an ECDSA one (a
+/// payer's own slotpay key).
+pub fn authority(arg: &AuthorityArg, signer: &LayerSigner, layer: AnyLayer) -> Result<Authority> {
     Ok(match arg {
         AuthorityArg::Account => {
-            if !matches!(signer, chain::AnySigner::Ecdsa(_)) {
+            if !signer.is_ecdsa() {
                 bail!("the account construction binds the payer's own ECDSA key: sign with --ecdsa-key");
             }
             Authority::Account(signer.account())
         }
         AuthorityArg::Delegate { client } => Authority::Delegate(public_key_arg(client)?),
-        AuthorityArg::Group { group } => Authority::Group(GroupFile::load(group)?.root()?),
+        AuthorityArg::Group { group } => {
+            let file = GroupFile::load(group)?;
+            if file.layer() != layer {
+                bail!(
+                    "{} is a group of the {:?} layer's leaves, the deployment is on the {layer:?} layer: make it with `slotpay group new --layer ...`",
+                    group.display(),
+                    file.layer()
+                );
+            }
+            Authority::Group(file.root()?)
+        }
     })
 }
 
 /// An authority as the CLI prints it: the account in SS58, keys and roots in 0x hex.
 pub fn authority_text(a: &Authority) -> String {
     match a {
-        Authority::Account(a) => format!("payer's own key ({})", ss58(a)),
+        Authority::Account(a) => format!("payer's own key ({})", api::account_text(a)),
         Authority::Delegate(k) => format!("delegate {}", to_hex(&k.0)),
+        Authority::DelegateAccount(a) => format!("delegate {}", api::account_text(a)),
         Authority::Group(r) => format!("group root {}", to_hex(&r.0)),
         Authority::Revoked => "revoked (no key)".into(),
     }

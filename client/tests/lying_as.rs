@@ -47,6 +47,7 @@ fn terms(domain: &Domain, price: u128) -> TermsReply {
         payee: to_hex(&[0xA5; 32]),
         contract: to_hex(&domain.contract),
         genesis_hash: to_hex(&domain.genesis_hash),
+        chain_id: None,
         price: price.to_string(),
         max_slots: 64,
         expiry_margin_blocks: 5,
@@ -233,6 +234,7 @@ impl Client {
         // The node the deployment names does not answer: a client without chain access.
         Deployment {
             url: "ws://127.0.0.1:9".into(),
+            layer: api::DeploymentLayer::Substrate,
             genesis_hash: DOMAIN.genesis_hash,
             contract: DOMAIN.contract,
             code_hash: [0; 32],
@@ -413,16 +415,19 @@ fn a_group_total_no_member_signed_gets_nothing_more_signed() {
     let client = Client::new(6);
     let member = SecretKey::from_slice(&[7; 32]).expect("key");
     let outsider = SecretKey::from_slice(&[8; 32]).expect("key");
-    let tree = MerkleTree::build::<SoftHasher>(&[
-        Member {
-            key: keys::public_key(&client.key),
-            cap: 10 * PRICE,
-        },
-        Member {
-            key: keys::public_key(&member),
-            cap: 10 * PRICE,
-        },
-    ])
+    let tree = MerkleTree::build::<SoftHasher>(
+        protocol::Substrate,
+        &[
+            Member {
+                key: keys::public_key(&client.key),
+                cap: 10 * PRICE,
+            },
+            Member {
+                key: keys::public_key(&member),
+                cap: 10 * PRICE,
+            },
+        ],
+    )
     .expect("tree");
     write_group(&client.path("group.json"), &tree);
     let forged = signed(40 * PRICE, &outsider, Some(&tree.proof(1).expect("proof")));
@@ -502,6 +507,7 @@ fn members_played_against_each_other_sign_a_bounded_amount() {
             .map(|i| SecretKey::from_slice(&[20 + i as u8; 32]).expect("key"))
             .collect();
         let tree = MerkleTree::build::<SoftHasher>(
+            protocol::Substrate,
             &keys
                 .iter()
                 .map(|key| Member {
@@ -595,16 +601,19 @@ fn a_timeout_resends_the_same_receipt_and_signs_nothing_new() {
 fn a_total_raised_past_the_allowance_gets_nothing_signed() {
     let client = Client::new(12);
     let member = SecretKey::from_slice(&[13; 32]).expect("key");
-    let tree = MerkleTree::build::<SoftHasher>(&[
-        Member {
-            key: keys::public_key(&client.key),
-            cap: DEPOSIT,
-        },
-        Member {
-            key: keys::public_key(&member),
-            cap: DEPOSIT,
-        },
-    ])
+    let tree = MerkleTree::build::<SoftHasher>(
+        protocol::Substrate,
+        &[
+            Member {
+                key: keys::public_key(&client.key),
+                cap: DEPOSIT,
+            },
+            Member {
+                key: keys::public_key(&member),
+                cap: DEPOSIT,
+            },
+        ],
+    )
     .expect("tree");
     write_group(&client.path("group.json"), &tree);
     let group = client.path("group.json").display().to_string();

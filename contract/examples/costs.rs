@@ -53,7 +53,7 @@ fn group(size: usize, signer: PublicKey) -> MerkleTree {
             cap: DEPOSIT,
         });
     }
-    MerkleTree::build::<SoftHasher>(&members).expect("distinct members")
+    MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("distinct members")
 }
 
 fn main() {

@@ -103,7 +103,7 @@ fn the_as_verifier_and_the_compiled_contract_agree() {
             cap: 1_000 * u128::from(i + 1),
         });
     }
-    let tree = MerkleTree::build::<SoftHasher>(&members).expect("group");
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("group");
     let mut bogus = [0xFFu8; 33];
     bogus[0] = 0x02;
 

@@ -311,7 +311,7 @@ async fn group_channel_settled_twice_then_closed_on_node() {
             cap: DEPOSIT,
         })
         .collect();
-    let tree = MerkleTree::build::<SoftHasher>(&leaves).expect("group");
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &leaves).expect("group");
     let order = [2usize, 0, 3, 1, 1, 0];
     sr25519_payer_life(
         Authority::Group(tree.root()),

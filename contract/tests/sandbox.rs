@@ -179,7 +179,7 @@ fn group(caps: &[Balance], seed: u8) -> (Vec<SecretKey>, Vec<Member>, MerkleTree
             cap,
         })
         .collect();
-    let tree = MerkleTree::build::<SoftHasher>(&members).expect("group");
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("group");
     (secrets, members, tree)
 }
 
@@ -312,7 +312,8 @@ fn group_member_removed_by_rotating_to_a_new_root_and_caps_are_in_the_proof() {
     let p = parties();
     let mut chain = Chain::new(code(), &[&p.payer, &p.payee]);
     let (secrets, members, tree) = group(&[10 * PRICE, 20 * PRICE, 30 * PRICE], 0x70);
-    let smaller = MerkleTree::build::<SoftHasher>(&[members[0], members[2]]).expect("group");
+    let smaller = MerkleTree::build::<SoftHasher>(protocol::Substrate, &[members[0], members[2]])
+        .expect("group");
     let expires_at = 1_000;
     let channel = chain
         .open_with_notice(

@@ -67,7 +67,8 @@ fn seller() -> Seller {
     );
     Seller {
         our_account: AS,
-        domain: DOMAIN,
+        domain: protocol::AnyDomain::Substrate(DOMAIN),
+        identity: DOMAIN,
         tariff: tariff(),
         devices,
     }
@@ -90,14 +91,14 @@ fn sell(
     sell_now(store, &rules, &[&offer]).expect("commit").pop().expect("one outcome").ok()
 }
 
-fuzz_target!(|body: Body| {
+fuzz_target!(|input: Body| {
     let client = SecretKey::from_slice(&[1; 32]).expect("key");
     let channel = Channel::open([0x11; 32], AS, Authority::Delegate(keys::public_key(&client)), 100 * PRICE, 1_000, 20, 0)
         .expect("open");
     let seller = seller();
     let mut store = Store::in_memory(&DOMAIN, 0).expect("ledger");
     store.register_device("lock-1").expect("device");
-    let bytes = match body {
+    let bytes = match input {
         Body::Raw(bytes) => bytes,
         Body::Valid {
             before,

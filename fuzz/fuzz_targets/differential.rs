@@ -110,7 +110,7 @@ fuzz_target!(|case: Case| {
     let authority = match case.auth {
         Auth::Account(a) => Authority::Account(a),
         Auth::SignerAccount => Authority::Account(
-            protocol::account_id_of::<SoftHasher>(&signer_key),
+            protocol::account_id_of::<SoftHasher>(protocol::Substrate, &signer_key),
         ),
         Auth::Delegate(k) => Authority::Delegate(protocol::PublicKey(k)),
         Auth::Signer => Authority::Delegate(signer_key),
@@ -134,7 +134,7 @@ fuzz_target!(|case: Case| {
                     cap: u128::from(caps[usize::from(i)]),
                 });
             }
-            let Ok(tree) = MerkleTree::build::<SoftHasher>(&members) else {
+            let Ok(tree) = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members) else {
                 return;
             };
             let mut p: MembershipProof = match tree.proof(usize::from(proof_index) % members.len())

@@ -32,7 +32,7 @@ fuzz_target!(|case: Case| {
             cap: *cap,
         })
         .collect();
-    let Ok(tree) = MerkleTree::build::<SoftHasher>(&members) else {
+    let Ok(tree) = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members) else {
         return;
     };
     let root = tree.root();
@@ -40,7 +40,7 @@ fuzz_target!(|case: Case| {
         let proof = tree.proof(i).expect("member proof");
         assert_eq!(proof.cap, member.cap);
         assert_eq!(
-            proof.verify::<SoftHasher>(&member.key, &root),
+            proof.verify::<SoftHasher>(protocol::Substrate, &member.key, &root),
             Ok(()),
             "member {i}"
         );
@@ -51,7 +51,7 @@ fuzz_target!(|case: Case| {
             ..proof
         };
         assert!(
-            inflated.verify::<SoftHasher>(&member.key, &root).is_err(),
+            inflated.verify::<SoftHasher>(protocol::Substrate, &member.key, &root).is_err(),
             "member {i} with cap {}",
             inflated.cap
         );
@@ -74,7 +74,7 @@ fuzz_target!(|case: Case| {
         }
     }
     for proof in proofs {
-        if proof.verify::<SoftHasher>(&candidate, &root).is_ok() {
+        if proof.verify::<SoftHasher>(protocol::Substrate, &candidate, &root).is_ok() {
             let claimed = Member {
                 key: candidate,
                 cap: proof.cap,

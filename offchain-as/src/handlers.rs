@@ -71,8 +71,15 @@ pub(crate) async fn terms<V: ChainView>(State(s): State<Arc<Service<V>>>) -> Jso
     let seller = &s.seller;
     Json(TermsReply {
         payee: to_hex(&seller.our_account),
-        contract: to_hex(&seller.domain.contract),
-        genesis_hash: to_hex(&seller.domain.genesis_hash),
+        contract: match &seller.domain {
+            protocol::AnyDomain::Substrate(d) => to_hex(&d.contract),
+            protocol::AnyDomain::Evm(d) => to_hex(&d.contract),
+        },
+        genesis_hash: to_hex(&seller.identity.genesis_hash),
+        chain_id: match &seller.domain {
+            protocol::AnyDomain::Substrate(_) => None,
+            protocol::AnyDomain::Evm(d) => Some(d.chain_id),
+        },
         price: seller.tariff.price().to_string(),
         max_slots: seller.tariff.max_slots(),
         expiry_margin_blocks: seller.tariff.expiry_margin(),

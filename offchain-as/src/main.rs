@@ -1,7 +1,7 @@
 //! `slotpay-as`: the slotpay Authorization Server.
 use anyhow::{bail, Context, Result};
 use api::Deployment;
-use chain::{AnySigner, Contract, Node};
+use chain::{AnyContract, AnyNode, LayerSigner};
 use clap::{Parser, Subcommand};
 use offchain_as::{
     follow, router_with, serve as serve_http, Closer, Config, DeviceTerms, LeaseTerms, Ledger,
@@ -66,23 +66,24 @@ enum Command {
     },
 }
 
-/// Everything that needs the chain, connected and checked.
+/// Everything that needs the chain, connected and checked: the contract and the key of
+/// the deployment's layer.
 struct Chain {
-    contract: Contract,
-    signer: AnySigner,
+    contract: AnyContract,
+    signer: LayerSigner,
     deployment: Deployment,
 }
 
 /// Connects to the node, retrying while it is not up yet, and binds the deployment's
-/// contract there ([`Contract::bind`]: this chain, and a contract that answers for it).
+/// contract there ([`AnyContract::bind_on`]: this chain, and a contract that answers for it).
 async fn connect(config: &Config) -> Result<Chain> {
     let deployment = Deployment::load(&config.deployment)?;
     let suri = std::fs::read_to_string(&config.account_key_file)
         .with_context(|| format!("read {}", config.account_key_file.display()))?;
-    let signer = AnySigner::from_suri(&suri).context("the AS account key")?;
+    let signer = LayerSigner::from_suri(deployment.layer(), &suri).context("the AS account key")?;
     let mut delay = Duration::from_millis(250);
     let node = loop {
-        match Node::connect(&config.rpc_url).await {
+        match AnyNode::connect(deployment.layer(), &config.rpc_url).await {
             Ok(node) => break node,
             Err(e) => {
                 warn!(url = %config.rpc_url, error = %e, "node not reachable yet; retrying");
@@ -95,7 +96,7 @@ async fn connect(config: &Config) -> Result<Chain> {
     let mut attempt = 0;
     let contract = loop {
         attempt += 1;
-        match Contract::bind(node.clone(), &deployment.domain()).await {
+        match AnyContract::bind_on(node.clone(), &deployment).await {
             Ok(contract) => break contract,
             Err(e @ chain::ChainError::WrongChain { .. }) => {
                 return Err(e).with_context(|| format!("{}", config.deployment.display()))
@@ -163,7 +164,7 @@ async fn start(config: &Config, chain: &Chain) -> Result<Running> {
     let metrics = Arc::new(Metrics::default());
     let ledger = open_ledger(
         config,
-        &chain.deployment.domain(),
+        &chain.deployment.identity(),
         &ids,
         Rules {
             our_account: chain.signer.account(),
@@ -176,8 +177,9 @@ async fn start(config: &Config, chain: &Chain) -> Result<Running> {
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
     let (tick, tick_rx) = tokio::sync::watch::channel(0u32);
     tokio::spawn(follow(view.clone(), events, tick));
-    let node_chain =
-        NodeChain::new(view.clone(), chain.signer.clone()).context("read the chain's limits")?;
+    let node_chain = NodeChain::new(view.clone(), chain.signer.clone())
+        .await
+        .context("read the chain's limits")?;
     let policy = config.policy()?;
     let plan = Closer::new_plan(&node_chain, &policy);
     // A payer may rotate every channel at once: hold no more than the notice can settle.
@@ -221,6 +223,7 @@ async fn serve(config: Config) -> Result<()> {
     let seller = Seller {
         our_account: chain.signer.account(),
         domain: chain.deployment.domain(),
+        identity: chain.deployment.identity(),
         tariff: config.tariff()?,
         devices: running.devices,
     };
@@ -243,7 +246,7 @@ async fn serve(config: Config) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;
-    info!(listen = %listener.local_addr()?, contract = %hex::encode(chain.deployment.contract), finality_lag_s = lag, "serving");
+    info!(listen = %listener.local_addr()?, contract = %api::account_text(&chain.deployment.contract), layer = ?chain.deployment.layer(), finality_lag_s = lag, "serving");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("install the SIGTERM handler")?;
     let shutdown = async move {
@@ -290,14 +293,14 @@ async fn carry_counters(config: &Config, from: &std::path::Path) -> Result<()> {
     let suri = std::fs::read_to_string(&config.account_key_file)
         .with_context(|| format!("read {}", config.account_key_file.display()))?;
     let rules = Rules {
-        our_account: AnySigner::from_suri(&suri)
+        our_account: LayerSigner::from_suri(deployment.layer(), &suri)
             .context("the AS account key")?
             .account(),
         tariff: config.tariff()?,
     };
     let ledger = open_ledger(
         config,
-        &deployment.domain(),
+        &deployment.identity(),
         &[],
         rules,
         Arc::new(Metrics::default()),

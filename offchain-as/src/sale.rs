@@ -7,7 +7,9 @@ use crate::ledger::{LedgerError, Offer, SaleError, SaleRecord};
 use api::PurchaseBody;
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
 use protocol::hotp::{DeviceKey, Digits, Token};
-use protocol::{authorize, screen, AccountId32, Balance, Channel, Domain, PurchaseError, Tariff};
+use protocol::{
+    authorize, screen, AccountId32, AnyDomain, Balance, Channel, Domain, PurchaseError, Tariff,
+};
 use std::collections::BTreeMap;
 
 /// A device the AS sells slots of, with the key it shares with it.
@@ -28,8 +30,11 @@ pub struct DeviceTerms {
 pub struct Seller {
     /// The AS's account: every channel it sells on pays it.
     pub our_account: AccountId32,
-    /// The chain and contract receipts are bound to.
-    pub domain: Domain,
+    /// What receipts are bound to, on the deployment's layer.
+    pub domain: AnyDomain,
+    /// The deployment's identity: its chain's genesis hash and its contract's account
+    /// (on the ink! layer the receipt domain itself).
+    pub identity: Domain,
     /// What it charges.
     pub tariff: Tariff,
     /// What it sells, by device name.

@@ -11,7 +11,8 @@
 //! Reads are cached per finalized block, absent channels included, and an id at or above
 //! the contract's next channel id is known absent without a call: a bogus id costs at
 //! most one dry run per finalized block.
-use chain::{At, ChainError, Contract, SlotpayEvent};
+use chain::evm::EvmContract;
+use chain::{AnyContract, At, ChainError, Contract, SlotpayEvent};
 use interface::messages::{GetChannel, NextChannelId};
 use protocol::{Channel, ChannelId, Rotation};
 use std::collections::HashMap;
@@ -107,10 +108,42 @@ impl ContractReader for Contract {
     }
 }
 
+impl ContractReader for EvmContract {
+    async fn next_channel_id(&self, at: chain::BlockHash) -> Result<u64, ChainError> {
+        Ok(self.read(&NextChannelId, At::Block(at)).await?.1 .0)
+    }
+
+    async fn channel(
+        &self,
+        id: ChannelId,
+        at: chain::BlockHash,
+    ) -> Result<Option<Channel>, ChainError> {
+        Ok(self
+            .read(&GetChannel { channel: id }, At::Block(at))
+            .await?
+            .1)
+    }
+}
+
+/// Either layer's contract: its reads are [`AnyContract`]'s own.
+impl ContractReader for AnyContract {
+    async fn next_channel_id(&self, at: chain::BlockHash) -> Result<u64, ChainError> {
+        AnyContract::next_channel_id(self, At::Block(at)).await
+    }
+
+    async fn channel(
+        &self,
+        id: ChannelId,
+        at: chain::BlockHash,
+    ) -> Result<Option<Channel>, ChainError> {
+        Ok(AnyContract::channel(self, id, At::Block(at)).await?.1)
+    }
+}
+
 /// [`ChainView`] over the contract, kept current by [`follow`] (which calls
 /// [`NodeView::on_finalized`], [`NodeView::on_best`] and [`NodeView::on_lost`]).
 #[derive(Clone)]
-pub struct NodeView<R = Contract> {
+pub struct NodeView<R = AnyContract> {
     reader: R,
     state: Arc<Mutex<State>>,
 }
@@ -264,16 +297,85 @@ impl<R: ContractReader> ChainView for NodeView<R> {
     }
 }
 
-/// Keeps `view` current: follows finalized and best blocks (re-subscribing after the node
-/// comes back), sends every contract event of every best block to `events`, and the best
-/// height to `tick` (the closer's clock). Runs until the view is dropped.
+/// Keeps `view` current: follows finalized and best blocks of the contract's layer,
+/// sends every contract event of every best block to `events`, and the best height to
+/// `tick` (the closer's clock). Runs for ever.
 pub async fn follow(
-    view: NodeView<Contract>,
+    view: NodeView<AnyContract>,
     events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
     tick: watch::Sender<u32>,
 ) {
-    let api = view.reader.node().api().clone();
-    let address = view.reader.address();
+    match view.reader.clone() {
+        AnyContract::Substrate(contract) => follow_substrate(view, contract, events, tick).await,
+        AnyContract::Evm(contract) => follow_evm(view, contract, events, tick).await,
+    }
+}
+
+/// An EVM node's blocks, polled (every 100 ms): the `finalized` tag's block, and every
+/// new best block with its contract events (one `eth_getLogs` over the new blocks).
+/// Anvil does not reorganise; a node that does could show an event twice, which
+/// [`NodeView::on_best`] takes once.
+async fn follow_evm(
+    view: NodeView<AnyContract>,
+    contract: EvmContract,
+    events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
+    tick: watch::Sender<u32>,
+) {
+    let node = contract.node().clone();
+    let mut seen: Option<u32> = None;
+    let mut finalized_seen = None;
+    loop {
+        let heads = async { Ok::<_, ChainError>((node.best().await?, node.finalized().await?)) };
+        match heads.await {
+            Ok(((best, _), (finalized, hash))) => {
+                if finalized_seen != Some(hash) {
+                    view.on_finalized(finalized, hash);
+                    finalized_seen = Some(hash);
+                }
+                let from = seen.map_or(best, |s| s + 1);
+                if from <= best {
+                    match node.events_in(contract.address(), from, best).await {
+                        Ok(found) => {
+                            for number in from..=best {
+                                let here: Vec<SlotpayEvent> = found
+                                    .iter()
+                                    .filter(|(b, _)| *b == number)
+                                    .map(|(_, e)| e.clone())
+                                    .collect();
+                                view.on_best(number, &here);
+                                for event in here {
+                                    let _ = events.send((number, event));
+                                }
+                            }
+                            seen = Some(best);
+                            let _ = tick.send(best);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "read the contract's logs"),
+                    }
+                }
+            }
+            Err(e) => {
+                if seen.is_some() {
+                    tracing::warn!(error = %e, "EVM node: connection lost");
+                }
+                view.on_lost();
+                finalized_seen = None;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A Substrate node's finalized and best blocks, by subscription (re-subscribing after
+/// the node comes back).
+async fn follow_substrate(
+    view: NodeView<AnyContract>,
+    contract: Contract,
+    events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
+    tick: watch::Sender<u32>,
+) {
+    let api = contract.node().api().clone();
+    let address = contract.address();
     let finalized = {
         let view = view.clone();
         let api = api.clone();
@@ -298,7 +400,7 @@ pub async fn follow(
             }
         }
     };
-    let node = view.reader.node().clone();
+    let node = contract.node().clone();
     let best = async move {
         loop {
             match api.blocks().subscribe_best().await {

@@ -575,6 +575,7 @@ fn a_member_that_lost_the_race_hears_stale_not_not_the_buyer(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (secret(16), secret(17));
     let tree = protocol::MerkleTree::build_uniform::<SoftHasher>(
+        protocol::Substrate,
         &[
             protocol::keys::public_key(&a),
             protocol::keys::public_key(&b),

@@ -187,7 +187,7 @@ fn instances_on_one_postgres_database_never_sell_a_counter_twice_nor_pass_a_tota
                 cap: CAP_SLOTS * PRICE,
             })
             .collect();
-        let tree = MerkleTree::build::<SoftHasher>(&members).expect("tree");
+        let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("tree");
         let group = channel(Authority::Group(tree.root()), 10_000);
         let mut clients = Vec::new();
         for c in 0..DELEGATES {

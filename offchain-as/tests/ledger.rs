@@ -151,6 +151,7 @@ fn a_member_signing_the_winners_amount_loses_the_race(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (secret(4), secret(5));
     let tree = MerkleTree::build_uniform::<SoftHasher>(
+        protocol::Substrate,
         &[
             protocol::keys::public_key(&a),
             protocol::keys::public_key(&b),
@@ -197,7 +198,7 @@ fn a_member_cannot_spend_past_its_cap(backend: Backend) {
             cap: 5 * PRICE,
         },
     ];
-    let tree = MerkleTree::build::<SoftHasher>(&members).expect("tree");
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("tree");
     let ch = channel(Authority::Group(tree.root()), 1_000);
     rt().block_on(async {
         let ledger = backend.ledger(dir.path(), 64).await;

@@ -54,6 +54,7 @@ fn an_sqlite_ledger_moves_to_postgres_checked_row_by_row() {
     };
     let (a, b, c) = (secret(31), secret(32), secret(33));
     let tree = MerkleTree::build_uniform::<SoftHasher>(
+        protocol::Substrate,
         &[
             protocol::keys::public_key(&b),
             protocol::keys::public_key(&c),

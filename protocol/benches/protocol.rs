@@ -93,9 +93,11 @@ fn merkle(c: &mut Criterion) {
             })
             .collect();
         g.bench_function(format!("build_2^{log2}"), |b| {
-            b.iter(|| MerkleTree::build::<SoftHasher>(black_box(&members)).unwrap())
+            b.iter(|| {
+                MerkleTree::build::<SoftHasher>(protocol::Substrate, black_box(&members)).unwrap()
+            })
         });
-        let tree = MerkleTree::build::<SoftHasher>(&members).unwrap();
+        let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).unwrap();
         let root = tree.root();
         let index = members.len() / 3;
         g.bench_function(format!("proof_2^{log2}"), |b| {
@@ -105,7 +107,11 @@ fn merkle(c: &mut Criterion) {
         g.bench_function(format!("verify_2^{log2}"), |b| {
             b.iter(|| {
                 proof
-                    .verify::<SoftHasher>(black_box(&members[index].key), &root)
+                    .verify::<SoftHasher>(
+                        protocol::Substrate,
+                        black_box(&members[index].key),
+                        &root,
+                    )
                     .unwrap()
             })
         });

@@ -1,18 +1,20 @@
 //! Who may sign receipts for a channel: the three constructions, and the proof that a
 //! receipt was signed by one.
 use crate::crypto::{EcdsaRecover, Hasher};
+use crate::layer::{Layer, ReceiptDomain};
 use crate::merkle::{MerkleError, MerkleRoot};
 use crate::receipt::{Receipt, ReceiptError, SignedReceipt};
-use crate::types::{AccountId32, Balance, Domain, PublicKey};
+use crate::types::{AccountId32, Balance, PublicKey};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
 /// The signing authority a channel is bound to when it is opened (and that the payer may
-/// rotate, see [`crate::channel`]).
+/// rotate, see [`crate::channel`]). Accounts are named as the channel's layer names them
+/// ([`Layer::account_id`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 pub enum Authority {
-    /// The payer's own ECDSA account key: the signer's account id,
-    /// blake2_256(compressed public key), must equal this one.
+    /// The payer's own ECDSA account key: the signer's account id (on the ink! layer
+    /// blake2_256(compressed public key), on an EVM its address) must equal this one.
     Account(AccountId32),
     /// A delegated client key: a client with no chain account spends up to the deposit.
     Delegate(PublicKey),
@@ -22,6 +24,11 @@ pub enum Authority {
     /// Nobody: what a payer rotates to in order to revoke every key without naming a new
     /// one. No receipt is authorized by it.
     Revoked,
+    /// A delegated client key named by its account id ([`Layer::account_id`]) instead of
+    /// the key itself: how an EVM contract names a delegate (its address; the key is not
+    /// on chain). The same rule as [`Self::Delegate`]. Last, so the SCALE indices of the
+    /// others are those the ink! contract has always had.
+    DelegateAccount(AccountId32),
 }
 
 /// Why a receipt is not authorized by a channel's authority.
@@ -50,9 +57,10 @@ pub enum AuthError {
     Revoked,
 }
 
-/// The account id of an ECDSA public key, as Substrate derives it.
-pub fn account_id_of<H: Hasher>(key: &PublicKey) -> AccountId32 {
-    H::blake2_256(&key.0)
+/// The account id of an ECDSA public key on `layer` (Substrate: blake2_256 of the
+/// compressed key; EVM: its address, mapped into 32 bytes).
+pub fn account_id_of<H: Hasher>(layer: impl Layer, key: &PublicKey) -> AccountId32 {
+    layer.account_id::<H>(key)
 }
 
 /// A receipt whose signature [`authorize`] has checked against an authority. Only
@@ -94,14 +102,16 @@ impl Authorized {
 }
 
 /// Checks that `signed` (its signature over its receipt in `domain`, with its proof for
-/// groups) is authorized by `authority`. This one function is the rule used by the
-/// contract on settle and close, by the AS before it sells and by the client before it
-/// believes a running total.
+/// groups) is authorized by `authority`, everything encoded as the domain's layer does.
+/// This one function is the rule used by the ink! contract on settle and close, by the
+/// AS before it sells and by the client before it believes a running total (the EVM
+/// contract runs the same rule, checked against this one by a differential test).
 pub fn authorize<H: Hasher, R: EcdsaRecover>(
     authority: &Authority,
-    domain: &Domain,
+    domain: &impl ReceiptDomain,
     signed: SignedReceipt,
 ) -> Result<Authorized, AuthError> {
+    let layer = domain.layer();
     let proof = signed.proof.as_ref();
     if proof.is_some() && !matches!(authority, Authority::Group(_)) {
         return Err(AuthError::UnexpectedProof);
@@ -113,7 +123,7 @@ pub fn authorize<H: Hasher, R: EcdsaRecover>(
     let mut cap = None;
     match authority {
         Authority::Account(account) => {
-            if account_id_of::<H>(&signer) != *account {
+            if layer.account_id::<H>(&signer) != *account {
                 return Err(AuthError::NotPayerAccount);
             }
         }
@@ -122,9 +132,14 @@ pub fn authorize<H: Hasher, R: EcdsaRecover>(
                 return Err(AuthError::NotDelegate);
             }
         }
+        Authority::DelegateAccount(account) => {
+            if layer.account_id::<H>(&signer) != *account {
+                return Err(AuthError::NotDelegate);
+            }
+        }
         Authority::Group(root) => {
             let proof = proof.ok_or(AuthError::MissingProof)?;
-            proof.verify::<H>(&signer, root)?;
+            proof.verify::<H>(layer, &signer, root)?;
             cap = Some(proof.cap);
         }
         Authority::Revoked => return Err(AuthError::Revoked),

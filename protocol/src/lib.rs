@@ -4,9 +4,11 @@
 //! Sans-I/O and `#![no_std]` + `alloc`: hashing and public-key recovery come in through
 //! the [`crypto::Hasher`] and [`crypto::EcdsaRecover`] traits, so the ink! contract plugs
 //! in the chain's host functions while off-chain code uses libsecp256k1 and software
-//! hashes (feature `std`). Nothing here knows the chain beyond a receipt's [`Domain`]
-//! (a genesis hash and a contract account): another settlement layer calls the same
-//! [`Channel`] rules.
+//! hashes (feature `std`). Nothing here knows the chain beyond what a settlement
+//! [`Layer`] supplies: a receipt's domain and signing hash, a key's account id, a group
+//! leaf, a signature's `v` ([`Substrate`] for the ink! contract, [`Evm`] for the Solidity
+//! one, feature `evm`); every rule ([`authorize`], [`Channel`], [`check_terms`]) is one
+//! copy for both.
 //!
 //! The surface: the values and rules at the crate root; three namespaces, [`crypto`]
 //! (the two primitives and their off-chain backends), [`hotp`] (the device's tokens,
@@ -29,6 +31,8 @@ pub mod crypto;
 #[cfg(feature = "hotp")]
 pub mod hotp;
 #[cfg(feature = "payments")]
+mod layer;
+#[cfg(feature = "payments")]
 mod merkle;
 #[cfg(feature = "payments")]
 mod purchase;
@@ -45,6 +49,13 @@ mod wire;
 pub use authority::{account_id_of, authorize, AuthError, Authority, Authorized};
 #[cfg(feature = "payments")]
 pub use channel::{Channel, ChannelError, Payout, Rotation, Settlement};
+#[cfg(feature = "payments")]
+pub use layer::{
+    evm_account, evm_address, Address, EvmDomain, Layer, ReceiptDomain, Substrate,
+    EIP712_DOMAIN_TYPEHASH, EIP712_NAME, EIP712_VERSION, EVM_ACCOUNT_SUFFIX, RECEIPT_TYPEHASH,
+};
+#[cfg(feature = "evm")]
+pub use layer::{evm_address_of, AnyDomain, AnyLayer, Evm};
 #[cfg(feature = "std")]
 pub use merkle::MerkleTree;
 #[cfg(feature = "payments")]

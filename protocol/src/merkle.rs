@@ -11,12 +11,14 @@
 //! promotes its last node unpaired instead of duplicating it, so no two different key sets
 //! share a root through duplication (the CVE-2012-2459 pitfall).
 use crate::crypto::Hasher;
+use crate::layer::{Layer, Substrate};
 use crate::types::{Balance, PublicKey};
 use alloc::vec::Vec;
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
-/// Prefix of a leaf hash: keccak256(0x00 || compressed key || cap as u128 little-endian).
+/// Prefix of a leaf hash: keccak256(0x00 || the member as its layer names it || cap), see
+/// [`Layer::leaf_hash`].
 pub const LEAF_PREFIX: u8 = 0x00;
 /// Prefix of an inner node hash: keccak256(0x01 || left || right).
 pub const NODE_PREFIX: u8 = 0x01;
@@ -109,13 +111,10 @@ pub struct MembershipProof {
     pub siblings: Vec<[u8; 32]>,
 }
 
-/// keccak256(0x00 || key || cap little-endian).
+/// The ink! layer's leaf, keccak256(0x00 || key || cap little-endian):
+/// [`Substrate`]'s [`Layer::leaf_hash`].
 pub fn leaf_hash<H: Hasher>(member: &Member) -> [u8; 32] {
-    let mut buf = [0u8; 50];
-    buf[0] = LEAF_PREFIX;
-    buf[1..34].copy_from_slice(&member.key.0);
-    buf[34..].copy_from_slice(&member.cap.to_le_bytes());
-    H::keccak256(&buf)
+    Substrate.leaf_hash::<H>(member)
 }
 
 /// keccak256(0x01 || left || right).
@@ -136,9 +135,13 @@ impl MembershipProof {
         }
     }
 
-    /// The root this proof leads to from `key` (with the proof's cap), checking the
-    /// proof's shape first.
-    pub fn root_from<H: Hasher>(&self, key: &PublicKey) -> Result<MerkleRoot, MerkleError> {
+    /// The root this proof leads to from `key` (with the proof's cap, its leaf as
+    /// `layer` encodes it), checking the proof's shape first.
+    pub fn root_from<H: Hasher>(
+        &self,
+        layer: impl Layer,
+        key: &PublicKey,
+    ) -> Result<MerkleRoot, MerkleError> {
         let len = self.siblings.len();
         if len > MAX_PROOF_DEPTH {
             return Err(MerkleError::ProofTooLong {
@@ -150,7 +153,7 @@ impl MembershipProof {
         if len < 32 && self.left_siblings >> len != 0 {
             return Err(MerkleError::NonCanonicalPath);
         }
-        let mut acc = leaf_hash::<H>(&self.member(key));
+        let mut acc = layer.leaf_hash::<H>(&self.member(key));
         for (i, sibling) in self.siblings.iter().enumerate() {
             acc = if (self.left_siblings >> i) & 1 == 1 {
                 node_hash::<H>(sibling, &acc)
@@ -161,9 +164,15 @@ impl MembershipProof {
         Ok(MerkleRoot(acc))
     }
 
-    /// Ok if `key`, with this proof's cap, is a member of the group with `root`.
-    pub fn verify<H: Hasher>(&self, key: &PublicKey, root: &MerkleRoot) -> Result<(), MerkleError> {
-        if self.root_from::<H>(key)? == *root {
+    /// Ok if `key`, with this proof's cap, is a member of the group with `root` (its
+    /// leaves as `layer` encodes them).
+    pub fn verify<H: Hasher>(
+        &self,
+        layer: impl Layer,
+        key: &PublicKey,
+        root: &MerkleRoot,
+    ) -> Result<(), MerkleError> {
+        if self.root_from::<H>(layer, key)? == *root {
             Ok(())
         } else {
             Err(MerkleError::NotMember)
@@ -188,9 +197,12 @@ mod tree {
     }
 
     impl MerkleTree {
-        /// Builds the tree over `members` in the given order. A key may appear once only,
-        /// so no member holds two caps.
-        pub fn build<H: Hasher>(members: &[Member]) -> Result<Self, MerkleError> {
+        /// Builds the tree over `members` in the given order, its leaves as `layer`
+        /// encodes them. A key may appear once only, so no member holds two caps.
+        pub fn build<H: Hasher>(
+            layer: impl Layer,
+            members: &[Member],
+        ) -> Result<Self, MerkleError> {
             if members.is_empty() {
                 return Err(MerkleError::EmptyGroup);
             }
@@ -203,7 +215,10 @@ mod tree {
                     return Err(MerkleError::DuplicateKey { index });
                 }
             }
-            let mut levels = vec![members.iter().map(leaf_hash::<H>).collect::<Vec<_>>()];
+            let mut levels = vec![members
+                .iter()
+                .map(|m| layer.leaf_hash::<H>(m))
+                .collect::<Vec<_>>()];
             while levels[levels.len() - 1].len() > 1 {
                 let below = &levels[levels.len() - 1];
                 let above = below
@@ -225,11 +240,12 @@ mod tree {
 
         /// Builds a group of `keys`, each with the same `cap`.
         pub fn build_uniform<H: Hasher>(
+            layer: impl Layer,
             keys: &[PublicKey],
             cap: Balance,
         ) -> Result<Self, MerkleError> {
             let members: Vec<Member> = keys.iter().map(|&key| Member { key, cap }).collect();
-            Self::build::<H>(&members)
+            Self::build::<H>(layer, &members)
         }
 
         /// The members, in tree order.

@@ -1,5 +1,6 @@
 //! Cumulative payment receipts and their signing payload.
 use crate::crypto::{EcdsaRecover, Hasher};
+use crate::layer::{Layer, ReceiptDomain};
 use crate::merkle::MembershipProof;
 use crate::signature::{Signature, SignatureError};
 use crate::types::{Balance, ChannelId, Domain, Epoch, PublicKey};
@@ -43,7 +44,7 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    /// The exact bytes that are hashed and signed:
+    /// The exact bytes that are hashed and signed on the ink! layer:
     /// SCALE(tag, version, genesis hash, contract, channel id, epoch, amount).
     pub fn signing_payload(&self, domain: &Domain) -> Vec<u8> {
         (
@@ -58,28 +59,36 @@ impl Receipt {
             .encode()
     }
 
-    /// keccak256 of [`Self::signing_payload`].
-    pub fn signing_hash<H: Hasher>(&self, domain: &Domain) -> [u8; 32] {
-        H::keccak256(&self.signing_payload(domain))
+    /// What a signer signs for `domain`, on the domain's layer ([`Layer::signing_hash`]):
+    /// keccak256 of [`Self::signing_payload`] on the ink! layer, the EIP-712 digest on an
+    /// EVM.
+    pub fn signing_hash<H: Hasher>(&self, domain: &impl ReceiptDomain) -> [u8; 32] {
+        domain.layer().signing_hash::<H>(self, domain)
     }
 
-    /// Signs this receipt for `domain`.
+    /// Signs this receipt for `domain`, with the `v` its layer takes.
     #[cfg(feature = "std")]
-    pub fn sign(&self, domain: &Domain, secret: &crate::signature::keys::SecretKey) -> Signature {
-        crate::signature::keys::sign_hash(
+    pub fn sign(
+        &self,
+        domain: &impl ReceiptDomain,
+        secret: &crate::signature::keys::SecretKey,
+    ) -> Signature {
+        let mut signature = crate::signature::keys::sign_hash(
             secret,
             &self.signing_hash::<crate::crypto::backend::SoftHasher>(domain),
-        )
+        );
+        signature.0[64] = domain.layer().v_byte(signature.0[64]);
+        signature
     }
 
     /// The key that signed this receipt for `domain`. The hash is always computed here
     /// from the receipt itself: no verifier ever takes a caller's hash.
     pub fn recover_signer<H: Hasher, R: EcdsaRecover>(
         &self,
-        domain: &Domain,
+        domain: &impl ReceiptDomain,
         signature: &Signature,
     ) -> Result<PublicKey, ReceiptError> {
-        Ok(signature.recover::<R>(&self.signing_hash::<H>(domain))?)
+        Ok(signature.recover::<R>(domain.layer(), &self.signing_hash::<H>(domain))?)
     }
 }
 
@@ -111,7 +120,7 @@ impl SignedReceipt {
     #[cfg(feature = "std")]
     pub fn sign(
         receipt: Receipt,
-        domain: &Domain,
+        domain: &impl ReceiptDomain,
         secret: &crate::signature::keys::SecretKey,
         proof: Option<MembershipProof>,
     ) -> Self {
@@ -125,7 +134,7 @@ impl SignedReceipt {
     /// The key that signed it for `domain` (the proof aside).
     pub fn signer<H: Hasher, R: EcdsaRecover>(
         &self,
-        domain: &Domain,
+        domain: &impl ReceiptDomain,
     ) -> Result<PublicKey, ReceiptError> {
         self.receipt.recover_signer::<H, R>(domain, &self.signature)
     }

@@ -3,10 +3,13 @@
 //!
 //! The chain's `ecdsa_recover` accepts v in {0..=3, 27..=30} and high-s signatures, so a
 //! signature has several encodings that all recover to the same key. slotpay accepts
-//! exactly one: v in {0, 1} (27/28 are mapped to 0/1 here, once, explicitly), 1 <= r < n,
-//! 1 <= s <= n/2. The AS and the contract both run this check before recovery, so they
-//! accept exactly the same set of signatures.
+//! exactly one per settlement layer: 1 <= r < n, 1 <= s <= n/2, and the layer's `v`
+//! ([`crate::Layer::recovery_id`]: 0 or 1 on Substrate, where 27/28 are mapped to 0/1
+//! here, once, explicitly; 27 or 28 on an EVM, as its contract takes them). The AS and
+//! the contract both run this check before recovery, so they accept exactly the same
+//! set of signatures.
 use crate::crypto::EcdsaRecover;
+use crate::layer::{Layer, Substrate};
 use crate::types::PublicKey;
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
@@ -26,9 +29,10 @@ const HALF_CURVE_ORDER: [u8; 32] = [
 /// Why a signature was refused before or during recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    /// A `v` byte outside {0, 1, 27, 28} (the chain would accept 2, 3, 29 and 30 too;
-    /// slotpay does not).
-    #[error("recovery id {0} is not 0, 1, 27 or 28")]
+    /// A `v` byte that is not a recovery id of the layer: outside {0, 1, 27, 28} on
+    /// Substrate (the chain would accept 2, 3, 29 and 30 too; slotpay does not), outside
+    /// {27, 28} on an EVM.
+    #[error("recovery id {0} is not one this settlement layer accepts")]
     InvalidRecoveryId(u8),
     /// `r` is 0 or at least the curve order n.
     #[error("r is zero or not below the curve order")]
@@ -80,14 +84,17 @@ fn is_zero(x: &[u8; 32]) -> bool {
 }
 
 impl Signature {
-    /// The canonical encoding of this signature, or why it has none.
+    /// The canonical encoding of this signature on the ink! layer ([`Substrate`]), or why
+    /// it has none.
     pub fn canonical(&self) -> Result<Signature, SignatureError> {
+        self.canonical_for(Substrate)
+    }
+
+    /// This signature as a recovery backend takes it (v in {0, 1}), if it is the one
+    /// encoding `layer` accepts; or why it is not.
+    pub fn canonical_for(&self, layer: impl Layer) -> Result<Signature, SignatureError> {
         let mut out = self.0;
-        out[64] = match self.0[64] {
-            v @ (0 | 1) => v,
-            v @ (27 | 28) => v - 27,
-            v => return Err(SignatureError::InvalidRecoveryId(v)),
-        };
+        out[64] = layer.recovery_id(self.0[64])?;
         let mut r = [0u8; 32];
         let mut s = [0u8; 32];
         r.copy_from_slice(&self.0[..32]);
@@ -105,13 +112,14 @@ impl Signature {
         Ok(Signature(out))
     }
 
-    /// Recovers the signer of `message_hash` through backend `R`, after the canonical
-    /// check.
+    /// Recovers the signer of `message_hash` through backend `R`, after `layer`'s
+    /// canonical check.
     pub fn recover<R: EcdsaRecover>(
         &self,
+        layer: impl Layer,
         message_hash: &[u8; 32],
     ) -> Result<PublicKey, SignatureError> {
-        let canonical = self.canonical()?;
+        let canonical = self.canonical_for(layer)?;
         R::recover_compressed(&canonical.0, message_hash)
             .map(PublicKey)
             .ok_or(SignatureError::RecoveryFailed)
@@ -156,7 +164,8 @@ pub(crate) mod keys {
         PublicKey(secret.public_key(secp256k1::SECP256K1).serialize())
     }
 
-    /// RFC 6979 deterministic, low-s signature of a 32-byte hash, v in {0, 1}.
+    /// RFC 6979 deterministic, low-s signature of a 32-byte hash, v in {0, 1} (what the
+    /// ink! layer takes; [`crate::Layer::v_byte`] gives another layer's).
     pub fn sign_hash(secret: &SecretKey, message_hash: &[u8; 32]) -> Signature {
         let msg = secp256k1::Message::from_digest(*message_hash);
         let (id, compact) = secp256k1::SECP256K1

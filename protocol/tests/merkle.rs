@@ -76,20 +76,20 @@ fn roots_match_a_hand_computed_reference_with_the_cap_little_endian() {
     for (i, member) in members.iter().enumerate() {
         assert_eq!(leaf_hash::<SoftHasher>(member), leaf(i), "leaf {i}");
     }
-    let one = MerkleTree::build::<SoftHasher>(&members[..1]).unwrap();
+    let one = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members[..1]).unwrap();
     assert_eq!(one.root(), MerkleRoot(leaf(0)));
     assert_eq!(
         hex::encode(one.root().0),
         "152d83898180ee3b05376a439a4c48d317c6a49ee07a72374e81f0780b6e0a5b"
     );
-    let two = MerkleTree::build::<SoftHasher>(&members[..2]).unwrap();
+    let two = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members[..2]).unwrap();
     assert_eq!(two.root(), MerkleRoot(node(&leaf(0), &leaf(1))));
     assert_eq!(
         hex::encode(two.root().0),
         "affc5aa693bfbaec3d94d526ff88a05d726f193306462b0aeccad0ba34a30795"
     );
     // Three members: the odd third leaf is promoted, not duplicated.
-    let three = MerkleTree::build::<SoftHasher>(&members).unwrap();
+    let three = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).unwrap();
     assert_eq!(
         three.root(),
         MerkleRoot(node(&node(&leaf(0), &leaf(1)), &leaf(2)))
@@ -105,13 +105,17 @@ fn roots_match_a_hand_computed_reference_with_the_cap_little_endian() {
 #[test]
 fn the_root_commits_to_every_cap() {
     let members = members_n(5);
-    let root = MerkleTree::build::<SoftHasher>(&members).unwrap().root();
+    let root = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members)
+        .unwrap()
+        .root();
     for i in 0..members.len() {
         for cap in [members[i].cap + 1, members[i].cap - 1, 0, UNLIMITED] {
             let mut changed = members.clone();
             changed[i].cap = cap;
             assert_ne!(
-                MerkleTree::build::<SoftHasher>(&changed).unwrap().root(),
+                MerkleTree::build::<SoftHasher>(protocol::Substrate, &changed)
+                    .unwrap()
+                    .root(),
                 root,
                 "member {i} with cap {cap}"
             );
@@ -124,12 +128,12 @@ fn the_root_commits_to_every_cap() {
 #[test]
 fn a_proof_presented_with_another_cap_fails() {
     let members = members_n(5);
-    let tree = MerkleTree::build::<SoftHasher>(&members).unwrap();
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).unwrap();
     for (i, member) in members.iter().enumerate() {
         let proof = tree.proof(i).unwrap();
         assert_eq!(proof.cap, member.cap);
         assert_eq!(
-            proof.verify::<SoftHasher>(&member.key, &tree.root()),
+            proof.verify::<SoftHasher>(protocol::Substrate, &member.key, &tree.root()),
             Ok(())
         );
         let neighbour_cap = members[(i + 1) % members.len()].cap;
@@ -139,7 +143,7 @@ fn a_proof_presented_with_another_cap_fails() {
                 ..proof.clone()
             };
             assert_eq!(
-                forged.verify::<SoftHasher>(&member.key, &tree.root()),
+                forged.verify::<SoftHasher>(protocol::Substrate, &member.key, &tree.root()),
                 Err(MerkleError::NotMember),
                 "member {i} presented cap {cap}"
             );
@@ -151,7 +155,7 @@ fn a_proof_presented_with_another_cap_fails() {
 fn every_member_proves_membership_for_1_2_3_5_and_1000_members() {
     for n in [1u32, 2, 3, 5, 1000] {
         let members = members_n(n);
-        let tree = MerkleTree::build::<SoftHasher>(&members).unwrap();
+        let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).unwrap();
         assert_eq!(tree.len(), n as usize);
         assert_eq!(tree.members(), &members[..]);
         let depth = (32 - (n - 1).leading_zeros()) as usize;
@@ -160,7 +164,7 @@ fn every_member_proves_membership_for_1_2_3_5_and_1000_members() {
             assert!(proof.siblings.len() <= depth, "n={n} i={i}");
             assert_eq!(proof.cap, member.cap, "n={n} i={i}");
             assert_eq!(
-                proof.verify::<SoftHasher>(&member.key, &tree.root()),
+                proof.verify::<SoftHasher>(protocol::Substrate, &member.key, &tree.root()),
                 Ok(()),
                 "n={n} i={i}"
             );
@@ -169,7 +173,7 @@ fn every_member_proves_membership_for_1_2_3_5_and_1000_members() {
             if n > 1 {
                 let neighbour = &members[(i + 1) % members.len()];
                 assert_eq!(
-                    proof.verify::<SoftHasher>(&neighbour.key, &tree.root()),
+                    proof.verify::<SoftHasher>(protocol::Substrate, &neighbour.key, &tree.root()),
                     Err(MerkleError::NotMember)
                 );
             }
@@ -185,14 +189,14 @@ fn an_odd_node_is_promoted_not_duplicated() {
     let m = members_n(5);
     let leaf = |i: usize| leaf_hash::<SoftHasher>(&m[i]);
     let node = |l: &[u8; 32], r: &[u8; 32]| node_hash::<SoftHasher>(l, r);
-    let three = MerkleTree::build::<SoftHasher>(&m[..3]).unwrap();
+    let three = MerkleTree::build::<SoftHasher>(protocol::Substrate, &m[..3]).unwrap();
     let duplicated = node(&node(&leaf(0), &leaf(1)), &node(&leaf(2), &leaf(2)));
     assert_ne!(three.root().0, duplicated);
     let proof = three.proof(2).unwrap();
     assert_eq!(proof.siblings, vec![node(&leaf(0), &leaf(1))]);
     assert_eq!(proof.left_siblings, 0b1);
     // Five members: the fifth is promoted twice and is one step below the root.
-    let five = MerkleTree::build::<SoftHasher>(&m).unwrap();
+    let five = MerkleTree::build::<SoftHasher>(protocol::Substrate, &m).unwrap();
     let left = node(&node(&leaf(0), &leaf(1)), &node(&leaf(2), &leaf(3)));
     assert_eq!(five.root().0, node(&left, &leaf(4)));
     let proof = five.proof(4).unwrap();
@@ -202,7 +206,7 @@ fn an_odd_node_is_promoted_not_duplicated() {
     let mut dup = m[..3].to_vec();
     dup.push(m[2]);
     assert_eq!(
-        MerkleTree::build::<SoftHasher>(&dup).err(),
+        MerkleTree::build::<SoftHasher>(protocol::Substrate, &dup).err(),
         Some(MerkleError::DuplicateKey { index: 3 })
     );
 }
@@ -210,13 +214,13 @@ fn an_odd_node_is_promoted_not_duplicated() {
 #[test]
 fn non_member_is_rejected_with_every_members_proof() {
     let members = members_n(5);
-    let tree = MerkleTree::build::<SoftHasher>(&members).unwrap();
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).unwrap();
     let outsider = key(999);
     assert_eq!(tree.proof_for(&outsider), Err(MerkleError::NotMember));
     for i in 0..members.len() {
         let proof = tree.proof(i).unwrap();
         assert_eq!(
-            proof.verify::<SoftHasher>(&outsider, &tree.root()),
+            proof.verify::<SoftHasher>(protocol::Substrate, &outsider, &tree.root()),
             Err(MerkleError::NotMember)
         );
     }
@@ -225,7 +229,7 @@ fn non_member_is_rejected_with_every_members_proof() {
 #[test]
 fn inner_node_cannot_pass_as_a_leaf() {
     let m = members_n(4);
-    let tree = MerkleTree::build::<SoftHasher>(&m).unwrap();
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &m).unwrap();
     let left_leaves = (
         leaf_hash::<SoftHasher>(&m[0]),
         leaf_hash::<SoftHasher>(&m[1]),
@@ -255,7 +259,7 @@ fn inner_node_cannot_pass_as_a_leaf() {
                 siblings: vec![right_inner],
             };
             assert!(upper
-                .verify::<SoftHasher>(&member.key, &tree.root())
+                .verify::<SoftHasher>(protocol::Substrate, &member.key, &tree.root())
                 .is_err());
         }
     }
@@ -267,14 +271,16 @@ fn proof_shape_is_bounded_and_canonical() {
         key: key(0),
         cap: 10,
     };
-    let root = MerkleTree::build::<SoftHasher>(&[member]).unwrap().root();
+    let root = MerkleTree::build::<SoftHasher>(protocol::Substrate, &[member])
+        .unwrap()
+        .root();
     let too_long = MembershipProof {
         cap: 10,
         left_siblings: 0,
         siblings: vec![[0u8; 32]; MAX_PROOF_DEPTH + 1],
     };
     assert_eq!(
-        too_long.verify::<SoftHasher>(&member.key, &root),
+        too_long.verify::<SoftHasher>(protocol::Substrate, &member.key, &root),
         Err(MerkleError::ProofTooLong {
             len: MAX_PROOF_DEPTH + 1,
             max: MAX_PROOF_DEPTH
@@ -289,7 +295,7 @@ fn proof_shape_is_bounded_and_canonical() {
             siblings: vec![[0u8; 32]; MAX_PROOF_DEPTH],
         };
         assert_eq!(
-            deepest.verify::<SoftHasher>(&member.key, &root),
+            deepest.verify::<SoftHasher>(protocol::Substrate, &member.key, &root),
             Err(MerkleError::NotMember)
         );
     }
@@ -301,24 +307,24 @@ fn proof_shape_is_bounded_and_canonical() {
             siblings: vec![[0u8; 32]; len],
         };
         assert_eq!(
-            stray_bits.verify::<SoftHasher>(&member.key, &root),
+            stray_bits.verify::<SoftHasher>(protocol::Substrate, &member.key, &root),
             Err(MerkleError::NonCanonicalPath),
             "len {len} bits {bits:#b}"
         );
     }
     let m = members_n(8);
-    let tree = MerkleTree::build::<SoftHasher>(&m).unwrap();
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &m).unwrap();
     let mut flipped = tree.proof(2).unwrap();
     flipped.left_siblings ^= 1;
     assert_eq!(
-        flipped.verify::<SoftHasher>(&m[2].key, &tree.root()),
+        flipped.verify::<SoftHasher>(protocol::Substrate, &m[2].key, &tree.root()),
         Err(MerkleError::NotMember)
     );
     // A valid proof with a stray high bit set is refused for its shape, before hashing.
     let mut stray = tree.proof(2).unwrap();
     stray.left_siblings |= 1 << 3;
     assert_eq!(
-        stray.verify::<SoftHasher>(&m[2].key, &tree.root()),
+        stray.verify::<SoftHasher>(protocol::Substrate, &m[2].key, &tree.root()),
         Err(MerkleError::NonCanonicalPath)
     );
 }
@@ -328,11 +334,11 @@ fn proof_shape_is_bounded_and_canonical() {
 #[test]
 fn builder_rejects_empty_groups_and_a_key_with_two_caps() {
     assert_eq!(
-        MerkleTree::build::<SoftHasher>(&[]).err(),
+        MerkleTree::build::<SoftHasher>(protocol::Substrate, &[]).err(),
         Some(MerkleError::EmptyGroup)
     );
     assert_eq!(
-        MerkleTree::build_uniform::<SoftHasher>(&[], 5).err(),
+        MerkleTree::build_uniform::<SoftHasher>(protocol::Substrate, &[], 5).err(),
         Some(MerkleError::EmptyGroup)
     );
     let mut m = members_n(3);
@@ -341,22 +347,22 @@ fn builder_rejects_empty_groups_and_a_key_with_two_caps() {
         cap: m[1].cap * 2,
     });
     assert_eq!(
-        MerkleTree::build::<SoftHasher>(&m).err(),
+        MerkleTree::build::<SoftHasher>(protocol::Substrate, &m).err(),
         Some(MerkleError::DuplicateKey { index: 3 })
     );
     let mut same_cap = members_n(3);
     same_cap.insert(1, same_cap[0]);
     assert_eq!(
-        MerkleTree::build::<SoftHasher>(&same_cap).err(),
+        MerkleTree::build::<SoftHasher>(protocol::Substrate, &same_cap).err(),
         Some(MerkleError::DuplicateKey { index: 1 })
     );
     let keys = [key(0), key(1), key(0)];
     assert_eq!(
-        MerkleTree::build_uniform::<SoftHasher>(&keys, 5).err(),
+        MerkleTree::build_uniform::<SoftHasher>(protocol::Substrate, &keys, 5).err(),
         Some(MerkleError::DuplicateKey { index: 2 })
     );
     assert_eq!(
-        MerkleTree::build::<SoftHasher>(&members_n(2))
+        MerkleTree::build::<SoftHasher>(protocol::Substrate, &members_n(2))
             .unwrap()
             .proof(2),
         Err(MerkleError::NoSuchMember { index: 2 })
@@ -366,11 +372,13 @@ fn builder_rejects_empty_groups_and_a_key_with_two_caps() {
 #[test]
 fn a_uniform_group_gives_every_member_the_same_cap() {
     let keys: Vec<PublicKey> = (0..6).map(key).collect();
-    let tree = MerkleTree::build_uniform::<SoftHasher>(&keys, 250).unwrap();
+    let tree = MerkleTree::build_uniform::<SoftHasher>(protocol::Substrate, &keys, 250).unwrap();
     let explicit: Vec<Member> = keys.iter().map(|&key| Member { key, cap: 250 }).collect();
     assert_eq!(
         tree.root(),
-        MerkleTree::build::<SoftHasher>(&explicit).unwrap().root()
+        MerkleTree::build::<SoftHasher>(protocol::Substrate, &explicit)
+            .unwrap()
+            .root()
     );
     for (i, k) in keys.iter().enumerate() {
         assert_eq!(tree.proof(i).unwrap().cap, 250);
@@ -391,7 +399,7 @@ fn group_authority_needs_a_members_signature_and_proof_and_carries_its_cap() {
             cap: 100 * (i as u128 + 1),
         })
         .collect();
-    let tree = MerkleTree::build::<SoftHasher>(&members).unwrap();
+    let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).unwrap();
     let group = Authority::Group(tree.root());
     let d = Domain {
         genesis_hash: [1; 32],

@@ -278,13 +278,16 @@ fn screen_part(why: &BTreeSet<&'static str>, o: &Offer) -> BTreeSet<&'static str
 fn stage(o: &Offer, a: &SecretKey) -> (Channel, Receipt, protocol::Authorized) {
     let key = keys::public_key(a);
     let other = keys::public_key(&SecretKey::from_slice(&[0x42; 32]).expect("scalar"));
-    let tree = MerkleTree::build::<SoftHasher>(&[
-        Member { key, cap: o.cap },
-        Member {
-            key: other,
-            cap: UNLIMITED,
-        },
-    ])
+    let tree = MerkleTree::build::<SoftHasher>(
+        protocol::Substrate,
+        &[
+            Member { key, cap: o.cap },
+            Member {
+                key: other,
+                cap: UNLIMITED,
+            },
+        ],
+    )
     .expect("tree");
     let authority = match o.kind {
         0 => Authority::Delegate(key),
@@ -315,7 +318,10 @@ fn stage(o: &Offer, a: &SecretKey) -> (Channel, Receipt, protocol::Authorized) {
     // What A's signature is checked against: the channel's authority, or one it satisfies
     // that is not the channel's (its account; its key where the channel is revoked).
     let (checked_against, proof) = match (o.kind, o.stale_authority) {
-        (_, true) => (Authority::Account(account_id_of::<SoftHasher>(&key)), None),
+        (_, true) => (
+            Authority::Account(account_id_of::<SoftHasher>(protocol::Substrate, &key)),
+            None,
+        ),
         (0, false) => (authority, None),
         (1, false) => (authority, Some(tree.proof(0).expect("proof"))),
         _ => (Authority::Delegate(key), None),
@@ -427,21 +433,21 @@ proptest! {
         prop_assume!(!members.contains_key(&outsider));
         let members: Vec<Member> =
             members.into_iter().map(|(key, cap)| Member { key, cap }).collect();
-        let tree = MerkleTree::build::<SoftHasher>(&members).expect("tree");
+        let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("tree");
         let root = tree.root();
         for (i, member) in members.iter().enumerate() {
             let proof = tree.proof(i).expect("proof");
             prop_assert_eq!(proof.cap, member.cap);
-            prop_assert!(proof.verify::<SoftHasher>(&member.key, &root).is_ok());
-            prop_assert!(proof.verify::<SoftHasher>(&outsider, &root).is_err());
+            prop_assert!(proof.verify::<SoftHasher>(protocol::Substrate, &member.key, &root).is_ok());
+            prop_assert!(proof.verify::<SoftHasher>(protocol::Substrate, &outsider, &root).is_err());
             let other_cap = MembershipProof { cap: member.cap ^ cap_change, ..proof.clone() };
             prop_assert_eq!(
-                other_cap.verify::<SoftHasher>(&member.key, &root),
+                other_cap.verify::<SoftHasher>(protocol::Substrate, &member.key, &root),
                 Err(MerkleError::NotMember)
             );
         }
         let made_up = MembershipProof { cap: made_up_cap, left_siblings, siblings };
-        prop_assert!(made_up.verify::<SoftHasher>(&outsider, &root).is_err());
+        prop_assert!(made_up.verify::<SoftHasher>(protocol::Substrate, &outsider, &root).is_err());
         // Through the whole rule, as the contract runs it: an outsider's receipt is refused.
         let authority = Authority::Group(root);
         let domain = Domain { genesis_hash: [1; 32], contract: [2; 32] };
@@ -550,7 +556,7 @@ proptest! {
             .zip(&caps)
             .map(|(s, &cap)| Member { key: keys::public_key(s), cap })
             .collect();
-        let tree = MerkleTree::build::<SoftHasher>(&members).expect("tree");
+        let tree = MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("tree");
         let deposit = deposit_slots * price;
         let channel =
             Channel::open([0x0B; 32], OURS, Authority::Group(tree.root()), deposit, 1_000, 50, 0)

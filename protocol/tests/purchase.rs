@@ -496,7 +496,7 @@ fn stale_against_the_total_seen_and_against_the_ledger() {
 #[test]
 fn payer_account_key_buys_and_others_do_not() {
     let payer = secret(3);
-    let account = account_id_of::<SoftHasher>(&keys::public_key(&payer));
+    let account = account_id_of::<SoftHasher>(protocol::Substrate, &keys::public_key(&payer));
     let ch = Channel::open(
         account,
         AS,
@@ -522,7 +522,7 @@ fn group(secrets: &[SecretKey], caps: &[Balance]) -> (MerkleTree, Vec<PublicKey>
         .map(|(&key, &cap)| Member { key, cap })
         .collect();
     (
-        MerkleTree::build::<SoftHasher>(&members).expect("tree"),
+        MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("tree"),
         keys,
     )
 }

@@ -24,7 +24,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain};
+use protocol::{AnyDomain, ChannelId};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -136,7 +136,7 @@ struct Channel {
 }
 
 /// Pre-signed request bodies for the next `n` purchases of one slot on `channel`.
-fn sign_ahead(channel: &Channel, domain: &Domain, index: usize, n: u64) -> Vec<Bytes> {
+fn sign_ahead(channel: &Channel, domain: &AnyDomain, index: usize, n: u64) -> Vec<Bytes> {
     (1..=n)
         .map(|k| {
             let device = device_name((index + (channel.sold + k) as usize) % DEVICES);
@@ -221,7 +221,7 @@ struct Target {
     postgres: Option<(u32, String, u16)>,
     /// HAProxy's process tree.
     balancer: Option<u32>,
-    domain: Domain,
+    domain: AnyDomain,
 }
 
 /// Counters summed over the instances, and PostgreSQL's, at one moment.
@@ -816,7 +816,7 @@ fn postgres_run(
     node_url: &str,
     devices: &[&str],
     http: &Http,
-    domain: Domain,
+    domain: AnyDomain,
     channels: &mut [Channel],
     seconds: f64,
     budget: u64,

@@ -518,7 +518,7 @@ pub fn open_channel(
 /// A purchase of `device` slots with a receipt of `channel`'s `epoch` for `amount`,
 /// signed by `key`, with the request secret `slotpay pay` would send.
 pub fn purchase_body(
-    domain: &protocol::Domain,
+    domain: &protocol::AnyDomain,
     device: &str,
     channel: ChannelId,
     epoch: u32,
@@ -626,4 +626,89 @@ pub fn delegates(secrets: &[SecretKey]) -> Vec<Authority> {
 /// The best block number.
 pub async fn best_block(contract: &Contract) -> u32 {
     contract.node().best().await.expect("best block").0
+}
+
+/// The anvil binary `scripts/evm.sh setup` installs (`SLOTPAY_ANVIL` names another).
+pub fn anvil_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("SLOTPAY_ANVIL") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var("SLOTPAY_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/slotpay")
+        });
+    let path = cache.join("evm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(
+        path.exists(),
+        "no anvil at {}: run scripts/evm.sh setup",
+        path.display()
+    );
+    path
+}
+
+/// The EVM contract's forge artifact (`scripts/evm.sh build` writes it;
+/// `SLOTPAY_EVM_ARTIFACT` names another).
+pub fn evm_artifact() -> PathBuf {
+    let path = std::env::var("SLOTPAY_EVM_ARTIFACT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("evm/out/SlotpayChannels.sol/SlotpayChannels.json"));
+    assert!(
+        path.exists(),
+        "no EVM artifact at {}: run scripts/evm.sh build",
+        path.display()
+    );
+    path
+}
+
+/// An anvil node on a free loopback port, stopped when dropped.
+pub struct Anvil {
+    /// Its process.
+    pub proc: Proc,
+    /// Its RPC URL (WebSocket and HTTP share the port).
+    pub url: String,
+}
+
+impl Anvil {
+    /// Starts anvil and waits until it answers: a block per transaction, or with
+    /// `block_seconds` a block that often; with `slots_in_an_epoch`, its `finalized`
+    /// block lags the best by twice that (else by 2).
+    pub fn start(dir: &Path, block_seconds: Option<u32>, slots_in_an_epoch: Option<u32>) -> Self {
+        let port = free_tcp_port();
+        let mut cmd = Command::new(anvil_bin());
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--silent"]);
+        if let Some(n) = block_seconds {
+            cmd.args(["--block-time", &n.to_string()]);
+        }
+        if let Some(n) = slots_in_an_epoch {
+            cmd.args(["--slots-in-an-epoch", &n.to_string()]);
+        }
+        let proc = Proc::spawn(&mut cmd, &dir.join("anvil.log"));
+        let url = format!("ws://127.0.0.1:{port}");
+        wait_until("anvil", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Self { proc, url }
+    }
+}
+
+/// Deploys the EVM contract with `slotpay deploy --layer evm` (as //Alice, anvil's
+/// account 0) on the node at `url`; returns the deployment file's path.
+pub fn deploy_evm(dir: &Path, url: &str) -> PathBuf {
+    let out = dir.join("deployment.json");
+    slotpay(&[
+        "deploy",
+        "--layer",
+        "evm",
+        "--url",
+        url,
+        "--suri",
+        "//Alice",
+        "--bundle",
+        &evm_artifact().display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    out
 }

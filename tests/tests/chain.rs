@@ -7,7 +7,7 @@
 use api::PurchaseReply;
 use chain::{balances, Contract};
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain};
+use protocol::{AnyDomain, ChannelId};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -25,7 +25,7 @@ const LOAD_BUDGET_SLOTS: u128 = 120_000;
 
 fn buy(
     as_url: &str,
-    domain: &Domain,
+    domain: &AnyDomain,
     channel: ChannelId,
     amount: u128,
     key: &SecretKey,
@@ -303,7 +303,8 @@ fn serve_survives_a_node_restart_under_load() {
         }
     }
     // The close of the expiring channel completed.
-    let store = offchain_as::Store::open(&dir.join("as.db"), &domain).expect("ledger");
+    let store =
+        offchain_as::Store::open(&dir.join("as.db"), &deployment_identity(&dir)).expect("ledger");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !store.state(ids[2]).expect("state").closed {
         assert!(
@@ -325,4 +326,11 @@ fn serve_survives_a_node_restart_under_load() {
     );
     let _ = Path::new(&dir);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The deployment in `dir`: what the AS bound its ledger to.
+fn deployment_identity(dir: &Path) -> protocol::Domain {
+    api::Deployment::load(&dir.join("deployment.json"))
+        .expect("deployment")
+        .identity()
 }

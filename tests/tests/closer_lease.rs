@@ -8,7 +8,7 @@
 //!
 //! Needs `SLOTPAY_NODE_URL` and PostgreSQL and HAProxy (scripts/setup.sh).
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain};
+use protocol::{AnyDomain, ChannelId};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ const LEASE_SECONDS: f64 = 2.0;
 /// is answered. Returns the last total answered.
 fn buyer(
     balancer: String,
-    domain: Domain,
+    domain: AnyDomain,
     channel: ChannelId,
     key: SecretKey,
     stop: Arc<AtomicBool>,

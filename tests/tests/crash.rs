@@ -9,7 +9,7 @@ use device::PresentError;
 use offchain_as::Store;
 use protocol::hotp::{Digits, Token};
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain};
+use protocol::{AnyDomain, ChannelId};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -62,7 +62,7 @@ fn as_with_channels(
     dir: &Path,
     url: &str,
     secrets: &[SecretKey],
-) -> (String, Proc, Domain, Vec<ChannelId>) {
+) -> (String, Proc, AnyDomain, Vec<ChannelId>) {
     let deployment = deploy(dir, url);
     let port = free_tcp_port();
     write_as_config(
@@ -135,7 +135,7 @@ impl Payer {
         }
     }
 
-    fn buy(&mut self, as_url: &str, domain: &Domain) -> Step {
+    fn buy(&mut self, as_url: &str, domain: &AnyDomain) -> Step {
         let amount = self.pending.unwrap_or(self.accepted + PRICE);
         self.pending = Some(amount);
         let device = DEVICES[self.turn % DEVICES.len()];
@@ -177,8 +177,8 @@ impl Payer {
 
 /// Every answered purchase is in the ledger exactly as answered: its receipt, its device
 /// and counters, and the tokens are that device's tokens for those counters.
-fn check_durable(db: &Path, domain: &Domain, answered: &[Answered]) {
-    let store = Store::open(db, domain).expect("open the AS ledger");
+fn check_durable(db: &Path, answered: &[Answered]) {
+    let store = Store::open(db, &identity(db)).expect("open the AS ledger");
     for a in answered {
         let sale = store
             .sale_for(a.channel, 0, a.amount)
@@ -270,7 +270,7 @@ fn every_answered_purchase_survives_sigkill_of_the_as_under_load() {
             answered.extend(t.join().expect("payer thread"));
         }
         // The AS is dead (or idle): its ledger must hold everything it answered.
-        check_durable(&dir.join("as.db"), &domain, &answered[before..]);
+        check_durable(&dir.join("as.db"), &answered[before..]);
         if !last {
             as_proc = start_as(&dir, &as_url);
         }
@@ -286,7 +286,7 @@ fn every_answered_purchase_survives_sigkill_of_the_as_under_load() {
         answered.len() > kills,
         "the load made progress between kills"
     );
-    check_durable(&dir.join("as.db"), &domain, &answered);
+    check_durable(&dir.join("as.db"), &answered);
     // Retried receipts got the same tokens: no (channel, amount) was answered differently.
     let mut seen = std::collections::BTreeMap::new();
     for a in &answered {
@@ -512,11 +512,18 @@ fn a_node_restart_while_the_as_closes_ends_with_one_close() {
             &channel.0.to_string(),
         ]);
         assert_eq!(status["open"], false, "{status}");
-        let store = Store::open(&dir.join("as.db"), &domain).expect("ledger");
+        let store = Store::open(&dir.join("as.db"), &identity(&dir.join("as.db"))).expect("ledger");
         assert!(
             store.state(*channel).expect("read").closed,
             "the ledger records the close"
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The deployment beside the ledger `db`: what the AS bound its ledger to.
+fn identity(db: &Path) -> protocol::Domain {
+    api::Deployment::load(&db.with_file_name("deployment.json"))
+        .expect("deployment")
+        .identity()
 }

@@ -6,7 +6,7 @@
 use device::PresentError;
 use interface::messages::Close;
 use protocol::keys::SecretKey;
-use protocol::{ChannelId, Domain};
+use protocol::ChannelId;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ impl World {
         self.as_proc = start_as(&self.dir, &self.as_url);
     }
 
-    fn domain(&self) -> Domain {
+    fn domain(&self) -> protocol::AnyDomain {
         api::Deployment::load(&self.dir.join("deployment.json"))
             .expect("deployment")
             .domain()

@@ -10,7 +10,7 @@
 //!
 //! Needs `SLOTPAY_NODE_URL` and PostgreSQL (scripts/setup.sh).
 use protocol::keys::{self, SecretKey};
-use protocol::{ChannelId, Domain};
+use protocol::{AnyDomain, ChannelId};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +31,7 @@ type Answers = Arc<Mutex<Vec<(ChannelId, u128, String, u64, usize)>>>;
 /// until it is, so every receipt signed ends answered. Returns the last total.
 fn buyer(
     instances: Vec<String>,
-    domain: Domain,
+    domain: AnyDomain,
     channel: ChannelId,
     key: SecretKey,
     stop: Arc<AtomicBool>,

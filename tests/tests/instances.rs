@@ -9,7 +9,7 @@
 //! (scripts/setup.sh installs them).
 use protocol::crypto::backend::SoftHasher;
 use protocol::keys::{self, SecretKey};
-use protocol::{Authority, ChannelId, Domain, Member, MerkleTree};
+use protocol::{AnyDomain, Authority, ChannelId, Member, MerkleTree};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tests::services::{Haproxy, Postgres};
@@ -50,7 +50,7 @@ fn bought(channel: ChannelId, reply: api::PurchaseReply) -> Bought {
 fn delegate_client(
     balancer: String,
     instances: Vec<String>,
-    domain: Domain,
+    domain: AnyDomain,
     channel: ChannelId,
     key: SecretKey,
     n: usize,
@@ -88,7 +88,7 @@ fn delegate_client(
 /// stops at its cap.
 fn member(
     balancer: String,
-    domain: Domain,
+    domain: AnyDomain,
     channel: ChannelId,
     key: SecretKey,
     proof: protocol::MembershipProof,
@@ -171,6 +171,7 @@ fn three_instances_behind_haproxy_agree_with_the_devices_and_the_chain() {
     let keys: Vec<SecretKey> = (0..DELEGATES).map(|_| keys::generate()).collect();
     let member_keys: Vec<SecretKey> = (0..MEMBERS).map(|_| keys::generate()).collect();
     let tree = MerkleTree::build::<SoftHasher>(
+        protocol::Substrate,
         &member_keys
             .iter()
             .map(|k| Member {

@@ -241,7 +241,7 @@ fn a_stolen_delegate_key_is_revoked_while_it_spends() {
     // On the AS's record too, durably, as its sales are.
     let domain = Deployment::load(Path::new(&w.path("deployment.json")))
         .expect("deployment")
-        .domain();
+        .identity();
     let store = offchain_as::Store::open(&w.dir.join("as.db"), &domain).expect("ledger");
     let settled: Vec<_> = store
         .settlements(ChannelId(channel))

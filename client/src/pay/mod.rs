@@ -19,7 +19,7 @@ use api::{
 use device::{ClientConfig, DeviceClient};
 use protocol::hotp::Token;
 use protocol::keys;
-use protocol::{Authority, ChannelId, Domain, Receipt, SignedReceipt};
+use protocol::{AnyDomain, Authority, ChannelId, Receipt, SignedReceipt};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -114,11 +114,17 @@ pub struct PayOutcome {
 /// is the payer's word.
 async fn check_on_chain(deployment: &Deployment, url: Option<&str>) -> Result<bool> {
     let url = url.unwrap_or(&deployment.url);
-    let node = match tokio::time::timeout(Duration::from_secs(2), chain::Node::connect(url)).await {
+    let node = match tokio::time::timeout(
+        Duration::from_secs(2),
+        chain::AnyNode::connect(deployment.layer(), url),
+    )
+    .await
+    {
         Ok(Ok(node)) => node,
+        // No node answered: the deployment file is the payer's word.
         _ => return Ok(false),
     };
-    chain::Contract::bind(node, &deployment.domain())
+    chain::AnyContract::bind_on(node, deployment)
         .await
         .context("the deployment's contract")?;
     Ok(true)
@@ -129,7 +135,7 @@ async fn check_on_chain(deployment: &Deployment, url: Option<&str>) -> Result<bo
 /// without storing it, and nobody without the key can make it.
 pub fn request_secret(
     secret: &keys::SecretKey,
-    domain: &Domain,
+    domain: &AnyDomain,
     receipt: &Receipt,
 ) -> RequestSecret {
     use hmac::{digest::KeyInit, Mac};
@@ -209,7 +215,7 @@ fn send(
 #[allow(clippy::too_many_arguments)]
 fn buy(
     args: &PayArgs,
-    domain: &Domain,
+    domain: &AnyDomain,
     authority: &Authority,
     proof: Option<protocol::MembershipProof>,
     secret: &keys::SecretKey,

@@ -5,7 +5,9 @@
 //! the channel's authority admits.
 use api::TermsReply;
 use protocol::crypto::backend::{Libsecp256k1, SoftHasher};
-use protocol::{authorize, Authority, Balance, ChannelId, Domain, Epoch, PublicKey, SignedReceipt};
+use protocol::{
+    authorize, AnyDomain, Authority, Balance, ChannelId, Epoch, PublicKey, SignedReceipt,
+};
 
 /// What the user allows a purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,18 +29,15 @@ pub struct Limits {
 /// Why the client signs nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Distrust {
-    /// The AS's terms name another chain or contract than the payer's deployment file:
-    /// a receipt signed for them would pay elsewhere (or be replayed there).
-    #[error("the AS serves chain {terms_genesis} / contract {terms_contract}, but the deployment file names {ours_genesis} / {ours_contract}: receipts would be bound elsewhere")]
+    /// The AS's terms name another domain (layer, chain or contract) than the payer's
+    /// deployment file: a receipt signed for them would pay elsewhere (or be replayed
+    /// there).
+    #[error("the AS serves {terms}, but the deployment file names {ours}: receipts would be bound elsewhere")]
     WrongDomain {
-        /// The genesis hash in the AS's terms (0x hex).
-        terms_genesis: String,
-        /// The contract in the AS's terms (0x hex).
-        terms_contract: String,
-        /// The deployment file's genesis hash (0x hex).
-        ours_genesis: String,
-        /// The deployment file's contract (0x hex).
-        ours_contract: String,
+        /// The domain in the AS's terms, as text.
+        terms: String,
+        /// The deployment file's domain, as text.
+        ours: String,
     },
     /// The AS's price per slot is above the user's `--max-price`.
     #[error("the AS asks {price} per slot, above --max-price {max}")]
@@ -128,14 +127,26 @@ pub enum Distrust {
     Overflow,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    api::to_hex(bytes)
+/// A receipt domain as the user reads it.
+fn domain_text(domain: &AnyDomain) -> String {
+    match domain {
+        AnyDomain::Substrate(d) => format!(
+            "chain {} / contract {}",
+            api::to_hex(&d.genesis_hash),
+            api::to_hex(&d.contract)
+        ),
+        AnyDomain::Evm(d) => format!(
+            "EVM chain {} / contract {}",
+            d.chain_id,
+            api::to_hex(&d.contract)
+        ),
+    }
 }
 
 /// The price per slot, if the AS's terms are for `ours` and within the user's limits.
 pub fn check_terms(
     terms: &TermsReply,
-    ours: &Domain,
+    ours: &AnyDomain,
     limits: &Limits,
     slots: u64,
 ) -> Result<Balance, Distrust> {
@@ -143,10 +154,8 @@ pub fn check_terms(
     let theirs = terms.domain().map_err(malformed)?;
     if theirs != *ours {
         return Err(Distrust::WrongDomain {
-            terms_genesis: hex(&theirs.genesis_hash),
-            terms_contract: hex(&theirs.contract),
-            ours_genesis: hex(&ours.genesis_hash),
-            ours_contract: hex(&ours.contract),
+            terms: domain_text(&theirs),
+            ours: domain_text(ours),
         });
     }
     let price = terms.price().map_err(malformed)?;
@@ -172,7 +181,7 @@ pub fn justified_total(
     total: Balance,
     justification: Option<&SignedReceipt>,
     authority: &Authority,
-    domain: &Domain,
+    domain: &AnyDomain,
     channel: ChannelId,
     epoch: Epoch,
 ) -> Result<Balance, Distrust> {
@@ -201,7 +210,7 @@ pub fn justified_total(
 /// Whether `shown` was signed by `key`. A receipt this client signed never makes its
 /// next receipt stale: what it signed is on its own record, and the next amount is above
 /// it; an AS that shows one as "stale" is replaying the client's own signature.
-pub fn signed_by(shown: &SignedReceipt, domain: &Domain, key: &PublicKey) -> bool {
+pub fn signed_by(shown: &SignedReceipt, domain: &AnyDomain, key: &PublicKey) -> bool {
     shown
         .signer::<SoftHasher, Libsecp256k1>(domain)
         .is_ok_and(|signer| signer == *key)

@@ -197,7 +197,7 @@ impl NowReport {
             settled,
             deferred: deferred
                 .iter()
-                .map(|(account, amount)| (api::ss58(account), amount.to_string()))
+                .map(|(account, amount)| (api::account_text(account), amount.to_string()))
                 .collect(),
             cost,
             reason: None,

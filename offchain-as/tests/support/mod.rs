@@ -54,7 +54,8 @@ pub(crate) fn seller(max_slots: u64) -> Seller {
     }
     Seller {
         our_account: AS,
-        domain: DOMAIN,
+        domain: DOMAIN.into(),
+        identity: DOMAIN,
         tariff: tariff(max_slots),
         devices,
     }

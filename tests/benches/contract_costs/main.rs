@@ -67,7 +67,7 @@ fn group(size: usize, signer: PublicKey) -> MerkleTree {
             cap: DEPOSIT,
         });
     }
-    MerkleTree::build::<SoftHasher>(&members).expect("distinct members")
+    MerkleTree::build::<SoftHasher>(protocol::Substrate, &members).expect("distinct members")
 }
 
 fn env_path(name: &str) -> PathBuf {

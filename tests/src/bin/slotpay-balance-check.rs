@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! slotpay-balance-check --dir WORK --price P --payee AS_ACCOUNT \
-//!     --channel NAME:PAYER_ACCOUNT:DEPOSIT [--channel ...] --label ACCOUNT=LABEL ...
+//!     --channel NAME:PAYER_ACCOUNT:DEPOSIT [--channel ...] --label ACCOUNT=LABEL ... \
+//!     [--unit NAME=DECIMALS]
 //! ```
+//! `--unit` names the unit the table shows amounts in (default `UNIT=12`, the dev
+//! chain's; `ETH=18` on an EVM); the check itself is in the smallest unit, exactly.
 //! In WORK: `balances-before.json`, `balances-after.json` (`slotpay --json balance`),
 //! per channel `open-NAME.json`, `close-NAME.json`, optional `settle-NAME.json` and
 //! `rotate-NAME.json`, and the `slotpay --json pay` outputs in `NAME*.jsonl`.
@@ -16,7 +19,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tests::accounting::{statement, ChannelRecord};
 
-const UNIT: f64 = 1e12;
+/// The unit the table shows amounts in: its name and its value in the smallest unit.
+struct Unit(String, f64);
+
+impl Unit {
+    fn parse(text: &str) -> Result<Self> {
+        let (name, decimals) = text.split_once('=').context("--unit NAME=DECIMALS")?;
+        let decimals: i32 = decimals.parse().context("--unit NAME=DECIMALS")?;
+        Ok(Self(name.to_owned(), 10f64.powi(decimals)))
+    }
+
+    fn of(&self, amount: f64) -> f64 {
+        amount / self.1
+    }
+}
 
 fn read(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
@@ -53,6 +69,7 @@ fn main() -> Result<()> {
     let (mut dir, mut price, mut payee) = (None, None, None);
     let mut channels = Vec::new();
     let mut labels = BTreeMap::new();
+    let mut unit = Unit("UNIT".into(), 1e12);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -65,6 +82,7 @@ fn main() -> Result<()> {
                 let (account, label) = v.split_once('=').context("--label ACCOUNT=LABEL")?;
                 labels.insert(account.to_owned(), label.to_owned());
             }
+            "--unit" => unit = Unit::parse(&value()?)?,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -118,12 +136,12 @@ fn main() -> Result<()> {
             "{:<13}{:>8}{:>11.4}{:>7}{:>11.4}{:>11.4}{:>11.6}{:>11.6}  {:<8} {}",
             c.name,
             c.channel,
-            c.deposit as f64 / UNIT,
+            unit.of(c.deposit as f64),
             c.slots,
-            c.as_got as f64 / UNIT,
-            c.refunded as f64 / UNIT,
-            c.fees.0 as f64 / UNIT,
-            c.fees.1 as f64 / UNIT,
+            unit.of(c.as_got as f64),
+            unit.of(c.refunded as f64),
+            unit.of(c.fees.0 as f64),
+            unit.of(c.fees.1 as f64),
             if c.settled { "yes" } else { "" },
             if c.rotated { "rotated" } else { "" },
         );
@@ -131,14 +149,16 @@ fn main() -> Result<()> {
     println!();
     println!(
         "{:<16}{:>24}{:>24}",
-        "party", "balance change (UNIT)", "expected from events"
+        "party",
+        format!("balance change ({})", unit.0),
+        "expected from events"
     );
     for (account, expected) in &s.expected {
         let label = labels.get(account).map_or(account.as_str(), String::as_str);
         println!(
             "{label:<16}{:>24.9}{:>24.9}",
-            changes[account] as f64 / UNIT,
-            *expected as f64 / UNIT
+            unit.of(changes[account] as f64),
+            unit.of(*expected as f64)
         );
     }
     println!();
