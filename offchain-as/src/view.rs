@@ -332,7 +332,9 @@ async fn follow_evm(
                     view.on_finalized(finalized, hash);
                     finalized_seen = Some(hash);
                 }
-                let from = seen.map_or(best, |s| s + 1);
+                // At start and after a lost connection, every block above the finalized
+                // one: a rotation announced there must not wait for finality to be seen.
+                let from = seen.map_or(finalized.saturating_add(1).min(best), |s| s + 1);
                 if from <= best {
                     match node.events_in(contract.address(), from, best).await {
                         Ok(found) => {
@@ -360,6 +362,7 @@ async fn follow_evm(
                 }
                 view.on_lost();
                 finalized_seen = None;
+                seen = None;
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

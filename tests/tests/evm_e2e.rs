@@ -436,13 +436,47 @@ fn every_construction_on_anvil_every_balance_to_the_wei() {
 /// withdraws it to itself with `withdrawTo`; every balance to the wei.
 #[test]
 fn a_reverting_payer_cannot_block_the_close_and_withdraws_later() {
+    reverting_payer(
+        "evm-reverting-payer",
+        concat!(
+            "603980600b6000396000f3",
+            "3615602e57601436038060146000376000356060",
+            "1c6000600083600034855af115602e573d600060",
+            "003e3d6000f35b3d600060003e3d6000fd"
+        ),
+    );
+}
+
+/// The same with a payer that tells the AS's gas estimate from the real transaction: its
+/// plain transfer is accepted at gas price 0 (as `eth_estimateGas` runs it) and reverts
+/// at any other (a 69-byte proxy: the first one with `GASPRICE ISZERO` before its
+/// revert). The estimate sees the refund paid; the close as sent must still have room
+/// for the refund refused and owed, or it runs out of gas at every retry until the
+/// payer claims the channel back after its expiry.
+#[test]
+fn a_payer_that_accepts_only_in_the_estimate_cannot_starve_the_close_of_gas() {
+    reverting_payer(
+        "evm-estimate-payer",
+        concat!(
+            "604580600b6000396000f3",
+            "3615603957601436038060146000376000356060",
+            "1c6000600083600034855af115602e573d600060",
+            "003e3d6000f35b3d600060003e3d6000fd",
+            "5b3a15604357600080fd5b00"
+        ),
+    );
+}
+
+/// Opens a channel from the proxy whose creation code is `init` (hex), buys two slots,
+/// has the AS close it (the refund refused and owed), then withdraws through the proxy.
+fn reverting_payer(name: &str, init: &str) {
     use alloy::network::TransactionBuilder as _;
     use alloy::primitives::{Address, Bytes, U256};
     use alloy::rpc::types::TransactionRequest;
     use alloy::sol_types::SolCall as _;
     use chain::evm::SlotpayChannels;
 
-    let w = setup("evm-reverting-payer", options());
+    let w = setup(name, options());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let deployment = api::Deployment::load(&w.dir.join("deployment.json")).expect("deployment");
     let slotpay_address = deployment.evm_contract().expect("EVM");
@@ -452,14 +486,8 @@ fn a_reverting_payer_cannot_block_the_close_and_withdraws_later() {
     let deposit = 10 * PRICE;
     let (node, proxy) = runtime.block_on(async {
         let node = EvmNode::connect(&w.anvil.url).await.expect("anvil");
-        // init: copy the runtime and return it; runtime: see the test's doc.
-        let init = hex::decode(concat!(
-            "603980600b6000396000f3",
-            "3615602e57601436038060146000376000356060",
-            "1c6000600083600034855af115602e573d600060",
-            "003e3d6000f35b3d600060003e3d6000fd"
-        ))
-        .expect("hex");
+        // init: copy the runtime and return it; runtime: see the tests' docs.
+        let init = hex::decode(init).expect("hex");
         let tx = TransactionRequest::default().with_deploy_code(init);
         let created = node
             .send_all(&owner, vec![(tx, 200_000)])

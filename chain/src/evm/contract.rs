@@ -234,7 +234,7 @@ impl EvmContract {
                         .with_to(Address::from(self.address))
                         .with_input(data.clone())
                         .with_value(U256::from(*value));
-                    txs.push((tx, gas + gas / 4));
+                    txs.push((tx, gas_limit(gas)));
                 }
                 Err(e) if e.is_unreachable() => return Err(e),
                 Err(e) => out.push(Some(Err(e))),
@@ -334,4 +334,18 @@ pub fn abi_mismatches(artifact_abi: &alloy::json_abi::JsonAbi) -> Vec<String> {
         out.push(format!("the client has {s}, the artifact does not"));
     }
     out
+}
+
+/// What each push payment of a message may cost beyond its estimate: a payment that the
+/// estimate saw accepted may be refused when the transaction runs (a payer contract can
+/// tell `eth_estimateGas`, run at gas price 0, from the real thing): the contract then
+/// burns up to its `PAYMENT_GAS` (10,000) and records the amount as owed (a new storage
+/// word and an event, some 25,000).
+const PAYMENT_SURPRISE: u64 = 10_000 + 25_000;
+
+/// A transaction's gas limit for an estimate of `gas`: a quarter more, and at least room
+/// for both of a close's payments (payee and payer) turning into owed amounts. Gas not
+/// used is not charged.
+pub fn gas_limit(gas: u64) -> u64 {
+    gas.saturating_add((gas / 4).max(2 * PAYMENT_SURPRISE))
 }

@@ -220,7 +220,7 @@ mod node;
 
 use codec::{account, address_of, decoded};
 pub use codec::{authority_from_evm, authority_to_evm, close_data, settle_data, EvmMessage};
-pub use contract::{abi_mismatches, deploy, EvmContract};
+pub use contract::{abi_mismatches, deploy, gas_limit, EvmContract};
 pub use decode::{decode_log, refusal};
 use node::{b256, block_id, block_number, rpc};
 pub use node::{EvmIncluded, EvmNode};

@@ -8,7 +8,7 @@
 //! On an EVM, one settle or close per transaction (the contract has no batch entry
 //! point): every transaction of a pass is sent at once with consecutive nonces, so a
 //! block takes as many as its gas limit holds of the heaviest close measured
-//! (`eth_estimateGas`, with the quarter of headroom each transaction declares).
+//! (`eth_estimateGas`, with the headroom each transaction declares: `chain::evm::gas_limit`).
 use super::{Capacity, ClosingChain, Effect, Landed, Op, TransactionCost};
 use crate::view::{ChainView, ChannelRead, Heights, NodeView};
 use chain::dry_run::Weight;
@@ -180,9 +180,9 @@ impl ClosingChain for NodeChain {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .unwrap_or(CLOSE_GAS_BOUND);
-                // A transaction declares its estimate and a quarter more; a block holds
-                // what its gas limit takes of those.
-                let declared = (gas + gas / 4).max(1);
+                // A transaction declares its gas limit (`chain::evm::gas_limit` of its
+                // estimate); a block holds what its gas limit takes of those.
+                let declared = chain::evm::gas_limit(gas).max(1);
                 let per_block = u32::try_from(gas_limit / declared).unwrap_or(u32::MAX);
                 Capacity::new(1, per_block)
             }
