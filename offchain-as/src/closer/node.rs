@@ -182,7 +182,7 @@ impl ClosingChain for NodeChain {
                     .unwrap_or(CLOSE_GAS_BOUND);
                 // A transaction declares its gas limit (`chain::evm::gas_limit` of its
                 // estimate); a block holds what its gas limit takes of those.
-                let declared = chain::evm::gas_limit(gas).max(1);
+                let declared = evm::gas_limit(gas).max(1);
                 let per_block = u32::try_from(gas_limit / declared).unwrap_or(u32::MAX);
                 Capacity::new(1, per_block)
             }
