@@ -475,6 +475,22 @@ fn a_node_restart_while_the_as_closes_ends_with_one_close() {
         run(Command::new(repo_root().join("scripts/node.sh")).arg("restart"));
         let first = closing.wait_with_output().expect("close ended");
         let first_ok = first.status.success();
+        // A live chain goes on making blocks; the dev chain seals one per transaction,
+        // and a block left unfinalized across its restart is finalized with the next
+        // one: blocks come every half second meanwhile, as they would.
+        let blocks_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let blocks = {
+            let (url, deployment) = (url.clone(), dir.join("deployment.json"));
+            let done = blocks_done.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Runtime::new().expect("runtime");
+                let contract = runtime.block_on(contract(&url, &deployment));
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    runtime.block_on(several::make_block(&contract));
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            })
+        };
         // The AS closes again until the chain says it is done, as its closer does.
         let mut outcome = Err(String::new());
         for _ in 0..60 {
@@ -484,6 +500,8 @@ fn a_node_restart_while_the_as_closes_ends_with_one_close() {
             }
             std::thread::sleep(Duration::from_millis(500));
         }
+        blocks_done.store(true, std::sync::atomic::Ordering::SeqCst);
+        blocks.join().expect("blocks");
         let second = outcome.unwrap_or_else(|e| panic!("the close never answered: {e}"));
         eprintln!(
             "channel {channel:?}: first close {} ; then {second}",
