@@ -473,8 +473,6 @@ fn a_node_restart_while_the_as_closes_ends_with_one_close() {
         // Somewhere in connecting, dry-running, submitting, sealing or finalizing.
         std::thread::sleep(Duration::from_millis(rng.below(close_ms)));
         run(Command::new(repo_root().join("scripts/node.sh")).arg("restart"));
-        let first = closing.wait_with_output().expect("close ended");
-        let first_ok = first.status.success();
         // A live chain goes on making blocks; the dev chain seals one per transaction,
         // and a block left unfinalized across its restart is finalized with the next
         // one: blocks come every half second meanwhile, as they would.
@@ -491,6 +489,8 @@ fn a_node_restart_while_the_as_closes_ends_with_one_close() {
                 }
             })
         };
+        let first = closing.wait_with_output().expect("close ended");
+        let first_ok = first.status.success();
         // The AS closes again until the chain says it is done, as its closer does.
         let mut outcome = Err(String::new());
         for _ in 0..60 {
