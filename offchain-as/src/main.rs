@@ -182,10 +182,9 @@ async fn start(config: &Config, chain: &Chain) -> Result<Running> {
         .context("read the chain's limits")?;
     let policy = config.policy()?;
     let plan = Closer::new_plan(&node_chain, &policy);
-    // A payer may rotate every channel at once: hold no more than the notice can settle.
-    plan.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .bound_rotations(config.min_notice_blocks);
+    // Not switched on yet (`ClosePlan::bound_rotations`): until a close has been weighed
+    // the Substrate adapter counts one close a block, and the bound would then hold only
+    // min_notice - blocks_before_expiry channels, refusing every sale beyond them.
     let closer = Closer::new(
         node_chain,
         ledger.clone(),
