@@ -254,9 +254,7 @@ impl Default for AsOptions {
             // The dev chain seals a block per transaction: a block is a few hundred ms at
             // the fastest the tests drive it.
             block_seconds: 0.5,
-            // Room for the dev node's last block to be a block ahead of finality when the
-            // AS measures the lag at its start (it finalizes it a moment later).
-            blocks_before_expiry: 5,
+            blocks_before_expiry: 3,
             interval_seconds: 0.2,
             inclusion_seconds: 1.0,
             settle_above: None,
