@@ -306,6 +306,33 @@ impl Contract {
         slotpay_events(&details, &self.address)
     }
 
+    /// This contract's events in blocks `from..=to` of the best chain, with their block
+    /// numbers, in order (a number with no block yet is skipped).
+    pub async fn events_in(
+        &self,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<(u32, SlotpayEvent)>, ChainError> {
+        let node = &self.node;
+        let mut found = Vec::new();
+        for number in from..=to {
+            let Some(hash) = node.rpc().chain_get_block_hash(Some(number.into())).await? else {
+                continue;
+            };
+            let events = node.api().blocks().at(hash).await?.events().await?;
+            let details = events
+                .iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(subxt::Error::from)?;
+            found.extend(
+                slotpay_events(&details, &self.address)?
+                    .into_iter()
+                    .map(|e| (number, e)),
+            );
+        }
+        Ok(found)
+    }
+
     /// Several calls in one transaction signed by `signer`, each dry-run first. With
     /// [`Batch::Force`] an item whose dry run is refused is left out and reported, and an
     /// item failing in the block does not stop the others; with [`Batch::All`] any refusal

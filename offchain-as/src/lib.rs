@@ -12,6 +12,7 @@
 
 mod closer;
 mod config;
+mod follow;
 mod handlers;
 mod ledger;
 mod metrics;
@@ -27,6 +28,7 @@ pub use closer::{
 pub use config::{
     check_timing, ChainTiming, ClosePolicy, Config, ConfigError, DeviceEntry, Limits,
 };
+pub use follow::follow;
 #[cfg(feature = "_test_utils")]
 pub use ledger::sell_now;
 pub use ledger::{
@@ -37,4 +39,4 @@ pub use ledger::{
 pub use metrics::Metrics;
 pub use sale::{DeviceTerms, OfferError, Seller};
 pub use server::{router, router_with, serve, Refusal, Service, MAX_BODY_BYTES};
-pub use view::{follow, ChainView, ChannelRead, ContractReader, Heights, NodeView};
+pub use view::{ChainView, ChannelRead, ContractReader, Heights, NodeView};

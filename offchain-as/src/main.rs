@@ -211,7 +211,7 @@ async fn serve(config: Config) -> Result<()> {
     let lag = chain
         .contract
         .node()
-        .finality_lag_seconds()
+        .steady_finality_lag_seconds()
         .await
         .context("measure the chain's finality lag")?;
     config

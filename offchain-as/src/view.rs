@@ -18,7 +18,6 @@ use protocol::{Channel, ChannelId, Rotation};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, watch};
 
 /// The chain's heights as last seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +139,7 @@ impl ContractReader for AnyContract {
     }
 }
 
-/// [`ChainView`] over the contract, kept current by [`follow`] (which calls
+/// [`ChainView`] over the contract, kept current by [`crate::follow`] (which calls
 /// [`NodeView::on_finalized`], [`NodeView::on_best`] and [`NodeView::on_lost`]).
 #[derive(Clone)]
 pub struct NodeView<R = AnyContract> {
@@ -153,7 +152,7 @@ fn unreachable(what: &str) -> ChainError {
 }
 
 impl<R: ContractReader> NodeView<R> {
-    /// A view that knows no block yet: it answers once [`follow`] has reported the first
+    /// A view that knows no block yet: it answers once [`crate::follow`] has reported the first
     /// finalized and best blocks.
     pub fn new(reader: R) -> Self {
         Self {
@@ -295,165 +294,4 @@ impl<R: ContractReader> ChainView for NodeView<R> {
             finalized_open,
         })
     }
-}
-
-/// Keeps `view` current: follows finalized and best blocks of the contract's layer,
-/// sends every contract event of every best block to `events`, and the best height to
-/// `tick` (the closer's clock). Runs for ever.
-pub async fn follow(
-    view: NodeView<AnyContract>,
-    events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
-    tick: watch::Sender<u32>,
-) {
-    match view.reader.clone() {
-        AnyContract::Substrate(contract) => follow_substrate(view, contract, events, tick).await,
-        AnyContract::Evm(contract) => follow_evm(view, contract, events, tick).await,
-    }
-}
-
-/// An EVM node's blocks, polled (every 100 ms): the `finalized` tag's block, and every
-/// new best block with its contract events (one `eth_getLogs` over the new blocks).
-/// Anvil does not reorganise; a node that does could show an event twice, which
-/// [`NodeView::on_best`] takes once.
-async fn follow_evm(
-    view: NodeView<AnyContract>,
-    contract: EvmContract,
-    events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
-    tick: watch::Sender<u32>,
-) {
-    let node = contract.node().clone();
-    let mut seen: Option<u32> = None;
-    let mut finalized_seen = None;
-    loop {
-        let heads = async { Ok::<_, ChainError>((node.best().await?, node.finalized().await?)) };
-        match heads.await {
-            Ok(((best, _), (finalized, hash))) => {
-                if finalized_seen != Some(hash) {
-                    view.on_finalized(finalized, hash);
-                    finalized_seen = Some(hash);
-                }
-                // At start and after a lost connection, every block above the finalized
-                // one: a rotation announced there must not wait for finality to be seen.
-                let from = seen.map_or(finalized.saturating_add(1).min(best), |s| s + 1);
-                if from <= best {
-                    match node.events_in(contract.address(), from, best).await {
-                        Ok(found) => {
-                            for number in from..=best {
-                                let here: Vec<SlotpayEvent> = found
-                                    .iter()
-                                    .filter(|(b, _)| *b == number)
-                                    .map(|(_, e)| e.clone())
-                                    .collect();
-                                view.on_best(number, &here);
-                                for event in here {
-                                    let _ = events.send((number, event));
-                                }
-                            }
-                            seen = Some(best);
-                            let _ = tick.send(best);
-                        }
-                        Err(e) => tracing::warn!(error = %e, "read the contract's logs"),
-                    }
-                }
-            }
-            Err(e) => {
-                if seen.is_some() {
-                    tracing::warn!(error = %e, "EVM node: connection lost");
-                }
-                view.on_lost();
-                finalized_seen = None;
-                seen = None;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
-/// A Substrate node's finalized and best blocks, by subscription (re-subscribing after
-/// the node comes back).
-async fn follow_substrate(
-    view: NodeView<AnyContract>,
-    contract: Contract,
-    events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
-    tick: watch::Sender<u32>,
-) {
-    let api = contract.node().api().clone();
-    let address = contract.address();
-    let finalized = {
-        let view = view.clone();
-        let api = api.clone();
-        async move {
-            loop {
-                match api.blocks().subscribe_finalized().await {
-                    Ok(mut blocks) => {
-                        while let Some(block) = blocks.next().await {
-                            match block {
-                                Ok(block) => view.on_finalized(block.number(), block.hash()),
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "finalized blocks: connection lost");
-                                    view.on_lost();
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "subscribe to finalized blocks"),
-                }
-                view.on_lost();
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            }
-        }
-    };
-    let node = contract.node().clone();
-    let best = async move {
-        loop {
-            match api.blocks().subscribe_best().await {
-                Ok(mut blocks) => {
-                    while let Some(block) = blocks.next().await {
-                        let block = match block {
-                            Ok(block) => block,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "best blocks: connection lost");
-                                view.on_lost();
-                                continue;
-                            }
-                        };
-                        let number = block.number();
-                        let found = match block.events().await {
-                            Ok(all) => all
-                                .iter()
-                                .filter_map(|e| e.ok())
-                                .filter_map(|e| SlotpayEvent::from_details(&e, &address))
-                                .filter_map(|e| e.ok())
-                                .collect::<Vec<_>>(),
-                            Err(e) => {
-                                tracing::warn!(block = number, error = %e, "read a block's events");
-                                Vec::new()
-                            }
-                        };
-                        // Learn finality from the node too whenever it is behind this
-                        // block: after a loss, rather than at the next finalized block
-                        // (seconds away), and in case the finalized subscription did not
-                        // come back with the connection.
-                        let known = view.heights().map(|h| h.finalized);
-                        if known.is_none_or(|f| f < number) {
-                            if let Ok((finalized, hash)) = node.finalized().await {
-                                if known.is_none_or(|f| finalized > f) {
-                                    view.on_finalized(finalized, hash);
-                                }
-                            }
-                        }
-                        view.on_best(number, &found);
-                        for event in found {
-                            let _ = events.send((number, event));
-                        }
-                        let _ = tick.send(number);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "subscribe to best blocks"),
-            }
-            view.on_lost();
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-    };
-    tokio::join!(finalized, best);
 }
