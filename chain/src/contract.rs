@@ -120,6 +120,17 @@ pub struct BatchOutcome {
     pub weights: Vec<Weight>,
 }
 
+/// One block of the best chain and the contract's events in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockEvents {
+    /// Its number.
+    pub number: u32,
+    /// Its hash.
+    pub hash: BlockHash,
+    /// The contract's events in it, in order.
+    pub events: Vec<SlotpayEvent>,
+}
+
 /// The slotpay contract at one address.
 #[derive(Clone)]
 pub struct Contract {
@@ -306,31 +317,35 @@ impl Contract {
         slotpay_events(&details, &self.address)
     }
 
-    /// This contract's events in blocks `from..=to` of the best chain, with their block
-    /// numbers, in order (a number with no block yet is skipped).
-    pub async fn events_in(
-        &self,
-        from: u32,
-        to: u32,
-    ) -> Result<Vec<(u32, SlotpayEvent)>, ChainError> {
-        let node = &self.node;
-        let mut found = Vec::new();
+    /// This contract's events in block `block`, in order.
+    pub async fn events_at(&self, block: BlockHash) -> Result<Vec<SlotpayEvent>, ChainError> {
+        let events = self.node.api().blocks().at(block).await?.events().await?;
+        let details = events
+            .iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(subxt::Error::from)?;
+        slotpay_events(&details, &self.address)
+    }
+
+    /// Blocks `from..=to` of the best chain, each with its hash and this contract's
+    /// events; a number the node has no block for is an error (the chain moved under the
+    /// read: read again).
+    pub async fn blocks_in(&self, from: u32, to: u32) -> Result<Vec<BlockEvents>, ChainError> {
+        let mut blocks = Vec::new();
         for number in from..=to {
-            let Some(hash) = node.rpc().chain_get_block_hash(Some(number.into())).await? else {
-                continue;
-            };
-            let events = node.api().blocks().at(hash).await?.events().await?;
-            let details = events
-                .iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(subxt::Error::from)?;
-            found.extend(
-                slotpay_events(&details, &self.address)?
-                    .into_iter()
-                    .map(|e| (number, e)),
-            );
+            let hash = self
+                .node
+                .rpc()
+                .chain_get_block_hash(Some(number.into()))
+                .await?
+                .ok_or_else(|| ChainError::Other(format!("no block {number} on the best chain")))?;
+            blocks.push(BlockEvents {
+                number,
+                hash,
+                events: self.events_at(hash).await?,
+            });
         }
-        Ok(found)
+        Ok(blocks)
     }
 
     /// Several calls in one transaction signed by `signer`, each dry-run first. With

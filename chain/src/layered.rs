@@ -177,21 +177,22 @@ impl AnyNode {
         }
     }
 
-    /// The finality lag as a start-up check should take it: the smallest of up to five
-    /// readings a quarter of a second apart, stopping at the first zero. Right after a
-    /// block the node finalizes it a moment later, and a single reading taken then counts
-    /// the whole time since the block before (on a dev node, however long it stood
-    /// still).
+    /// The finality lag as a start-up check should take it: the median of five readings
+    /// a quarter of a second apart. Right after a block the node finalizes it a moment
+    /// later, and a reading taken then counts the whole time since the block before (on
+    /// a dev node, however long it stood still); the median leaves such a moment out
+    /// without taking a chain's best moment (the minimum would read a lagging chain
+    /// right after it finalized).
     pub async fn steady_finality_lag_seconds(&self) -> Result<f64, ChainError> {
-        let mut lag = self.finality_lag_seconds().await?;
-        for _ in 0..4 {
-            if lag <= 0.0 {
-                break;
+        let mut readings = Vec::with_capacity(5);
+        for i in 0..5 {
+            if i > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            lag = lag.min(self.finality_lag_seconds().await?);
+            readings.push(self.finality_lag_seconds().await?);
         }
-        Ok(lag)
+        readings.sort_by(f64::total_cmp);
+        Ok(readings[readings.len() / 2])
     }
 
     /// The free balance of `account` at the best block.

@@ -26,7 +26,9 @@ mod limits;
 mod node;
 mod signer;
 
-pub use contract::{Answer, At, Batch, BatchOutcome, Call, Contract, DryRun, ItemOutcome};
+pub use contract::{
+    Answer, At, Batch, BatchOutcome, BlockEvents, Call, Contract, DryRun, ItemOutcome,
+};
 pub use deploy::{bundle_code, deploy, Deployed};
 pub use events::{
     slotpay_events, ContractEmitted, Instantiated, SlotpayEvent, StorageDepositTransferredAndHeld,

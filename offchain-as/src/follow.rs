@@ -7,33 +7,55 @@
 //! finalized stream shows no block until the next one is finalized. A report of loss is
 //! therefore a reason to ask the node, not a verdict: [`track`] asks for the heads at
 //! once and forgets the chain (every purchase then answers 503) only if the node does not
-//! answer within [`PROBE`]; after a loss it learns the heads by asking, not by waiting for
-//! a notification that a still chain (a dev node's instant seal) would never send; and
-//! the blocks made while it was away have their events read, from the finalized block on.
+//! answer within [`PROBE`]. It asks too when no notice came for [`WATCH`] (a connection
+//! can die without a word). After a loss it learns the heads by asking, not by waiting
+//! for a notification a still chain (a dev node's instant seal) would never send, and it
+//! reads the blocks above the finalized one before the view answers again. A best block
+//! whose parent is not the last one delivered (a fork, or notices missed) has every
+//! block above the finalized one read again.
 use crate::view::NodeView;
-use chain::evm::EvmContract;
-use chain::{AnyContract, BlockHash, ChainError, Contract, SlotpayEvent};
-use futures::{Stream, StreamExt};
+use chain::{AnyContract, BlockEvents, BlockHash, ChainError, SlotpayEvent};
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::time::{timeout, Instant};
 
+mod evm;
+mod substrate;
 #[cfg(test)]
 mod tests;
 
-/// How long the node has to answer after a subscription reported a loss before the view
-/// forgets the chain. Calls made while the client reconnects wait for it, so a node that
-/// is away shows as a probe that does not return; a live one answers in milliseconds.
+use evm::follow_evm;
+use substrate::subscribe;
+
+/// How long the node has to give its heads after a report of loss (or a silence) before
+/// the view forgets the chain. Calls made while the client reconnects wait for it, so a
+/// node that is away shows as a call that does not return; a live one answers in
+/// milliseconds.
 pub(crate) const PROBE: Duration = Duration::from_secs(1);
 
-/// The pause between two probes of a node that is away.
+/// How long the node has to give the blocks above the finalized one (one call per block
+/// and a few round trips each; the finality lag bounds how many there are).
+pub(crate) const READ: Duration = Duration::from_secs(10);
+
+/// A silence after which the node is asked whether it is still there.
+pub(crate) const WATCH: Duration = Duration::from_secs(1);
+
+/// The pause between two tries while the node is away.
 const RETRY: Duration = Duration::from_millis(200);
+
+/// How often a node that stays away is logged.
+const LOG_EVERY: Duration = Duration::from_secs(30);
 
 /// What a subscription said, in the order it said it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Notice {
     /// A new best block (its events are read by [`track`]).
-    Best(u32),
+    Best {
+        number: u32,
+        hash: BlockHash,
+        parent: BlockHash,
+    },
     /// A newly finalized block.
     Finalized(u32, BlockHash),
     /// The subscription saw its connection go, or ended.
@@ -42,26 +64,40 @@ pub(crate) enum Notice {
 
 /// What [`track`] asks of the node directly.
 pub(crate) trait HeadSource: Send + Sync {
-    /// The best block's number.
-    fn best(&self) -> impl Future<Output = Result<u32, ChainError>> + Send;
+    /// The best block.
+    fn best(&self) -> impl Future<Output = Result<(u32, BlockHash), ChainError>> + Send;
     /// The latest finalized block.
     fn finalized(&self) -> impl Future<Output = Result<(u32, BlockHash), ChainError>> + Send;
-    /// The contract's events in best-chain blocks `from..=to`, with their block numbers.
-    fn events_in(
+    /// The contract's events in block `hash`.
+    fn events_at(
+        &self,
+        hash: BlockHash,
+    ) -> impl Future<Output = Result<Vec<SlotpayEvent>, ChainError>> + Send;
+    /// Best-chain blocks `from..=to` with their events (all of them, or an error).
+    fn blocks_in(
         &self,
         from: u32,
         to: u32,
-    ) -> impl Future<Output = Result<Vec<(u32, SlotpayEvent)>, ChainError>> + Send;
+    ) -> impl Future<Output = Result<Vec<BlockEvents>, ChainError>> + Send;
 }
 
-/// What [`track`] keeps current ([`NodeView`]'s three updates).
+/// What [`track`] keeps current ([`NodeView`]'s updates).
 pub(crate) trait Followed: Send + Sync {
     /// A new finalized block.
     fn on_finalized(&self, number: u32, hash: BlockHash);
     /// A best block and the contract's events in it.
     fn on_best(&self, number: u32, events: &[SlotpayEvent]);
+    /// The finalized block, the best blocks above it and the best height, at once.
+    fn on_caught_up(
+        &self,
+        finalized: (u32, BlockHash),
+        blocks: &[(u32, &[SlotpayEvent])],
+        best: u32,
+    );
     /// The node is away: nothing is known until it is back.
     fn on_lost(&self);
+    /// The node is back on another chain.
+    fn on_new_chain(&self);
 }
 
 impl<R: crate::view::ContractReader> Followed for NodeView<R> {
@@ -73,28 +109,27 @@ impl<R: crate::view::ContractReader> Followed for NodeView<R> {
         NodeView::on_best(self, number, events);
     }
 
+    fn on_caught_up(
+        &self,
+        finalized: (u32, BlockHash),
+        blocks: &[(u32, &[SlotpayEvent])],
+        best: u32,
+    ) {
+        NodeView::on_caught_up(self, finalized, blocks, best);
+    }
+
     fn on_lost(&self) {
         NodeView::on_lost(self);
     }
-}
 
-impl HeadSource for Contract {
-    async fn best(&self) -> Result<u32, ChainError> {
-        Ok(self.node().best().await?.0)
-    }
-
-    async fn finalized(&self) -> Result<(u32, BlockHash), ChainError> {
-        self.node().finalized().await
-    }
-
-    async fn events_in(&self, from: u32, to: u32) -> Result<Vec<(u32, SlotpayEvent)>, ChainError> {
-        Contract::events_in(self, from, to).await
+    fn on_new_chain(&self) {
+        NodeView::on_new_chain(self);
     }
 }
 
 /// Keeps `view` current: follows finalized and best blocks of the contract's layer,
 /// sends every contract event of every best block to `events`, and the best height to
-/// `tick` (the closer's clock; it never goes back). Runs for ever.
+/// `tick` (the closer's wake-up). Runs for ever.
 pub async fn follow(
     view: NodeView<AnyContract>,
     events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
@@ -109,7 +144,11 @@ pub async fn follow(
                 notify.clone(),
                 "best",
                 move || best.blocks().subscribe_best(),
-                |block| Notice::Best(block.number()),
+                |block| Notice::Best {
+                    number: block.number(),
+                    hash: block.hash(),
+                    parent: block.header().parent_hash,
+                },
             ));
             tokio::spawn(subscribe(
                 notify,
@@ -123,41 +162,26 @@ pub async fn follow(
     }
 }
 
-/// One subscription's blocks as notices to `notify`, resubscribing after it ends; stops
-/// when no one listens.
-async fn subscribe<B, E, S, F, Fut>(
-    notify: mpsc::UnboundedSender<Notice>,
-    what: &'static str,
-    open: F,
-    notice: fn(&B) -> Notice,
-) where
-    E: std::fmt::Display,
-    S: Stream<Item = Result<B, E>> + Unpin,
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<S, E>>,
-{
-    loop {
-        match open().await {
-            Ok(mut blocks) => {
-                while let Some(block) = blocks.next().await {
-                    let said = match block {
-                        Ok(block) => notice(&block),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "{what} blocks: connection lost");
-                            Notice::Lost
-                        }
-                    };
-                    if notify.send(said).is_err() {
-                        return;
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "subscribe to {what} blocks"),
-        }
-        if notify.send(Notice::Lost).is_err() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+/// Why the follower could not bring the view up to date.
+#[derive(Debug, thiserror::Error)]
+enum Behind {
+    /// The node did not give its heads: the view must forget the chain.
+    #[error("the node did not give its heads: {0}")]
+    Away(String),
+    /// The heads came but a block's events did not: try again.
+    #[error("the node gave its heads but not its blocks' events: {0}")]
+    Unread(String),
+}
+
+async fn within<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, ChainError>>,
+    why: fn(String) -> Behind,
+) -> Result<T, Behind> {
+    match timeout(limit, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(why(e.to_string())),
+        Err(_) => Err(why(format!("no answer within {limit:?}"))),
     }
 }
 
@@ -169,11 +193,27 @@ struct Tracker<'a, V, S> {
     tick: watch::Sender<u32>,
     /// The highest finalized block given to the view.
     finalized: Option<u32>,
-    /// The last best block whose events were delivered.
-    seen: Option<u32>,
+    /// The last best block delivered, with its hash.
+    seen: Option<(u32, BlockHash)>,
+    /// Whether the view was made to forget the chain and has not been caught up since.
+    forgotten: bool,
 }
 
 impl<V: Followed, S: HeadSource> Tracker<'_, V, S> {
+    fn send(&self, number: u32, events: Vec<SlotpayEvent>) {
+        for event in events {
+            let _ = self.events.send((number, event));
+        }
+    }
+
+    fn ticked(&self, best: u32) {
+        self.tick.send_if_modified(|now| {
+            let later = best > *now;
+            *now = (*now).max(best);
+            later
+        });
+    }
+
     fn finalized(&mut self, number: u32, hash: BlockHash) {
         if self.finalized.is_none_or(|f| number > f) {
             self.view.on_finalized(number, hash);
@@ -181,71 +221,97 @@ impl<V: Followed, S: HeadSource> Tracker<'_, V, S> {
         }
     }
 
-    /// Best block `to` and, before it, every block since the last one delivered that is
-    /// above the finalized one (what the finalized state does not hold yet).
-    async fn deliver(&mut self, to: u32) -> Result<(), ChainError> {
-        let floor = self.finalized.map_or(to, |f| f.saturating_add(1));
-        let from = match self.seen {
-            Some(seen) if seen < to => seen + 1,
-            // A block at a height seen before: another fork's; read it again.
-            Some(_) => to,
-            None => floor,
+    /// A best block the subscription showed: its events if it extends the last one
+    /// delivered, else every block above the finalized one read again.
+    async fn best(
+        &mut self,
+        number: u32,
+        hash: BlockHash,
+        parent: BlockHash,
+    ) -> Result<(), Behind> {
+        if self.finalized.is_none_or(|f| f < number) {
+            // Finality is learnt from the node too whenever it is behind this block: the
+            // finalized subscription speaks seconds later.
+            let (finalized, hash) = within(PROBE, self.source.finalized(), Behind::Away).await?;
+            self.finalized(finalized, hash);
         }
-        .max(floor)
-        .min(to);
-        let found = self.source.events_in(from, to).await?;
-        for number in from..=to {
-            let here: Vec<SlotpayEvent> = found
-                .iter()
-                .filter(|(at, _)| *at == number)
-                .map(|(_, e)| e.clone())
-                .collect();
-            self.view.on_best(number, &here);
-            for event in here {
-                let _ = self.events.send((number, event));
-            }
+        if self.finalized.is_some_and(|f| number <= f) {
+            // The finalized state holds it: only "now" can move.
+            self.view.on_best(number, &[]);
+        } else if self.seen == Some((number.wrapping_sub(1), parent)) {
+            let events = within(PROBE, self.source.events_at(hash), Behind::Unread).await?;
+            self.view.on_best(number, &events);
+            self.send(number, events);
+        } else {
+            return self.catch_up().await;
         }
-        self.seen = Some(to);
-        self.tick.send_if_modified(|now| {
-            let later = to > *now;
-            *now = (*now).max(to);
-            later
-        });
+        self.seen = Some((number, hash));
+        self.ticked(number);
         Ok(())
     }
 
-    /// A new best block: finality is learnt from the node too whenever it is behind it
-    /// (the finalized subscription speaks seconds later).
-    async fn best(&mut self, number: u32) -> Result<(), ChainError> {
-        if self.finalized.is_none_or(|f| f < number) {
-            let (finalized, hash) = self.source.finalized().await?;
-            self.finalized(finalized, hash);
-        }
-        self.deliver(number).await
-    }
-
-    /// The heads asked of the node, and the blocks since the last delivered one.
-    async fn catch_up(&mut self) -> Result<(), ChainError> {
-        let (finalized, hash) = self.source.finalized().await?;
-        let best = self.source.best().await?;
+    /// The heads asked of the node and, unless the last block delivered is still the best
+    /// one, every block above the finalized one, given to the view at once.
+    async fn catch_up(&mut self) -> Result<(), Behind> {
+        let heads = async {
+            Ok::<_, ChainError>((self.source.finalized().await?, self.source.best().await?))
+        };
+        let ((finalized, finalized_hash), (best, best_hash)) =
+            within(PROBE, heads, Behind::Away).await?;
         if self.finalized.is_some_and(|f| finalized < f) {
             // Finality went back: not the chain the view was built from.
-            self.forget();
+            self.view.on_new_chain();
+            self.finalized = None;
+            self.seen = None;
+            self.forgotten = true;
         }
-        self.finalized(finalized, hash);
-        self.deliver(best.max(finalized)).await
+        if !self.forgotten && self.seen == Some((best, best_hash)) {
+            self.finalized(finalized, finalized_hash);
+            return Ok(());
+        }
+        if !self.forgotten {
+            // "Now" moves at once; the events of the blocks to read follow.
+            self.view.on_best(best, &[]);
+        }
+        let blocks = if best > finalized {
+            within(
+                READ,
+                self.source.blocks_in(finalized + 1, best),
+                Behind::Unread,
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        if blocks.last().is_some_and(|b| b.hash != best_hash) {
+            return Err(Behind::Unread(
+                "the best block changed during the read".into(),
+            ));
+        }
+        let delivered: Vec<(u32, &[SlotpayEvent])> =
+            blocks.iter().map(|b| (b.number, &b.events[..])).collect();
+        self.view
+            .on_caught_up((finalized, finalized_hash), &delivered, best);
+        self.finalized = Some(finalized);
+        self.forgotten = false;
+        for block in blocks {
+            self.send(block.number, block.events);
+        }
+        self.seen = Some((best, best_hash));
+        self.ticked(best);
+        Ok(())
     }
 
     fn forget(&mut self) {
         self.view.on_lost();
         self.finalized = None;
-        self.seen = None;
+        self.forgotten = true;
     }
 }
 
 /// Keeps `view` current from `notices` (in the order the subscriptions gave them),
-/// asking `source` whenever a notice says the connection went (see the module's docs).
-/// Returns when no subscription is left.
+/// asking `source` whenever a notice says the connection went or none came for
+/// [`WATCH`] (see the module's docs). Returns when no subscription is left.
 pub(crate) async fn track<V: Followed, S: HeadSource>(
     view: &V,
     source: &S,
@@ -260,27 +326,43 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
         tick,
         finalized: None,
         seen: None,
+        forgotten: true,
     };
     let mut synced = false;
+    let mut logged: Option<Instant> = None;
+    let mut behind_since: Option<Instant> = None;
     loop {
         if !synced {
-            match tokio::time::timeout(PROBE, tracker.catch_up()).await {
-                Ok(Ok(())) => {}
-                failed => {
-                    if tracker.finalized.is_some() {
-                        let why = failed.map_or("no answer".to_owned(), |e| {
-                            e.err().map_or(String::new(), |e| e.to_string())
-                        });
-                        tracing::warn!(error = %why, "node away: not selling until it is back");
+            match tracker.catch_up().await {
+                Ok(()) => {
+                    behind_since = None;
+                    if logged.take().is_some() {
+                        tracing::info!("node back: following the chain again");
                     }
-                    tracker.forget();
+                }
+                Err(behind) => {
+                    let since = *behind_since.get_or_insert_with(Instant::now);
+                    // A node that answers its heads but not its blocks' events for as
+                    // long as a read may take is as good as away: a rotation or close
+                    // in those blocks must not go unseen.
+                    let away = matches!(behind, Behind::Away(_)) || since.elapsed() >= READ;
+                    if away && !tracker.forgotten {
+                        tracker.forget();
+                    }
+                    if logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+                        tracing::warn!(why = %behind, "not following the chain: not selling until it is back");
+                        logged = Some(Instant::now());
+                    }
                     tokio::time::sleep(RETRY).await;
                     continue;
                 }
             }
         }
-        let Some(notice) = notices.recv().await else {
-            return;
+        let notice = match timeout(WATCH, notices.recv()).await {
+            Ok(Some(notice)) => notice,
+            Ok(None) => return,
+            // Silence: is the node still there?
+            Err(_) => Notice::Lost,
         };
         synced = match notice {
             Notice::Lost => false,
@@ -288,67 +370,11 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
                 tracker.finalized(number, hash);
                 true
             }
-            Notice::Best(number) => matches!(
-                tokio::time::timeout(PROBE, tracker.best(number)).await,
-                Ok(Ok(()))
-            ),
+            Notice::Best {
+                number,
+                hash,
+                parent,
+            } => tracker.best(number, hash, parent).await.is_ok(),
         };
-    }
-}
-/// An EVM node's blocks, polled (every 100 ms): the `finalized` tag's block, and every
-/// new best block with its contract events (one `eth_getLogs` over the new blocks).
-/// Anvil does not reorganise; a node that does could show an event twice, which
-/// [`NodeView::on_best`] takes once.
-async fn follow_evm(
-    view: NodeView<AnyContract>,
-    contract: EvmContract,
-    events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
-    tick: watch::Sender<u32>,
-) {
-    let node = contract.node().clone();
-    let mut seen: Option<u32> = None;
-    let mut finalized_seen = None;
-    loop {
-        let heads = async { Ok::<_, ChainError>((node.best().await?, node.finalized().await?)) };
-        match heads.await {
-            Ok(((best, _), (finalized, hash))) => {
-                if finalized_seen != Some(hash) {
-                    view.on_finalized(finalized, hash);
-                    finalized_seen = Some(hash);
-                }
-                // At start and after a lost connection, every block above the finalized
-                // one: a rotation announced there must not wait for finality to be seen.
-                let from = seen.map_or(finalized.saturating_add(1).min(best), |s| s + 1);
-                if from <= best {
-                    match node.events_in(contract.address(), from, best).await {
-                        Ok(found) => {
-                            for number in from..=best {
-                                let here: Vec<SlotpayEvent> = found
-                                    .iter()
-                                    .filter(|(b, _)| *b == number)
-                                    .map(|(_, e)| e.clone())
-                                    .collect();
-                                view.on_best(number, &here);
-                                for event in here {
-                                    let _ = events.send((number, event));
-                                }
-                            }
-                            seen = Some(best);
-                            let _ = tick.send(best);
-                        }
-                        Err(e) => tracing::warn!(error = %e, "read the contract's logs"),
-                    }
-                }
-            }
-            Err(e) => {
-                if seen.is_some() {
-                    tracing::warn!(error = %e, "EVM node: connection lost");
-                }
-                view.on_lost();
-                finalized_seen = None;
-                seen = None;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

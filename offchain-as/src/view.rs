@@ -72,6 +72,69 @@ struct State {
     channels: HashMap<ChannelId, Shared<Option<Channel>>>,
     next_id: Shared<u64>,
     overlay: HashMap<ChannelId, Overlay>,
+    /// Bumped each time the node is lost: a read that began before cannot answer after.
+    generation: u64,
+}
+
+impl State {
+    fn finalize(&mut self, number: u32, hash: chain::BlockHash) {
+        self.finalized = Some(hash);
+        self.channels.clear();
+        self.next_id = Shared::default();
+        // What best blocks up to this one said is now in the finalized state, or was
+        // retracted with its block.
+        self.overlay.retain(|_, o| {
+            o.rotations.retain(|(_, at)| *at > number);
+            o.gone_at = o.gone_at.filter(|at| *at > number);
+            !o.rotations.is_empty() || o.gone_at.is_some()
+        });
+        let best = self.heights.map_or(number, |h| h.best.max(number));
+        self.heights = Some(Heights {
+            best,
+            finalized: number,
+        });
+    }
+
+    fn best(&mut self, number: u32, events: &[SlotpayEvent]) {
+        if let Some(h) = self.heights.as_mut() {
+            h.best = h.best.max(number);
+        }
+        // A block the finalized state already holds adds nothing to it: replaying its
+        // rotation on that state would announce it twice.
+        if self.heights.is_some_and(|h| number <= h.finalized) {
+            return;
+        }
+        for event in events {
+            match event {
+                SlotpayEvent::RotationAnnounced(e) => {
+                    let rotation = Rotation {
+                        authority: e.authority,
+                        effective_at: e.effective_at,
+                    };
+                    let rotations = &mut self.overlay.entry(e.channel).or_default().rotations;
+                    if !rotations.contains(&(rotation, number)) {
+                        rotations.push((rotation, number));
+                        rotations.sort_by_key(|(_, at)| *at);
+                    }
+                }
+                SlotpayEvent::Closed(e) => {
+                    self.overlay.entry(e.channel).or_default().gone_at = Some(number);
+                }
+                SlotpayEvent::ExpiredClaimed(e) => {
+                    self.overlay.entry(e.channel).or_default().gone_at = Some(number);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn lose(&mut self) {
+        self.heights = None;
+        self.finalized = None;
+        self.channels.clear();
+        self.next_id = Shared::default();
+        self.generation += 1;
+    }
 }
 
 /// The two reads a [`NodeView`] makes of the contract, at a given block.
@@ -90,39 +153,29 @@ pub trait ContractReader: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Channel>, ChainError>> + Send;
 }
 
-impl ContractReader for Contract {
-    async fn next_channel_id(&self, at: chain::BlockHash) -> Result<u64, ChainError> {
-        Ok(self.read(&NextChannelId, At::Block(at)).await?.1 .0)
-    }
+/// Each layer's own contract type answers both reads with its typed messages.
+macro_rules! read_by_messages {
+    ($($contract:ty),*) => {$(
+        impl ContractReader for $contract {
+            async fn next_channel_id(&self, at: chain::BlockHash) -> Result<u64, ChainError> {
+                Ok(self.read(&NextChannelId, At::Block(at)).await?.1 .0)
+            }
 
-    async fn channel(
-        &self,
-        id: ChannelId,
-        at: chain::BlockHash,
-    ) -> Result<Option<Channel>, ChainError> {
-        Ok(self
-            .read(&GetChannel { channel: id }, At::Block(at))
-            .await?
-            .1)
-    }
+            async fn channel(
+                &self,
+                id: ChannelId,
+                at: chain::BlockHash,
+            ) -> Result<Option<Channel>, ChainError> {
+                Ok(self
+                    .read(&GetChannel { channel: id }, At::Block(at))
+                    .await?
+                    .1)
+            }
+        }
+    )*};
 }
 
-impl ContractReader for EvmContract {
-    async fn next_channel_id(&self, at: chain::BlockHash) -> Result<u64, ChainError> {
-        Ok(self.read(&NextChannelId, At::Block(at)).await?.1 .0)
-    }
-
-    async fn channel(
-        &self,
-        id: ChannelId,
-        at: chain::BlockHash,
-    ) -> Result<Option<Channel>, ChainError> {
-        Ok(self
-            .read(&GetChannel { channel: id }, At::Block(at))
-            .await?
-            .1)
-    }
-}
+read_by_messages!(Contract, EvmContract);
 
 /// Either layer's contract: its reads are [`AnyContract`]'s own.
 impl ContractReader for AnyContract {
@@ -176,61 +229,43 @@ impl<R: ContractReader> NodeView<R> {
 
     /// A new finalized block: the cache starts over.
     pub fn on_finalized(&self, number: u32, hash: chain::BlockHash) {
-        let mut state = self.lock();
-        state.finalized = Some(hash);
-        state.channels.clear();
-        state.next_id = Shared::default();
-        // What best blocks up to this one said is now in the finalized state, or was
-        // retracted with its block.
-        state.overlay.retain(|_, o| {
-            o.rotations.retain(|(_, at)| *at > number);
-            o.gone_at = o.gone_at.filter(|at| *at > number);
-            !o.rotations.is_empty() || o.gone_at.is_some()
-        });
-        let best = state.heights.map_or(number, |h| h.best.max(number));
-        state.heights = Some(Heights {
-            best,
-            finalized: number,
-        });
+        self.lock().finalize(number, hash);
     }
 
-    /// A new best block and the contract's events in it.
+    /// A new best block and the contract's events in it (ignored for a block at or below
+    /// the finalized one).
     pub fn on_best(&self, number: u32, events: &[SlotpayEvent]) {
-        let mut state = self.lock();
-        if let Some(h) = state.heights.as_mut() {
-            h.best = h.best.max(number);
-        }
-        for event in events {
-            match event {
-                SlotpayEvent::RotationAnnounced(e) => {
-                    let rotation = Rotation {
-                        authority: e.authority,
-                        effective_at: e.effective_at,
-                    };
-                    let rotations = &mut state.overlay.entry(e.channel).or_default().rotations;
-                    if !rotations.contains(&(rotation, number)) {
-                        rotations.push((rotation, number));
-                        rotations.sort_by_key(|(_, at)| *at);
-                    }
-                }
-                SlotpayEvent::Closed(e) => {
-                    state.overlay.entry(e.channel).or_default().gone_at = Some(number);
-                }
-                SlotpayEvent::ExpiredClaimed(e) => {
-                    state.overlay.entry(e.channel).or_default().gone_at = Some(number);
-                }
-                _ => {}
-            }
-        }
+        self.lock().best(number, events);
     }
 
-    /// The node went away: nothing is known until it is back.
-    pub fn on_lost(&self) {
+    /// A finalized block, the best blocks above it with their events, in order, and the
+    /// best height, all at once: no read sees the heights without those blocks' events.
+    pub fn on_caught_up(
+        &self,
+        finalized: (u32, chain::BlockHash),
+        blocks: &[(u32, &[SlotpayEvent])],
+        best: u32,
+    ) {
         let mut state = self.lock();
-        state.heights = None;
-        state.finalized = None;
-        state.channels.clear();
-        state.next_id = Shared::default();
+        state.finalize(finalized.0, finalized.1);
+        for (number, events) in blocks {
+            state.best(*number, events);
+        }
+        state.best(best, &[]);
+    }
+
+    /// The node went away: nothing is known until it is back, and a read under way
+    /// answers that it went.
+    pub fn on_lost(&self) {
+        self.lock().lose();
+    }
+
+    /// The node is back on another chain (its finality went back): what best blocks said
+    /// before is forgotten too.
+    pub fn on_new_chain(&self) {
+        let mut state = self.lock();
+        state.lose();
+        state.overlay.clear();
     }
 
     /// `id` at the finalized block `hash`; `next_id` and `cell` are that block's shared
@@ -260,7 +295,7 @@ impl<R: ContractReader> ChainView for NodeView<R> {
     }
 
     async fn read(&self, id: ChannelId) -> Result<ChannelRead, ChainError> {
-        let (heights, hash, next_id, cell, overlay) = {
+        let (heights, hash, next_id, cell, overlay, generation) = {
             let mut state = self.lock();
             let heights = state.heights.ok_or_else(|| unreachable("no block seen"))?;
             let hash = state
@@ -273,9 +308,14 @@ impl<R: ContractReader> ChainView for NodeView<R> {
                 state.next_id.clone(),
                 cell,
                 state.overlay.get(&id).cloned().unwrap_or_default(),
+                state.generation,
             )
         };
         let channel = self.finalized_channel(id, hash, next_id, cell).await?;
+        if self.lock().generation != generation {
+            // Its heights are from before the node went away: "now" may have moved far.
+            return Err(unreachable("the node went away during the read"));
+        }
         let finalized_open = channel.is_some();
         let channel = channel.filter(|_| overlay.gone_at.is_none()).map(|mut c| {
             // Announced in best blocks: replayed as the contract ran them (bring any due

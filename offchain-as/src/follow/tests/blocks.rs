@@ -1,0 +1,108 @@
+//! Which blocks' events reach the view: made while away, on forks, already final, of
+//! another chain.
+use super::*;
+use crate::follow::PROBE;
+
+/// Blocks made while the node was away (or while the connection was) are read when it is
+/// back: a close in one of them stops sales on its channel before it is final, as one
+/// seen live would.
+#[tokio::test(start_paused = true)]
+async fn a_close_made_while_the_connection_was_away_is_seen_when_it_is_back() {
+    let mut f = running(10, 10).await;
+    assert!(f.open().await);
+    f.node.set(|s| s.reach = Reach::Refusing);
+    f.say(Notice::Lost);
+    settle().await;
+    f.node.set(|s| {
+        s.reach = Reach::Up;
+        s.push(0, Vec::new());
+        s.push(0, vec![closed(5)]);
+        s.push(0, Vec::new());
+    });
+    tokio::time::sleep(PROBE).await;
+    let read = f.view.view.read(ChannelId(0)).await.expect("read");
+    assert_eq!((read.now, read.block), (13, 10));
+    assert_eq!(read.channel, None, "sold on a channel closed while away");
+    assert!(read.finalized_open);
+    assert_eq!(f.events.try_recv().ok(), Some((12, closed(5))));
+    assert_eq!(*f.tick.borrow_and_update(), 13);
+}
+
+/// A fork longer than the chain seen: the best block's parent is not the last block
+/// delivered, so every block above the finalized one is read again (a close in the
+/// fork's first block counts).
+#[tokio::test(start_paused = true)]
+async fn a_longer_fork_is_read_from_the_finalized_block() {
+    let f = running(12, 10).await;
+    f.node.set(|s| {
+        s.chain.truncate(11);
+        s.push(1, vec![closed(7)]);
+        s.push(1, Vec::new());
+        s.push(1, Vec::new());
+    });
+    f.show(13);
+    settle().await;
+    assert!(!f.open().await, "a close in a fork's block was missed");
+}
+
+/// A best block at a height seen before (another fork's) has its events read, and the
+/// closer's wake-up does not go back.
+#[tokio::test(start_paused = true)]
+async fn a_fork_block_is_read_and_the_clock_does_not_go_back() {
+    let mut f = running(12, 10).await;
+    f.node.set(|s| {
+        s.chain.truncate(11);
+        s.push(1, vec![closed(1)]);
+    });
+    f.show(11);
+    settle().await;
+    assert_eq!(f.events.try_recv().ok(), Some((11, closed(1))));
+    assert_eq!(*f.tick.borrow_and_update(), 12);
+    assert!(!f.open().await);
+}
+
+/// A best block shown only after the node has finalized it: the finalized state holds
+/// what it did, and replaying its rotation on that state would announce it twice (a
+/// phantom epoch, or a later rotation's margin hidden).
+#[tokio::test(start_paused = true)]
+async fn a_block_already_final_is_not_replayed_on_the_finalized_state() {
+    let f = running(10, 10).await;
+    let rotation = SlotpayEvent::RotationAnnounced(RotationAnnounced {
+        channel: ChannelId(0),
+        authority: Authority::Delegate(PublicKey([3; 33])),
+        epoch: 1,
+        effective_at: 21,
+    });
+    f.node.set(|s| {
+        s.push(0, vec![rotation]);
+        s.finalized = 11;
+    });
+    f.show(11);
+    settle().await;
+    let read = f.view.view.read(ChannelId(0)).await.expect("read");
+    assert_eq!(read.block, 11);
+    assert_eq!(
+        read.channel.map(|c| c.rotation),
+        Some(None),
+        "a final block's rotation was replayed on the finalized state"
+    );
+}
+
+/// The node came back on another chain (its finality is behind what was seen): what best
+/// blocks of the old chain said is forgotten too.
+#[tokio::test(start_paused = true)]
+async fn a_new_chain_forgets_the_old_chains_best_blocks() {
+    let f = running(10, 10).await;
+    f.node.set(|s| s.push(0, vec![closed(3)]));
+    f.show(11);
+    settle().await;
+    assert!(!f.open().await);
+    f.node.set(|s| {
+        s.chain = (0..=5).map(|n| hash_of(2, n)).collect();
+        s.finalized = 5;
+    });
+    f.say(Notice::Lost);
+    tokio::time::sleep(PROBE).await;
+    assert_eq!(f.heights().map(|h| (h.best, h.finalized)), Some((5, 5)));
+    assert!(f.open().await, "the old chain's close still counted");
+}
