@@ -127,6 +127,8 @@ pub struct BlockEvents {
     pub number: u32,
     /// Its hash.
     pub hash: BlockHash,
+    /// Its parent's hash.
+    pub parent: BlockHash,
     /// The contract's events in it, in order.
     pub events: Vec<SlotpayEvent>,
 }
@@ -319,17 +321,24 @@ impl Contract {
 
     /// This contract's events in block `block`, in order.
     pub async fn events_at(&self, block: BlockHash) -> Result<Vec<SlotpayEvent>, ChainError> {
-        let events = self.node.api().blocks().at(block).await?.events().await?;
+        Ok(self.block(block).await?.1)
+    }
+
+    /// Block `block`'s parent, and this contract's events in it.
+    async fn block(&self, block: BlockHash) -> Result<(BlockHash, Vec<SlotpayEvent>), ChainError> {
+        let block = self.node.api().blocks().at(block).await?;
+        let parent = block.header().parent_hash;
+        let events = block.events().await?;
         let details = events
             .iter()
             .collect::<Result<Vec<_>, _>>()
             .map_err(subxt::Error::from)?;
-        slotpay_events(&details, &self.address)
+        Ok((parent, slotpay_events(&details, &self.address)?))
     }
 
-    /// Blocks `from..=to` of the best chain, each with its hash and this contract's
-    /// events; a number the node has no block for is an error (the chain moved under the
-    /// read: read again).
+    /// Blocks `from..=to` of the best chain, each with its hash, its parent's and this
+    /// contract's events; a number the node has no block for is an error (the chain moved
+    /// under the read: read again).
     pub async fn blocks_in(&self, from: u32, to: u32) -> Result<Vec<BlockEvents>, ChainError> {
         let mut blocks = Vec::new();
         for number in from..=to {
@@ -339,10 +348,12 @@ impl Contract {
                 .chain_get_block_hash(Some(number.into()))
                 .await?
                 .ok_or_else(|| ChainError::Other(format!("no block {number} on the best chain")))?;
+            let (parent, events) = self.block(hash).await?;
             blocks.push(BlockEvents {
                 number,
                 hash,
-                events: self.events_at(hash).await?,
+                parent,
+                events,
             });
         }
         Ok(blocks)

@@ -24,18 +24,26 @@ mod evm;
 mod substrate;
 #[cfg(test)]
 mod tests;
+mod tracker;
 
 use evm::follow_evm;
 use substrate::subscribe;
+use tracker::{Behind, Tracker};
 
-/// How long the node has to give its heads after a report of loss (or a silence) before
-/// the view forgets the chain. Calls made while the client reconnects wait for it, so a
-/// node that is away shows as a call that does not return; a live one answers in
-/// milliseconds.
+/// How long the node has to give its heads after a subscription reported the connection
+/// lost before the view forgets the chain. Calls made while the client reconnects wait
+/// for it, so a node that is away shows as a call that does not return; a live one
+/// answers in milliseconds.
 pub(crate) const PROBE: Duration = Duration::from_secs(1);
 
-/// How long the node has to give the blocks above the finalized one (one call per block
-/// and a few round trips each; the finality lag bounds how many there are).
+/// The same after a silence or a read that failed, when nothing says the connection
+/// went: a live node under load (the closer's reads queue on the same connection) must
+/// not be taken for a lost one.
+pub(crate) const SLOW_PROBE: Duration = Duration::from_secs(3);
+
+/// How long blocks known to exist may stay unread (their events unknown) before the view
+/// forgets the chain, counted from the first such block; also the time a read of the
+/// blocks above the finalized one may take.
 pub(crate) const READ: Duration = Duration::from_secs(10);
 
 /// A silence after which the node is asked whether it is still there.
@@ -128,8 +136,9 @@ impl<R: crate::view::ContractReader> Followed for NodeView<R> {
 }
 
 /// Keeps `view` current: follows finalized and best blocks of the contract's layer,
-/// sends every contract event of every best block to `events`, and the best height to
-/// `tick` (the closer's wake-up). Runs for ever.
+/// sends the contract's events of best blocks to `events` as they are delivered (a block
+/// read again after a fork or a loss is sent again; one finalized while the node was away
+/// is not), and the best height to `tick` (the closer's wake-up). Runs for ever.
 pub async fn follow(
     view: NodeView<AnyContract>,
     events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
@@ -162,153 +171,6 @@ pub async fn follow(
     }
 }
 
-/// Why the follower could not bring the view up to date.
-#[derive(Debug, thiserror::Error)]
-enum Behind {
-    /// The node did not give its heads: the view must forget the chain.
-    #[error("the node did not give its heads: {0}")]
-    Away(String),
-    /// The heads came but a block's events did not: try again.
-    #[error("the node gave its heads but not its blocks' events: {0}")]
-    Unread(String),
-}
-
-async fn within<T>(
-    limit: Duration,
-    call: impl Future<Output = Result<T, ChainError>>,
-    why: fn(String) -> Behind,
-) -> Result<T, Behind> {
-    match timeout(limit, call).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(why(e.to_string())),
-        Err(_) => Err(why(format!("no answer within {limit:?}"))),
-    }
-}
-
-/// What [`track`] knows of the chain it delivered to the view.
-struct Tracker<'a, V, S> {
-    view: &'a V,
-    source: &'a S,
-    events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
-    tick: watch::Sender<u32>,
-    /// The highest finalized block given to the view.
-    finalized: Option<u32>,
-    /// The last best block delivered, with its hash.
-    seen: Option<(u32, BlockHash)>,
-    /// Whether the view was made to forget the chain and has not been caught up since.
-    forgotten: bool,
-}
-
-impl<V: Followed, S: HeadSource> Tracker<'_, V, S> {
-    fn send(&self, number: u32, events: Vec<SlotpayEvent>) {
-        for event in events {
-            let _ = self.events.send((number, event));
-        }
-    }
-
-    fn ticked(&self, best: u32) {
-        self.tick.send_if_modified(|now| {
-            let later = best > *now;
-            *now = (*now).max(best);
-            later
-        });
-    }
-
-    fn finalized(&mut self, number: u32, hash: BlockHash) {
-        if self.finalized.is_none_or(|f| number > f) {
-            self.view.on_finalized(number, hash);
-            self.finalized = Some(number);
-        }
-    }
-
-    /// A best block the subscription showed: its events if it extends the last one
-    /// delivered, else every block above the finalized one read again.
-    async fn best(
-        &mut self,
-        number: u32,
-        hash: BlockHash,
-        parent: BlockHash,
-    ) -> Result<(), Behind> {
-        if self.finalized.is_none_or(|f| f < number) {
-            // Finality is learnt from the node too whenever it is behind this block: the
-            // finalized subscription speaks seconds later.
-            let (finalized, hash) = within(PROBE, self.source.finalized(), Behind::Away).await?;
-            self.finalized(finalized, hash);
-        }
-        if self.finalized.is_some_and(|f| number <= f) {
-            // The finalized state holds it: only "now" can move.
-            self.view.on_best(number, &[]);
-        } else if self.seen == Some((number.wrapping_sub(1), parent)) {
-            let events = within(PROBE, self.source.events_at(hash), Behind::Unread).await?;
-            self.view.on_best(number, &events);
-            self.send(number, events);
-        } else {
-            return self.catch_up().await;
-        }
-        self.seen = Some((number, hash));
-        self.ticked(number);
-        Ok(())
-    }
-
-    /// The heads asked of the node and, unless the last block delivered is still the best
-    /// one, every block above the finalized one, given to the view at once.
-    async fn catch_up(&mut self) -> Result<(), Behind> {
-        let heads = async {
-            Ok::<_, ChainError>((self.source.finalized().await?, self.source.best().await?))
-        };
-        let ((finalized, finalized_hash), (best, best_hash)) =
-            within(PROBE, heads, Behind::Away).await?;
-        if self.finalized.is_some_and(|f| finalized < f) {
-            // Finality went back: not the chain the view was built from.
-            self.view.on_new_chain();
-            self.finalized = None;
-            self.seen = None;
-            self.forgotten = true;
-        }
-        if !self.forgotten && self.seen == Some((best, best_hash)) {
-            self.finalized(finalized, finalized_hash);
-            return Ok(());
-        }
-        if !self.forgotten {
-            // "Now" moves at once; the events of the blocks to read follow.
-            self.view.on_best(best, &[]);
-        }
-        let blocks = if best > finalized {
-            within(
-                READ,
-                self.source.blocks_in(finalized + 1, best),
-                Behind::Unread,
-            )
-            .await?
-        } else {
-            Vec::new()
-        };
-        if blocks.last().is_some_and(|b| b.hash != best_hash) {
-            return Err(Behind::Unread(
-                "the best block changed during the read".into(),
-            ));
-        }
-        let delivered: Vec<(u32, &[SlotpayEvent])> =
-            blocks.iter().map(|b| (b.number, &b.events[..])).collect();
-        self.view
-            .on_caught_up((finalized, finalized_hash), &delivered, best);
-        self.finalized = Some(finalized);
-        self.forgotten = false;
-        for block in blocks {
-            self.send(block.number, block.events);
-        }
-        self.seen = Some((best, best_hash));
-        self.ticked(best);
-        Ok(())
-    }
-
-    fn forget(&mut self) {
-        self.view.on_lost();
-        self.finalized = None;
-        self.forgotten = true;
-    }
-}
-
 /// Keeps `view` current from `notices` (in the order the subscriptions gave them),
 /// asking `source` whenever a notice says the connection went or none came for
 /// [`WATCH`] (see the module's docs). Returns when no subscription is left.
@@ -325,27 +187,30 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
         events,
         tick,
         finalized: None,
+        anchor: None,
         seen: None,
         forgotten: true,
+        unread_since: None,
+        tick_may_go_back: false,
+        step_began: Instant::now(),
     };
-    let mut synced = false;
+    // Some(limit): the node is to be asked, its heads within `limit`.
+    let mut ask = Some(PROBE);
     let mut logged: Option<Instant> = None;
-    let mut behind_since: Option<Instant> = None;
     loop {
-        if !synced {
-            match tracker.catch_up().await {
+        if let Some(limit) = ask {
+            match tracker.catch_up(limit).await {
                 Ok(()) => {
-                    behind_since = None;
+                    ask = None;
                     if logged.take().is_some() {
                         tracing::info!("node back: following the chain again");
                     }
                 }
                 Err(behind) => {
-                    let since = *behind_since.get_or_insert_with(Instant::now);
                     // A node that answers its heads but not its blocks' events for as
                     // long as a read may take is as good as away: a rotation or close
                     // in those blocks must not go unseen.
-                    let away = matches!(behind, Behind::Away(_)) || since.elapsed() >= READ;
+                    let away = matches!(behind, Behind::Away(_)) || tracker.unread_too_long();
                     if away && !tracker.forgotten {
                         tracker.forget();
                     }
@@ -361,20 +226,24 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
         let notice = match timeout(WATCH, notices.recv()).await {
             Ok(Some(notice)) => notice,
             Ok(None) => return,
-            // Silence: is the node still there?
-            Err(_) => Notice::Lost,
-        };
-        synced = match notice {
-            Notice::Lost => false,
-            Notice::Finalized(number, hash) => {
-                tracker.finalized(number, hash);
-                true
+            Err(_) => {
+                // Silence: is the node still there?
+                ask = Some(SLOW_PROBE);
+                continue;
             }
+        };
+        match notice {
+            Notice::Lost => ask = Some(PROBE),
+            Notice::Finalized(number, hash) => tracker.finalized(number, hash),
             Notice::Best {
                 number,
                 hash,
                 parent,
-            } => tracker.best(number, hash, parent).await.is_ok(),
-        };
+            } => {
+                if tracker.best(number, hash, parent).await.is_err() {
+                    ask = Some(SLOW_PROBE);
+                }
+            }
+        }
     }
 }

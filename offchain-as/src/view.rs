@@ -238,8 +238,10 @@ impl<R: ContractReader> NodeView<R> {
         self.lock().best(number, events);
     }
 
-    /// A finalized block, the best blocks above it with their events, in order, and the
+    /// A finalized block, every best block above it with its events, in order, and the
     /// best height, all at once: no read sees the heights without those blocks' events.
+    /// The blocks are the whole best chain above the finalized one, so what other blocks
+    /// said (a fork since abandoned, an earlier chain) is dropped.
     pub fn on_caught_up(
         &self,
         finalized: (u32, chain::BlockHash),
@@ -248,6 +250,7 @@ impl<R: ContractReader> NodeView<R> {
     ) {
         let mut state = self.lock();
         state.finalize(finalized.0, finalized.1);
+        state.overlay.clear();
         for (number, events) in blocks {
             state.best(*number, events);
         }

@@ -106,3 +106,75 @@ async fn a_new_chain_forgets_the_old_chains_best_blocks() {
     assert_eq!(f.heights().map(|h| (h.best, h.finalized)), Some((5, 5)));
     assert!(f.open().await, "the old chain's close still counted");
 }
+
+/// A replacement rotation in a fork block later abandoned: the blocks above the finalized
+/// one are read again, and what the abandoned block said no longer counts (else the old
+/// authority would seem to hold until the replacement's later effective block).
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_forks_rotation_does_not_count() {
+    let f = running(10, 10).await;
+    let rotation = SlotpayEvent::RotationAnnounced(RotationAnnounced {
+        channel: ChannelId(0),
+        authority: Authority::Delegate(PublicKey([4; 33])),
+        epoch: 1,
+        effective_at: 25,
+    });
+    f.node.set(|s| s.push(0, vec![rotation]));
+    f.show(11);
+    settle().await;
+    let rotated = |read: crate::view::ChannelRead| read.channel.and_then(|c| c.rotation);
+    assert!(rotated(f.view.view.read(ChannelId(0)).await.expect("read")).is_some());
+    f.node.set(|s| {
+        s.chain.truncate(11);
+        s.push(1, Vec::new());
+        s.push(1, Vec::new());
+    });
+    f.show(12);
+    tokio::time::sleep(PROBE).await;
+    assert_eq!(
+        rotated(f.view.view.read(ChannelId(0)).await.expect("read")),
+        None,
+        "an abandoned fork's rotation still counted"
+    );
+}
+
+/// The node comes back, after an outage longer than the probe, on another chain whose
+/// finalized block is at the old one's height: the old chain's close (above it) does not
+/// stop sales on the new chain's channel of the same id.
+#[tokio::test(start_paused = true)]
+async fn a_new_chain_after_an_outage_is_not_taken_for_the_old_one() {
+    let mut f = running(10, 10).await;
+    f.node.set(|s| s.push(0, vec![closed(3)]));
+    f.show(11);
+    settle().await;
+    assert!(!f.open().await);
+    f.node.set(|s| s.reach = Reach::Hanging);
+    f.say(Notice::Lost);
+    tokio::time::sleep(PROBE * 3).await;
+    assert_eq!(f.heights(), None);
+    f.node.set(|s| {
+        s.chain = (0..=13).map(|n| hash_of(2, n)).collect();
+        s.finalized = 10;
+        s.reach = Reach::Up;
+    });
+    tokio::time::sleep(PROBE).await;
+    assert!(
+        f.open().await,
+        "the old chain's close stopped sales on the new chain"
+    );
+    assert_eq!(*f.tick.borrow_and_update(), 13);
+}
+
+/// Back on another chain behind the old one: the closer's wake-up follows it down.
+#[tokio::test(start_paused = true)]
+async fn a_new_chain_behind_the_old_one_moves_the_clock_back() {
+    let mut f = running(10, 10).await;
+    f.node.set(|s| {
+        s.chain = (0..=6).map(|n| hash_of(2, n)).collect();
+        s.finalized = 6;
+    });
+    f.say(Notice::Lost);
+    tokio::time::sleep(PROBE).await;
+    assert_eq!(f.heights().map(|h| (h.best, h.finalized)), Some((6, 6)));
+    assert_eq!(*f.tick.borrow_and_update(), 6);
+}

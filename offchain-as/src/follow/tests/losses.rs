@@ -1,6 +1,6 @@
 //! The node, or the connection to it, going away and coming back.
 use super::*;
-use crate::follow::{PROBE, READ, WATCH};
+use crate::follow::{PROBE, READ, SLOW_PROBE, WATCH};
 
 /// The failure CI met: the node restarts; the best subscription reports the loss, comes
 /// back and shows its head, and sales resume; then the finalized subscription reports
@@ -78,7 +78,7 @@ async fn a_node_that_does_not_answer_is_forgotten_after_the_probe_time() {
 async fn a_connection_that_dies_silently_is_noticed() {
     let f = running(10, 10).await;
     f.node.set(|s| s.reach = Reach::Hanging);
-    tokio::time::sleep(WATCH + PROBE + Duration::from_millis(50)).await;
+    tokio::time::sleep(WATCH + SLOW_PROBE + Duration::from_millis(50)).await;
     assert_eq!(
         f.heights(),
         None,
@@ -133,4 +133,44 @@ async fn blocks_whose_events_cannot_be_read_stop_sales_after_the_read_time() {
     f.node.set(|s| s.events_fail = false);
     tokio::time::sleep(PROBE).await;
     assert_eq!(f.heights().map(|h| h.best), Some(11));
+}
+
+/// A node whose heads answer but whose blocks' events never come: "now" keeps moving, and
+/// once blocks have been unread for READ the view forgets the chain.
+#[tokio::test(start_paused = true)]
+async fn a_hanging_events_read_stops_sales_within_the_read_time() {
+    let f = running(10, 10).await;
+    f.node.set(|s| {
+        s.events_hang = true;
+        s.push(0, Vec::new());
+    });
+    f.show(11);
+    tokio::time::sleep(READ / 2).await;
+    assert_eq!(f.heights().map(|h| h.best), Some(11), "now moved at once");
+    tokio::time::sleep(READ / 2 + Duration::from_millis(300)).await;
+    assert_eq!(
+        f.heights(),
+        None,
+        "sold for longer than READ on unread blocks"
+    );
+    f.node.set(|s| s.events_hang = false);
+    // A read begun while it hung runs out its READ first.
+    tokio::time::sleep(READ + PROBE).await;
+    assert_eq!(f.heights().map(|h| h.best), Some(11));
+}
+
+/// A live node that answers every call in 1.5 s (its connection queued behind the
+/// closer's reads): slower than a lost connection's probe, faster than a silence's.
+/// Sales go on; new blocks are followed.
+#[tokio::test(start_paused = true)]
+async fn a_slow_but_live_node_is_not_forgotten() {
+    let f = running(10, 10).await;
+    f.node.set(|s| s.latency = Duration::from_millis(1_500));
+    for number in 11..=16 {
+        f.node.set(|s| s.push(0, Vec::new()));
+        f.show(number);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(f.forgotten(), 0, "a slow node was taken for a lost one");
+    }
+    assert_eq!(f.heights().map(|h| h.best), Some(16));
 }

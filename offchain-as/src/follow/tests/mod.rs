@@ -41,6 +41,10 @@ struct ChainState {
     events: HashMap<BlockHash, Vec<SlotpayEvent>>,
     /// Refuse every events read (the heads still answer).
     events_fail: bool,
+    /// Every events read waits for ever (the heads still answer).
+    events_hang: bool,
+    /// How long every call takes.
+    latency: Duration,
 }
 
 #[derive(Clone)]
@@ -54,6 +58,8 @@ impl FakeNode {
             finalized,
             events: HashMap::new(),
             events_fail: false,
+            events_hang: false,
+            latency: Duration::ZERO,
         })))
     }
 
@@ -71,12 +77,21 @@ impl FakeNode {
         }
     }
 
-    /// The node's state, or how it fails to answer.
+    /// The node's state, or how it fails to answer; `events` reads wait for ever while
+    /// `events_hang` is set.
     async fn answer<T>(
         &self,
+        events: bool,
         read: impl FnOnce(&ChainState) -> Result<T, ChainError>,
     ) -> Result<T, ChainError> {
-        let reach = self.0.lock().expect("lock").reach;
+        let (reach, latency, hang) = {
+            let s = self.0.lock().expect("lock");
+            (s.reach, s.latency, events && s.events_hang)
+        };
+        tokio::time::sleep(latency).await;
+        if hang {
+            std::future::pending::<()>().await;
+        }
         match reach {
             Reach::Up => read(&self.0.lock().expect("lock")),
             Reach::Hanging => std::future::pending().await,
@@ -107,21 +122,21 @@ impl ChainState {
 
 impl HeadSource for FakeNode {
     async fn best(&self) -> Result<(u32, BlockHash), ChainError> {
-        self.answer(|s| Ok((s.best(), s.chain[s.best() as usize])))
+        self.answer(false, |s| Ok((s.best(), s.chain[s.best() as usize])))
             .await
     }
 
     async fn finalized(&self) -> Result<(u32, BlockHash), ChainError> {
-        self.answer(|s| Ok((s.finalized, s.chain[s.finalized as usize])))
+        self.answer(false, |s| Ok((s.finalized, s.chain[s.finalized as usize])))
             .await
     }
 
     async fn events_at(&self, hash: BlockHash) -> Result<Vec<SlotpayEvent>, ChainError> {
-        self.answer(|s| s.events_of(&hash)).await
+        self.answer(true, |s| s.events_of(&hash)).await
     }
 
     async fn blocks_in(&self, from: u32, to: u32) -> Result<Vec<BlockEvents>, ChainError> {
-        self.answer(|s| {
+        self.answer(true, |s| {
             (from..=to)
                 .map(|number| {
                     let hash = *s.chain.get(number as usize).ok_or_else(|| {
@@ -130,6 +145,7 @@ impl HeadSource for FakeNode {
                     Ok(BlockEvents {
                         number,
                         hash,
+                        parent: s.chain[number as usize - 1],
                         events: s.events_of(&hash)?,
                     })
                 })
