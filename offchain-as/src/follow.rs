@@ -199,6 +199,9 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
     let mut logged: Option<Instant> = None;
     loop {
         if let Some(limit) = ask {
+            if tracker.unread_too_long() && !tracker.forgotten {
+                tracker.forget();
+            }
             match tracker.catch_up(limit).await {
                 Ok(()) => {
                     ask = None;
@@ -213,6 +216,10 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
                     let away = matches!(behind, Behind::Away(_)) || tracker.unread_too_long();
                     if away && !tracker.forgotten {
                         tracker.forget();
+                    }
+                    if tracker.forgotten {
+                        // Nothing is sold now: a slow answer is as good as a fast one.
+                        ask = Some(SLOW_PROBE);
                     }
                     if logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
                         tracing::warn!(why = %behind, "not following the chain: not selling until it is back");

@@ -1,6 +1,6 @@
 //! What the follower knows of the chain it gave the view, and its two steps: a best
 //! block shown by the subscription, and a catch-up from the node's heads.
-use super::{Followed, HeadSource, PROBE, READ};
+use super::{Followed, HeadSource, READ, SLOW_PROBE};
 use chain::{BlockHash, ChainError, SlotpayEvent};
 use std::future::Future;
 use std::time::Duration;
@@ -97,19 +97,12 @@ impl<V: Followed, S: HeadSource> Tracker<'_, V, S> {
         parent: BlockHash,
     ) -> Result<(), Behind> {
         self.step_began = Instant::now();
-        if self.finalized.is_none_or(|f| f < number) {
-            // Finality is learnt from the node too whenever it is behind this block: the
-            // finalized subscription speaks seconds later.
-            let (finalized, hash) = within(PROBE, self.source.finalized(), Behind::Unread)
-                .await
-                .map_err(|e| self.unread(e))?;
-            self.finalized(finalized, hash);
-        }
         self.view.on_best(number, &[]);
         if self.finalized.is_some_and(|f| number <= f) {
             // The finalized state holds it.
         } else if self.seen == Some((number.wrapping_sub(1), parent)) {
-            let events = within(PROBE, self.source.events_at(hash), Behind::Unread)
+            let limit = self.capped(SLOW_PROBE);
+            let events = within(limit, self.source.events_at(hash), Behind::Unread)
                 .await
                 .map_err(|e| self.unread(e))?;
             self.view.on_best(number, &events);
@@ -142,7 +135,7 @@ impl<V: Followed, S: HeadSource> Tracker<'_, V, S> {
         self.step_began = Instant::now();
         let heads = async { tokio::try_join!(self.source.finalized(), self.source.best()) };
         let ((finalized, finalized_hash), (best, best_hash)) =
-            within(limit, heads, Behind::Away).await?;
+            within(self.capped(limit), heads, Behind::Away).await?;
         if self.another_chain((finalized, finalized_hash)) {
             self.view.on_new_chain();
             self.finalized = None;
@@ -160,12 +153,7 @@ impl<V: Followed, S: HeadSource> Tracker<'_, V, S> {
             // "Now" moves at once; the events of the blocks to read follow.
             self.view.on_best(best, &[]);
         }
-        // While the view sells, blocks may stay unread for READ in all (then it forgets);
-        // once it has forgotten, a read may take READ.
-        let budget = match self.unread_since {
-            Some(since) if !self.forgotten => READ.saturating_sub(since.elapsed()).max(PROBE),
-            _ => READ,
-        };
+        let budget = self.capped(READ);
         let blocks = if best > finalized {
             within(
                 budget,
@@ -214,6 +202,16 @@ impl<V: Followed, S: HeadSource> Tracker<'_, V, S> {
         self.view.on_lost();
         self.finalized = None;
         self.forgotten = true;
+    }
+
+    /// `limit`, or less: while the view sells, blocks may stay unread for READ in all,
+    /// whatever the calls that follow would take (once it has forgotten, the limit only
+    /// decides when sales resume).
+    fn capped(&self, limit: Duration) -> Duration {
+        match self.unread_since {
+            Some(since) if !self.forgotten => limit.min(READ.saturating_sub(since.elapsed())),
+            _ => limit,
+        }
     }
 
     /// Whether blocks have stayed unread for as long as a read may take.

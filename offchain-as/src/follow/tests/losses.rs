@@ -165,6 +165,7 @@ async fn a_hanging_events_read_stops_sales_within_the_read_time() {
 #[tokio::test(start_paused = true)]
 async fn a_slow_but_live_node_is_not_forgotten() {
     let f = running(10, 10).await;
+    let range_reads = f.node.0.lock().expect("lock").range_reads;
     f.node.set(|s| s.latency = Duration::from_millis(1_500));
     for number in 11..=16 {
         f.node.set(|s| s.push(0, Vec::new()));
@@ -173,4 +174,27 @@ async fn a_slow_but_live_node_is_not_forgotten() {
         assert_eq!(f.forgotten(), 0, "a slow node was taken for a lost one");
     }
     assert_eq!(f.heights().map(|h| h.best), Some(16));
+    assert_eq!(
+        f.node.0.lock().expect("lock").range_reads,
+        range_reads,
+        "each block should have been read by itself, not by a catch-up"
+    );
+}
+
+/// A late report of a loss while the node is slow (1.5 s a call): the 1 s probe forgets
+/// the chain, and the tries that follow, with nothing being sold, wait long enough for
+/// the slow node to answer.
+#[tokio::test(start_paused = true)]
+async fn a_slow_node_forgotten_after_a_loss_report_is_taken_back() {
+    let f = running(10, 10).await;
+    f.node.set(|s| s.latency = Duration::from_millis(1_500));
+    f.say(Notice::Lost);
+    tokio::time::sleep(PROBE + Duration::from_millis(100)).await;
+    assert_eq!(f.heights(), None);
+    tokio::time::sleep(SLOW_PROBE * 2).await;
+    assert_eq!(
+        f.heights().map(|h| h.best),
+        Some(10),
+        "a slow node stayed forgotten"
+    );
 }

@@ -27,7 +27,8 @@ fn hash(number: u32) -> BlockHash {
 #[derive(Clone, Copy, PartialEq)]
 enum Reach {
     Up,
-    /// Away, calls waiting for the reconnect (subxt queues them).
+    /// Away, calls waiting for the reconnect (subxt queues them and sends them once it
+    /// is back).
     Hanging,
     /// Away, calls refused at once.
     Refusing,
@@ -43,8 +44,10 @@ struct ChainState {
     events_fail: bool,
     /// Every events read waits for ever (the heads still answer).
     events_hang: bool,
-    /// How long every call takes.
+    /// How long every call takes (a range read: this per block).
     latency: Duration,
+    /// How many range reads were made.
+    range_reads: usize,
 }
 
 #[derive(Clone)]
@@ -60,6 +63,7 @@ impl FakeNode {
             events_fail: false,
             events_hang: false,
             latency: Duration::ZERO,
+            range_reads: 0,
         })))
     }
 
@@ -92,10 +96,16 @@ impl FakeNode {
         if hang {
             std::future::pending::<()>().await;
         }
-        match reach {
-            Reach::Up => read(&self.0.lock().expect("lock")),
-            Reach::Hanging => std::future::pending().await,
+        if reach == Reach::Hanging {
+            // As subxt's client does: a call made while it reconnects is sent once it has.
+            while self.0.lock().expect("lock").reach == Reach::Hanging {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        let s = self.0.lock().expect("lock");
+        match s.reach {
             Reach::Refusing => Err(ChainError::Other("connection refused".into())),
+            _ => read(&s),
         }
     }
 }
@@ -136,6 +146,13 @@ impl HeadSource for FakeNode {
     }
 
     async fn blocks_in(&self, from: u32, to: u32) -> Result<Vec<BlockEvents>, ChainError> {
+        let latency = {
+            let mut s = self.0.lock().expect("lock");
+            s.range_reads += 1;
+            s.latency
+        };
+        // One latency in `answer`, one more per further block.
+        tokio::time::sleep(latency * to.saturating_sub(from)).await;
         self.answer(true, |s| {
             (from..=to)
                 .map(|number| {
