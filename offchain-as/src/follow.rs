@@ -49,6 +49,10 @@ pub(crate) const READ: Duration = Duration::from_secs(10);
 /// A silence after which the node is asked whether it is still there.
 pub(crate) const WATCH: Duration = Duration::from_secs(1);
 
+/// How long finality may go unheard of before the node is asked for it (a finalized
+/// subscription can stop while the best one goes on, and a busy chain is never silent).
+pub(crate) const FINALITY_REFRESH: Duration = Duration::from_secs(5);
+
 /// The pause between two tries while the node is away.
 const RETRY: Duration = Duration::from_millis(200);
 
@@ -197,6 +201,7 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
     // Some(limit): the node is to be asked, its heads within `limit`.
     let mut ask = Some(PROBE);
     let mut logged: Option<Instant> = None;
+    let mut finality_heard = Instant::now();
     loop {
         if let Some(limit) = ask {
             if tracker.unread_too_long() && !tracker.forgotten {
@@ -205,6 +210,7 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
             match tracker.catch_up(limit).await {
                 Ok(()) => {
                     ask = None;
+                    finality_heard = Instant::now();
                     if logged.take().is_some() {
                         tracing::info!("node back: following the chain again");
                     }
@@ -230,7 +236,7 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
                 }
             }
         }
-        let notice = match timeout(WATCH, notices.recv()).await {
+        let mut notice = match timeout(WATCH, notices.recv()).await {
             Ok(Some(notice)) => notice,
             Ok(None) => return,
             Err(_) => {
@@ -239,9 +245,31 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
                 continue;
             }
         };
+        // Notices queued behind this one (blocks came faster than their events were
+        // read): only the latest best block is taken, and "now" jumps to it; the blocks
+        // between are read by the catch-up its parent calls for. A loss report wins.
+        while let Ok(next) = notices.try_recv() {
+            notice = match (notice, next) {
+                (Notice::Lost, _) | (_, Notice::Lost) => Notice::Lost,
+                (Notice::Finalized(number, hash), later) => {
+                    tracker.finalized(number, hash);
+                    finality_heard = Instant::now();
+                    later
+                }
+                (best, Notice::Finalized(number, hash)) => {
+                    tracker.finalized(number, hash);
+                    finality_heard = Instant::now();
+                    best
+                }
+                (Notice::Best { .. }, later) => later,
+            };
+        }
         match notice {
             Notice::Lost => ask = Some(PROBE),
-            Notice::Finalized(number, hash) => tracker.finalized(number, hash),
+            Notice::Finalized(number, hash) => {
+                tracker.finalized(number, hash);
+                finality_heard = Instant::now();
+            }
             Notice::Best {
                 number,
                 hash,
@@ -251,6 +279,9 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
                     ask = Some(SLOW_PROBE);
                 }
             }
+        }
+        if ask.is_none() && finality_heard.elapsed() >= FINALITY_REFRESH {
+            ask = Some(SLOW_PROBE);
         }
     }
 }

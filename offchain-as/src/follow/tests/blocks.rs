@@ -181,3 +181,52 @@ async fn a_new_chain_behind_the_old_one_moves_the_clock_back() {
     assert_eq!(f.heights().map(|h| (h.best, h.finalized)), Some((6, 6)));
     assert_eq!(*f.tick.borrow_and_update(), 6);
 }
+
+/// Blocks shown faster than their events are read (2 s a read): "now" jumps to the latest
+/// one at once instead of trailing the queue, and the blocks between are read by a
+/// catch-up (a close in one of them counts).
+#[tokio::test(start_paused = true)]
+async fn queued_best_blocks_move_now_to_the_latest_at_once() {
+    let f = running(10, 10).await;
+    f.node.set(|s| {
+        s.latency = Duration::from_secs(2);
+        s.push(0, Vec::new());
+        s.push(0, vec![closed(2)]);
+        s.push(0, Vec::new());
+        s.push(0, Vec::new());
+        s.push(0, Vec::new());
+    });
+    for number in 11..=15 {
+        f.show(number);
+    }
+    settle().await;
+    assert_eq!(
+        f.heights().map(|h| h.best),
+        Some(15),
+        "now trailed the queued blocks"
+    );
+    tokio::time::sleep(SLOW_PROBE * 4).await;
+    f.node.set(|s| s.latency = Duration::ZERO);
+    assert!(!f.open().await, "a close in a skipped block was missed");
+}
+
+/// A finalized subscription that stops while the best one goes on (a block every half
+/// second: never a silence): finality is asked of the node.
+#[tokio::test(start_paused = true)]
+async fn finality_is_asked_when_the_finalized_subscription_goes_quiet() {
+    let f = running(10, 10).await;
+    for number in 11..=30 {
+        f.node.set(|s| {
+            s.push(0, Vec::new());
+            s.finalized = number - 2;
+        });
+        f.show(number);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Asked at least every FINALITY_REFRESH (5 s: 10 blocks here).
+    let finalized = f.heights().map(|h| h.finalized).expect("following");
+    assert!(
+        finalized >= 17,
+        "finality stuck at {finalized} while the node's reached 28"
+    );
+}

@@ -44,7 +44,7 @@ struct ChainState {
     events_fail: bool,
     /// Every events read waits for ever (the heads still answer).
     events_hang: bool,
-    /// How long every call takes (a range read: this per block).
+    /// How long every call takes (a range read: this per eight blocks).
     latency: Duration,
     /// How many range reads were made.
     range_reads: usize,
@@ -151,8 +151,10 @@ impl HeadSource for FakeNode {
             s.range_reads += 1;
             s.latency
         };
-        // One latency in `answer`, one more per further block.
-        tokio::time::sleep(latency * to.saturating_sub(from)).await;
+        // Eight blocks at a time, as `Contract::blocks_in` reads them: one latency in
+        // `answer`, one more per further eight.
+        let rounds = (to.saturating_sub(from) + 1).div_ceil(8);
+        tokio::time::sleep(latency * rounds.saturating_sub(1)).await;
         self.answer(true, |s| {
             (from..=to)
                 .map(|number| {
