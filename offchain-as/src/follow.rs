@@ -141,8 +141,9 @@ impl<R: crate::view::ContractReader> Followed for NodeView<R> {
 
 /// Keeps `view` current: follows finalized and best blocks of the contract's layer,
 /// sends the contract's events of best blocks to `events` as they are delivered (a block
-/// read again after a fork or a loss is sent again; one finalized while the node was away
-/// is not), and the best height to `tick` (the closer's wake-up). Runs for ever.
+/// read again after a fork or a loss is sent again; one finalized while the node was away,
+/// or skipped behind a later notice and final by then, is not), and the best height to
+/// `tick` (the closer's wake-up). Runs for ever.
 pub async fn follow(
     view: NodeView<AnyContract>,
     events: mpsc::UnboundedSender<(u32, SlotpayEvent)>,
@@ -250,6 +251,12 @@ pub(crate) async fn track<V: Followed, S: HeadSource>(
         // between are read by the catch-up its parent calls for. A loss report wins.
         while let Ok(next) = notices.try_recv() {
             notice = match (notice, next) {
+                // Heard before the loss: kept (the new-chain check compares against it).
+                // One heard after a loss is left to the catch-up: it may be another chain's.
+                (Notice::Finalized(number, hash), Notice::Lost) => {
+                    tracker.finalized(number, hash);
+                    Notice::Lost
+                }
                 (Notice::Lost, _) | (_, Notice::Lost) => Notice::Lost,
                 (Notice::Finalized(number, hash), later) => {
                     tracker.finalized(number, hash);

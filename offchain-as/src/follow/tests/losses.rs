@@ -198,3 +198,24 @@ async fn a_slow_node_forgotten_after_a_loss_report_is_taken_back() {
         "a slow node stayed forgotten"
     );
 }
+
+/// A finalized block heard just before a report of loss (both queued behind a slow step)
+/// is kept, not dropped with the notices the loss makes moot.
+#[tokio::test(start_paused = true)]
+async fn a_finalized_block_heard_before_a_loss_report_is_kept() {
+    let f = running(10, 10).await;
+    f.node.set(|s| {
+        s.push(0, Vec::new());
+        s.push(0, Vec::new());
+        s.finalized = 12;
+        s.reach = Reach::Hanging;
+    });
+    f.say(Notice::Finalized(12, hash(12)));
+    f.say(Notice::Lost);
+    tokio::time::sleep(PROBE / 2).await;
+    assert_eq!(
+        f.heights().map(|h| h.finalized),
+        Some(12),
+        "a finalized block heard before the loss was dropped"
+    );
+}

@@ -152,7 +152,8 @@ impl HeadSource for FakeNode {
             s.latency
         };
         // Eight blocks at a time, as `Contract::blocks_in` reads them: one latency in
-        // `answer`, one more per further eight.
+        // `answer`, one more per further eight (optimistic: the real read makes two or
+        // three calls one after the other per block).
         let rounds = (to.saturating_sub(from) + 1).div_ceil(8);
         tokio::time::sleep(latency * rounds.saturating_sub(1)).await;
         self.answer(true, |s| {
