@@ -67,12 +67,7 @@ async fn a_fork_block_is_read_and_the_clock_does_not_go_back() {
 #[tokio::test(start_paused = true)]
 async fn a_block_already_final_is_not_replayed_on_the_finalized_state() {
     let f = running(10, 10).await;
-    let rotation = SlotpayEvent::RotationAnnounced(RotationAnnounced {
-        channel: ChannelId(0),
-        authority: Authority::Delegate(PublicKey([3; 33])),
-        epoch: 1,
-        effective_at: 21,
-    });
+    let rotation = rotation(3, 21);
     f.node.set(|s| {
         s.push(0, vec![rotation]);
         s.finalized = 11;
@@ -115,12 +110,7 @@ async fn a_new_chain_forgets_the_old_chains_best_blocks() {
 #[tokio::test(start_paused = true)]
 async fn an_abandoned_forks_rotation_does_not_count() {
     let f = running(10, 10).await;
-    let rotation = SlotpayEvent::RotationAnnounced(RotationAnnounced {
-        channel: ChannelId(0),
-        authority: Authority::Delegate(PublicKey([4; 33])),
-        epoch: 1,
-        effective_at: 25,
-    });
+    let rotation = rotation(4, 25);
     f.node.set(|s| s.push(0, vec![rotation]));
     f.show(11);
     settle().await;

@@ -310,6 +310,17 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
+/// Channel 0's rotation to the delegate key `[key; 33]`, in force at `effective_at`.
+fn rotation(key: u8, effective_at: u32) -> SlotpayEvent {
+    SlotpayEvent::RotationAnnounced(RotationAnnounced {
+        channel: ChannelId(0),
+        authority: Authority::Delegate(PublicKey([key; 33])),
+        epoch: 1,
+        effective_at,
+    })
+}
+
+/// Channel 0 closed, `paid` to the AS.
 fn closed(paid: u128) -> SlotpayEvent {
     SlotpayEvent::Closed(Closed {
         channel: ChannelId(0),
